@@ -1,0 +1,105 @@
+//! What one scrape round produces: a [`DataBatch`] of [`MetricSet`]s keyed as in [`crate::keys`].
+
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// Milliseconds since the Unix epoch. Whole milliseconds are all any source or sink resolves.
+pub type Timestamp = i64;
+
+/// Labels of a metric set or of one labelled metric. Sorted, so equal label sets compare and hash equal.
+pub type Labels = BTreeMap<String, String>;
+
+/// Catalog names are `&'static str` (no allocation per point); `custom/<name>` metrics own their name.
+pub type MetricName = Cow<'static, str>;
+
+/// A metric value that keeps its type: integer counters stay exact, rates stay fractional.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricValue {
+    Int(i64),
+    Float(f64),
+}
+
+impl MetricValue {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            MetricValue::Int(v) => v as f64,
+            MetricValue::Float(v) => v,
+        }
+    }
+}
+
+impl Serialize for MetricValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            MetricValue::Int(v) => s.serialize_i64(v),
+            MetricValue::Float(v) => s.serialize_f64(v),
+        }
+    }
+}
+
+/// A metric that carries labels of its own, e.g. `filesystem/usage` with `resource_id=/dev/sda1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabeledMetric {
+    pub name: MetricName,
+    pub labels: Labels,
+    pub value: MetricValue,
+}
+
+/// One entity's metrics at one time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricSet {
+    /// When the entity (container, pod, node) was created or started; 0 when unknown. A change of create time
+    /// means a restart, and rates start a new segment.
+    pub create_time: Timestamp,
+    /// When these values were read.
+    pub scrape_time: Timestamp,
+    pub labels: Labels,
+    pub metrics: BTreeMap<MetricName, MetricValue>,
+    pub labeled_metrics: Vec<LabeledMetric>,
+}
+
+impl MetricSet {
+    /// The set's `type` label, if it has one.
+    pub fn set_type(&self) -> Option<&str> {
+        self.labels.get(crate::labels::TYPE).map(String::as_str)
+    }
+
+    /// Sets a catalog metric. Taking `&'static str` keeps catalog names free of allocation.
+    pub fn set(&mut self, name: &'static str, value: MetricValue) {
+        self.metrics.insert(Cow::Borrowed(name), value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<MetricValue> {
+        self.metrics.get(name).copied()
+    }
+
+    pub fn add_labeled(&mut self, name: &'static str, labels: Labels, value: MetricValue) {
+        self.labeled_metrics.push(LabeledMetric { name: Cow::Borrowed(name), labels, value });
+    }
+}
+
+/// One scrape round: every metric set seen, under one timestamp.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataBatch {
+    pub timestamp: Timestamp,
+    pub sets: BTreeMap<String, MetricSet>,
+}
+
+impl DataBatch {
+    /// Number of values, counting each labelled metric once.
+    pub fn point_count(&self) -> usize {
+        self.sets.values().map(|s| s.metrics.len() + s.labeled_metrics.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_their_type_in_json() {
+        assert_eq!(serde_json::to_string(&MetricValue::Int(3)).unwrap(), "3");
+        assert_eq!(serde_json::to_string(&MetricValue::Float(2.5)).unwrap(), "2.5");
+    }
+}

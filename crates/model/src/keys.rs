@@ -1,0 +1,104 @@
+//! How metric sets are keyed, as in Heapster's `ms_keys.go`. Keys are what the model API and the store index by.
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// What kind of entity a metric set describes. Stored in the `type` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSetType {
+    PodContainer,
+    Pod,
+    #[serde(rename = "ns")]
+    Namespace,
+    Node,
+    SysContainer,
+    Cluster,
+}
+
+impl MetricSetType {
+    pub const ALL: [MetricSetType; 6] = [
+        MetricSetType::PodContainer,
+        MetricSetType::Pod,
+        MetricSetType::Namespace,
+        MetricSetType::Node,
+        MetricSetType::SysContainer,
+        MetricSetType::Cluster,
+    ];
+
+    /// The value of the `type` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricSetType::PodContainer => "pod_container",
+            MetricSetType::Pod => "pod",
+            MetricSetType::Namespace => "ns",
+            MetricSetType::Node => "node",
+            MetricSetType::SysContainer => "sys_container",
+            MetricSetType::Cluster => "cluster",
+        }
+    }
+}
+
+impl fmt::Display for MetricSetType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MetricSetType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MetricSetType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown metric set type {s:?}"))
+    }
+}
+
+pub fn pod_container_key(namespace: &str, pod: &str, container: &str) -> String {
+    format!("namespace:{namespace}/pod:{pod}/container:{container}")
+}
+
+pub fn pod_key(namespace: &str, pod: &str) -> String {
+    format!("namespace:{namespace}/pod:{pod}")
+}
+
+pub fn namespace_key(namespace: &str) -> String {
+    format!("namespace:{namespace}")
+}
+
+pub fn node_key(node: &str) -> String {
+    format!("node:{node}")
+}
+
+pub fn node_container_key(node: &str, container: &str) -> String {
+    format!("node:{node}/container:{container}")
+}
+
+pub fn cluster_key() -> String {
+    "cluster".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_heapster() {
+        assert_eq!(
+            pod_container_key("kube-system", "dns", "kubedns"),
+            "namespace:kube-system/pod:dns/container:kubedns"
+        );
+        assert_eq!(pod_key("a", "b"), "namespace:a/pod:b");
+        assert_eq!(namespace_key("a"), "namespace:a");
+        assert_eq!(node_key("n1"), "node:n1");
+        assert_eq!(node_container_key("n1", "system.slice/docker"), "node:n1/container:system.slice/docker");
+        assert_eq!(cluster_key(), "cluster");
+    }
+
+    #[test]
+    fn types_round_trip() {
+        for t in MetricSetType::ALL {
+            assert_eq!(t.as_str().parse::<MetricSetType>().unwrap(), t);
+        }
+        assert!("bogus".parse::<MetricSetType>().is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Metric sources: each one turns something it can read (this host's cgroups, a kubelet, a cAdvisor) into
+//! [`DataBatch`]es keyed and labelled as the model crate says.
+//!
+//! A [`MetricsSourceProvider`] says what to scrape this round (one source per node); the scrape loop in the
+//! binary runs every source concurrently, each with its own deadline, and merges their batches.
+
+pub mod local;
+pub mod metrics;
+
+use async_trait::async_trait;
+use heapster_model::{DataBatch, Timestamp};
+use std::sync::Arc;
+
+/// Why one source produced no batch this round. The scrape loop logs it and counts it per source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{source_name}: reading {path}: {err}")]
+    Io { source_name: String, path: String, err: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One thing to scrape, such as this host or one kubelet.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    /// Names the source in logs and self-metrics (`local:vm`, `kubelet:10.0.0.1:10250`).
+    fn name(&self) -> String;
+
+    /// Reads the current values. `timestamp` is the batch time the scrape loop assigned to this round; each set's
+    /// own `scrape_time` says when its values were really read.
+    async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError>;
+}
+
+/// Says which sources to scrape this round; Kubernetes discovery changes the answer as nodes come and go.
+pub trait MetricsSourceProvider: Send + Sync {
+    fn sources(&self) -> Vec<Arc<dyn MetricsSource>>;
+}
+
+/// A provider whose sources never change (the local host, a fixed list).
+pub struct StaticProvider(pub Vec<Arc<dyn MetricsSource>>);
+
+impl MetricsSourceProvider for StaticProvider {
+    fn sources(&self) -> Vec<Arc<dyn MetricsSource>> {
+        self.0.clone()
+    }
+}

@@ -1,0 +1,26 @@
+//! Self-metrics of the sources, registered into heapster's `/metrics` by the binary.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+
+/// Labels of [`UNAVAILABLE`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnavailableLabels {
+    pub source: String,
+    pub metric: String,
+    pub reason: String,
+}
+
+/// 1 for every metric a source cannot read on this host (so it is absent, not zero), with the reason.
+pub static UNAVAILABLE: LazyLock<Family<UnavailableLabels, Gauge>> = LazyLock::new(Family::default);
+
+pub fn register(registry: &mut Registry) {
+    registry.register(
+        "heapster_source_metric_unavailable",
+        "Metrics a source cannot read on this host (absent from its batches, not zero)",
+        UNAVAILABLE.clone(),
+    );
+}
