@@ -9,7 +9,9 @@ pub mod batch;
 pub mod catalog;
 pub mod keys;
 pub mod labels;
+pub mod uri;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
 pub use catalog::{CATALOG, MetricDescriptor, MetricType, Units, ValueType};
 pub use keys::MetricSetType;
+pub use uri::SpecUri;

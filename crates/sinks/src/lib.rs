@@ -1,1 +1,58 @@
-//! placeholder
+//! Sinks: where batches go after the processors. Each sink is one folder (`log/`, later `influxdb/`, ...) with
+//! the same shape: config parsed from the `--sink` URI once, an encoder, a transport, tests beside them.
+//!
+//! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
+//! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted.
+
+pub mod log;
+pub mod manager;
+pub mod metrics;
+
+use async_trait::async_trait;
+use heapster_model::{DataBatch, SpecUri};
+use std::sync::Arc;
+
+pub use manager::{SinkManager, SinkManagerConfig};
+
+/// Why a sink could not take a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Worth trying again later (server down, timeout, 5xx).
+    #[error("{0} (will retry)")]
+    Transient(String),
+    /// Retrying will not help (rejected data, bad credentials).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Why a `--sink` value could not be turned into a sink. Reported at start-up, before anything runs.
+#[derive(Debug, thiserror::Error)]
+#[error("--sink={uri}: {reason}")]
+pub struct ConfigError {
+    pub uri: String,
+    pub reason: String,
+}
+
+/// One destination for batches.
+#[async_trait]
+pub trait DataSink: Send + Sync {
+    /// Names the sink in logs and self-metrics (`log`, `influxdb:http://...`).
+    fn name(&self) -> String;
+
+    /// Writes one batch. Called by the manager with one batch at a time per sink, in order.
+    async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError>;
+}
+
+/// The sink keys this build knows, for `--help` and error messages.
+pub const KNOWN_SINKS: &[&str] = &["log"];
+
+/// Turns one `--sink` value into a sink.
+pub fn build(uri: &SpecUri) -> Result<Arc<dyn DataSink>, ConfigError> {
+    match uri.key.as_str() {
+        "log" => Ok(Arc::new(log::LogSink::from_uri(uri)?)),
+        other => Err(ConfigError {
+            uri: uri.to_string(),
+            reason: format!("unknown sink {other:?}; this build knows: {}", KNOWN_SINKS.join(", ")),
+        }),
+    }
+}

@@ -1,0 +1,224 @@
+//! Per-second rates of cumulative counters (`cpu/usage` -> `cpu/usage_rate`, ...), as Heapster's
+//! `rate_calculator.go`, but restart-aware.
+//!
+//! A rate needs two readings of the same counter in the same lifetime of its entity. A new segment starts, and
+//! no rate is emitted for that round, when:
+//! - the set's `create_time` changed (the container restarted, even if its counter already grew past the old value),
+//! - the counter went down (a reset we could not see from `create_time`, or a wrap),
+//! - the scrape time did not advance (the source served the same reading twice).
+//!
+//! So a rate is never negative and never spans a restart.
+
+use crate::DataProcessor;
+use heapster_model::catalog::{self, MetricDescriptor};
+use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Counters of one set from the previous round.
+struct Previous {
+    create_time: Timestamp,
+    scrape_time: Timestamp,
+    /// (counter name, labels of a labelled counter) -> value.
+    counters: HashMap<(Cow<'static, str>, Labels), MetricValue>,
+}
+
+/// Computes the `_rate` twin of every cumulative metric the catalog gives one.
+#[derive(Default)]
+pub struct RateCalculator {
+    previous: HashMap<String, Previous>,
+}
+
+impl RateCalculator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The catalog's rate metrics, resolved once: (counter, its rate descriptor).
+fn rate_pairs() -> &'static [(&'static str, &'static MetricDescriptor)] {
+    use std::sync::LazyLock;
+    static PAIRS: LazyLock<Vec<(&'static str, &'static MetricDescriptor)>> =
+        LazyLock::new(|| catalog::CATALOG.iter().filter_map(|d| d.rate_of.map(|counter| (counter, d))).collect());
+    &PAIRS
+}
+
+/// Per-second rate of `cur - prev` over `dt_ms`, or `None` when the counter went down. `cpu/usage` is in ns and
+/// its rate in millicores: 1 core = 1e9 ns/s = 1000 millicores, hence the extra factor.
+fn rate(counter: &str, prev: MetricValue, cur: MetricValue, dt_ms: i64) -> Option<f64> {
+    let delta = match (prev, cur) {
+        (MetricValue::Int(p), MetricValue::Int(c)) => c.checked_sub(p)? as f64,
+        (p, c) => c.as_f64() - p.as_f64(),
+    };
+    if delta < 0.0 || !delta.is_finite() {
+        return None;
+    }
+    let per_second = delta * 1000.0 / dt_ms as f64;
+    Some(if counter == "cpu/usage" { per_second / 1e6 } else { per_second })
+}
+
+impl DataProcessor for RateCalculator {
+    fn name(&self) -> &'static str {
+        "rate_calculator"
+    }
+
+    fn process(&mut self, mut batch: DataBatch) -> DataBatch {
+        let pairs = rate_pairs();
+        let mut next = HashMap::with_capacity(batch.sets.len());
+        for (key, set) in batch.sets.iter_mut() {
+            let prev = self.previous.remove(key);
+            let counters = counters_of(set, pairs);
+            if let Some(prev) = prev.filter(|p| same_segment(p, set)) {
+                let dt_ms = set.scrape_time - prev.scrape_time;
+                add_rates(set, &prev, &counters, pairs, dt_ms);
+            }
+            next.insert(key.clone(), Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters });
+        }
+        // Sets absent from this round are forgotten: if they come back, they start a new segment.
+        self.previous = next;
+        batch
+    }
+}
+
+fn same_segment(prev: &Previous, set: &MetricSet) -> bool {
+    prev.create_time == set.create_time && set.scrape_time > prev.scrape_time
+}
+
+fn counters_of(
+    set: &MetricSet,
+    pairs: &[(&'static str, &'static MetricDescriptor)],
+) -> HashMap<(Cow<'static, str>, Labels), MetricValue> {
+    let mut out = HashMap::new();
+    for &(counter, _) in pairs {
+        if let Some(v) = set.get(counter) {
+            out.insert((Cow::Borrowed(counter), Labels::new()), v);
+        }
+    }
+    for m in &set.labeled_metrics {
+        if pairs.iter().any(|(c, _)| *c == m.name) {
+            out.insert((m.name.clone(), m.labels.clone()), m.value);
+        }
+    }
+    out
+}
+
+fn add_rates(
+    set: &mut MetricSet,
+    prev: &Previous,
+    counters: &HashMap<(Cow<'static, str>, Labels), MetricValue>,
+    pairs: &[(&'static str, &'static MetricDescriptor)],
+    dt_ms: i64,
+) {
+    for ((name, labels), cur) in counters {
+        let Some(&before) = prev.counters.get(&(name.clone(), labels.clone())) else { continue };
+        let Some(&(_, desc)) = pairs.iter().find(|(c, _)| *c == name) else { continue };
+        let Some(r) = rate(name, before, *cur, dt_ms) else { continue };
+        if desc.labeled {
+            set.add_labeled(desc.name, labels.clone(), MetricValue::Float(r));
+        } else {
+            set.set(desc.name, MetricValue::Float(r));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapster_model::labels::RESOURCE_ID;
+
+    fn set(create: Timestamp, scrape: Timestamp, cpu_ns: i64, rx: i64) -> MetricSet {
+        let mut s = MetricSet { create_time: create, scrape_time: scrape, ..Default::default() };
+        s.set("cpu/usage", MetricValue::Int(cpu_ns));
+        s.set("network/rx", MetricValue::Int(rx));
+        s.set("memory/usage", MetricValue::Int(123));
+        s
+    }
+
+    fn batch(ts: Timestamp, s: MetricSet) -> DataBatch {
+        let mut b = DataBatch { timestamp: ts, ..Default::default() };
+        b.sets.insert("node:n/container:c".into(), s);
+        b
+    }
+
+    fn rates_over(readings: &[(Timestamp, Timestamp, i64, i64)]) -> Vec<(Option<f64>, Option<f64>)> {
+        let mut rc = RateCalculator::new();
+        readings
+            .iter()
+            .map(|&(create, scrape, cpu, rx)| {
+                let out = rc.process(batch(scrape, set(create, scrape, cpu, rx)));
+                let s = &out.sets["node:n/container:c"];
+                (s.get("cpu/usage_rate").map(MetricValue::as_f64), s.get("network/rx_rate").map(MetricValue::as_f64))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cpu_rate_is_in_millicores_and_byte_rate_per_second() {
+        // 1.5 cores for 10 s = 15e9 ns; 1000 bytes in 10 s.
+        let r = rates_over(&[(1, 10_000, 0, 0), (1, 20_000, 15_000_000_000, 1000)]);
+        assert_eq!(r[0], (None, None), "no rate from a single reading");
+        assert_eq!(r[1], (Some(1500.0), Some(100.0)));
+    }
+
+    /// Recorded from a container that restarted between the second and third scrape (kubelet summary values,
+    /// cpu usageCoreNanoSeconds and rxBytes), and whose counters later reset without a visible restart.
+    #[test]
+    fn counter_resets_never_give_negative_rates() {
+        let readings = [
+            (1_700_000_000_000, 1_700_000_600_000, 48_135_221_356, 9_105_322),
+            (1_700_000_000_000, 1_700_000_615_000, 48_502_908_120, 9_121_018),
+            // Restarted: create time moved and counters restarted near zero.
+            (1_700_000_612_000, 1_700_000_630_000, 211_442_001, 1_024),
+            (1_700_000_612_000, 1_700_000_645_000, 576_119_874, 7_730),
+            // Reset with the same create time (cgroup re-created under the same name).
+            (1_700_000_612_000, 1_700_000_660_000, 3_004_112, 0),
+            (1_700_000_612_000, 1_700_000_675_000, 370_998_004, 512),
+        ];
+        let r = rates_over(&readings);
+        assert_eq!(r[0], (None, None));
+        assert!((r[1].0.unwrap() - 24.512_450_9).abs() < 1e-6, "{:?}", r[1]);
+        assert_eq!(r[2], (None, None), "restart starts a new segment");
+        assert!((r[3].0.unwrap() - 24.311_858_2).abs() < 1e-6, "{:?}", r[3]);
+        assert_eq!(r[4], (None, None), "counter went down: new segment, no rate");
+        assert!(r[5].0.unwrap() > 0.0 && r[5].1.unwrap() > 0.0);
+        for (cpu, rx) in r.iter() {
+            assert!(cpu.is_none_or(|v| v >= 0.0) && rx.is_none_or(|v| v >= 0.0));
+        }
+    }
+
+    #[test]
+    fn restart_with_a_counter_already_past_the_old_value_gives_no_rate() {
+        let r = rates_over(&[(1, 10_000, 100, 100), (2, 20_000, 5_000_000_000, 5_000)]);
+        assert_eq!(r[1], (None, None));
+    }
+
+    #[test]
+    fn same_scrape_time_twice_gives_no_rate() {
+        let r = rates_over(&[(1, 10_000, 100, 100), (1, 10_000, 200, 200)]);
+        assert_eq!(r[1], (None, None));
+    }
+
+    #[test]
+    fn labelled_counters_get_labelled_rates() {
+        let mut rc = RateCalculator::new();
+        let mk = |scrape, v| {
+            let mut s = MetricSet { create_time: 1, scrape_time: scrape, ..Default::default() };
+            for dev in ["vda", "vdb"] {
+                let labels = Labels::from([(RESOURCE_ID.to_owned(), dev.to_owned())]);
+                s.add_labeled("disk/io_read_bytes", labels, MetricValue::Int(if dev == "vda" { v } else { 7 }));
+            }
+            batch(scrape, s)
+        };
+        rc.process(mk(1000, 0));
+        let out = rc.process(mk(3000, 4096));
+        let rates: Vec<_> = out.sets["node:n/container:c"]
+            .labeled_metrics
+            .iter()
+            .filter(|m| m.name == "disk/io_read_bytes_rate")
+            .map(|m| (m.labels[RESOURCE_ID].clone(), m.value))
+            .collect();
+        assert_eq!(rates.len(), 2);
+        assert!(rates.contains(&("vda".into(), MetricValue::Float(2048.0))));
+        assert!(rates.contains(&("vdb".into(), MetricValue::Float(0.0))));
+    }
+}
