@@ -1,1 +1,140 @@
-fn main() {}
+//! The `heapster` binary: parses flags, wires sources -> processors -> store and sinks -> HTTP API, and shuts
+//! down cleanly on SIGTERM or SIGINT.
+
+mod flags;
+mod pipeline;
+mod self_metrics;
+
+use flags::Flags;
+use heapster_processors::{ClusterAggregator, DataProcessor, RateCalculator};
+use heapster_sinks::{SinkManager, SinkManagerConfig};
+use heapster_sources::{MetricsSourceProvider, MetricsSource};
+use heapster_store::{Store, StoreConfig};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+fn main() -> ExitCode {
+    let flags = Flags::from_env();
+    if let Err(e) = flags.validate() {
+        eprintln!("heapster: {e}");
+        return ExitCode::from(2);
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&flags.log_level);
+    let Ok(filter) = filter else {
+        eprintln!("heapster: --log_level={:?} is not a log filter (try info or debug)", flags.log_level);
+        return ExitCode::from(2);
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("heapster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sources from every `--source`, merged into one provider.
+struct Providers(Vec<Arc<dyn MetricsSourceProvider>>);
+
+impl MetricsSourceProvider for Providers {
+    fn sources(&self) -> Vec<Arc<dyn MetricsSource>> {
+        self.0.iter().flat_map(|p| p.sources()).collect()
+    }
+}
+
+async fn run(flags: Flags) -> Result<(), String> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    heapster_sources::metrics::register(&mut registry);
+    heapster_sinks::metrics::register(&mut registry);
+    let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
+
+    let mut providers = Vec::new();
+    for uri in flags.sources_or_default() {
+        providers.push(heapster_sources::build(&uri).map_err(|e| e.to_string())?);
+    }
+    let sinks = flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+
+    let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
+    let processors: Vec<Box<dyn DataProcessor>> = vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)];
+    let sink_manager = SinkManager::start(
+        sinks,
+        SinkManagerConfig { queue_batches: flags.sink_queue_batches, export_timeout: flags.sink_export_data_timeout },
+    );
+
+    let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, flags.heapster_port);
+    let listener = bind(addr).await?;
+    tracing::info!(
+        "heapster {} serving on http://{} (resolution {:?}, store window {:?})",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        flags.metric_resolution,
+        flags.store_window
+    );
+
+    let app = heapster_api::router(heapster_api::ApiState {
+        store: store.clone(),
+        registry: Arc::new(registry),
+        resolution: flags.metric_resolution,
+        max_staleness: flags.metric_resolution * 3,
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pipeline = pipeline::Pipeline {
+        provider: Arc::new(Providers(providers)),
+        processors,
+        store,
+        sinks: sink_manager,
+        resolution: flags.metric_resolution,
+        metrics: pipeline_metrics,
+    };
+    let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
+
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    });
+    let server_task = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing the current round and flushing sinks");
+    let _ = stop_tx.send(true);
+    if let Ok(sinks) = pipeline_task.await {
+        sinks.shutdown(Duration::from_secs(10)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds the API port; on a dual-stack host `[::]` also takes IPv4.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        // No IPv6 on this host: fall back to IPv4's any-address.
+        Err(_) if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {
+            let v4 = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), addr.port());
+            tokio::net::TcpListener::bind(v4).await.map_err(|e| bind_error(v4, e))
+        }
+        Err(e) => Err(bind_error(addr, e)),
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> String {
+    format!("cannot listen on {addr}: {e} (is another heapster running? choose another --heapster_port)")
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

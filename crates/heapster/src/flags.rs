@@ -1,0 +1,193 @@
+//! Command-line flags, in Heapster's syntax so that an old deployment manifest starts this binary unchanged:
+//! `--flag=value` or `--flag value`, one or two leading dashes (Go's flag package took both), and `_` or `-`
+//! inside names (`--metric_resolution` and `--metric-resolution` are the same flag).
+
+use clap::Parser;
+use heapster_model::SpecUri;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// heapster: container-cluster monitoring, compatible with Kubernetes Heapster.
+///
+/// With no flags it monitors this host (every cgroup is a container) and serves the model API and dashboard on
+/// port 8082.
+#[derive(Debug, Parser)]
+#[command(name = "heapster", version, about, long_about = None, max_term_width = 110)]
+pub struct Flags {
+    /// Where to read metrics: KEY[:URL][?options], repeatable. Known: local (this host's cgroups and procfs;
+    /// option hostname=NAME). Default: local.
+    #[arg(long = "source", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
+    pub sources: Vec<SpecUri>,
+
+    /// Where to write metrics: KEY[:URL][?options], repeatable. Known: log (print every batch).
+    #[arg(long = "sink", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
+    pub sinks: Vec<SpecUri>,
+
+    /// How often to scrape every source (Go duration syntax: 15s, 1m).
+    #[arg(long = "metric_resolution", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub metric_resolution: Duration,
+
+    /// How much history the embedded store keeps for the APIs and the dashboard.
+    #[arg(long = "store_window", value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub store_window: Duration,
+
+    /// Port of the HTTP APIs and dashboard.
+    #[arg(long = "heapster_port", value_name = "PORT", default_value_t = 8082)]
+    pub heapster_port: u16,
+
+    /// Address to listen on; all interfaces when empty.
+    #[arg(long = "listen_ip", value_name = "IP", default_value = "", value_parser = parse_listen_ip)]
+    pub listen_ip: ListenIp,
+
+    /// Deadline of one export to one sink; a sink that misses it loses only that batch, and it is counted.
+    #[arg(long = "sink_export_data_timeout", value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub sink_export_data_timeout: Duration,
+
+    /// Batches each sink may fall behind before its oldest is dropped (and counted).
+    #[arg(long = "sink_queue_batches", value_name = "N", default_value_t = 8)]
+    pub sink_queue_batches: usize,
+
+    /// Log filter, as RUST_LOG (error, warn, info, debug, or per module: heapster_sources=debug).
+    #[arg(long = "log_level", value_name = "FILTER", default_value = "info")]
+    pub log_level: String,
+}
+
+/// `--listen_ip`: empty means every interface, as in Heapster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenIp(pub Option<IpAddr>);
+
+fn parse_listen_ip(s: &str) -> Result<ListenIp, String> {
+    if s.is_empty() {
+        return Ok(ListenIp(None));
+    }
+    s.parse().map(|ip| ListenIp(Some(ip))).map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+fn parse_uri(s: &str) -> Result<SpecUri, String> {
+    s.parse()
+}
+
+/// Go's duration syntax as far as users write it (`60s`, `1m30s`, `500ms`, `2h`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 15s or 1m ({e})"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// Rewrites Heapster-style arguments into what clap parses: `-flag` becomes `--flag`, and `-` inside a flag name
+/// becomes `_`. Values are left alone, and so is everything after a bare `--`.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        if i == 0 || passthrough || arg == "--" || !arg.starts_with('-') || arg == "-" {
+            passthrough |= arg == "--";
+            out.push(arg);
+            continue;
+        }
+        let body = arg.trim_start_matches('-');
+        if arg.len() - body.len() == 1 && body.len() == 1 {
+            out.push(arg); // a short flag such as -h or -V
+            continue;
+        }
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        let name = name.replace('-', "_");
+        out.push(match value {
+            Some(v) => format!("--{name}={v}"),
+            None => format!("--{name}"),
+        });
+    }
+    out
+}
+
+impl Flags {
+    /// Parses the process arguments, exiting with one clear line (and clap's usage hint) on a bad one.
+    pub fn from_env() -> Flags {
+        Flags::parse_from(normalize_args(std::env::args()))
+    }
+
+    /// The sources to use: `--source` values, or `local` when none was given.
+    pub fn sources_or_default(&self) -> Vec<SpecUri> {
+        if self.sources.is_empty() { vec!["local".parse().expect("valid")] } else { self.sources.clone() }
+    }
+
+    /// Checks what clap cannot: relations between flags.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.store_window < self.metric_resolution {
+            return Err(format!(
+                "--store_window={:?} is shorter than --metric_resolution={:?}: the store would keep nothing",
+                self.store_window, self.metric_resolution
+            ));
+        }
+        if self.sink_queue_batches == 0 {
+            return Err("--sink_queue_batches must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        let argv = std::iter::once("heapster").chain(args.iter().copied()).map(String::from);
+        Flags::try_parse_from(normalize_args(argv))
+    }
+
+    #[test]
+    fn defaults() {
+        let f = parse(&[]).unwrap();
+        assert_eq!(f.metric_resolution, Duration::from_secs(15));
+        assert_eq!(f.store_window, Duration::from_secs(900));
+        assert_eq!(f.heapster_port, 8082);
+        assert_eq!(f.listen_ip, ListenIp(None));
+        assert_eq!(f.sources_or_default()[0].key, "local");
+    }
+
+    #[test]
+    fn heapster_manifest_spellings() {
+        let f = parse(&[
+            "--source=local",
+            "-metric_resolution=60s",
+            "--metric-resolution",
+            "30s",
+            "--sink=log",
+            "--heapster-port=9090",
+            "--listen_ip=127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(f.metric_resolution, Duration::from_secs(30), "the last one wins");
+        assert_eq!(f.heapster_port, 9090);
+        assert_eq!(f.sinks[0].key, "log");
+        assert_eq!(f.listen_ip, ListenIp(Some("127.0.0.1".parse().unwrap())));
+        let f = parse(&["--sink=log", "--sink=log"]).unwrap();
+        assert_eq!(f.sinks.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_reason() {
+        let e = parse(&["--metric_resolution=often"]).unwrap_err().to_string();
+        assert!(e.contains("is not a duration"), "{e}");
+        let e = parse(&["--no_such_flag=1"]).unwrap_err().to_string();
+        assert!(e.contains("no_such_flag"), "{e}");
+        let e = parse(&["--sink=:http://x"]).unwrap_err().to_string();
+        assert!(e.contains("has no key"), "{e}");
+        let e = parse(&["--listen_ip=localhost:1"]).unwrap_err().to_string();
+        assert!(e.contains("not an IP"), "{e}");
+        assert!(parse(&["--metric_resolution=0s"]).is_err());
+        let f = parse(&["--store_window=10s", "--metric_resolution=15s"]).unwrap();
+        assert!(f.validate().unwrap_err().contains("shorter than"));
+    }
+
+    #[test]
+    fn values_and_short_flags_are_left_alone() {
+        let argv = ["heapster", "-h", "--sink", "log-x", "--", "--a-b"].map(String::from);
+        assert_eq!(normalize_args(argv), ["heapster", "-h", "--sink", "log-x", "--", "--a-b"]);
+    }
+}
