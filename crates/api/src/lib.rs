@@ -1,1 +1,61 @@
-//! placeholder
+//! heapster's HTTP API, served from the embedded store.
+//!
+//! Routes follow Heapster 1.x (`metrics/api/v1/model_handlers.go` and `api.go`) so that dashboards, scripts and
+//! the old Kubernetes dashboard keep working unchanged:
+//!
+//! - `/api/v1/model/...`: entity lists, metric-name lists and metric time series ([`model`]),
+//! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
+//! - `/healthz` ([`health`]) and `/metrics` ([`prom`]).
+//!
+//! Where Heapster answered an unknown entity or metric with an empty 200, this API answers 404 with a one-line JSON
+//! error, so a typo is not mistaken for "no data yet". Values keep their type: integers stay JSON integers and rates
+//! stay fractional (Heapster truncated every value to an unsigned integer).
+
+pub mod error;
+pub mod export;
+pub mod health;
+pub mod model;
+pub mod params;
+pub mod prom;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+use axum::routing::get;
+use heapster_store::Store;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the handlers read. Cheap to clone: one per request.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Where every answer comes from; the API never talks to sources or sinks.
+    pub store: Arc<Store>,
+    /// heapster's self-metrics, rendered at `/metrics` together with the store's size.
+    pub registry: Arc<Registry>,
+    /// `--metric_resolution`: how often a batch is expected.
+    pub resolution: Duration,
+    /// `/healthz` fails when the newest batch is older than this, so a wedged scrape loop restarts the pod.
+    pub max_staleness: Duration,
+}
+
+impl ApiState {
+    /// The usual staleness bound is a few resolutions; callers with a different policy set the field directly.
+    pub fn new(store: Arc<Store>, registry: Arc<Registry>, resolution: Duration, max_staleness: Duration) -> Self {
+        ApiState { store, registry, resolution, max_staleness }
+    }
+}
+
+/// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .merge(model::routes())
+        .merge(export::routes())
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(prom::metrics))
+        .fallback(error::not_found_fallback)
+        .with_state(state)
+}

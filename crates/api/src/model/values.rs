@@ -1,0 +1,165 @@
+//! Metric-name lists and metric values of one entity, and the `pod-list` variant for several pods at once.
+
+use super::Entity;
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::params::{MetricQuery, metric_name, now_millis};
+use crate::types::{MetricResult, MetricResultList};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use heapster_model::Labels;
+use heapster_store::Store;
+use std::collections::HashMap;
+
+type Params = Query<HashMap<String, String>>;
+
+/// Every metric the entity has points for, labelled ones included, sorted. (Heapster listed only unlabelled
+/// metrics, which hid `filesystem/usage` from anyone browsing the API.)
+fn names(store: &Store, entity: Entity) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(entity.lookup(store)?.metric_names))
+}
+
+/// The points of `metric` of a known entity. A labelled metric asked without `labels` (or an unlabelled one asked
+/// with them) has no series under those labels and answers an empty result, as Heapster did.
+fn points(store: &Store, key: &str, metric: &str, q: &MetricQuery) -> MetricResult {
+    let empty = Labels::new();
+    let labels = q.labels.as_ref().unwrap_or(&empty);
+    let pts = store.points(key, metric, labels, q.start, Some(q.end)).unwrap_or_default();
+    MetricResult::from_points(&pts)
+}
+
+fn value(
+    store: &Store,
+    entity: Entity,
+    raw_metric: &str,
+    params: &HashMap<String, String>,
+) -> Result<Json<MetricResult>, ApiError> {
+    let q = MetricQuery::parse(params, now_millis())?;
+    let metric = metric_name(raw_metric);
+    let info = entity.lookup(store)?;
+    if !info.metric_names.iter().any(|m| m == metric) {
+        return Err(ApiError::not_found(format!("metric {metric:?} not found for {entity}")));
+    }
+    Ok(Json(points(store, &entity.key(), metric, &q)))
+}
+
+pub async fn cluster_metric_names(State(st): State<ApiState>) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::Cluster)
+}
+
+pub async fn cluster_metric(
+    State(st): State<ApiState>,
+    Path(metric): Path<String>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::Cluster, &metric, &p)
+}
+
+pub async fn node_metric_names(
+    State(st): State<ApiState>,
+    Path(node): Path<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::Node(node))
+}
+
+pub async fn node_metric(
+    State(st): State<ApiState>,
+    Path((node, metric)): Path<(String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::Node(node), &metric, &p)
+}
+
+pub async fn free_container_metric_names(
+    State(st): State<ApiState>,
+    Path((node, container)): Path<(String, String)>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::FreeContainer(node, container))
+}
+
+pub async fn free_container_metric(
+    State(st): State<ApiState>,
+    Path((node, container, metric)): Path<(String, String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::FreeContainer(node, container), &metric, &p)
+}
+
+pub async fn namespace_metric_names(
+    State(st): State<ApiState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::Namespace(ns))
+}
+
+pub async fn namespace_metric(
+    State(st): State<ApiState>,
+    Path((ns, metric)): Path<(String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::Namespace(ns), &metric, &p)
+}
+
+pub async fn pod_metric_names(
+    State(st): State<ApiState>,
+    Path((ns, pod)): Path<(String, String)>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::Pod(ns, pod))
+}
+
+pub async fn pod_metric(
+    State(st): State<ApiState>,
+    Path((ns, pod, metric)): Path<(String, String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::Pod(ns, pod), &metric, &p)
+}
+
+pub async fn pod_container_metric_names(
+    State(st): State<ApiState>,
+    Path((ns, pod, container)): Path<(String, String, String)>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    names(&st.store, Entity::PodContainer(ns, pod, container))
+}
+
+pub async fn pod_container_metric(
+    State(st): State<ApiState>,
+    Path((ns, pod, container, metric)): Path<(String, String, String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResult>, ApiError> {
+    value(&st.store, Entity::PodContainer(ns, pod, container), &metric, &p)
+}
+
+/// `/namespaces/{ns}/pod-list/{p1,p2,...}/metrics/{metric}`: one result per listed pod, in the listed order, so a
+/// client can zip them with its list. As in Heapster, a listed pod without the metric gets an empty result; the
+/// request is 404 only when no listed pod exists, or none of them has the metric.
+pub async fn pod_list_metric(
+    State(st): State<ApiState>,
+    Path((ns, pods, metric)): Path<(String, String, String)>,
+    Query(p): Params,
+) -> Result<Json<MetricResultList>, ApiError> {
+    let q = MetricQuery::parse(&p, now_millis())?;
+    let metric = metric_name(&metric);
+    let mut any_pod = false;
+    let mut any_metric = false;
+    let mut items = Vec::new();
+    for pod in pods.split(',') {
+        let entity = Entity::Pod(ns.clone(), pod.to_owned());
+        if let Ok(info) = entity.lookup(&st.store) {
+            any_pod = true;
+            if info.metric_names.iter().any(|m| m == metric) {
+                any_metric = true;
+                items.push(points(&st.store, &entity.key(), metric, &q));
+                continue;
+            }
+        }
+        items.push(MetricResult::from_points(&[]));
+    }
+    if !any_pod {
+        return Err(ApiError::not_found(format!("none of the pods {pods:?} found in namespace {ns:?}")));
+    }
+    if !any_metric {
+        return Err(ApiError::not_found(format!("metric {metric:?} not found for any of the pods {pods:?}")));
+    }
+    Ok(Json(MetricResultList { items }))
+}

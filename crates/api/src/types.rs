@@ -1,0 +1,126 @@
+//! JSON shapes of Heapster's `metrics/api/v1/types` (`model_types.go`, `types.go`), field names unchanged.
+
+use heapster_model::{Labels, MetricValue, Timestamp};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// Go's zero `time.Time`, which Heapster sent as `latestTimestamp` when there were no points. Clients compare
+/// against it, so it is kept rather than replaced by `null`.
+pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Formats milliseconds since the epoch as RFC 3339 in UTC, with milliseconds only when they are not zero (as Go's
+/// `time.Time` JSON does).
+pub fn rfc3339(ts: Timestamp) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => GO_ZERO_TIME.to_owned(),
+    }
+}
+
+/// A timestamp that serializes as RFC 3339; `None` is Go's zero time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Time(pub Option<Timestamp>);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(ts) => s.serialize_str(&rfc3339(ts)),
+            None => s.serialize_str(GO_ZERO_TIME),
+        }
+    }
+}
+
+/// One value of a metric. Heapster's `value` was a truncated `uint64`; here it keeps its type.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MetricPoint {
+    pub timestamp: Time,
+    pub value: MetricValue,
+}
+
+/// A metric's points, oldest first, and the newest timestamp among them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    pub metrics: Vec<MetricPoint>,
+    pub latest_timestamp: Time,
+}
+
+impl MetricResult {
+    pub fn from_points(points: &[heapster_store::Point]) -> Self {
+        MetricResult {
+            metrics: points
+                .iter()
+                .map(|p| MetricPoint { timestamp: Time(Some(p.timestamp)), value: p.value })
+                .collect(),
+            latest_timestamp: Time(points.iter().map(|p| p.timestamp).max()),
+        }
+    }
+}
+
+/// The answer of `pod-list`: one result per requested pod, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricResultList {
+    pub items: Vec<MetricResult>,
+}
+
+/// One entity of `metric-export`: its labels and, per metric, its latest value(s).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeseries {
+    pub metrics: BTreeMap<String, Vec<Point>>,
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+}
+
+/// A value of `metric-export`. `start` is the entity's create time for cumulative metrics (the counter's origin),
+/// the batch time otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub start: Time,
+    pub end: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Labels>,
+    pub value: MetricValue,
+}
+
+/// `metric-export-schema`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeseriesSchema {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricDescriptor>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub common_labels: Vec<LabelDescriptor>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pod_labels: Vec<LabelDescriptor>,
+}
+
+/// A metric as Heapster's schema described it (`type`: cumulative/gauge, `value_type`: int64/double).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricDescriptor {
+    pub name: &'static str,
+    pub description: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelDescriptor>,
+    #[serde(rename = "type")]
+    pub metric_type: &'static str,
+    pub value_type: &'static str,
+    pub units: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelDescriptor {
+    pub key: &'static str,
+    pub description: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_like_go() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(serde_json::to_string(&Time(None)).unwrap(), "\"0001-01-01T00:00:00Z\"");
+        assert_eq!(rfc3339(i64::MAX), GO_ZERO_TIME);
+    }
+}
