@@ -4,6 +4,7 @@
 //! A [`MetricsSourceProvider`] says what to scrape this round (one source per node); the scrape loop in the
 //! binary runs every source concurrently, each with its own deadline, and merges their batches.
 
+pub mod kubelet;
 pub mod local;
 pub mod metrics;
 

@@ -1,0 +1,454 @@
+//! Turns a decoded [`Summary`] into heapster metric sets, as Heapster 1.6's `metrics/sources/summary/summary.go`
+//! did, plus what kubelets report since (pod-level CPU and memory, PSI).
+//!
+//! Rules that hold throughout:
+//! - A value the kubelet left out is left out here too: no zeros stand in for unknowns, and nothing here fails.
+//! - `create_time` is the entity's `startTime`; `scrape_time` is when the kubelet sampled it (CPU, else memory,
+//!   else network `time`), falling back to the caller's round time, so rates divide by the real interval.
+//! - `uptime` is measured to the set's own `scrape_time`, not to "now", so the same document always converts the same.
+
+use super::summary::{
+    AcceleratorStats, ContainerStats, CpuStats, FsStats, InterfaceStats, IoStats, MemoryStats, NetworkStats, PodStats,
+    PsiStats, Summary,
+};
+use chrono::{DateTime, Utc};
+use heapster_model::catalog::CUSTOM_PREFIX;
+use heapster_model::{Labels, MetricSet, MetricSetType, MetricValue, Timestamp, keys, labels};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+
+/// `resource_id` of a node's root filesystem and of a container's writable layer (Heapster's `RootFsKey`).
+pub const ROOT_FS_RESOURCE_ID: &str = "/";
+/// `resource_id` of a container's log files (Heapster's `LogsKey`).
+pub const LOGS_RESOURCE_ID: &str = "logs";
+/// Prefix of a pod volume's `resource_id`: `Volume:<volume name>` (Heapster's `VolumeResourcePrefix`).
+pub const VOLUME_RESOURCE_PREFIX: &str = "Volume:";
+
+/// The names Heapster gave system containers before the Summary API existed; dashboards and alerts still query
+/// `node:<n>/container:docker-daemon`. `kubelet` and `pods` keep their names, as in Heapster.
+fn legacy_system_container_name(name: &str) -> &str {
+    match name {
+        "runtime" => "docker-daemon",
+        "misc" => "system",
+        other => other,
+    }
+}
+
+/// Converts one kubelet's Summary into `(key, set)` pairs: the node, its system containers, then each pod followed
+/// by its containers. Keys are unique.
+///
+/// `node_name` names the node in keys and labels, rather than the document's `nodeName`, so that keys match the
+/// name discovery and enrichment know the node by. `host_id` is the cloud provider's instance ID, when known.
+/// `scrape_time` (ms) stands in for sets whose samples carry no time of their own.
+///
+/// Where the kubelet reports two pods with one namespace/name (a pod deleted and re-created with the same name), or
+/// two containers with one name in a pod (a restarted container whose predecessor is still listed), only the one
+/// with the newest `startTime` is kept: summing or alternating between them would count usage twice or make
+/// counters jump.
+pub fn summary_to_sets(
+    summary: &Summary,
+    node_name: &str,
+    host_id: Option<&str>,
+    scrape_time: Timestamp,
+) -> Vec<(String, MetricSet)> {
+    let containers: usize = summary.pods.iter().map(|p| p.containers.len()).sum();
+    let mut out = Vec::with_capacity(1 + summary.node.system_containers.len() + summary.pods.len() + containers);
+
+    let mut node_labels = Labels::new();
+    node_labels.insert(labels::NODENAME.to_owned(), node_name.to_owned());
+    node_labels.insert(labels::HOSTNAME.to_owned(), node_name.to_owned());
+    if let Some(id) = host_id {
+        node_labels.insert(labels::HOST_ID.to_owned(), id.to_owned());
+    }
+
+    let node = &summary.node;
+    let sample_time = sample_time(node.cpu.as_ref(), node.memory.as_ref(), node.network.as_ref());
+    let mut set = new_set(&node_labels, MetricSetType::Node, ms(node.start_time), sample_time, scrape_time);
+    add_cpu(&mut set, node.cpu.as_ref());
+    add_memory(&mut set, node.memory.as_ref());
+    add_io(&mut set, node.io.as_ref());
+    add_network(&mut set, node.network.as_ref());
+    add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
+    put(&mut set, "ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
+    out.push((keys::node_key(node_name), set));
+
+    let keep = newest_by_key(&node.system_containers, |c| c.name.as_str(), |c| ms(c.start_time));
+    for (c, _) in node.system_containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
+        let name = legacy_system_container_name(&c.name);
+        let set = container_set(&node_labels, MetricSetType::SysContainer, name, c, scrape_time);
+        out.push((keys::node_container_key(node_name, name), set));
+    }
+
+    let keep =
+        newest_by_key(&summary.pods, |p| (p.pod_ref.namespace.as_str(), p.pod_ref.name.as_str()), |p| ms(p.start_time));
+    for (pod, _) in summary.pods.iter().zip(keep).filter(|(_, keep)| *keep) {
+        let r = &pod.pod_ref;
+        if r.name.is_empty() || r.namespace.is_empty() {
+            tracing::debug!(node = node_name, uid = %r.uid, "skipping a pod with no name or namespace");
+            continue;
+        }
+        let pod_set = pod_set(&node_labels, pod, scrape_time);
+        let keep = newest_by_key(&pod.containers, |c| c.name.as_str(), |c| ms(c.start_time));
+        let mut container_sets = Vec::with_capacity(pod.containers.len());
+        for (c, _) in pod.containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
+            let set = container_set(&pod_set.labels, MetricSetType::PodContainer, &c.name, c, scrape_time);
+            container_sets.push((keys::pod_container_key(&r.namespace, &r.name, &c.name), set));
+        }
+        out.push((keys::pod_key(&r.namespace, &r.name), pod_set));
+        out.extend(container_sets);
+    }
+    out
+}
+
+fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> MetricSet {
+    let r = &pod.pod_ref;
+    let sample_time = sample_time(pod.cpu.as_ref(), pod.memory.as_ref(), pod.network.as_ref());
+    let mut set = new_set(node_labels, MetricSetType::Pod, ms(pod.start_time), sample_time, scrape_time);
+    set.labels.insert(labels::POD_ID.to_owned(), r.uid.clone());
+    set.labels.insert(labels::POD_NAME.to_owned(), r.name.clone());
+    set.labels.insert(labels::NAMESPACE_NAME.to_owned(), r.namespace.clone());
+    set.labels.insert(labels::POD_NAMESPACE.to_owned(), r.namespace.clone());
+    add_cpu(&mut set, pod.cpu.as_ref());
+    add_memory(&mut set, pod.memory.as_ref());
+    add_io(&mut set, pod.io.as_ref());
+    add_network(&mut set, pod.network.as_ref());
+    for v in &pod.volumes {
+        add_fs(&mut set, &format!("{VOLUME_RESOURCE_PREFIX}{}", v.name), Some(&v.fs()));
+    }
+    put(&mut set, "ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
+    set
+}
+
+/// A pod's container or a node's system container; `base` already holds the pod's or the node's labels.
+fn container_set(
+    base: &Labels,
+    kind: MetricSetType,
+    name: &str,
+    c: &ContainerStats,
+    scrape_time: Timestamp,
+) -> MetricSet {
+    let sample_time = sample_time(c.cpu.as_ref(), c.memory.as_ref(), None);
+    let mut set = new_set(base, kind, ms(c.start_time), sample_time, scrape_time);
+    set.labels.insert(labels::CONTAINER_NAME.to_owned(), name.to_owned());
+    add_cpu(&mut set, c.cpu.as_ref());
+    add_memory(&mut set, c.memory.as_ref());
+    add_io(&mut set, c.io.as_ref());
+    add_fs(&mut set, ROOT_FS_RESOURCE_ID, c.rootfs.as_ref());
+    add_fs(&mut set, LOGS_RESOURCE_ID, c.logs.as_ref());
+    // The kubelet's own definition of a container's ephemeral-storage use (what its limit is enforced against):
+    // writable layer plus logs.
+    let used = [c.rootfs.as_ref(), c.logs.as_ref()].into_iter().flatten().filter_map(|fs| fs.used_bytes);
+    put(&mut set, "ephemeral_storage/usage", used.reduce(u64::saturating_add));
+    add_accelerators(&mut set, &c.accelerators);
+    for m in &c.user_defined_metrics {
+        // Heapster kept gauges, counters and deltas and skipped anything else. The model has no per-value type,
+        // so what the container declared is not carried further (custom metrics get no rates either way).
+        let known = matches!(m.metric_type.as_str(), "gauge" | "cumulative" | "delta");
+        if let (true, false, Some(v)) = (known, m.name.is_empty(), m.value) {
+            set.metrics.insert(Cow::Owned(format!("{CUSTOM_PREFIX}{}", m.name)), MetricValue::Float(v));
+        }
+    }
+    set
+}
+
+fn new_set(
+    base: &Labels,
+    kind: MetricSetType,
+    start: Option<Timestamp>,
+    sample_time: Option<Timestamp>,
+    fallback: Timestamp,
+) -> MetricSet {
+    let scrape_time = sample_time.unwrap_or(fallback);
+    let mut set =
+        MetricSet { create_time: start.unwrap_or(0), scrape_time, labels: base.clone(), ..Default::default() };
+    set.labels.insert(labels::TYPE.to_owned(), kind.as_str().to_owned());
+    if let Some(start) = start {
+        // Clock skew between the kubelet's sample and its start time must not produce a negative counter.
+        set.set("uptime", MetricValue::Int(scrape_time.saturating_sub(start).max(0)));
+    }
+    set
+}
+
+/// When the kubelet read these values, as Heapster's `getScrapeTime`: the samples are taken together, so the first
+/// time present stands for all.
+fn sample_time(cpu: Option<&CpuStats>, mem: Option<&MemoryStats>, net: Option<&NetworkStats>) -> Option<Timestamp> {
+    ms(cpu.and_then(|c| c.time)).or_else(|| ms(mem.and_then(|m| m.time))).or_else(|| ms(net.and_then(|n| n.time)))
+}
+
+fn ms(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.map(|t| t.timestamp_millis())
+}
+
+/// Counters beyond `i64::MAX` cannot occur in practice; saturate rather than wrap to a negative value.
+fn int(v: u64) -> MetricValue {
+    MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn put(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
+    if let Some(v) = v {
+        set.set(name, int(v));
+    }
+}
+
+fn put_labeled(set: &mut MetricSet, name: &'static str, labels: &Labels, v: Option<u64>) {
+    if let Some(v) = v {
+        set.add_labeled(name, labels.clone(), int(v));
+    }
+}
+
+fn add_cpu(set: &mut MetricSet, cpu: Option<&CpuStats>) {
+    let Some(cpu) = cpu else { return };
+    put(set, "cpu/usage", cpu.usage_core_nano_seconds);
+    add_psi(set, ["cpu/pressure_some", "cpu/pressure_full"], cpu.psi.as_ref());
+}
+
+fn add_memory(set: &mut MetricSet, mem: Option<&MemoryStats>) {
+    let Some(mem) = mem else { return };
+    put(set, "memory/usage", mem.usage_bytes);
+    put(set, "memory/working_set", mem.working_set_bytes);
+    put(set, "memory/rss", mem.rss_bytes);
+    put(set, "memory/page_faults", mem.page_faults);
+    put(set, "memory/major_page_faults", mem.major_page_faults);
+    add_psi(set, ["memory/pressure_some", "memory/pressure_full"], mem.psi.as_ref());
+}
+
+fn add_io(set: &mut MetricSet, io: Option<&IoStats>) {
+    add_psi(set, ["io/pressure_some", "io/pressure_full"], io.and_then(|io| io.psi.as_ref()));
+}
+
+/// PSI totals (µs stalled since the cgroup was created) are counters; the kernel's avg10/60/300 are left out
+/// because heapster derives its own rates from the totals.
+fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&PsiStats>) {
+    let Some(psi) = psi else { return };
+    put(set, some, psi.some.as_ref().and_then(|d| d.total));
+    put(set, full, psi.full.as_ref().and_then(|d| d.total));
+}
+
+/// With an `interfaces` list, every interface counts: a pod with a second network (Multus) sends and receives on
+/// both. Without one (kubelets before 1.8), the inline default-interface counters are all there is. Either way a
+/// counter that no interface reports stays absent. (Heapster read only the default interface.) Caveat: on a node,
+/// the kubelet lists every host interface except `lo`, `veth*` and `docker*`, so a CNI bridge or overlay device
+/// (`cni0`, `flannel.1`) adds pod traffic that `eth0` already carried; none of the recorded nodes has one.
+fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>) {
+    let Some(net) = net else { return };
+    let sum = |flat: Option<u64>, pick: fn(&InterfaceStats) -> Option<u64>| {
+        if net.interfaces.is_empty() {
+            flat
+        } else {
+            net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add)
+        }
+    };
+    put(set, "network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
+    put(set, "network/rx_errors", sum(net.rx_errors, |i| i.rx_errors));
+    put(set, "network/tx", sum(net.tx_bytes, |i| i.tx_bytes));
+    put(set, "network/tx_errors", sum(net.tx_errors, |i| i.tx_errors));
+}
+
+fn add_fs(set: &mut MetricSet, resource_id: &str, fs: Option<&FsStats>) {
+    let Some(fs) = fs else { return };
+    let l = Labels::from([(labels::RESOURCE_ID.to_owned(), resource_id.to_owned())]);
+    put_labeled(set, "filesystem/usage", &l, fs.used_bytes);
+    put_labeled(set, "filesystem/limit", &l, fs.capacity_bytes);
+    put_labeled(set, "filesystem/available", &l, fs.available_bytes);
+    put_labeled(set, "filesystem/inodes", &l, fs.inodes);
+    put_labeled(set, "filesystem/inodes_free", &l, fs.inodes_free);
+}
+
+fn add_accelerators(set: &mut MetricSet, accelerators: &[AcceleratorStats]) {
+    for a in accelerators {
+        let l = Labels::from([
+            (labels::ACCELERATOR_MAKE.to_owned(), a.make.clone()),
+            (labels::ACCELERATOR_MODEL.to_owned(), a.model.clone()),
+            (labels::ACCELERATOR_ID.to_owned(), a.id.clone()),
+        ]);
+        put_labeled(set, "accelerator/memory_total", &l, a.memory_total);
+        put_labeled(set, "accelerator/memory_used", &l, a.memory_used);
+        put_labeled(set, "accelerator/duty_cycle", &l, a.duty_cycle);
+    }
+}
+
+/// For each item, whether it is the one to keep among the items sharing its key: the newest start time wins, a
+/// missing start time loses to any, and of equals the later one wins (as in Heapster, which let it overwrite).
+fn newest_by_key<'a, T, K: Hash + Eq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+    start: impl Fn(&T) -> Option<Timestamp>,
+) -> Vec<bool> {
+    let mut keep = vec![true; items.len()];
+    if items.len() < 2 {
+        return keep;
+    }
+    let mut best: HashMap<K, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match best.entry(key(item)) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(mut e) => {
+                let prev = *e.get();
+                if start(item) >= start(&items[prev]) {
+                    keep[prev] = false;
+                    e.insert(i);
+                } else {
+                    keep[i] = false;
+                }
+            }
+        }
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubelet::summary::decode;
+
+    fn sets(json: &str) -> Vec<(String, MetricSet)> {
+        summary_to_sets(&decode(json.as_bytes()).unwrap(), "n1", Some("i-123"), 42)
+    }
+
+    fn get<'a>(sets: &'a [(String, MetricSet)], key: &str) -> &'a MetricSet {
+        sets.iter().find(|(k, _)| k == key).map(|(_, s)| s).unwrap_or_else(|| panic!("no set {key}"))
+    }
+
+    #[test]
+    fn an_empty_document_yields_a_bare_node() {
+        let s = sets(r#"{"node":{}}"#);
+        assert_eq!(s.len(), 1);
+        let node = get(&s, "node:n1");
+        assert_eq!(node.set_type(), Some("node"));
+        assert_eq!(node.labels[labels::HOST_ID], "i-123");
+        assert_eq!(node.labels[labels::HOSTNAME], "n1");
+        assert!(node.metrics.is_empty() && node.labeled_metrics.is_empty());
+        assert_eq!((node.create_time, node.scrape_time), (0, 42));
+    }
+
+    #[test]
+    fn nulls_and_missing_values_stay_absent() {
+        let s = sets(
+            r#"{"node":{"nodeName":"x","startTime":null,"systemContainers":null,
+                "cpu":{"time":null},"memory":{"usageBytes":5},"network":{"interfaces":null}},
+                "pods":[{"podRef":{"name":"p","namespace":"ns","uid":"u"},"containers":null,"volume":null}]}"#,
+        );
+        let node = get(&s, "node:n1");
+        assert_eq!(node.metrics.keys().collect::<Vec<_>>(), ["memory/usage"]);
+        let pod = get(&s, "namespace:ns/pod:p");
+        assert!(pod.metrics.is_empty(), "{:?}", pod.metrics);
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn system_containers_get_heapsters_legacy_names() {
+        let s = sets(
+            r#"{"node":{"systemContainers":[{"name":"runtime"},{"name":"misc"},{"name":"kubelet"},{"name":"pods"}]}}"#,
+        );
+        let keys: Vec<_> = s.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "node:n1",
+                "node:n1/container:docker-daemon",
+                "node:n1/container:system",
+                "node:n1/container:kubelet",
+                "node:n1/container:pods"
+            ]
+        );
+        let d = get(&s, "node:n1/container:docker-daemon");
+        assert_eq!(d.set_type(), Some("sys_container"));
+        assert_eq!(d.labels[labels::CONTAINER_NAME], "docker-daemon");
+    }
+
+    #[test]
+    fn the_newest_of_two_same_named_containers_wins_whatever_the_order() {
+        for order in
+            [("2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"), ("2020-01-02T00:00:00Z", "2020-01-01T00:00:00Z")]
+        {
+            let json = format!(
+                r#"{{"node":{{}},"pods":[{{"podRef":{{"name":"p","namespace":"ns"}},"containers":[
+                    {{"name":"c","startTime":"{}","cpu":{{"usageCoreNanoSeconds":1}}}},
+                    {{"name":"c","startTime":"{}","cpu":{{"usageCoreNanoSeconds":2}}}}]}}]}}"#,
+                order.0, order.1
+            );
+            let s = sets(&json);
+            assert_eq!(s.len(), 3, "node, pod, one container");
+            let c = get(&s, "namespace:ns/pod:p/container:c");
+            let newest = if order.0 > order.1 { 1 } else { 2 };
+            assert_eq!(c.get("cpu/usage"), Some(MetricValue::Int(newest)));
+            assert_eq!(c.create_time, 1_577_923_200_000);
+        }
+    }
+
+    #[test]
+    fn a_recreated_pod_with_the_same_name_replaces_the_old_one_and_its_containers() {
+        let s = sets(
+            r#"{"node":{},"pods":[
+                {"podRef":{"name":"p","namespace":"ns","uid":"new"},"startTime":"2020-01-02T00:00:00Z",
+                 "containers":[{"name":"a"}]},
+                {"podRef":{"name":"p","namespace":"ns","uid":"old"},"startTime":"2020-01-01T00:00:00Z",
+                 "containers":[{"name":"a"},{"name":"b"}]}]}"#,
+        );
+        let keys: Vec<_> = s.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["node:n1", "namespace:ns/pod:p", "namespace:ns/pod:p/container:a"]);
+        assert_eq!(get(&s, "namespace:ns/pod:p").labels[labels::POD_ID], "new");
+    }
+
+    #[test]
+    fn network_sums_interfaces_when_listed_else_uses_the_flat_fields() {
+        let s = sets(
+            r#"{"node":{"network":{"rxBytes":1,"txBytes":2,"rxErrors":3,"interfaces":[
+                {"name":"eth0","rxBytes":10,"txBytes":20},{"name":"net1","rxBytes":100,"txBytes":200}]}},
+               "pods":[{"podRef":{"name":"p","namespace":"ns"},"network":{"rxBytes":7,"txErrors":0}}]}"#,
+        );
+        let node = get(&s, "node:n1");
+        assert_eq!(node.get("network/rx"), Some(MetricValue::Int(110)));
+        assert_eq!(node.get("network/tx"), Some(MetricValue::Int(220)));
+        assert_eq!(node.get("network/rx_errors"), None, "no interface reports rx errors");
+        let pod = get(&s, "namespace:ns/pod:p");
+        assert_eq!(pod.get("network/rx"), Some(MetricValue::Int(7)));
+        assert_eq!(pod.get("network/tx_errors"), Some(MetricValue::Int(0)));
+        assert_eq!(pod.get("network/tx"), None);
+    }
+
+    #[test]
+    fn accelerators_and_custom_metrics() {
+        let s = sets(
+            r#"{"node":{},"pods":[{"podRef":{"name":"p","namespace":"ns"},"containers":[{"name":"c",
+                "accelerators":[{"make":"nvidia","model":"tesla-p100","id":"GPU-1","memoryTotal":16,"memoryUsed":8,
+                                 "dutyCycle":50}],
+                "userDefinedMetrics":[{"name":"qps","type":"gauge","units":"count","value":1.5},
+                                      {"name":"odd","type":"histogram","value":1},
+                                      {"name":"total","type":"cumulative","value":7}]}]}]}"#,
+        );
+        let c = get(&s, "namespace:ns/pod:p/container:c");
+        assert_eq!(c.get("custom/qps"), Some(MetricValue::Float(1.5)));
+        assert_eq!(c.get("custom/total"), Some(MetricValue::Float(7.0)));
+        assert_eq!(c.get("custom/odd"), None);
+        let duty: Vec<_> = c.labeled_metrics.iter().filter(|m| m.name == "accelerator/duty_cycle").collect();
+        assert_eq!(duty.len(), 1);
+        assert_eq!(duty[0].value, MetricValue::Int(50));
+        assert_eq!(duty[0].labels[labels::ACCELERATOR_ID], "GPU-1");
+        assert_eq!(duty[0].labels[labels::ACCELERATOR_MAKE], "nvidia");
+        assert_eq!(duty[0].labels[labels::ACCELERATOR_MODEL], "tesla-p100");
+    }
+
+    #[test]
+    fn uptime_runs_to_the_sample_time_and_never_goes_negative() {
+        let s = sets(
+            r#"{"node":{"startTime":"2020-01-01T00:00:10Z","cpu":{"time":"2020-01-01T00:00:00Z"}},
+               "pods":[{"podRef":{"name":"p","namespace":"ns"},"startTime":"2020-01-01T00:00:00Z",
+                        "memory":{"time":"2020-01-01T00:01:00.5Z"}}]}"#,
+        );
+        assert_eq!(get(&s, "node:n1").get("uptime"), Some(MetricValue::Int(0)));
+        let pod = get(&s, "namespace:ns/pod:p");
+        assert_eq!(pod.get("uptime"), Some(MetricValue::Int(60_500)));
+        assert_eq!(pod.scrape_time - pod.create_time, 60_500);
+    }
+
+    #[test]
+    fn huge_counters_saturate_instead_of_wrapping() {
+        let s = sets(r#"{"node":{"cpu":{"usageCoreNanoSeconds":18446744073709551615}}}"#);
+        assert_eq!(get(&s, "node:n1").get("cpu/usage"), Some(MetricValue::Int(i64::MAX)));
+    }
+}

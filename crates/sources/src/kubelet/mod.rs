@@ -1,0 +1,14 @@
+//! The kubelet Summary API (`GET /stats/summary`) as a metric source: [`summary`] decodes the document,
+//! [`convert`] turns it into heapster's node, system-container, pod and container sets.
+//!
+//! Decoding and conversion are separate, pure steps, so that they can be tested against recorded kubelet responses
+//! and benchmarked without a network; the HTTP client that fetches the document comes later and only feeds them.
+
+pub mod convert;
+pub mod summary;
+
+pub use convert::summary_to_sets;
+pub use summary::{Summary, decode};
+
+#[cfg(test)]
+mod tests;
