@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod docs;
 pub mod keys;
 pub mod labels;
 pub mod uri;
