@@ -12,7 +12,7 @@ pub use rate_calculator::RateCalculator;
 use heapster_model::DataBatch;
 
 /// One step of the pipeline between sources and the store/sinks.
-pub trait DataProcessor: Send {
+pub trait DataProcessor: Send + Sync {
     /// Names the processor in logs and self-metrics.
     fn name(&self) -> &'static str;
 

@@ -4,6 +4,7 @@
 //! A [`MetricsSourceProvider`] says what to scrape this round (one source per node); the scrape loop in the
 //! binary runs every source concurrently, each with its own deadline, and merges their batches.
 
+pub mod factory;
 pub mod kubelet;
 pub mod local;
 pub mod metrics;
@@ -11,6 +12,8 @@ pub mod metrics;
 use async_trait::async_trait;
 use heapster_model::{DataBatch, Timestamp};
 use std::sync::Arc;
+
+pub use factory::{ConfigError, KNOWN_SOURCES, build};
 
 /// Why one source produced no batch this round. The scrape loop logs it and counts it per source.
 #[derive(Debug, thiserror::Error)]

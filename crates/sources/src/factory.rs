@@ -1,0 +1,47 @@
+//! Turns one `--source` value into a provider of sources.
+
+use crate::local::{LocalSource, LocalSourceConfig};
+use crate::{MetricsSourceProvider, StaticProvider};
+use heapster_model::SpecUri;
+use std::sync::Arc;
+
+/// The source keys this build knows, for `--help` and error messages.
+pub const KNOWN_SOURCES: &[&str] = &["local"];
+
+/// Why a `--source` value could not be turned into a source. Reported at start-up, before anything runs.
+#[derive(Debug, thiserror::Error)]
+#[error("--source={uri}: {reason}")]
+pub struct ConfigError {
+    pub uri: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(uri: &SpecUri, reason: impl Into<String>) -> Self {
+        ConfigError { uri: uri.to_string(), reason: reason.into() }
+    }
+}
+
+/// Builds the provider for one `--source`.
+pub fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigError> {
+    match uri.key.as_str() {
+        "local" => {
+            if !uri.target.is_empty() {
+                return Err(ConfigError::new(uri, "the local source reads this host and takes no URL"));
+            }
+            let mut config = LocalSourceConfig::default();
+            for (k, v) in &uri.options {
+                match k.as_str() {
+                    "hostname" if !v.is_empty() => config.hostname = v.clone(),
+                    _ => return Err(ConfigError::new(uri, format!("unknown option {k:?}; the local source takes hostname=NAME"))),
+                }
+            }
+            let source = LocalSource::new(config).map_err(|e| ConfigError::new(uri, e.to_string()))?;
+            Ok(Arc::new(StaticProvider(vec![Arc::new(source)])))
+        }
+        other => Err(ConfigError::new(
+            uri,
+            format!("unknown source {other:?}; this build knows: {}", KNOWN_SOURCES.join(", ")),
+        )),
+    }
+}
