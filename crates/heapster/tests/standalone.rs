@@ -1,0 +1,241 @@
+//! End to end on a running binary: heapster in standalone mode on this host, with real cgroups made by the test
+//! (a CPU burner and a process holding 200 MB), answering the model API over HTTP and stopping on SIGTERM.
+//!
+//! Needs root: cgroups are created under /sys/fs/cgroup. Where that fails the test fails and says why.
+
+use serde_json::Value;
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory"];
+
+/// Cgroups and processes made by this test, removed on drop even when an assertion fails.
+struct Fixture {
+    cgroups: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl Fixture {
+    /// Creates cgroup `name` in every v1 controller this test uses (or under cgroup2 on a v2-only host).
+    fn cgroup(&mut self, name: &str) -> Vec<PathBuf> {
+        let roots: Vec<PathBuf> = if PathBuf::from("/sys/fs/cgroup/cpuacct").is_dir() {
+            V1_CONTROLLERS.iter().map(|c| PathBuf::from("/sys/fs/cgroup").join(c)).collect()
+        } else {
+            vec![PathBuf::from("/sys/fs/cgroup")]
+        };
+        let dirs: Vec<PathBuf> = roots.iter().map(|r| r.join(name)).collect();
+        for d in &dirs {
+            fs::create_dir(d).unwrap_or_else(|e| {
+                panic!("cannot create cgroup {}: {e}. These tests need root and a writable cgroupfs.", d.display())
+            });
+            self.cgroups.push(d.clone());
+        }
+        dirs
+    }
+
+    /// Starts `sh -c script` after moving the shell into `cgroups`, so everything it runs is accounted there.
+    fn spawn_in(&mut self, cgroups: &[PathBuf], script: &str) {
+        let moves: String =
+            cgroups.iter().map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display())).collect::<String>();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{moves} exec {script}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        self.children.push(child);
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in self.cgroups.iter().rev() {
+            // The kernel needs a moment to let go of a killed task's cgroup.
+            for _ in 0..50 {
+                if fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+struct Heapster {
+    child: Child,
+    base: String,
+}
+
+impl Heapster {
+    fn start(args: &[&str]) -> Heapster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+            .args(["--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start heapster");
+        Heapster { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            match reqwest::get(&url).await {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(_) => (0, String::new()),
+            }
+        })
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// Polls `path` until `ok` accepts its JSON, for at most `limit`.
+    fn wait_for(&self, path: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+        let until = Instant::now() + limit;
+        loop {
+            let (status, body) = self.get(path);
+            if status == 200 {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                if ok(&v) {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < until, "GET {path} did not become ready in {limit:?}: {status} {body}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Heapster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn latest(v: &Value) -> f64 {
+    v["metrics"].as_array().and_then(|m| m.last()).and_then(|p| p["value"].as_f64()).unwrap_or(f64::NAN)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn standalone_heapster_serves_this_host_and_its_cgroups() {
+    let tag = format!("heapster-e2e-{}", std::process::id());
+    let (burn, mem) = (format!("{tag}-burn"), format!("{tag}-mem"));
+    let mut fx = Fixture { cgroups: Vec::new(), children: Vec::new() };
+    let burn_dirs = fx.cgroup(&burn);
+    fx.spawn_in(&burn_dirs, "sh -c 'while :; do :; done'");
+    let mem_dirs = fx.cgroup(&mem);
+    fx.spawn_in(
+        &mem_dirs,
+        "python3 -c 'import time; b = bytearray(200 << 20); b[::4096] = b\"\\x01\" * len(b[::4096]); time.sleep(600)'",
+    );
+
+    let node = "e2e-node";
+    let h = Heapster::start(&["--metric_resolution=2s", &format!("--source=local?hostname={node}")]);
+    h.wait_for("/healthz", Duration::from_secs(20), |_| true);
+
+    // The node and both containers appear, with a CPU rate once two rounds have run.
+    let nodes = h.json("/api/v1/model/nodes/");
+    assert_eq!(strings(&nodes), vec![node.to_string()], "{nodes}");
+    let free = h.json(&format!("/api/v1/model/nodes/{node}/freecontainers/"));
+    let free = strings(&free);
+    assert!(free.contains(&burn) && free.contains(&mem), "{free:?}");
+
+    let rate_path = format!("/api/v1/model/nodes/{node}/freecontainers/{burn}/metrics/cpu/usage_rate");
+    // Let a few rounds pass so the rate covers a full period of burning.
+    let rate = h.wait_for(&rate_path, Duration::from_secs(20), |v| v["metrics"].as_array().is_some_and(|m| m.len() >= 3));
+    let millicores = latest(&rate);
+    assert!((850.0..=1150.0).contains(&millicores), "burner used {millicores} millicores, want 1000 ± 15%: {rate}");
+
+    let two_hundred_mb = 200.0 * 1024.0 * 1024.0;
+    for metric in ["memory/usage", "memory/working_set"] {
+        let path = format!("/api/v1/model/nodes/{node}/freecontainers/{mem}/metrics/{metric}");
+        let v = h.wait_for(&path, Duration::from_secs(20), |v| latest(v) >= two_hundred_mb);
+        assert!(latest(&v) >= two_hundred_mb, "{metric}: {v}");
+    }
+
+    // The node's own metrics, and the cluster roll-up of it.
+    let node_metrics = strings(&h.json(&format!("/api/v1/model/nodes/{node}/metrics/")));
+    for m in ["cpu/usage", "cpu/usage_rate", "memory/usage", "memory/working_set", "uptime"] {
+        assert!(node_metrics.iter().any(|n| n == m), "node lacks {m}: {node_metrics:?}");
+    }
+    let node_cpu = latest(&h.json(&format!("/api/v1/model/nodes/{node}/metrics/cpu/usage_rate")));
+    assert!(node_cpu >= millicores * 0.8, "node {node_cpu} mcores < burner {millicores}");
+    let cluster_cpu = latest(&h.json("/api/v1/model/metrics/cpu/usage_rate"));
+    assert!(cluster_cpu >= node_cpu * 0.5, "cluster {cluster_cpu}");
+
+    let keys = h.json("/api/v1/model/debug/allkeys");
+    let keys = strings(&keys);
+    assert!(keys.contains(&format!("node:{node}/container:{burn}")), "{keys:?}");
+    assert!(keys.contains(&"cluster".to_string()));
+
+    let export = h.json("/api/v1/metric-export");
+    assert!(export.as_array().is_some_and(|a| a.len() >= 3), "metric-export: {export}");
+    let schema = h.json("/api/v1/metric-export-schema");
+    assert!(schema["metrics"].as_array().is_some_and(|a| a.len() >= 50), "schema: {schema}");
+    let (status, text) = h.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(text.contains("heapster_scrape_duration_seconds"), "{text}");
+
+    // SIGTERM: a clean exit, promptly.
+    let mut h = h;
+    let pid = h.child.id() as i32;
+    send_sigterm(pid);
+    let until = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = h.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "heapster did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "heapster exited with {status} after SIGTERM");
+}
+
+fn send_sigterm(pid: i32) {
+    let ok = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap().success();
+    assert!(ok, "kill -TERM {pid}");
+}
+
+#[test]
+fn bad_flags_are_rejected_with_one_clear_line() {
+    for (args, want) in [
+        (vec!["--no_such_flag=1"], "no_such_flag"),
+        (vec!["--sink=nosuchsink"], "unknown sink"),
+        (vec!["--source=nosuchsource"], "unknown source"),
+        (vec!["--metric_resolution=soon"], "not a duration"),
+        (vec!["--sink=:http://x"], "has no key"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+            .args(&args)
+            .args(["--heapster_port=1", "--listen_ip=127.0.0.1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(want), "{args:?}: stderr does not say {want:?}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--source", "--sink", "--metric_resolution", "--store_window", "--heapster_port", "--listen_ip"] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
