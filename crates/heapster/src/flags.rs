@@ -12,7 +12,7 @@ use std::time::Duration;
 /// With no flags it monitors this host (every cgroup is a container) and serves the model API and dashboard on
 /// port 8082.
 #[derive(Debug, Parser)]
-#[command(name = "heapster", version, about, long_about = None, max_term_width = 110)]
+#[command(name = "heapster", version, about, long_about = None, max_term_width = 110, args_override_self = true)]
 pub struct Flags {
     /// Where to read metrics: KEY[:URL][?options], repeatable. Known: local (this host's cgroups and procfs;
     /// option hostname=NAME). Default: local.

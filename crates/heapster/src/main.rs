@@ -8,7 +8,7 @@ mod self_metrics;
 use flags::Flags;
 use heapster_processors::{ClusterAggregator, DataProcessor, RateCalculator};
 use heapster_sinks::{SinkManager, SinkManagerConfig};
-use heapster_sources::{MetricsSourceProvider, MetricsSource};
+use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
@@ -58,7 +58,8 @@ async fn run(flags: Flags) -> Result<(), String> {
     for uri in flags.sources_or_default() {
         providers.push(heapster_sources::build(&uri).map_err(|e| e.to_string())?);
     }
-    let sinks = flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let sinks =
+        flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
 
     let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
     let processors: Vec<Box<dyn DataProcessor>> = vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)];

@@ -37,7 +37,11 @@ impl PipelineMetrics {
             batches: Counter::default(),
         };
         registry.register("heapster_scrape_duration_seconds", "Time to scrape one source", m.scrape_seconds.clone());
-        registry.register("heapster_scrape_errors", "Scrapes that produced no batch, by source", m.scrape_errors.clone());
+        registry.register(
+            "heapster_scrape_errors",
+            "Scrapes that produced no batch, by source",
+            m.scrape_errors.clone(),
+        );
         registry.register(
             "heapster_round_duration_seconds",
             "Time of one whole round: scrape, process, store",

@@ -15,6 +15,8 @@ const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory"];
 struct Fixture {
     cgroups: Vec<PathBuf>,
     children: Vec<Child>,
+    /// Shell commands that undo what the test set up outside cgroups (network namespaces, veth pairs).
+    cleanup: Vec<String>,
 }
 
 impl Fixture {
@@ -47,6 +49,28 @@ impl Fixture {
             .expect("spawn sh");
         self.children.push(child);
     }
+
+    /// A network namespace joined to the host by a veth pair (169.254.77.1 on the host, .2 inside): a test host
+    /// of our own, so traffic never leaves this machine. Returns the namespace's name.
+    fn netns(&mut self, tag: &str) -> String {
+        let ns = format!("hs-{tag}");
+        let (host_if, ns_if) = (format!("hsv{tag}a"), format!("hsv{tag}b"));
+        self.cleanup.push(format!("ip link del {host_if}"));
+        self.cleanup.push(format!("ip netns del {ns}"));
+        for cmd in [
+            format!("ip netns add {ns}"),
+            format!("ip link add {host_if} type veth peer name {ns_if}"),
+            format!("ip link set {ns_if} netns {ns}"),
+            format!("ip addr add 169.254.77.1/30 dev {host_if}"),
+            format!("ip link set {host_if} up"),
+            format!("ip netns exec {ns} ip addr add 169.254.77.2/30 dev {ns_if}"),
+            format!("ip netns exec {ns} ip link set {ns_if} up"),
+        ] {
+            let ok = Command::new("sh").arg("-c").arg(&cmd).status().is_ok_and(|s| s.success());
+            assert!(ok, "`{cmd}` failed: these tests need root and iproute2 (ip)");
+        }
+        ns
+    }
 }
 
 impl Drop for Fixture {
@@ -54,6 +78,9 @@ impl Drop for Fixture {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for cmd in self.cleanup.iter().rev() {
+            let _ = Command::new("sh").arg("-c").arg(cmd).stderr(Stdio::null()).status();
         }
         for d in self.cgroups.iter().rev() {
             // The kernel needs a moment to let go of a killed task's cgroup.
@@ -137,13 +164,26 @@ fn strings(v: &Value) -> Vec<String> {
 fn standalone_heapster_serves_this_host_and_its_cgroups() {
     let tag = format!("heapster-e2e-{}", std::process::id());
     let (burn, mem) = (format!("{tag}-burn"), format!("{tag}-mem"));
-    let mut fx = Fixture { cgroups: Vec::new(), children: Vec::new() };
+    let mut fx = Fixture { cgroups: Vec::new(), children: Vec::new(), cleanup: Vec::new() };
     let burn_dirs = fx.cgroup(&burn);
     fx.spawn_in(&burn_dirs, "sh -c 'while :; do :; done'");
     let mem_dirs = fx.cgroup(&mem);
     fx.spawn_in(
         &mem_dirs,
         "python3 -c 'import time; b = bytearray(200 << 20); b[::4096] = b\"\\x01\" * len(b[::4096]); time.sleep(600)'",
+    );
+
+    // A process in its own network namespace sends 5,000 datagrams of 1,000 bytes to the host end of its veth.
+    let net = format!("{tag}-net");
+    let ns = fx.netns(&std::process::id().to_string());
+    let net_dirs = fx.cgroup(&net);
+    let sent_bytes = 5_000_000.0;
+    fx.spawn_in(
+        &net_dirs,
+        &format!(
+            "ip netns exec {ns} python3 -c 'import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             for i in range(5000):\n    s.sendto(b\"x\" * 1000, (\"169.254.77.1\", 9))\ntime.sleep(600)'"
+        ),
     );
 
     let node = "e2e-node";
@@ -159,7 +199,8 @@ fn standalone_heapster_serves_this_host_and_its_cgroups() {
 
     let rate_path = format!("/api/v1/model/nodes/{node}/freecontainers/{burn}/metrics/cpu/usage_rate");
     // Let a few rounds pass so the rate covers a full period of burning.
-    let rate = h.wait_for(&rate_path, Duration::from_secs(20), |v| v["metrics"].as_array().is_some_and(|m| m.len() >= 3));
+    let rate =
+        h.wait_for(&rate_path, Duration::from_secs(20), |v| v["metrics"].as_array().is_some_and(|m| m.len() >= 3));
     let millicores = latest(&rate);
     assert!((850.0..=1150.0).contains(&millicores), "burner used {millicores} millicores, want 1000 ± 15%: {rate}");
 
@@ -169,6 +210,15 @@ fn standalone_heapster_serves_this_host_and_its_cgroups() {
         let v = h.wait_for(&path, Duration::from_secs(20), |v| latest(v) >= two_hundred_mb);
         assert!(latest(&v) >= two_hundred_mb, "{metric}: {v}");
     }
+
+    let tx_path = format!("/api/v1/model/nodes/{node}/freecontainers/{net}/metrics/network/tx");
+    let tx = h.wait_for(&tx_path, Duration::from_secs(20), |v| latest(v) >= sent_bytes);
+    assert!(latest(&tx) >= sent_bytes, "network/tx of the namespaced container: {tx}");
+    let burn_metrics = strings(&h.json(&format!("/api/v1/model/nodes/{node}/freecontainers/{burn}/metrics/")));
+    assert!(
+        !burn_metrics.iter().any(|m| m.starts_with("network/")),
+        "host-namespace cgroups get no network: {burn_metrics:?}"
+    );
 
     // The node's own metrics, and the cluster roll-up of it.
     let node_metrics = strings(&h.json(&format!("/api/v1/model/nodes/{node}/metrics/")));
