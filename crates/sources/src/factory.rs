@@ -33,7 +33,12 @@ pub fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigErro
             for (k, v) in &uri.options {
                 match k.as_str() {
                     "hostname" if !v.is_empty() => config.hostname = v.clone(),
-                    _ => return Err(ConfigError::new(uri, format!("unknown option {k:?}; the local source takes hostname=NAME"))),
+                    _ => {
+                        return Err(ConfigError::new(
+                            uri,
+                            format!("unknown option {k:?}; the local source takes hostname=NAME"),
+                        ));
+                    }
                 }
             }
             let source = LocalSource::new(config).map_err(|e| ConfigError::new(uri, e.to_string()))?;

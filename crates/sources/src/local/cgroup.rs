@@ -28,7 +28,9 @@ impl Context {
         let v2_controllers = h
             .v2
             .as_ref()
-            .and_then(|root| reader.read(&root.join("cgroup.controllers")).map(|t| t.split_whitespace().map(String::from).collect()))
+            .and_then(|root| {
+                reader.read(&root.join("cgroup.controllers")).map(|t| t.split_whitespace().map(String::from).collect())
+            })
             .unwrap_or_default();
         let devices = reader
             .read(&proc_root.join("diskstats"))
@@ -110,7 +112,8 @@ pub(crate) fn read(dirs: &CgroupDirs, ctx: &Context, known: &mut Known, r: &mut 
             }
         }
     } else {
-        r.missing.push(("cpu/pressure_some", "PSI needs cgroup2, and this cgroup is not in a cgroup2 hierarchy".into()));
+        r.missing
+            .push(("cpu/pressure_some", "PSI needs cgroup2, and this cgroup is not in a cgroup2 hierarchy".into()));
     }
 
     // Processes: their network namespace and their run states.
@@ -164,7 +167,9 @@ fn read_memory(dirs: &CgroupDirs, ctx: &Context, set: &mut MetricSet, r: &mut Re
 
 fn read_block_io(dirs: &CgroupDirs, ctx: &Context, set: &mut MetricSet, r: &mut Reader) {
     let devices: Vec<(String, DeviceIo)> = if let Some(d) = dirs.v1.get("blkio") {
-        r.read_for("disk/io_read_bytes", &d.join("blkio.throttle.io_service_bytes")).map(parse::v1_blkio).unwrap_or_default()
+        r.read_for("disk/io_read_bytes", &d.join("blkio.throttle.io_service_bytes"))
+            .map(parse::v1_blkio)
+            .unwrap_or_default()
     } else if let (Some(d), true) = (dirs.v2.as_deref(), ctx.v2_has("io")) {
         r.read_for("disk/io_read_bytes", &d.join("io.stat")).map(parse::v2_io_stat).unwrap_or_default()
     } else {
@@ -214,7 +219,8 @@ fn read_load(dirs: &CgroupDirs, ctx: &Context, known: &mut Known, set: &mut Metr
         (None, Some(d)) => d.join("cgroup.threads"),
         (None, None) => return,
     };
-    let Some(tids) = r.read(&tasks_file).map(|t| t.lines().filter_map(|l| l.trim().parse::<u32>().ok()).collect::<Vec<_>>())
+    let Some(tids) =
+        r.read(&tasks_file).map(|t| t.lines().filter_map(|l| l.trim().parse::<u32>().ok()).collect::<Vec<_>>())
     else {
         return;
     };

@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(m.cgroups.v1.len(), 4, "name=systemd is not a controller we read");
         assert_eq!(m.cgroups.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
         assert_eq!(m.cgroups.roots().len(), 5);
-        assert_eq!(m.block, vec![BlockMount { device: "/dev/vda".into(), mount_point: "/".into(), fs_type: "ext4".into() }]);
+        assert_eq!(
+            m.block,
+            vec![BlockMount { device: "/dev/vda".into(), mount_point: "/".into(), fs_type: "ext4".into() }]
+        );
     }
 
     #[test]

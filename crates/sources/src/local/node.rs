@@ -15,7 +15,13 @@ fn int(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
 
 /// Reads the node. Memory comes from `/proc/meminfo` rather than the root cgroup: cgroup2 has no root
 /// `memory.current`, and meminfo is the same on v1 and v2.
-pub(crate) fn read(proc: &Path, mounts: &Mounts, root: Option<&CgroupDirs>, ctx: &Context, r: &mut Reader) -> MetricSet {
+pub(crate) fn read(
+    proc: &Path,
+    mounts: &Mounts,
+    root: Option<&CgroupDirs>,
+    ctx: &Context,
+    r: &mut Reader,
+) -> MetricSet {
     let mut set = MetricSet::default();
     let (busy_jiffies, btime) = r.read_for("cpu/usage", &proc.join("stat")).map(parse::proc_stat).unwrap_or_default();
     if let Some(bt) = btime {
@@ -23,8 +29,11 @@ pub(crate) fn read(proc: &Path, mounts: &Mounts, root: Option<&CgroupDirs>, ctx:
     }
 
     // CPU usage: the root cpuacct counts in ns; cgroup2's root cpu.stat in µs; /proc/stat in jiffies.
-    let cpuacct = root.and_then(|d| d.v1.get("cpuacct")).and_then(|d| r.read(&d.join("cpuacct.usage")).and_then(parse::single));
-    let v2 = root.and_then(|d| d.v2.as_deref()).and_then(|d| r.read(&d.join("cpu.stat")).and_then(|t| parse::flat_keyed(t, "usage_usec")));
+    let cpuacct =
+        root.and_then(|d| d.v1.get("cpuacct")).and_then(|d| r.read(&d.join("cpuacct.usage")).and_then(parse::single));
+    let v2 = root
+        .and_then(|d| d.v2.as_deref())
+        .and_then(|d| r.read(&d.join("cpu.stat")).and_then(|t| parse::flat_keyed(t, "usage_usec")));
     let ticks = rustix::param::clock_ticks_per_second();
     let usage = cpuacct.or(v2.map(|us| us * 1000)).or(busy_jiffies.map(|j| j * (1_000_000_000 / ticks.max(1))));
     int(&mut set, "cpu/usage", usage);
@@ -47,7 +56,8 @@ pub(crate) fn read(proc: &Path, mounts: &Mounts, root: Option<&CgroupDirs>, ctx:
         int(&mut set, "memory/limit", total);
     }
     if let Some(t) = r.read_for("memory/page_faults", &proc.join("vmstat")) {
-        let (pf, maj, oom) = (parse::flat_keyed(t, "pgfault"), parse::flat_keyed(t, "pgmajfault"), parse::flat_keyed(t, "oom_kill"));
+        let (pf, maj, oom) =
+            (parse::flat_keyed(t, "pgfault"), parse::flat_keyed(t, "pgmajfault"), parse::flat_keyed(t, "oom_kill"));
         int(&mut set, "memory/page_faults", pf);
         int(&mut set, "memory/major_page_faults", maj);
         int(&mut set, "memory/oom_kills", oom);
@@ -65,7 +75,10 @@ pub(crate) fn read(proc: &Path, mounts: &Mounts, root: Option<&CgroupDirs>, ctx:
     }
 
     // The host's own network namespace: pid 1's, so this is right even when heapster runs in a container.
-    let net = r.read(&proc.join("1/net/dev")).map(str::to_owned).or_else(|| r.read(&proc.join("self/net/dev")).map(str::to_owned));
+    let net = r
+        .read(&proc.join("1/net/dev"))
+        .map(str::to_owned)
+        .or_else(|| r.read(&proc.join("self/net/dev")).map(str::to_owned));
     match net {
         Some(t) => add_network(&mut set, parse::net_dev_total(&t)),
         None => r.missing.push(("network/rx", "cannot read /proc/1/net/dev".into())),

@@ -235,7 +235,8 @@ mod tests {
 
     #[test]
     fn pressure() {
-        let cpu = "some avg10=0.00 avg60=0.13 avg300=0.05 total=2938056\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=17\n";
+        let cpu =
+            "some avg10=0.00 avg60=0.13 avg300=0.05 total=2938056\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=17\n";
         assert_eq!(psi_totals(cpu), (Some(2_938_056), Some(17)));
         assert_eq!(psi_totals("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"), (Some(5), None));
     }
@@ -252,11 +253,17 @@ mod tests {
             ]
         );
         let v2 = "254:0 rbytes=1048576 wbytes=2097152 rios=10 wios=20 dbytes=0 dios=0\n";
-        assert_eq!(v2_io_stat(v2), vec![("254:0".to_owned(), DeviceIo { read_bytes: 1_048_576, write_bytes: 2_097_152 })]);
+        assert_eq!(
+            v2_io_stat(v2),
+            vec![("254:0".to_owned(), DeviceIo { read_bytes: 1_048_576, write_bytes: 2_097_152 })]
+        );
         let disks = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n 254       0 vda 9241 3210 812345 5234 \
             4412 9231 223344 8812 0 9120 14046 0 0 0 0 0 0\n";
         let d = diskstats(disks);
-        assert_eq!(d[1], ("254:0".into(), "vda".into(), DeviceIo { read_bytes: 812_345 * 512, write_bytes: 223_344 * 512 }));
+        assert_eq!(
+            d[1],
+            ("254:0".into(), "vda".into(), DeviceIo { read_bytes: 812_345 * 512, write_bytes: 223_344 * 512 })
+        );
     }
 
     #[test]
