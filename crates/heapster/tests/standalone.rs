@@ -23,7 +23,9 @@ impl Fixture {
     /// Creates cgroup `name` in every v1 controller this test uses (or under cgroup2 on a v2-only host).
     fn cgroup(&mut self, name: &str) -> Vec<PathBuf> {
         let roots: Vec<PathBuf> = if PathBuf::from("/sys/fs/cgroup/cpuacct").is_dir() {
-            V1_CONTROLLERS.iter().map(|c| PathBuf::from("/sys/fs/cgroup").join(c)).collect()
+            // Hybrid hosts: the v1 controllers, plus the cgroup2 tree at `unified` where PSI lives.
+            let v1 = V1_CONTROLLERS.iter().map(|c| PathBuf::from("/sys/fs/cgroup").join(c));
+            v1.chain(Some(PathBuf::from("/sys/fs/cgroup/unified")).filter(|u| u.is_dir())).collect()
         } else {
             vec![PathBuf::from("/sys/fs/cgroup")]
         };
@@ -219,6 +221,13 @@ fn standalone_heapster_serves_this_host_and_its_cgroups() {
         !burn_metrics.iter().any(|m| m.starts_with("network/")),
         "host-namespace cgroups get no network: {burn_metrics:?}"
     );
+    // Hierarchies merged by path: CPU from v1 cpuacct, memory from v1 memory, PSI from cgroup2, one container.
+    if ["/sys/fs/cgroup/unified/cpu.pressure", "/sys/fs/cgroup/cpu.pressure"].iter().any(|p| PathBuf::from(p).exists())
+    {
+        for m in ["cpu/usage", "memory/usage", "cpu/pressure_some"] {
+            assert!(burn_metrics.iter().any(|n| n == m), "{burn} lacks {m}: {burn_metrics:?}");
+        }
+    }
 
     // The node's own metrics, and the cluster roll-up of it.
     let node_metrics = strings(&h.json(&format!("/api/v1/model/nodes/{node}/metrics/")));
