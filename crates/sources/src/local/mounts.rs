@@ -91,10 +91,8 @@ pub fn parse_mountinfo(text: &str) -> Mounts {
             "cgroup2" => {
                 m.cgroups.v2.get_or_insert(mount_point);
             }
-            _ if source.starts_with("/dev/") => {
-                if !m.block.iter().any(|b| b.device == source) {
-                    m.block.push(BlockMount { device: source, mount_point, fs_type: fs_type.to_owned() });
-                }
+            _ if source.starts_with("/dev/") && !m.block.iter().any(|b| b.device == source) => {
+                m.block.push(BlockMount { device: source, mount_point, fs_type: fs_type.to_owned() });
             }
             _ => {}
         }

@@ -38,7 +38,7 @@ pub(crate) fn read(
     let usage = cpuacct.or(v2.map(|us| us * 1000)).or(busy_jiffies.map(|j| j * (1_000_000_000 / ticks.max(1))));
     int(&mut set, "cpu/usage", usage);
     let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).ok();
-    let online = r.read(&Path::new("/sys/devices/system/cpu/online")).and_then(count_cpus).or(cpus);
+    let online = r.read(Path::new("/sys/devices/system/cpu/online")).and_then(count_cpus).or(cpus);
     int(&mut set, "cpu/limit", online.map(|n| n * 1000));
     if let Some(l) = r.read_for("cpu/load", &proc.join("loadavg")).and_then(parse::loadavg_1m) {
         set.set("cpu/load", MetricValue::Int((l * 1000.0).round() as i64));
