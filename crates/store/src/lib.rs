@@ -2,9 +2,22 @@
 //!
 //! The model API, the resource-metrics API and the dashboard read from here; sinks do not. Sets that stop
 //! appearing in batches age out once their newest point is older than the window.
+//!
+//! # Layout
+//! Batches share one timestamp, so the store keeps one ring of batch timestamps and every series refers to
+//! batches by sequence number. A series is a handful of [`chunk::Chunk`]s (64 batches each: a presence bitmap
+//! and a compressed value stream). Metric names and the label sets of labelled metrics are interned to `u32`s, so
+//! a series costs two ids and its chunks. See the `store` benchmark for bytes per point.
+//!
+//! # Timestamps
+//! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
+//! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
 
+mod chunk;
+
+use chunk::Chunk;
 use heapster_model::{DataBatch, Labels, MetricSetType, MetricValue, Timestamp};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -42,8 +55,11 @@ pub struct StoreStats {
     pub sets: usize,
     pub series: usize,
     pub points: usize,
-    /// Heap bytes used by points and series bookkeeping (an estimate from capacities, not an allocator reading).
+    /// Heap bytes of sets, series, chunks and interned names, counted from lengths and capacities (hash tables
+    /// at their bucket size); allocator overhead is not included.
     pub bytes: usize,
+    /// Batches ignored because they were older than the newest one.
+    pub out_of_order: u64,
 }
 
 /// A thread-safe store. Readers take a shared lock; `ingest` takes it exclusively once per batch.
@@ -54,16 +70,96 @@ pub struct Store {
 
 #[derive(Default)]
 struct Inner {
-    sets: HashMap<String, StoredSet>,
+    /// Timestamps of the batches in the window, oldest first; `times[i]` is batch `first_seq + i`.
+    times: VecDeque<Timestamp>,
+    first_seq: u64,
+    sets: HashMap<Box<str>, StoredSet>,
+    names: Interner<Box<str>>,
+    label_sets: Interner<Labels>,
     latest: Option<Arc<DataBatch>>,
+    out_of_order: u64,
+}
+
+/// Values to small ids and back.
+struct Interner<T> {
+    ids: HashMap<T, u32>,
+    values: Vec<T>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner { ids: HashMap::new(), values: Vec::new() }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+    fn id<Q>(&self, q: &Q) -> Option<u32>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.ids.get(q).copied()
+    }
+
+    fn intern<Q>(&mut self, q: &Q) -> u32
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized + ToOwned,
+        Q::Owned: Into<T>,
+    {
+        if let Some(&id) = self.ids.get(q) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        let v: T = q.to_owned().into();
+        self.values.push(v.clone());
+        self.ids.insert(v, id);
+        id
+    }
 }
 
 struct StoredSet {
     labels: Labels,
     create_time: Timestamp,
-    last_seen: Timestamp,
-    /// (metric name, labels of a labelled metric) -> points, oldest first.
-    series: BTreeMap<(String, Labels), Vec<Point>>,
+    last_seq: u64,
+    /// Sorted by (name id, label-set id).
+    series: Vec<Series>,
+}
+
+struct Series {
+    name: u32,
+    labels: u32,
+    chunks: Vec<Chunk>,
+}
+
+impl Series {
+    fn append(&mut self, seq: u64, value: MetricValue) {
+        match self.chunks.last_mut() {
+            Some(c) if c.accepts(seq, value) => c.push(seq, value),
+            Some(c) if c.last_seq() == seq => {
+                let replaced = c.with_last_replaced(value);
+                self.chunks.pop();
+                self.chunks.extend(replaced);
+            }
+            last => {
+                if let Some(c) = last {
+                    c.seal();
+                }
+                self.chunks.push(Chunk::new(seq, value));
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Series>()
+            + self.chunks.iter().map(Chunk::bytes).sum::<usize>()
+            + (self.chunks.capacity() - self.chunks.len()) * std::mem::size_of::<Chunk>()
+    }
+}
+
+fn labels_bytes(l: &Labels) -> usize {
+    // A BTreeMap node holds up to 11 entries; count each entry's two Strings and a share of the node.
+    l.iter().map(|(k, v)| k.capacity() + v.capacity() + 2 * std::mem::size_of::<String>() + 16).sum()
 }
 
 impl Store {
@@ -78,33 +174,62 @@ impl Store {
     /// Adds every value of `batch` under the batch's timestamp and drops what fell out of the window.
     pub fn ingest(&self, batch: Arc<DataBatch>) {
         let ts = batch.timestamp;
-        let mut inner = self.inner.write().unwrap();
+        let mut guard = self.inner.write().unwrap();
+        let inner = &mut *guard;
+        let seq = match inner.times.back() {
+            Some(&last) if ts < last => {
+                inner.out_of_order += 1;
+                return;
+            }
+            Some(&last) if ts == last => inner.first_seq + inner.times.len() as u64 - 1,
+            _ => {
+                inner.times.push_back(ts);
+                inner.first_seq + inner.times.len() as u64 - 1
+            }
+        };
         for (key, set) in &batch.sets {
-            let stored = inner.sets.entry(key.clone()).or_insert_with(|| StoredSet {
-                labels: Labels::new(),
-                create_time: 0,
-                last_seen: ts,
-                series: BTreeMap::new(),
-            });
-            stored.labels = set.labels.clone();
+            let stored = match inner.sets.get_mut(key.as_str()) {
+                Some(s) => s,
+                None => inner.sets.entry(key.as_str().into()).or_insert_with(|| StoredSet {
+                    labels: Labels::new(),
+                    create_time: 0,
+                    last_seq: seq,
+                    series: Vec::new(),
+                }),
+            };
+            if stored.labels != set.labels {
+                stored.labels = set.labels.clone();
+            }
             stored.create_time = set.create_time;
-            stored.last_seen = ts;
+            stored.last_seq = seq;
             for (name, value) in &set.metrics {
-                push(&mut stored.series, name.to_string(), Labels::new(), ts, *value);
+                let id = inner.names.intern::<str>(name);
+                append(&mut stored.series, id, 0, seq, *value);
             }
             for m in &set.labeled_metrics {
-                push(&mut stored.series, m.name.to_string(), m.labels.clone(), ts, m.value);
+                let id = inner.names.intern::<str>(&m.name);
+                let labels = inner.label_sets.intern(&m.labels) + 1;
+                append(&mut stored.series, id, labels, seq, m.value);
             }
         }
+        // Keep batches newer than `ts - window`.
         let oldest = ts - self.config.window.as_millis() as Timestamp;
+        while inner.times.front().is_some_and(|&t| t <= oldest) {
+            inner.times.pop_front();
+            inner.first_seq += 1;
+        }
+        let first = inner.first_seq;
         inner.sets.retain(|_, s| {
-            s.series.retain(|_, pts| {
-                pts.retain(|p| p.timestamp > oldest);
-                !pts.is_empty()
+            s.series.retain_mut(|series| {
+                series.chunks.retain(|c| c.last_seq() >= first);
+                !series.chunks.is_empty()
             });
-            s.last_seen > oldest
+            s.last_seq >= first
         });
-        inner.latest = Some(batch);
+        let previous = inner.latest.replace(batch);
+        drop(guard);
+        // Freeing the previous batch (tens of thousands of maps) is done outside the lock, so readers wait less.
+        drop(previous);
     }
 
     /// The batch most recently ingested, as it came (for `metric-export`).
@@ -114,12 +239,12 @@ impl Store {
 
     /// Timestamp of the batch most recently ingested.
     pub fn latest_timestamp(&self) -> Option<Timestamp> {
-        self.inner.read().unwrap().latest.as_ref().map(|b| b.timestamp)
+        self.inner.read().unwrap().times.back().copied()
     }
 
     /// Every set key in the window, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.inner.read().unwrap().sets.keys().cloned().collect();
+        let mut keys: Vec<String> = self.inner.read().unwrap().sets.keys().map(|k| k.to_string()).collect();
         keys.sort();
         keys
     }
@@ -131,7 +256,7 @@ impl Store {
             .sets
             .iter()
             .filter(|(_, s)| s.labels.get(heapster_model::labels::TYPE).map(String::as_str) == Some(set_type.as_str()))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect();
         keys.sort();
         keys
@@ -140,22 +265,31 @@ impl Store {
     pub fn set_info(&self, key: &str) -> Option<SetInfo> {
         let inner = self.inner.read().unwrap();
         let s = inner.sets.get(key)?;
-        let mut metric_names: Vec<String> = s.series.keys().map(|(n, _)| n.clone()).collect();
+        let mut metric_names: Vec<String> =
+            s.series.iter().map(|series| inner.names.values[series.name as usize].to_string()).collect();
+        metric_names.sort();
         metric_names.dedup();
         Some(SetInfo {
             labels: s.labels.clone(),
             set_type: s.labels.get(heapster_model::labels::TYPE).and_then(|t| t.parse().ok()),
             create_time: s.create_time,
             metric_names,
-            last_seen: s.last_seen,
+            last_seen: inner.time_of(s.last_seq).unwrap_or(0),
         })
     }
 
     /// Label sets under which `metric` of set `key` has points (one empty `Labels` for an unlabelled metric).
     pub fn series_labels(&self, key: &str, metric: &str) -> Vec<Labels> {
         let inner = self.inner.read().unwrap();
-        let Some(s) = inner.sets.get(key) else { return Vec::new() };
-        s.series.keys().filter(|(n, _)| n == metric).map(|(_, l)| l.clone()).collect()
+        let (Some(s), Some(name)) = (inner.sets.get(key), inner.names.id(metric)) else { return Vec::new() };
+        let mut out: Vec<Labels> = s
+            .series
+            .iter()
+            .filter(|x| x.name == name)
+            .map(|x| if x.labels == 0 { Labels::new() } else { inner.label_sets.values[x.labels as usize - 1].clone() })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Points of one series with `start <= timestamp <= end` (either bound open when `None`), oldest first.
@@ -170,45 +304,78 @@ impl Store {
         end: Option<Timestamp>,
     ) -> Option<Vec<Point>> {
         let inner = self.inner.read().unwrap();
-        let pts = inner.sets.get(key)?.series.get(&(metric.to_owned(), labels.clone()))?;
-        Some(
-            pts.iter()
-                .filter(|p| start.is_none_or(|s| p.timestamp >= s) && end.is_none_or(|e| p.timestamp <= e))
-                .copied()
-                .collect(),
-        )
+        let series = inner.series(key, metric, labels)?;
+        let mut out = Vec::new();
+        for c in &series.chunks {
+            c.decode(|seq, value| {
+                if let Some(timestamp) = inner.time_of(seq)
+                    && start.is_none_or(|s| timestamp >= s)
+                    && end.is_none_or(|e| timestamp <= e)
+                {
+                    out.push(Point { timestamp, value });
+                }
+            });
+        }
+        Some(out)
     }
 
     /// The newest point of one series.
     pub fn latest(&self, key: &str, metric: &str, labels: &Labels) -> Option<Point> {
         let inner = self.inner.read().unwrap();
-        inner.sets.get(key)?.series.get(&(metric.to_owned(), labels.clone()))?.last().copied()
+        let c = inner.series(key, metric, labels)?.chunks.last()?;
+        let mut last = None;
+        c.decode(|seq, value| last = inner.time_of(seq).map(|timestamp| Point { timestamp, value }));
+        last
     }
 
     pub fn stats(&self) -> StoreStats {
         let inner = self.inner.read().unwrap();
-        let mut st = StoreStats { sets: inner.sets.len(), ..Default::default() };
-        for s in inner.sets.values() {
+        let mut st = StoreStats { sets: inner.sets.len(), out_of_order: inner.out_of_order, ..Default::default() };
+        let entry = std::mem::size_of::<(Box<str>, StoredSet)>() + 1;
+        st.bytes += inner.sets.capacity() * entry + inner.times.capacity() * 8;
+        for (key, s) in &inner.sets {
             st.series += s.series.len();
-            for pts in s.series.values() {
-                st.points += pts.len();
-                st.bytes += pts.capacity() * std::mem::size_of::<Point>();
+            st.bytes += key.len() + labels_bytes(&s.labels);
+            st.bytes += (s.series.capacity() - s.series.len()) * std::mem::size_of::<Series>();
+            for series in &s.series {
+                st.bytes += series.bytes();
+                st.points += series
+                    .chunks
+                    .iter()
+                    .map(|c| {
+                        let skip = inner.first_seq.saturating_sub(c.start).min(64);
+                        let mask = if skip == 64 { 0 } else { u64::MAX << skip };
+                        (c.present & mask).count_ones() as usize
+                    })
+                    .sum::<usize>();
             }
         }
+        st.bytes += inner.names.values.iter().map(|n| 2 * n.len() + 40).sum::<usize>();
+        st.bytes += inner.label_sets.values.iter().map(|l| 2 * labels_bytes(l) + 40).sum::<usize>();
         st
     }
 }
 
-fn push(
-    series: &mut BTreeMap<(String, Labels), Vec<Point>>,
-    name: String,
-    labels: Labels,
-    ts: Timestamp,
-    value: MetricValue,
-) {
-    let pts = series.entry((name, labels)).or_default();
-    match pts.last() {
-        Some(last) if last.timestamp == ts => *pts.last_mut().unwrap() = Point { timestamp: ts, value },
-        _ => pts.push(Point { timestamp: ts, value }),
+fn append(series: &mut Vec<Series>, name: u32, labels: u32, seq: u64, value: MetricValue) {
+    match series.binary_search_by_key(&(name, labels), |s| (s.name, s.labels)) {
+        Ok(i) => series[i].append(seq, value),
+        Err(i) => series.insert(i, Series { name, labels, chunks: vec![Chunk::new(seq, value)] }),
     }
 }
+
+impl Inner {
+    fn time_of(&self, seq: u64) -> Option<Timestamp> {
+        self.times.get(usize::try_from(seq.checked_sub(self.first_seq)?).ok()?).copied()
+    }
+
+    fn series(&self, key: &str, metric: &str, labels: &Labels) -> Option<&Series> {
+        let name = self.names.id(metric)?;
+        let labels = if labels.is_empty() { 0 } else { self.label_sets.id(labels)? + 1 };
+        let s = self.sets.get(key)?;
+        let i = s.series.binary_search_by_key(&(name, labels), |x| (x.name, x.labels)).ok()?;
+        Some(&s.series[i])
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+use heapster_model::MetricSet;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn store(window_s: u64) -> Store {
+    Store::new(StoreConfig { window: Duration::from_secs(window_s), resolution: Duration::from_secs(15) })
+}
+
+fn batch(ts: Timestamp, sets: &[(&str, &[(&'static str, MetricValue)])]) -> Arc<DataBatch> {
+    let mut b = DataBatch { timestamp: ts, ..Default::default() };
+    for (key, metrics) in sets {
+        let mut s = MetricSet::default();
+        s.labels.insert("type".into(), "node".into());
+        for (n, v) in *metrics {
+            s.set(n, *v);
+        }
+        b.sets.insert((*key).into(), s);
+    }
+    Arc::new(b)
+}
+
+fn values(st: &Store, key: &str, metric: &str) -> Vec<(Timestamp, MetricValue)> {
+    st.points(key, metric, &Labels::new(), None, None)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p.timestamp, p.value))
+        .collect()
+}
+
+#[test]
+fn points_come_back_with_their_timestamps_and_types() {
+    let st = store(900);
+    for i in 0..100i64 {
+        let cpu = MetricValue::Int(i * 1_000_000_007);
+        let rate = MetricValue::Float(i as f64 / 3.0);
+        st.ingest(batch(i * 15_000, &[("node:a", &[("cpu/usage", cpu), ("cpu/usage_rate", rate)])]));
+    }
+    let v = values(&st, "node:a", "cpu/usage");
+    assert_eq!(v.len(), 60, "900 s / 15 s");
+    assert_eq!(v[0], (40 * 15_000, MetricValue::Int(40 * 1_000_000_007)));
+    assert_eq!(*v.last().unwrap(), (99 * 15_000, MetricValue::Int(99 * 1_000_000_007)));
+    let r = values(&st, "node:a", "cpu/usage_rate");
+    assert_eq!(r.last().unwrap().1, MetricValue::Float(33.0));
+    let p = st.points("node:a", "cpu/usage", &Labels::new(), Some(90 * 15_000), Some(92 * 15_000)).unwrap();
+    assert_eq!(p.len(), 3);
+    assert_eq!(st.latest("node:a", "cpu/usage_rate", &Labels::new()).unwrap().timestamp, 99 * 15_000);
+    assert_eq!(st.latest_timestamp(), Some(99 * 15_000));
+    let stats = st.stats();
+    assert_eq!((stats.sets, stats.series, stats.points), (1, 2, 120));
+}
+
+#[test]
+fn gaps_and_sets_that_age_out() {
+    let st = store(60);
+    st.ingest(batch(
+        0,
+        &[("node:a", &[("memory/usage", MetricValue::Int(1))]), ("node:b", &[("memory/usage", MetricValue::Int(9))])],
+    ));
+    st.ingest(batch(15_000, &[("node:a", &[("memory/usage", MetricValue::Int(2))])]));
+    st.ingest(batch(30_000, &[("node:a", &[]), ("node:b", &[("memory/usage", MetricValue::Int(8))])]));
+    assert_eq!(values(&st, "node:b", "memory/usage"), vec![(0, MetricValue::Int(9)), (30_000, MetricValue::Int(8))]);
+    assert_eq!(values(&st, "node:a", "memory/usage").len(), 2);
+    // node:b last seen at 30 s; at 95 s the window (35 s, 95 s] no longer has it.
+    st.ingest(batch(95_000, &[("node:a", &[("memory/usage", MetricValue::Int(3))])]));
+    assert_eq!(st.keys(), vec!["node:a"]);
+    assert_eq!(values(&st, "node:a", "memory/usage"), vec![(95_000, MetricValue::Int(3))]);
+    assert!(st.set_info("node:b").is_none());
+    assert_eq!(st.set_info("node:a").unwrap().last_seen, 95_000);
+}
+
+#[test]
+fn same_timestamp_replaces_and_older_is_ignored() {
+    let st = store(900);
+    st.ingest(batch(15_000, &[("node:a", &[("cpu/usage", MetricValue::Int(1))])]));
+    st.ingest(batch(30_000, &[("node:a", &[("cpu/usage", MetricValue::Int(2))])]));
+    st.ingest(batch(30_000, &[("node:a", &[("cpu/usage", MetricValue::Int(5))])]));
+    st.ingest(batch(20_000, &[("node:a", &[("cpu/usage", MetricValue::Int(7))])]));
+    assert_eq!(values(&st, "node:a", "cpu/usage"), vec![(15_000, MetricValue::Int(1)), (30_000, MetricValue::Int(5))]);
+    assert_eq!(st.stats().out_of_order, 1);
+}
+
+#[test]
+fn labelled_metrics_are_separate_series() {
+    let st = store(900);
+    let mut b = DataBatch { timestamp: 1000, ..Default::default() };
+    let mut s = MetricSet::default();
+    for (dev, v) in [("/dev/vda", 10), ("/dev/vdb", 20)] {
+        s.add_labeled("filesystem/usage", Labels::from([("resource_id".into(), dev.into())]), MetricValue::Int(v));
+    }
+    b.sets.insert("node:a".into(), s);
+    st.ingest(Arc::new(b));
+    let labels = st.series_labels("node:a", "filesystem/usage");
+    assert_eq!(labels.len(), 2);
+    let p = st.points("node:a", "filesystem/usage", &labels[1], None, None).unwrap();
+    assert_eq!(p[0].value, MetricValue::Int(20));
+    assert!(st.points("node:a", "filesystem/usage", &Labels::new(), None, None).is_none());
+    assert_eq!(st.set_info("node:a").unwrap().metric_names, vec!["filesystem/usage"]);
+}
+
+/// The reference: what a store must answer, kept the plain way.
+/// (set key, metric) -> value, per batch.
+type ModelBatch = BTreeMap<(String, String), MetricValue>;
+
+#[derive(Default)]
+struct Model {
+    batches: Vec<(Timestamp, ModelBatch)>,
+}
+
+fn arb_value() -> impl Strategy<Value = MetricValue> {
+    prop_oneof![
+        any::<i64>().prop_map(MetricValue::Int),
+        (0i64..1000).prop_map(MetricValue::Int),
+        any::<f64>().prop_filter("NaN compares unequal", |f| !f.is_nan()).prop_map(MetricValue::Float),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn matches_a_plain_model(
+        steps in prop::collection::vec(
+            (0i64..3, prop::collection::btree_map((0usize..4, 0usize..3), arb_value(), 0..8)),
+            1..150,
+        )
+    ) {
+        let keys = ["node:a", "node:b", "node:c", "cluster"];
+        let metrics = ["cpu/usage", "memory/usage", "network/rx"];
+        let window = 300_000i64;
+        let st = store(300);
+        let mut model = Model::default();
+        let mut ts = 0;
+        for (advance, values) in steps {
+            ts += advance * 15_000; // 0 means the same timestamp again
+            let mut b = DataBatch { timestamp: ts, ..Default::default() };
+            let mut m = BTreeMap::new();
+            for ((k, n), v) in &values {
+                b.sets.entry(keys[*k].to_string()).or_default().set(metrics[*n], *v);
+                m.insert((keys[*k].to_string(), metrics[*n].to_string()), *v);
+            }
+            st.ingest(Arc::new(b));
+            match model.batches.last_mut() {
+                Some((t, old)) if *t == ts => old.extend(m),
+                _ => model.batches.push((ts, m)),
+            }
+        }
+        let oldest = ts - window;
+        for k in keys {
+            for n in metrics {
+                let want: Vec<(Timestamp, MetricValue)> = model.batches.iter()
+                    .filter(|(t, _)| *t > oldest)
+                    .filter_map(|(t, m)| m.get(&(k.to_string(), n.to_string())).map(|v| (*t, *v)))
+                    .collect();
+                prop_assert_eq!(values(&st, k, n), want, "{} {}", k, n);
+            }
+        }
+    }
+}
