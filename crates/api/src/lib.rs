@@ -14,6 +14,7 @@
 pub mod error;
 pub mod export;
 pub mod health;
+pub mod index;
 pub mod model;
 pub mod params;
 pub mod prom;
@@ -54,6 +55,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(model::routes())
         .merge(export::routes())
+        .route("/", get(index::index))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(prom::metrics))
         .fallback(error::not_found_fallback)
