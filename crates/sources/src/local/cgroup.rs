@@ -48,7 +48,7 @@ impl Context {
     }
 }
 
-fn int(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
+pub(crate) fn int(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
     if let Some(v) = v {
         set.set(name, MetricValue::Int(v.min(i64::MAX as u64) as i64));
     }
@@ -102,17 +102,7 @@ pub(crate) fn read(dirs: &CgroupDirs, ctx: &Context, known: &mut Known, r: &mut 
 
     // PSI: cgroup2 only.
     if let Some(d) = v2 {
-        for (file, some, full) in [
-            ("cpu.pressure", "cpu/pressure_some", "cpu/pressure_full"),
-            ("memory.pressure", "memory/pressure_some", "memory/pressure_full"),
-            ("io.pressure", "io/pressure_some", "io/pressure_full"),
-        ] {
-            if let Some(t) = r.read_for(some, &d.join(file)) {
-                let (s, f) = parse::psi_totals(t);
-                int(&mut set, some, s);
-                int(&mut set, full, f);
-            }
-        }
+        add_psi(&mut set, r, |resource| d.join(format!("{resource}.pressure")));
     } else {
         r.missing
             .push(("cpu/pressure_some", "PSI needs cgroup2, and this cgroup is not in a cgroup2 hierarchy".into()));
@@ -137,39 +127,68 @@ pub(crate) fn read(dirs: &CgroupDirs, ctx: &Context, known: &mut Known, r: &mut 
     Some(set)
 }
 
+/// Where one cgroup version keeps the memory figures: the same metrics under other names.
+struct MemoryFiles {
+    usage: &'static str,
+    stat: &'static str,
+    inactive_file: &'static str,
+    rss: &'static str,
+    cache: &'static str,
+    pgfault: &'static str,
+    pgmajfault: &'static str,
+    limit: &'static str,
+    parse_limit: fn(&str) -> Option<u64>,
+    oom_events: &'static str,
+}
+
+const MEMORY_V1: MemoryFiles = MemoryFiles {
+    usage: "memory.usage_in_bytes",
+    stat: "memory.stat",
+    inactive_file: "total_inactive_file",
+    rss: "total_rss",
+    cache: "total_cache",
+    pgfault: "total_pgfault",
+    pgmajfault: "total_pgmajfault",
+    limit: "memory.limit_in_bytes",
+    parse_limit: parse::v1_memory_limit,
+    oom_events: "memory.oom_control",
+};
+
+const MEMORY_V2: MemoryFiles = MemoryFiles {
+    usage: "memory.current",
+    stat: "memory.stat",
+    inactive_file: "inactive_file",
+    rss: "anon",
+    cache: "file",
+    pgfault: "pgfault",
+    pgmajfault: "pgmajfault",
+    limit: "memory.max",
+    parse_limit: parse::v2_max,
+    oom_events: "memory.events",
+};
+
 fn read_memory(dirs: &CgroupDirs, ctx: &Context, set: &mut MetricSet, r: &mut Reader) {
-    if let Some(d) = dirs.v1.get("memory") {
-        let usage = r.read_for("memory/usage", &d.join("memory.usage_in_bytes")).and_then(parse::single);
-        int(set, "memory/usage", usage);
-        if let Some(t) = r.read_for("memory/working_set", &d.join("memory.stat")) {
-            let inactive = parse::flat_keyed(t, "total_inactive_file");
-            int(set, "memory/working_set", usage.zip(inactive).map(|(u, i)| u.saturating_sub(i)));
-            int(set, "memory/rss", parse::flat_keyed(t, "total_rss"));
-            int(set, "memory/cache", parse::flat_keyed(t, "total_cache"));
-            int(set, "memory/page_faults", parse::flat_keyed(t, "total_pgfault"));
-            int(set, "memory/major_page_faults", parse::flat_keyed(t, "total_pgmajfault"));
+    let (d, f) = match (dirs.v1.get("memory"), dirs.v2.as_deref()) {
+        (Some(d), _) => (d.as_path(), &MEMORY_V1),
+        (None, Some(d)) if ctx.v2_has("memory") => (d, &MEMORY_V2),
+        _ => {
+            r.missing.push(("memory/usage", "no memory controller for this cgroup (v1 or cgroup2)".into()));
+            return;
         }
-        int(set, "memory/limit", r.read(&d.join("memory.limit_in_bytes")).and_then(parse::v1_memory_limit));
-        if let Some(t) = r.read_for("memory/oom_kills", &d.join("memory.oom_control")) {
-            int(set, "memory/oom_kills", parse::flat_keyed(t, "oom_kill"));
-        }
-    } else if let (Some(d), true) = (dirs.v2.as_deref(), ctx.v2_has("memory")) {
-        let usage = r.read_for("memory/usage", &d.join("memory.current")).and_then(parse::single);
-        int(set, "memory/usage", usage);
-        if let Some(t) = r.read_for("memory/working_set", &d.join("memory.stat")) {
-            let inactive = parse::flat_keyed(t, "inactive_file");
-            int(set, "memory/working_set", usage.zip(inactive).map(|(u, i)| u.saturating_sub(i)));
-            int(set, "memory/rss", parse::flat_keyed(t, "anon"));
-            int(set, "memory/cache", parse::flat_keyed(t, "file"));
-            int(set, "memory/page_faults", parse::flat_keyed(t, "pgfault"));
-            int(set, "memory/major_page_faults", parse::flat_keyed(t, "pgmajfault"));
-        }
-        int(set, "memory/limit", r.read(&d.join("memory.max")).and_then(parse::v2_max));
-        if let Some(t) = r.read_for("memory/oom_kills", &d.join("memory.events")) {
-            int(set, "memory/oom_kills", parse::flat_keyed(t, "oom_kill"));
-        }
-    } else {
-        r.missing.push(("memory/usage", "no memory controller for this cgroup (v1 or cgroup2)".into()));
+    };
+    let usage = r.read_for("memory/usage", &d.join(f.usage)).and_then(parse::single);
+    int(set, "memory/usage", usage);
+    if let Some(t) = r.read_for("memory/working_set", &d.join(f.stat)) {
+        let inactive = parse::flat_keyed(t, f.inactive_file);
+        int(set, "memory/working_set", usage.zip(inactive).map(|(u, i)| u.saturating_sub(i)));
+        int(set, "memory/rss", parse::flat_keyed(t, f.rss));
+        int(set, "memory/cache", parse::flat_keyed(t, f.cache));
+        int(set, "memory/page_faults", parse::flat_keyed(t, f.pgfault));
+        int(set, "memory/major_page_faults", parse::flat_keyed(t, f.pgmajfault));
+    }
+    int(set, "memory/limit", r.read(&d.join(f.limit)).and_then(f.parse_limit));
+    if let Some(t) = r.read_for("memory/oom_kills", &d.join(f.oom_events)) {
+        int(set, "memory/oom_kills", parse::flat_keyed(t, "oom_kill"));
     }
 }
 
@@ -185,6 +204,21 @@ fn read_block_io(dirs: &CgroupDirs, ctx: &Context, set: &mut MetricSet, r: &mut 
         Vec::new()
     };
     add_disk_io(set, devices.into_iter().map(|(id, io)| (ctx.device_name(&id), io)));
+}
+
+/// Adds the PSI totals of cpu, memory and io, reading each resource's file from `path(resource)`.
+pub(crate) fn add_psi(set: &mut MetricSet, r: &mut Reader, path: impl Fn(&str) -> PathBuf) {
+    for (resource, some, full) in [
+        ("cpu", "cpu/pressure_some", "cpu/pressure_full"),
+        ("memory", "memory/pressure_some", "memory/pressure_full"),
+        ("io", "io/pressure_some", "io/pressure_full"),
+    ] {
+        if let Some(t) = r.read_for(some, &path(resource)) {
+            let (s, f) = parse::psi_totals(t);
+            int(set, some, s);
+            int(set, full, f);
+        }
+    }
 }
 
 /// Adds `disk/io_read_bytes` and `disk/io_write_bytes` per device.

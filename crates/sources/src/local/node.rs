@@ -1,17 +1,11 @@
 //! The node's metric set: the root cgroup where it counts everything, procfs for the rest.
 
-use super::cgroup::{Context, add_disk_io, add_network};
+use super::cgroup::{Context, add_disk_io, add_network, add_psi, int};
 use super::parse;
 use super::{CgroupDirs, Mounts, Reader, now_ms};
 use heapster_model::labels::RESOURCE_ID;
 use heapster_model::{Labels, MetricSet, MetricValue};
 use std::path::Path;
-
-fn int(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
-    if let Some(v) = v {
-        set.set(name, MetricValue::Int(v.min(i64::MAX as u64) as i64));
-    }
-}
 
 /// Reads the node. Memory comes from `/proc/meminfo` rather than the root cgroup: cgroup2 has no root
 /// `memory.current`, and meminfo is the same on v1 and v2.
@@ -62,17 +56,7 @@ pub(crate) fn read(
         int(&mut set, "memory/major_page_faults", maj);
         int(&mut set, "memory/oom_kills", oom);
     }
-    for (file, some, full) in [
-        ("cpu", "cpu/pressure_some", "cpu/pressure_full"),
-        ("memory", "memory/pressure_some", "memory/pressure_full"),
-        ("io", "io/pressure_some", "io/pressure_full"),
-    ] {
-        if let Some(t) = r.read_for(some, &proc.join("pressure").join(file)) {
-            let (s, f) = parse::psi_totals(t);
-            int(&mut set, some, s);
-            int(&mut set, full, f);
-        }
-    }
+    add_psi(&mut set, r, |resource| proc.join("pressure").join(resource));
 
     // The host's own network namespace: pid 1's, so this is right even when heapster runs in a container.
     let net = r
