@@ -23,4 +23,9 @@ pub fn register(registry: &mut Registry) {
         "Metrics a source cannot read on this host (absent from its batches, not zero)",
         UNAVAILABLE.clone(),
     );
+    registry.register(
+        "heapster_kubelet_scrape_errors",
+        "Kubelet scrapes that gave no data, by cause",
+        crate::kubelet::source::SCRAPE_ERRORS.clone(),
+    );
 }

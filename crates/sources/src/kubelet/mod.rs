@@ -4,11 +4,17 @@
 //! Decoding and conversion are separate, pure steps, so that they can be tested against recorded kubelet responses
 //! and benchmarked without a network; the HTTP client that fetches the document comes later and only feeds them.
 
+pub mod client;
 pub mod convert;
+pub mod source;
 pub mod summary;
 
+pub use client::{ClientConfig, KubeletClient, ScrapeError};
 pub use convert::summary_to_sets;
+pub use source::KubeletSource;
 pub use summary::{Summary, decode};
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod tests;

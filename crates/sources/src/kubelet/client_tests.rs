@@ -1,0 +1,163 @@
+//! The kubelet client against a raw TCP peer on 127.0.0.1 that misbehaves in each way a real one can.
+
+use super::client::{ClientConfig, KubeletClient, ScrapeError};
+use super::source::KubeletSource;
+use crate::MetricsSource;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const FIXTURE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json"
+));
+
+/// What the fake kubelet does with each request.
+#[derive(Clone)]
+enum Behaviour {
+    /// Status line, content type, body (Content-Length set).
+    Answer(&'static str, &'static str, Vec<u8>),
+    /// Declares this many bytes, sends what it has, then closes.
+    ShortBody(usize, Vec<u8>),
+    /// Chunked body of zeros, forever (until the client hangs up).
+    Endless,
+    /// Declares a 10 GB body.
+    Declares10Gb,
+    /// Reads the request and never answers.
+    Silent,
+}
+
+/// Serves `b` on a free port; returns the summary URL. The task ends with the test's runtime.
+async fn kubelet(b: Behaviour) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                let _ = sock.read(&mut req).await;
+                let _ = match b {
+                    Behaviour::Answer(status, ctype, body) => {
+                        let head = format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        sock.write_all(&body).await
+                    }
+                    Behaviour::ShortBody(declared, body) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+                        );
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        sock.write_all(&body).await
+                    }
+                    Behaviour::Endless => {
+                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+                        let mut chunk = b"10000\r\n".to_vec();
+                        chunk.extend(std::iter::repeat_n(b' ', 0x10000));
+                        chunk.extend(b"\r\n");
+                        loop {
+                            if sock.write_all(&chunk).await.is_err() {
+                                break Ok(());
+                            }
+                        }
+                    }
+                    Behaviour::Declares10Gb => {
+                        let head = "HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n{";
+                        sock.write_all(head.as_bytes()).await
+                    }
+                    Behaviour::Silent => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        Ok(())
+                    }
+                };
+            });
+        }
+    });
+    format!("http://{addr}/stats/summary")
+}
+
+fn client(timeout_ms: u64, max_body: usize) -> KubeletClient {
+    KubeletClient::new(ClientConfig {
+        timeout: Duration::from_millis(timeout_ms),
+        max_body,
+        token: Some("t0k3n".into()),
+    })
+    .unwrap()
+}
+
+async fn fails(b: Behaviour, timeout_ms: u64, max_body: usize) -> ScrapeError {
+    let url = kubelet(b).await;
+    match client(timeout_ms, max_body).summary(&url).await {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn a_good_kubelet_gives_its_nodes_pods_and_containers() {
+    let url = kubelet(Behaviour::Answer("200 OK", "application/json", FIXTURE.as_bytes().to_vec())).await;
+    let source = KubeletSource { node: "n1".into(), host_id: None, url, client: client(5000, 1 << 20) };
+    let batch = source.scrape(1_700_000_000_000).await.unwrap();
+    assert!(batch.sets.contains_key("node:n1"));
+    assert_eq!(batch.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count(), 18);
+}
+
+#[tokio::test]
+async fn each_bad_answer_has_its_own_cause() {
+    let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec();
+    let e = fails(Behaviour::Answer("502 Bad Gateway", "text/html", html.clone()), 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "http_status", "{e}");
+    assert!(e.to_string().contains("502") && e.to_string().contains("Bad Gateway"), "{e}");
+
+    let e = fails(Behaviour::Answer("200 OK", "text/html", html), 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "not_json", "{e}");
+
+    let e = fails(
+        Behaviour::Answer(
+            "200 OK",
+            "application/json",
+            b"{\"node\": {\"nodeName\": \"n1\", \"cpu\": {\"usageCoreNano".to_vec(),
+        ),
+        5000,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(e.cause(), "truncated", "{e}");
+
+    let e = fails(Behaviour::Answer("200 OK", "application/json", b"{\"node\": 5}".to_vec()), 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "malformed", "{e}");
+
+    let half = FIXTURE.as_bytes()[..FIXTURE.len() / 2].to_vec();
+    let e = fails(Behaviour::ShortBody(FIXTURE.len(), half), 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "truncated", "{e}");
+
+    let e = fails(Behaviour::Declares10Gb, 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "too_large", "{e}");
+
+    let e = fails(Behaviour::Silent, 300, 1 << 20).await;
+    assert_eq!(e.cause(), "timeout", "{e}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let e = client(2000, 1 << 20).summary(&format!("http://{closed}/stats/summary")).await.unwrap_err();
+    assert_eq!(e.cause(), "connect", "{e}");
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_limit_with_bounded_memory() {
+    let e = fails(Behaviour::Endless, 10_000, 4 << 20).await;
+    assert_eq!(e.cause(), "too_large", "{e}");
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored() {
+    let mut doc: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    doc["node"]["somethingNew"] = serde_json::json!({"x": 1});
+    doc["extra"] = serde_json::json!([1, 2, 3]);
+    let body = serde_json::to_vec(&doc).unwrap();
+    let url = kubelet(Behaviour::Answer("200 OK", "application/json", body)).await;
+    assert!(client(5000, 1 << 20).summary(&url).await.is_ok());
+}
