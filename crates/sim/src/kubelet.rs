@@ -1,0 +1,219 @@
+//! Summary documents of simulated nodes, rendered from a recorded kubelet response.
+//!
+//! The fixture's node and pods are the templates. Pod slot `i` of a node wears template pod `i % pods`, renamed to
+//! be unique; counters start at zero when the pod starts and grow at the fixture's own rates (the recorded
+//! `usageNanoCores` for CPU, the recorded value per hour for the others), gauges keep the recorded values. With
+//! churn, every pod slot is replaced by a new pod (new name, uid, start time, counters from zero) once per churn
+//! period, staggered across slots, so pods start and die all the time.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Counters that grow with time; everything else numeric is a gauge.
+const CUMULATIVE: &[&str] =
+    &["usageCoreNanoSeconds", "rxBytes", "txBytes", "rxErrors", "txErrors", "pageFaults", "majorPageFaults"];
+
+/// The recorded response every simulated node is built from.
+pub struct Template {
+    node: Value,
+    pods: Vec<Value>,
+}
+
+impl Template {
+    pub fn from_json(text: &str) -> Result<Template, String> {
+        let mut doc: Value = serde_json::from_str(text).map_err(|e| format!("template: {e}"))?;
+        let pods = match doc.get_mut("pods").map(Value::take) {
+            Some(Value::Array(p)) if !p.is_empty() => p,
+            _ => return Err("template: no pods".into()),
+        };
+        let node = doc.get_mut("node").map(Value::take).ok_or("template: no node")?;
+        Ok(Template { node, pods })
+    }
+
+    /// The Kubernetes 1.28 multi-container fixture (18 pods, 23 containers), the default template.
+    pub fn builtin() -> Template {
+        Template::from_json(include_str!("../fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json"))
+            .expect("the built-in template parses")
+    }
+
+    pub fn pod_templates(&self) -> usize {
+        self.pods.len()
+    }
+}
+
+/// One pod slot at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInstance {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub start: DateTime<Utc>,
+    /// Names of the containers, from the template.
+    pub containers: Vec<String>,
+}
+
+/// The simulated node's layout and clock.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub index: usize,
+    pub pods: usize,
+    /// When the simulation started: counters of the first generation of pods start there.
+    pub epoch: DateTime<Utc>,
+    /// Every slot gets a new pod this often; `None` keeps the first pods forever.
+    pub churn: Option<Duration>,
+}
+
+impl NodeSpec {
+    /// The pod in `slot` at `now`.
+    pub fn pod(&self, template: &Template, slot: usize, now: DateTime<Utc>) -> PodInstance {
+        let t = &template.pods[slot % template.pods.len()];
+        let (generation, start) = match self.churn {
+            Some(churn) if churn.as_millis() > 0 => {
+                let period = churn.as_millis() as i64;
+                // Stagger slots across the period so that replacements are spread out, not all at once.
+                let offset = (slot as i64 * 7919 + self.index as i64 * 104_729) % period;
+                let since = (now - self.epoch).num_milliseconds() + offset;
+                let generation = since.div_euclid(period);
+                let start = self.epoch + chrono::Duration::milliseconds(generation * period - offset);
+                (generation, start.max(self.epoch - chrono::Duration::hours(1)))
+            }
+            _ => (0, self.epoch),
+        };
+        let base = t["podRef"]["name"].as_str().unwrap_or("pod");
+        let namespace = t["podRef"]["namespace"].as_str().unwrap_or("default").to_owned();
+        let containers = t["containers"]
+            .as_array()
+            .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        PodInstance {
+            name: format!("{base}-{}-{slot}-g{generation}", self.index),
+            namespace,
+            uid: format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                self.index,
+                (slot as u64) << 24 | generation as u64 & 0xff_ffff
+            ),
+            start,
+            containers,
+        }
+    }
+
+    /// Every pod of the node at `now`.
+    pub fn pods(&self, template: &Template, now: DateTime<Utc>) -> Vec<PodInstance> {
+        (0..self.pods).map(|slot| self.pod(template, slot, now)).collect()
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// How values are rewritten while a template object is written out.
+struct Clock<'a> {
+    now: &'a str,
+    start: &'a str,
+    age_s: f64,
+}
+
+fn write_leaf(out: &mut String, v: &Value) {
+    let _ = write!(out, "{v}");
+}
+
+/// Writes `v` as JSON, with counters grown to `clock.age_s`, `time` set to now and `startTime` to the start.
+fn write_value(out: &mut String, v: &Value, clock: &Clock) {
+    match v {
+        Value::Object(map) => {
+            out.push('{');
+            let nano_cores = map.get("usageNanoCores").and_then(Value::as_f64);
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_leaf(out, &Value::String(k.clone()));
+                out.push(':');
+                match (k.as_str(), val) {
+                    ("time", Value::String(_)) => {
+                        let _ = write!(out, "\"{}\"", clock.now);
+                    }
+                    ("startTime", Value::String(_)) => {
+                        let _ = write!(out, "\"{}\"", clock.start);
+                    }
+                    ("usageCoreNanoSeconds", Value::Number(_)) if nano_cores.is_some() => {
+                        let _ = write!(out, "{}", (nano_cores.unwrap_or(0.0) * clock.age_s) as u64);
+                    }
+                    (k, Value::Number(n)) if CUMULATIVE.contains(&k) => {
+                        let per_hour = n.as_f64().unwrap_or(0.0);
+                        let _ = write!(out, "{}", (per_hour * clock.age_s / 3600.0) as u64);
+                    }
+                    _ => write_value(out, val, clock),
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item, clock);
+            }
+            out.push(']');
+        }
+        leaf => write_leaf(out, leaf),
+    }
+}
+
+/// The node's `/stats/summary` at `now`. Reading times carry milliseconds, as the counters do, so that rates
+/// computed from two documents are exact.
+pub fn render(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> String {
+    let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut out = String::with_capacity(4096 * (node.pods + 4));
+    let node_start = node.epoch - chrono::Duration::hours(1);
+    let node_clock = Clock {
+        now: &now_s,
+        start: &rfc3339(node_start),
+        age_s: (now - node_start).num_milliseconds() as f64 / 1000.0,
+    };
+    out.push_str("{\"node\":{\"nodeName\":");
+    write_leaf(&mut out, &Value::String(node.name.clone()));
+    if let Value::Object(map) = &template.node {
+        for (k, v) in map.iter().filter(|(k, _)| *k != "nodeName") {
+            out.push(',');
+            write_leaf(&mut out, &Value::String(k.clone()));
+            out.push(':');
+            write_value(&mut out, v, &node_clock);
+        }
+    }
+    out.push_str("},\"pods\":[");
+    for slot in 0..node.pods {
+        if slot > 0 {
+            out.push(',');
+        }
+        let pod = node.pod(template, slot, now);
+        let t = &template.pods[slot % template.pods.len()];
+        let start = rfc3339(pod.start);
+        let clock = Clock {
+            now: &now_s,
+            start: &start,
+            age_s: ((now - pod.start).num_milliseconds() as f64 / 1000.0).max(0.0),
+        };
+        out.push_str("{\"podRef\":");
+        let pod_ref = serde_json::json!({"name": pod.name, "namespace": pod.namespace, "uid": pod.uid});
+        write_leaf(&mut out, &pod_ref);
+        if let Value::Object(map) = t {
+            for (k, v) in map.iter().filter(|(k, _)| *k != "podRef") {
+                out.push(',');
+                write_leaf(&mut out, &Value::String(k.clone()));
+                out.push(':');
+                write_value(&mut out, v, &clock);
+            }
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}

@@ -1,0 +1,109 @@
+//! A simulated cluster on loopback, so that heapster's tests and benchmarks need no real one.
+//!
+//! Each simulated node is a kubelet answering `GET /stats/summary` on its own loopback address (`127.1.x.y`, port
+//! shared), so address handling is exercised for real and thousands of nodes need no port juggling. Documents
+//! are rendered from a recorded kubelet response (see [`kubelet`]), with counters that grow with time and pods
+//! that start and die.
+
+pub mod kubelet;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use kubelet::{NodeSpec, Template};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub pods_per_node: usize,
+    /// Port every kubelet listens on (each on its own address); 0 picks a free one.
+    pub kubelet_port: u16,
+    /// Every pod is replaced this often (staggered); `None`: pods live forever.
+    pub churn: Option<Duration>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig { nodes: 3, pods_per_node: 30, kubelet_port: 0, churn: None }
+    }
+}
+
+/// A simulated node as heapster sees it.
+#[derive(Debug, Clone)]
+pub struct SimNode {
+    pub spec: NodeSpec,
+    pub addr: SocketAddr,
+}
+
+/// The running simulation. Servers run on the caller's tokio runtime until it ends.
+pub struct Simulation {
+    pub nodes: Vec<SimNode>,
+    pub template: Arc<Template>,
+}
+
+/// `127.1.0.1`, `127.1.0.2`, ... : node `i`'s loopback address (250 per third octet).
+pub fn node_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 1 + (i / 62_500) as u8, ((i / 250) % 250) as u8, (i % 250) as u8 + 1))
+}
+
+struct NodeState {
+    spec: NodeSpec,
+    template: Arc<Template>,
+}
+
+async fn summary(State(st): State<Arc<NodeState>>) -> impl IntoResponse {
+    let body = kubelet::render(&st.template, &st.spec, Utc::now());
+    ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+impl Simulation {
+    /// Binds every node's kubelet and starts serving.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulation> {
+        Self::start_with(config, Template::builtin(), Utc::now()).await
+    }
+
+    /// As [`Simulation::start`], with another template and epoch (tests pin the clock's origin).
+    pub async fn start_with(
+        config: SimConfig,
+        template: Template,
+        epoch: DateTime<Utc>,
+    ) -> std::io::Result<Simulation> {
+        let template = Arc::new(template);
+        let mut port = config.kubelet_port;
+        let mut nodes = Vec::with_capacity(config.nodes);
+        for i in 0..config.nodes {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(node_ip(i), port)).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("simulated node {i} on {}:{port}: {e}", node_ip(i)))
+            })?;
+            let addr = listener.local_addr()?;
+            port = addr.port();
+            let spec = NodeSpec {
+                name: format!("sim-node-{i}"),
+                index: i,
+                pods: config.pods_per_node,
+                epoch,
+                churn: config.churn,
+            };
+            let state = Arc::new(NodeState { spec: spec.clone(), template: template.clone() });
+            let app = Router::new()
+                .route("/stats/summary", get(summary))
+                .route("/healthz", get(|| async { "ok" }))
+                .with_state(state);
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            nodes.push(SimNode { spec, addr });
+        }
+        Ok(Simulation { nodes, template })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! `heapster-sim`: run simulated kubelets until interrupted, printing where they are.
+
+use clap::Parser;
+use heapster_sim::{SimConfig, Simulation};
+use std::time::Duration;
+
+/// Simulated kubelets on loopback addresses 127.1.x.y, for trying and benchmarking heapster without a cluster.
+#[derive(Parser)]
+#[command(name = "heapster-sim", version)]
+struct Args {
+    /// Number of simulated nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Pods per node.
+    #[arg(long, default_value_t = 30)]
+    pods_per_node: usize,
+    /// Port of every kubelet (each on its own address).
+    #[arg(long, default_value_t = 10255)]
+    kubelet_port: u16,
+    /// Replace every pod this often, in seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    churn_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() {
+    let a = Args::parse();
+    let churn = (a.churn_seconds > 0).then(|| Duration::from_secs(a.churn_seconds));
+    let config = SimConfig { nodes: a.nodes, pods_per_node: a.pods_per_node, kubelet_port: a.kubelet_port, churn };
+    let sim = match Simulation::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("heapster-sim: {e} (raise `ulimit -n` for many nodes)");
+            std::process::exit(1);
+        }
+    };
+    for n in sim.nodes.iter().take(5) {
+        println!("{} http://{}/stats/summary", n.spec.name, n.addr);
+    }
+    if sim.nodes.len() > 5 {
+        println!("... {} nodes in all", sim.nodes.len());
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,56 @@
+use super::*;
+use heapster_model::MetricValue;
+use heapster_sources::MetricsSource;
+use heapster_sources::kubelet::{ClientConfig, KubeletClient, KubeletSource};
+
+#[tokio::test]
+async fn each_node_answers_on_its_own_address_with_growing_counters() {
+    let epoch = Utc::now() - chrono::Duration::seconds(600);
+    let config = SimConfig { nodes: 3, pods_per_node: 20, kubelet_port: 0, churn: None };
+    let sim = Simulation::start_with(config, Template::builtin(), epoch).await.unwrap();
+    let ips: std::collections::HashSet<_> = sim.nodes.iter().map(|n| n.addr.ip()).collect();
+    assert_eq!(ips.len(), 3, "one address per node");
+
+    let client = KubeletClient::new(ClientConfig::default()).unwrap();
+    let node = &sim.nodes[1];
+    let source = KubeletSource {
+        node: node.spec.name.clone(),
+        host_id: None,
+        url: format!("http://{}/stats/summary", node.addr),
+        client,
+    };
+    let a = source.scrape(0).await.unwrap();
+    let pods = a.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count();
+    assert_eq!(pods, 20);
+    assert!(a.sets.contains_key("node:sim-node-1"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = source.scrape(0).await.unwrap();
+    // The first template pod's first container grows at its recorded usageNanoCores (80666400 ns/s).
+    let key = a.sets.keys().find(|k| k.ends_with("/container:compute-pi-digits")).unwrap().clone();
+    let cpu = |batch: &heapster_model::DataBatch| match batch.sets[&key].get("cpu/usage") {
+        Some(MetricValue::Int(v)) => v,
+        other => panic!("{other:?}"),
+    };
+    let dt_s = (b.sets[&key].scrape_time - a.sets[&key].scrape_time) as f64 / 1000.0;
+    let rate = (cpu(&b) - cpu(&a)) as f64 / dt_s;
+    assert!(dt_s >= 1.0, "{dt_s}");
+    assert!((rate / 80_666_400.0 - 1.0).abs() < 0.05, "{rate} ns/s");
+}
+
+#[test]
+fn churn_replaces_pods_over_time() {
+    let t = Template::builtin();
+    let epoch = Utc::now();
+    let spec = NodeSpec { name: "n".into(), index: 0, pods: 30, epoch, churn: Some(Duration::from_secs(60)) };
+    let now = spec.pods(&t, epoch + chrono::Duration::seconds(10));
+    let later = spec.pods(&t, epoch + chrono::Duration::seconds(70));
+    assert_eq!(now.len(), 30);
+    let names: std::collections::HashSet<_> = now.iter().map(|p| &p.name).collect();
+    assert_eq!(names.len(), 30, "unique names");
+    assert!(now.iter().zip(&later).all(|(a, b)| a.name != b.name || a.start == b.start));
+    assert!(now.iter().zip(&later).any(|(a, b)| a.name != b.name), "some pods were replaced");
+    let doc: serde_json::Value =
+        serde_json::from_str(&kubelet::render(&t, &spec, epoch + chrono::Duration::seconds(70))).unwrap();
+    assert_eq!(doc["pods"].as_array().unwrap().len(), 30);
+    assert_eq!(doc["pods"][0]["podRef"]["name"], later[0].name.as_str());
+}
