@@ -5,6 +5,7 @@
 //! are rendered from a recorded kubelet response (see [`kubelet`]), with counters that grow with time and pods
 //! that start and die.
 
+pub mod apiserver;
 pub mod kubelet;
 
 use axum::Router;
@@ -27,11 +28,13 @@ pub struct SimConfig {
     pub kubelet_port: u16,
     /// Every pod is replaced this often (staggered); `None`: pods live forever.
     pub churn: Option<Duration>,
+    /// Port of the API server on 127.0.0.1; 0 picks a free one.
+    pub api_port: u16,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { nodes: 3, pods_per_node: 30, kubelet_port: 0, churn: None }
+        SimConfig { nodes: 3, pods_per_node: 30, kubelet_port: 0, churn: None, api_port: 0 }
     }
 }
 
@@ -46,6 +49,8 @@ pub struct SimNode {
 pub struct Simulation {
     pub nodes: Vec<SimNode>,
     pub template: Arc<Template>,
+    /// The minimal Kubernetes API server (on 127.0.0.1) listing these nodes and their pods.
+    pub api_server: SocketAddr,
 }
 
 /// `127.1.0.1`, `127.1.0.2`, ... : node `i`'s loopback address (250 per third octet).
@@ -101,7 +106,16 @@ impl Simulation {
             });
             nodes.push(SimNode { spec, addr });
         }
-        Ok(Simulation { nodes, template })
+        let view = Arc::new(apiserver::ClusterView {
+            nodes: nodes.iter().map(|n| (n.spec.clone(), n.addr)).collect(),
+            template: template.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
+        let api_server = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, apiserver::router(view)).await;
+        });
+        Ok(Simulation { nodes, template, api_server })
     }
 }
 

@@ -20,13 +20,22 @@ struct Args {
     /// Replace every pod this often, in seconds (0: never).
     #[arg(long, default_value_t = 0)]
     churn_seconds: u64,
+    /// Port of the simulated Kubernetes API server on 127.0.0.1.
+    #[arg(long, default_value_t = 8001)]
+    api_port: u16,
 }
 
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
     let churn = (a.churn_seconds > 0).then(|| Duration::from_secs(a.churn_seconds));
-    let config = SimConfig { nodes: a.nodes, pods_per_node: a.pods_per_node, kubelet_port: a.kubelet_port, churn };
+    let config = SimConfig {
+        nodes: a.nodes,
+        pods_per_node: a.pods_per_node,
+        kubelet_port: a.kubelet_port,
+        churn,
+        api_port: a.api_port,
+    };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -34,6 +43,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    println!("API server http://{}", sim.api_server);
     for n in sim.nodes.iter().take(5) {
         println!("{} http://{}/stats/summary", n.spec.name, n.addr);
     }

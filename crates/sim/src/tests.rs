@@ -6,7 +6,7 @@ use heapster_sources::kubelet::{ClientConfig, KubeletClient, KubeletSource};
 #[tokio::test]
 async fn each_node_answers_on_its_own_address_with_growing_counters() {
     let epoch = Utc::now() - chrono::Duration::seconds(600);
-    let config = SimConfig { nodes: 3, pods_per_node: 20, kubelet_port: 0, churn: None };
+    let config = SimConfig { nodes: 3, pods_per_node: 20, ..Default::default() };
     let sim = Simulation::start_with(config, Template::builtin(), epoch).await.unwrap();
     let ips: std::collections::HashSet<_> = sim.nodes.iter().map(|n| n.addr.ip()).collect();
     assert_eq!(ips.len(), 3, "one address per node");
@@ -53,4 +53,44 @@ fn churn_replaces_pods_over_time() {
         serde_json::from_str(&kubelet::render(&t, &spec, epoch + chrono::Duration::seconds(70))).unwrap();
     assert_eq!(doc["pods"].as_array().unwrap().len(), 30);
     assert_eq!(doc["pods"][0]["podRef"]["name"], later[0].name.as_str());
+}
+
+/// The API server is checked with a real Kubernetes client (kube-rs): typed lists decode, and a watcher sees pods
+/// replaced by churn.
+#[tokio::test]
+async fn a_kube_client_lists_and_watches_the_simulated_cluster() {
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+    use kube::api::{Api, ListParams};
+    use kube::runtime::watcher;
+
+    let config = SimConfig { nodes: 4, pods_per_node: 5, churn: Some(Duration::from_secs(2)), ..Default::default() };
+    let sim = Simulation::start(config).await.unwrap();
+    let kube_config = kube::Config::new(format!("http://{}", sim.api_server).parse().unwrap());
+    let client = kube::Client::try_from(kube_config).unwrap();
+
+    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+    assert_eq!(nodes.items.len(), 4);
+    let n1 = &nodes.items[1];
+    let addr = n1.status.as_ref().unwrap().addresses.as_ref().unwrap()[0].address.clone();
+    assert_eq!(addr, sim.nodes[1].addr.ip().to_string(), "the node's InternalIP is its kubelet's address");
+    let pods = Api::<Pod>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+    assert_eq!(pods.items.len(), 20);
+    assert!(pods.items.iter().all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()));
+    let namespaces = Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+    assert!(!namespaces.items.is_empty());
+
+    let mut events = watcher(Api::<Pod>::all(client), watcher::Config::default()).boxed();
+    let (mut applied, mut deleted) = (0, 0);
+    let until = tokio::time::Instant::now() + Duration::from_secs(8);
+    while tokio::time::Instant::now() < until && (applied == 0 || deleted == 0) {
+        match tokio::time::timeout(Duration::from_secs(3), events.next()).await {
+            Ok(Some(Ok(watcher::Event::Apply(_)))) => applied += 1,
+            Ok(Some(Ok(watcher::Event::Delete(_)))) => deleted += 1,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("watch error: {e}"),
+            Ok(None) | Err(_) => {}
+        }
+    }
+    assert!(applied > 0 && deleted > 0, "churn seen by the watcher: {applied} added, {deleted} deleted");
 }

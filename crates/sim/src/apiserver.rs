@@ -1,0 +1,198 @@
+//! A minimal Kubernetes API server for the simulated cluster: list and watch of nodes, pods and namespaces, in
+//! the JSON a real one speaks, enough for a client-go or kube-rs reflector.
+//!
+//! Lists answer everything in one page (no `continue`). Watches stream newline-delimited events: pods are
+//! re-computed every second and ADDED/DELETED events sent as churn replaces them; nodes and namespaces do not
+//! change, so their watches send only a BOOKMARK and end at `timeoutSeconds`, as a real server does.
+
+use crate::kubelet::{NodeSpec, PodInstance, Template};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the API server knows: the same nodes and pods the kubelets serve.
+pub struct ClusterView {
+    pub nodes: Vec<(NodeSpec, SocketAddr)>,
+    pub template: Arc<Template>,
+}
+
+fn rv_now() -> String {
+    Utc::now().timestamp_millis().to_string()
+}
+
+fn node_json(spec: &NodeSpec, addr: SocketAddr) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": spec.name, "uid": format!("node-uid-{}", spec.index), "resourceVersion": "1",
+            "labels": {"kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"},
+            "creationTimestamp": (spec.epoch - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        "spec": {},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": addr.ip().to_string()}, {"type": "Hostname", "address": spec.name}],
+            "capacity": {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "100Gi", "pods": "110"},
+            "allocatable": {"cpu": "3800m", "memory": "15Gi", "ephemeral-storage": "90Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": addr.port()}},
+        }
+    })
+}
+
+fn pod_json(node: &str, pod: &PodInstance) -> Value {
+    let start = pod.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let app = pod.name.split('-').next().unwrap_or("app");
+    let containers: Vec<Value> = pod
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c, "image": format!("registry.invalid/{c}:1.0"),
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+            })
+        })
+        .collect();
+    let statuses: Vec<Value> = pod
+        .containers
+        .iter()
+        .map(|c| {
+            json!({"name": c, "image": format!("registry.invalid/{c}:1.0"), "imageID": "", "ready": true,
+                   "restartCount": 0, "started": true, "state": {"running": {"startedAt": start}}})
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid, "resourceVersion": "1",
+                     "labels": {"app": app, "sim": "true"}, "creationTimestamp": start},
+        "spec": {"nodeName": node, "containers": containers},
+        "status": {"phase": "Running", "startTime": start, "containerStatuses": statuses},
+    })
+}
+
+impl ClusterView {
+    fn pods(&self) -> BTreeMap<String, Value> {
+        let now = Utc::now();
+        let mut out = BTreeMap::new();
+        for (spec, _) in &self.nodes {
+            for pod in spec.pods(&self.template, now) {
+                out.insert(pod.uid.clone(), pod_json(&spec.name, &pod));
+            }
+        }
+        out
+    }
+
+    fn namespaces(&self) -> Vec<Value> {
+        let mut names: Vec<String> =
+            self.pods().values().filter_map(|p| p["metadata"]["namespace"].as_str().map(String::from)).collect();
+        names.sort();
+        names.dedup();
+        names.iter().map(|n| json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": n, "uid": format!("ns-uid-{n}"), "resourceVersion": "1"}, "status": {"phase": "Active"}}))
+            .collect()
+    }
+}
+
+fn list(kind: &str, items: Vec<Value>) -> Response {
+    let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv_now()}, "items": items});
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn event(kind: &str, object: &Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+fn bookmark(kind: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv_now()}})
+}
+
+/// A watch: `initial` events first, then whatever `next` yields each second, until `timeoutSeconds`.
+fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<ClusterView>, diff: bool) -> Response {
+    let timeout = params.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(300u64).min(600);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    tokio::spawn(async move {
+        if tx.send(Ok(event("BOOKMARK", &bookmark(kind)))).await.is_err() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let mut known = if diff { view.pods() } else { BTreeMap::new() };
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !diff {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+            let now = view.pods();
+            for (uid, pod) in &known {
+                if !now.contains_key(uid) && tx.send(Ok(event("DELETED", pod))).await.is_err() {
+                    return;
+                }
+            }
+            for (uid, pod) in &now {
+                if !known.contains_key(uid) && tx.send(Ok(event("ADDED", pod))).await.is_err() {
+                    return;
+                }
+            }
+            known = now;
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response()
+}
+
+/// An mpsc receiver as a stream of body chunks.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn is_watch(p: &HashMap<String, String>) -> bool {
+    p.get("watch").is_some_and(|w| w == "true" || w == "1")
+}
+
+async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if is_watch(&p) {
+        return watch(&p, "Node", v, false);
+    }
+    list("Node", v.nodes.iter().map(|(s, a)| node_json(s, *a)).collect())
+}
+
+async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if is_watch(&p) {
+        return watch(&p, "Pod", v, true);
+    }
+    list("Pod", v.pods().into_values().collect())
+}
+
+async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if is_watch(&p) {
+        return watch(&p, "Namespace", v, false);
+    }
+    list("Namespace", v.namespaces())
+}
+
+/// The API server's routes.
+pub fn router(view: Arc<ClusterView>) -> Router {
+    Router::new()
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/pods", get(pods))
+        .route("/api/v1/namespaces", get(namespaces))
+        .route(
+            "/version",
+            get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-sim"})) }),
+        )
+        .with_state(view)
+}
