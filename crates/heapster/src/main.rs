@@ -56,7 +56,7 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let mut providers = Vec::new();
     for uri in flags.sources_or_default() {
-        providers.push(heapster_sources::build(&uri).map_err(|e| e.to_string())?);
+        providers.push(heapster_sources::build(&uri).await.map_err(|e| e.to_string())?);
     }
     let sinks =
         flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;

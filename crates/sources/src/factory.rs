@@ -1,12 +1,13 @@
 //! Turns one `--source` value into a provider of sources.
 
+use crate::kubernetes::{KubernetesOptions, KubernetesProvider};
 use crate::local::{LocalSource, LocalSourceConfig};
 use crate::{MetricsSourceProvider, StaticProvider};
 use heapster_model::SpecUri;
 use std::sync::Arc;
 
 /// The source keys this build knows, for `--help` and error messages.
-pub const KNOWN_SOURCES: &[&str] = &["local"];
+pub const KNOWN_SOURCES: &[&str] = &["local", "kubernetes.summary_api", "kubernetes"];
 
 /// Why a `--source` value could not be turned into a source. Reported at start-up, before anything runs.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +23,8 @@ impl ConfigError {
     }
 }
 
-/// Builds the provider for one `--source`.
-pub fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigError> {
+/// Builds the provider for one `--source`. Kubernetes sources connect to the API server here.
+pub async fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigError> {
     match uri.key.as_str() {
         "local" => {
             if !uri.target.is_empty() {
@@ -43,6 +44,12 @@ pub fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigErro
             }
             let source = LocalSource::new(config).map_err(|e| ConfigError::new(uri, e.to_string()))?;
             Ok(Arc::new(StaticProvider(vec![Arc::new(source)])))
+        }
+        // Kubelets answer 404 on the old cAdvisor paths, so `kubernetes` means the Summary API too.
+        "kubernetes.summary_api" | "kubernetes" => {
+            let options = KubernetesOptions::parse(uri).map_err(|e| ConfigError::new(uri, e))?;
+            let provider = KubernetesProvider::start(options).await.map_err(|e| ConfigError::new(uri, e))?;
+            Ok(Arc::new(provider))
         }
         other => Err(ConfigError::new(
             uri,

@@ -6,6 +6,7 @@
 
 pub mod factory;
 pub mod kubelet;
+pub mod kubernetes;
 pub mod local;
 pub mod metrics;
 

@@ -28,4 +28,14 @@ pub fn register(registry: &mut Registry) {
         "Kubelet scrapes that gave no data, by cause",
         crate::kubelet::source::SCRAPE_ERRORS.clone(),
     );
+    registry.register(
+        "heapster_kubernetes_nodes",
+        "Nodes known from the Kubernetes API server",
+        crate::kubernetes::KNOWN_NODES.clone(),
+    );
+    registry.register(
+        "heapster_kubernetes_nodes_not_ready",
+        "Nodes skipped because their Ready condition is not True",
+        crate::kubernetes::NOT_READY_NODES.clone(),
+    );
 }

@@ -1,0 +1,102 @@
+//! `--source=kubernetes.summary_api:<API server URL>?options` (and `kubernetes:`, which means the same: kubelets
+//! answer 404 on the old cAdvisor paths): discover nodes from the API server, scrape each Ready node's kubelet
+//! Summary API.
+//!
+//! Nodes are kept by a kube-rs reflector (list, then watch, re-listing with backoff when the watch breaks), so a
+//! round never waits for the API server: it scrapes the nodes known at that moment.
+
+mod options;
+
+pub use options::{AddressType, KubernetesOptions};
+
+use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
+use crate::{MetricsSource, MetricsSourceProvider};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::{Arc, LazyLock};
+
+/// Nodes skipped this round because their Ready condition is not True (scraping them would only time out).
+pub static NOT_READY_NODES: LazyLock<Gauge> = LazyLock::new(Gauge::default);
+/// Nodes known from the API server.
+pub static KNOWN_NODES: LazyLock<Gauge> = LazyLock::new(Gauge::default);
+
+/// Kubelet sources for every Ready node the API server knows.
+pub struct KubernetesProvider {
+    nodes: reflector::Store<Node>,
+    options: KubernetesOptions,
+    client: KubeletClient,
+}
+
+impl KubernetesProvider {
+    /// Connects to the API server and starts watching nodes. Must be called inside a tokio runtime.
+    pub async fn start(options: KubernetesOptions) -> Result<Self, String> {
+        let config = options.kube_config().await?;
+        let kube = kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
+        let (reader, writer) = reflector::store();
+        let api = kube::Api::<Node>::all(kube);
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|n: &mut Node| n.metadata.managed_fields = None)
+            .reflect(writer);
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                if let Err(e) = event {
+                    tracing::warn!("watching nodes: {e}; retrying with backoff");
+                }
+            }
+        });
+        let client = KubeletClient::new(ClientConfig {
+            timeout: options.kubelet_timeout,
+            token: options.kubelet_token.clone(),
+            ..ClientConfig::default()
+        })?;
+        Ok(KubernetesProvider { nodes: reader, options, client })
+    }
+
+    /// Waits until the first list of nodes arrived (start-up, tests).
+    pub async fn ready(&self) {
+        let _ = self.nodes.wait_until_ready().await;
+    }
+}
+
+fn is_ready(node: &Node) -> bool {
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+impl MetricsSourceProvider for KubernetesProvider {
+    fn sources(&self) -> Vec<Arc<dyn MetricsSource>> {
+        let nodes = self.nodes.state();
+        KNOWN_NODES.set(nodes.len() as i64);
+        let mut not_ready = 0;
+        let mut out: Vec<Arc<dyn MetricsSource>> = Vec::with_capacity(nodes.len());
+        for node in nodes.iter() {
+            let Some(name) = node.metadata.name.clone() else { continue };
+            if !is_ready(node) {
+                not_ready += 1;
+                continue;
+            }
+            let Some(host) = self.options.address_of(node) else {
+                tracing::warn!(
+                    "node {name} has none of the address types {:?}: not scraped",
+                    self.options.preferred_address_types
+                );
+                continue;
+            };
+            let host_id = self
+                .options
+                .host_id_annotation
+                .as_ref()
+                .and_then(|a| node.metadata.annotations.as_ref().and_then(|m| m.get(a)).cloned());
+            let scheme = if self.options.kubelet_https { "https" } else { "http" };
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let url = format!("{scheme}://{host}:{}/stats/summary", self.options.kubelet_port);
+            out.push(Arc::new(KubeletSource { node: name, host_id, url, client: self.client.clone() }));
+        }
+        NOT_READY_NODES.set(not_ready);
+        out
+    }
+}
