@@ -1,0 +1,84 @@
+//! heapster against a simulated cluster: CPU and memory per node, scrape completeness, round time.
+//!
+//! `cargo bench -p heapster --bench cluster` with `NODES` (default 1000), `PODS` (30), `RESOLUTION_S` (15),
+//! `ROUNDS` (8) and `WINDOW_ROUNDS` (60: the store keeps this many rounds, as 15 minutes at 15 s does). The store
+//! is filled first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. The simulator runs in this process;
+//! heapster is the release binary, measured from /proc.
+
+use heapster_sim::{SimConfig, Simulation};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// (user + system CPU seconds, RSS bytes) of a process.
+fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    (ticks / 100.0, rss_kb.unwrap_or(0) * 1024)
+}
+
+/// A value from heapster's /metrics text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).and_then(|l| l.split_whitespace().last()?.parse().ok())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    let nodes = env("NODES", 1000) as usize;
+    let pods = env("PODS", 30) as usize;
+    let resolution = env("RESOLUTION_S", 15);
+    let rounds = env("ROUNDS", 8);
+    let window_rounds = env("WINDOW_ROUNDS", 60);
+    let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() }).await.expect("simulator (raise ulimit -n)");
+    let kubelet_port = sim.nodes[0].addr.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
+    assert!(bin.exists(), "build it first: cargo build --release");
+    let mut child = Command::new(bin)
+        .args([
+            &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
+            &format!("--metric_resolution={resolution}s"),
+            &format!("--store_window={}s", resolution * window_rounds),
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+            "--log_level=warn",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let metrics = || async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()
+    };
+    println!("cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds");
+    let fill_until = Instant::now() + Duration::from_secs(resolution * window_rounds + 2);
+    while Instant::now() < fill_until {
+        tokio::time::sleep(Duration::from_secs(resolution)).await;
+    }
+    let (cpu0, _) = usage(pid);
+    let batches0 = metrics().await.and_then(|t| metric(&t, "heapster_batches_total")).unwrap_or(0.0);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(resolution * rounds)).await;
+    let (cpu1, rss) = usage(pid);
+    let text = metrics().await.unwrap_or_default();
+    let batches = metric(&text, "heapster_batches_total").unwrap_or(0.0) - batches0;
+    let wall = t0.elapsed().as_secs_f64();
+    let sets = metric(&text, "heapster_batch_sets").unwrap_or(0.0);
+    let expected_sets = (nodes * (1 + 2 + pods + pods * 23 / 18)) as f64; // node, system containers, pods, containers
+    let mcpu = (cpu1 - cpu0) / wall * 1000.0;
+    println!("  rounds measured: {batches}, wall {wall:.0}s");
+    println!("  CPU: {mcpu:.1} mCPU in all, {:.4} mCPU per node", mcpu / nodes as f64);
+    println!("  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)", rss as f64 / 1048576.0, rss as f64 / 1048576.0 / nodes as f64);
+    println!("  sets in the newest batch: {sets} of about {expected_sets} expected ({:.1} %)", 100.0 * sets / expected_sets);
+    println!("  kubelet scrape errors: {}", text.lines().filter(|l| l.starts_with("heapster_kubelet_scrape_errors")).map(|l| l.to_string()).collect::<Vec<_>>().join("; "));
+    println!("  round duration histogram: {}", text.lines().filter(|l| l.starts_with("heapster_round_duration_seconds")).map(|l| l.to_string()).collect::<Vec<_>>().join("; "));
+    let _ = child.kill();
+    let _ = child.wait();
+}
