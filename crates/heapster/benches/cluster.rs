@@ -20,13 +20,18 @@ fn usage(pid: u32) -> (f64, u64) {
     let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
     (ticks / 100.0, rss_kb.unwrap_or(0) * 1024)
 }
 
 /// A value from heapster's /metrics text.
 fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).and_then(|l| l.split_whitespace().last()?.parse().ok())
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -36,7 +41,9 @@ async fn main() {
     let resolution = env("RESOLUTION_S", 15);
     let rounds = env("ROUNDS", 8);
     let window_rounds = env("WINDOW_ROUNDS", 60);
-    let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() }).await.expect("simulator (raise ulimit -n)");
+    let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
+        .await
+        .expect("simulator (raise ulimit -n)");
     let kubelet_port = sim.nodes[0].addr.port();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
@@ -54,10 +61,11 @@ async fn main() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let metrics = || async move {
-        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()
-    };
-    println!("cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds");
+    let metrics =
+        || async move { reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok() };
+    println!(
+        "cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds"
+    );
     let fill_until = Instant::now() + Duration::from_secs(resolution * window_rounds + 2);
     while Instant::now() < fill_until {
         tokio::time::sleep(Duration::from_secs(resolution)).await;
@@ -75,10 +83,31 @@ async fn main() {
     let mcpu = (cpu1 - cpu0) / wall * 1000.0;
     println!("  rounds measured: {batches}, wall {wall:.0}s");
     println!("  CPU: {mcpu:.1} mCPU in all, {:.4} mCPU per node", mcpu / nodes as f64);
-    println!("  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)", rss as f64 / 1048576.0, rss as f64 / 1048576.0 / nodes as f64);
-    println!("  sets in the newest batch: {sets} of about {expected_sets} expected ({:.1} %)", 100.0 * sets / expected_sets);
-    println!("  kubelet scrape errors: {}", text.lines().filter(|l| l.starts_with("heapster_kubelet_scrape_errors")).map(|l| l.to_string()).collect::<Vec<_>>().join("; "));
-    println!("  round duration histogram: {}", text.lines().filter(|l| l.starts_with("heapster_round_duration_seconds")).map(|l| l.to_string()).collect::<Vec<_>>().join("; "));
+    println!(
+        "  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)",
+        rss as f64 / 1048576.0,
+        rss as f64 / 1048576.0 / nodes as f64
+    );
+    println!(
+        "  sets in the newest batch: {sets} of about {expected_sets} expected ({:.1} %)",
+        100.0 * sets / expected_sets
+    );
+    println!(
+        "  kubelet scrape errors: {}",
+        text.lines()
+            .filter(|l| l.starts_with("heapster_kubelet_scrape_errors"))
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    println!(
+        "  round duration histogram: {}",
+        text.lines()
+            .filter(|l| l.starts_with("heapster_round_duration_seconds"))
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -1,15 +1,49 @@
 //! Processors turn one raw scrape round into what users read, in Heapster's order: rates first (they need the
 //! raw counters), then enrichment, then roll-ups from containers up to the cluster.
 //!
-//! Each processor is one file named for what it does, with its tests beside it.
+//! Each processor is one file named for what it does, with its tests beside it. The Kubernetes ones read the
+//! cluster through [`ClusterMetadata`] and run in this order (Heapster 1.6's `createDataProcessorsOrDie`):
+//!
+//! 1. [`RateCalculator`] - `_rate` twins of counters, on raw sets only.
+//! 2. [`PodBasedEnricher`] - `pod_id`, `labels`, image, requests/limits, restart counts; pod sets for orphans.
+//! 3. [`NamespaceBasedEnricher`] - `namespace_id`.
+//! 4. [`PodAggregator`] - pod = sum of its containers, where the kubelet did not measure the pod itself.
+//! 5. [`NamespaceAggregator`] - namespace = sum of its pods.
+//! 6. [`NodeAggregator`] - node requests/limits = sum of its pods'.
+//! 7. [`ClusterAggregator`] - cluster = sum of nodes.
+//! 8. [`NodeAutoscalingEnricher`] - node capacity, allocatable, utilization, reservation; `schedulable`.
+//!
+//! [`kubernetes_chain`] builds that list.
 
+mod aggregate;
 pub mod cluster_aggregator;
+pub mod label_copier;
+pub mod metadata;
+pub mod namespace_aggregator;
+pub mod namespace_based_enricher;
+pub mod node_aggregator;
+pub mod node_autoscaling_enricher;
+pub mod pod_aggregator;
+pub mod pod_based_enricher;
 pub mod rate_calculator;
 
+#[cfg(test)]
+mod chain_tests;
+
 pub use cluster_aggregator::ClusterAggregator;
+pub use label_copier::{LabelCopier, PodEnricherConfig};
+pub use metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta, StaticMetadata};
+pub use namespace_aggregator::NamespaceAggregator;
+pub use namespace_based_enricher::NamespaceBasedEnricher;
+pub use node_aggregator::NodeAggregator;
+pub use node_autoscaling_enricher::{NodeAutoscalingConfig, NodeAutoscalingEnricher};
+pub use pod_aggregator::PodAggregator;
+pub use pod_based_enricher::PodBasedEnricher;
 pub use rate_calculator::RateCalculator;
 
 use heapster_model::DataBatch;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One step of the pipeline between sources and the store/sinks.
 pub trait DataProcessor: Send + Sync {
@@ -18,4 +52,42 @@ pub trait DataProcessor: Send + Sync {
 
     /// Transforms a batch. Processors keep whatever state they need across rounds (rates keep the last counters).
     fn process(&mut self, batch: DataBatch) -> DataBatch;
+}
+
+/// A monotonic count a processor keeps and self-metrics read, e.g. sets left unenriched because their pod was
+/// not (yet) known. Clones share the count, so a handle taken before the processor is boxed into the pipeline
+/// keeps working.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// The count so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self, n: u64) {
+        if n > 0 {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The Kubernetes processor chain in Heapster's order (see the crate docs), sharing one metadata view and one
+/// label configuration (Heapster's single `LabelCopier` served both the pod and the node enricher).
+pub fn kubernetes_chain(
+    metadata: Arc<dyn ClusterMetadata>,
+    labels: PodEnricherConfig,
+    autoscaling: NodeAutoscalingConfig,
+) -> Vec<Box<dyn DataProcessor>> {
+    vec![
+        Box::new(RateCalculator::new()),
+        Box::new(PodBasedEnricher::new(metadata.clone(), labels.clone())),
+        Box::new(NamespaceBasedEnricher::new(metadata.clone())),
+        Box::new(PodAggregator::new()),
+        Box::new(NamespaceAggregator::default()),
+        Box::new(NodeAggregator::default()),
+        Box::new(ClusterAggregator),
+        Box::new(NodeAutoscalingEnricher::new(metadata, &labels, autoscaling)),
+    ]
 }

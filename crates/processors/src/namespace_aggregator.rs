@@ -1,0 +1,151 @@
+//! Namespace sets as the sum of their pods, as Heapster 1.6's `namespace_aggregator.go`.
+//!
+//! Heapster summed `cpu/usage_rate`, `memory/usage`, `cpu/request`, `cpu/limit`, `memory/request` and
+//! `memory/limit` ([`HEAPSTER_METRICS`]). The default here adds `memory/working_set` (what `kubectl top` and the
+//! HPA read), the network rates and ephemeral storage ([`DEFAULT_METRICS`]); all are gauges that add up across
+//! pods. The list is configurable.
+//!
+//! Each pod set is one key of the batch and is counted once. A value the namespace set already has is kept
+//! (no source produces namespace sets today; this only guards against counting twice).
+//! Pods without `namespace_name` are skipped. A created namespace set carries `type=ns`, `namespace_name` and,
+//! from its pods, `namespace_id`.
+
+use crate::DataProcessor;
+use crate::aggregate::Sums;
+use heapster_model::batch::MetricName;
+use heapster_model::keys::{self, MetricSetType};
+use heapster_model::{DataBatch, MetricSet, labels};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// Heapster 1.6's `metricsToAggregate`, used for namespaces and the cluster.
+pub const HEAPSTER_METRICS: &[&str] =
+    &["cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request", "memory/limit"];
+
+/// [`HEAPSTER_METRICS`] and other gauges that add up across pods.
+pub const DEFAULT_METRICS: &[&str] = &[
+    "cpu/usage_rate",
+    "memory/usage",
+    "cpu/request",
+    "cpu/limit",
+    "memory/request",
+    "memory/limit",
+    "memory/working_set",
+    "network/rx_rate",
+    "network/tx_rate",
+    "network/rx_errors_rate",
+    "network/tx_errors_rate",
+    "ephemeral_storage/usage",
+    "ephemeral_storage/request",
+    "ephemeral_storage/limit",
+];
+
+/// See the module docs.
+pub struct NamespaceAggregator {
+    metrics: Vec<MetricName>,
+}
+
+impl NamespaceAggregator {
+    /// Sums `metrics` of pods into their namespace.
+    pub fn new(metrics: impl IntoIterator<Item = MetricName>) -> Self {
+        NamespaceAggregator { metrics: metrics.into_iter().collect() }
+    }
+}
+
+impl Default for NamespaceAggregator {
+    /// Sums [`DEFAULT_METRICS`].
+    fn default() -> Self {
+        NamespaceAggregator::new(DEFAULT_METRICS.iter().map(|&m| Cow::Borrowed(m)))
+    }
+}
+
+impl DataProcessor for NamespaceAggregator {
+    fn name(&self) -> &'static str {
+        "namespace_aggregator"
+    }
+
+    fn process(&mut self, mut batch: DataBatch) -> DataBatch {
+        // namespace -> (sums, namespace_id of a pod)
+        let mut namespaces: BTreeMap<String, (Sums, Option<String>)> = BTreeMap::new();
+        for (key, set) in &batch.sets {
+            if set.set_type() != Some(MetricSetType::Pod.as_str()) {
+                continue;
+            }
+            let Some(ns) = set.labels.get(labels::NAMESPACE_NAME) else {
+                tracing::debug!(set = %key, "pod set names no namespace: not aggregated");
+                continue;
+            };
+            let (sums, uid) = namespaces.entry(ns.clone()).or_default();
+            sums.add_set(set, |m| self.metrics.iter().any(|w| w == m));
+            if uid.is_none() {
+                *uid = set.labels.get(labels::NAMESPACE_ID).cloned();
+            }
+        }
+        for (ns, (sums, uid)) in namespaces {
+            let set = batch.sets.entry(keys::namespace_key(&ns)).or_insert_with(|| {
+                let mut set =
+                    MetricSet { create_time: sums.create_time, scrape_time: sums.scrape_time, ..Default::default() };
+                set.labels.insert(labels::TYPE.to_owned(), MetricSetType::Namespace.as_str().to_owned());
+                set.labels.insert(labels::NAMESPACE_NAME.to_owned(), ns.clone());
+                if let Some(uid) = uid {
+                    set.labels.insert(labels::NAMESPACE_ID.to_owned(), uid);
+                }
+                set
+            });
+            sums.fill(set);
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapster_model::{Labels, MetricValue};
+
+    fn pod(ns: &str, cpu: f64, mem: i64) -> MetricSet {
+        let mut s = MetricSet { create_time: 7, scrape_time: 60_000, ..Default::default() };
+        s.labels = Labels::from([
+            (labels::TYPE.to_owned(), "pod".to_owned()),
+            (labels::NAMESPACE_NAME.to_owned(), ns.to_owned()),
+            (labels::NAMESPACE_ID.to_owned(), format!("uid-{ns}")),
+        ]);
+        s.set("cpu/usage_rate", MetricValue::Float(cpu));
+        s.set("memory/usage", MetricValue::Int(mem));
+        s.set("memory/rss", MetricValue::Int(mem));
+        s
+    }
+
+    #[test]
+    fn sums_pods_per_namespace() {
+        let mut b = DataBatch::default();
+        b.sets.insert(keys::pod_key("a", "1"), pod("a", 10.0, 100));
+        b.sets.insert(keys::pod_key("a", "2"), pod("a", 5.5, 1));
+        b.sets.insert(keys::pod_key("b", "1"), pod("b", 1.0, 7));
+        let mut container = pod("a", 1000.0, 1000);
+        container.labels.insert(labels::TYPE.into(), "pod_container".into());
+        b.sets.insert(keys::pod_container_key("a", "1", "c"), container);
+        let out = NamespaceAggregator::default().process(b);
+        let a = &out.sets[&keys::namespace_key("a")];
+        assert_eq!(a.set_type(), Some("ns"));
+        assert_eq!(a.labels[labels::NAMESPACE_NAME], "a");
+        assert_eq!(a.labels[labels::NAMESPACE_ID], "uid-a");
+        assert_eq!(a.get("cpu/usage_rate"), Some(MetricValue::Float(15.5)), "containers are not counted again");
+        assert_eq!(a.get("memory/usage"), Some(MetricValue::Int(101)));
+        assert_eq!(a.get("memory/rss"), None, "not in the list");
+        assert_eq!(a.get("cpu/request"), None, "absent in pods: absent, not zero");
+        assert_eq!(out.sets[&keys::namespace_key("b")].get("memory/usage"), Some(MetricValue::Int(7)));
+    }
+
+    #[test]
+    fn heapster_list_is_configurable() {
+        let mut b = DataBatch::default();
+        b.sets.insert(keys::pod_key("a", "1"), pod("a", 10.0, 100));
+        let mut agg = NamespaceAggregator::new(["memory/rss"].map(Cow::Borrowed));
+        let out = agg.process(b);
+        let a = &out.sets[&keys::namespace_key("a")];
+        assert_eq!(a.get("memory/rss"), Some(MetricValue::Int(100)));
+        assert_eq!(a.get("memory/usage"), None);
+        assert!(HEAPSTER_METRICS.iter().all(|m| DEFAULT_METRICS.contains(m)));
+    }
+}
