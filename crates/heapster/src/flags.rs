@@ -47,6 +47,18 @@ pub struct Flags {
     #[arg(long = "sink_queue_batches", value_name = "N", default_value_t = 8)]
     pub sink_queue_batches: usize,
 
+    /// Joins a pod's `key:value` labels in the `labels` label.
+    #[arg(long = "label_separator", value_name = "SEP", default_value = ",")]
+    pub label_separator: String,
+
+    /// A pod label key to leave out of the `labels` label; repeatable.
+    #[arg(long = "ignore_label", value_name = "KEY")]
+    pub ignore_label: Vec<String>,
+
+    /// A pod label to copy into a label of its own (`name` or `newName=name`); repeatable.
+    #[arg(long = "store_label", value_name = "[NEW=]KEY")]
+    pub store_label: Vec<String>,
+
     /// Log filter, as RUST_LOG (error, warn, info, debug, or per module: heapster_sources=debug).
     #[arg(long = "log_level", value_name = "FILTER", default_value = "info")]
     pub log_level: String,

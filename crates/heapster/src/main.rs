@@ -6,7 +6,7 @@ mod pipeline;
 mod self_metrics;
 
 use flags::Flags;
-use heapster_processors::{ClusterAggregator, DataProcessor, RateCalculator};
+use heapster_processors::{ClusterAggregator, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator};
 use heapster_sinks::{SinkManager, SinkManagerConfig};
 use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
@@ -55,14 +55,29 @@ async fn run(flags: Flags) -> Result<(), String> {
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
 
     let mut providers = Vec::new();
+    let mut metadata = None;
     for uri in flags.sources_or_default() {
-        providers.push(heapster_sources::build(&uri).await.map_err(|e| e.to_string())?);
+        let built = heapster_sources::build(&uri).await.map_err(|e| e.to_string())?;
+        providers.push(built.provider);
+        metadata = metadata.or(built.metadata);
     }
     let sinks =
         flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
 
     let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
-    let processors: Vec<Box<dyn DataProcessor>> = vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)];
+    // With a Kubernetes source, Heapster's whole chain (enrichment and roll-ups); standalone, rates and the cluster.
+    let processors: Vec<Box<dyn DataProcessor>> = match metadata {
+        Some(md) => heapster_processors::kubernetes_chain(
+            md,
+            PodEnricherConfig {
+                label_separator: flags.label_separator.clone(),
+                ignore_labels: flags.ignore_label.clone(),
+                store_labels: flags.store_label.clone(),
+            },
+            NodeAutoscalingConfig::default(),
+        ),
+        None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)],
+    };
     let sink_manager = SinkManager::start(
         sinks,
         SinkManagerConfig { queue_batches: flags.sink_queue_batches, export_timeout: flags.sink_export_data_timeout },

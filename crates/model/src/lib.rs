@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod docs;
 pub mod keys;
 pub mod labels;
+pub mod metadata;
 pub mod uri;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};

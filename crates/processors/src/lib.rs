@@ -18,7 +18,9 @@
 mod aggregate;
 pub mod cluster_aggregator;
 pub mod label_copier;
-pub mod metadata;
+/// The cluster metadata the enrichers read lives in the model crate, so discovery can fill it without
+/// depending on the processors.
+pub use heapster_model::metadata;
 pub mod namespace_aggregator;
 pub mod namespace_based_enricher;
 pub mod node_aggregator;

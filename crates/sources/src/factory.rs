@@ -4,6 +4,7 @@ use crate::kubernetes::{KubernetesOptions, KubernetesProvider};
 use crate::local::{LocalSource, LocalSourceConfig};
 use crate::{MetricsSourceProvider, StaticProvider};
 use heapster_model::SpecUri;
+use heapster_model::metadata::ClusterMetadata;
 use std::sync::Arc;
 
 /// The source keys this build knows, for `--help` and error messages.
@@ -23,8 +24,14 @@ impl ConfigError {
     }
 }
 
+/// A built `--source`: what to scrape, and for Kubernetes sources the cluster metadata the enrichers need.
+pub struct BuiltSource {
+    pub provider: Arc<dyn MetricsSourceProvider>,
+    pub metadata: Option<Arc<dyn ClusterMetadata>>,
+}
+
 /// Builds the provider for one `--source`. Kubernetes sources connect to the API server here.
-pub async fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, ConfigError> {
+pub async fn build(uri: &SpecUri) -> Result<BuiltSource, ConfigError> {
     match uri.key.as_str() {
         "local" => {
             if !uri.target.is_empty() {
@@ -43,13 +50,14 @@ pub async fn build(uri: &SpecUri) -> Result<Arc<dyn MetricsSourceProvider>, Conf
                 }
             }
             let source = LocalSource::new(config).map_err(|e| ConfigError::new(uri, e.to_string()))?;
-            Ok(Arc::new(StaticProvider(vec![Arc::new(source)])))
+            Ok(BuiltSource { provider: Arc::new(StaticProvider(vec![Arc::new(source)])), metadata: None })
         }
         // Kubelets answer 404 on the old cAdvisor paths, so `kubernetes` means the Summary API too.
         "kubernetes.summary_api" | "kubernetes" => {
             let options = KubernetesOptions::parse(uri).map_err(|e| ConfigError::new(uri, e))?;
             let provider = KubernetesProvider::start(options).await.map_err(|e| ConfigError::new(uri, e))?;
-            Ok(Arc::new(provider))
+            let metadata: Arc<dyn ClusterMetadata> = provider.metadata.clone();
+            Ok(BuiltSource { provider: Arc::new(provider), metadata: Some(metadata) })
         }
         other => Err(ConfigError::new(
             uri,

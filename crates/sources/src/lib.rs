@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use heapster_model::{DataBatch, Timestamp};
 use std::sync::Arc;
 
-pub use factory::{ConfigError, KNOWN_SOURCES, build};
+pub use factory::{BuiltSource, ConfigError, KNOWN_SOURCES, build};
 
 /// Why one source produced no batch this round. The scrape loop logs it and counts it per source.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,11 @@
 //! Nodes are kept by a kube-rs reflector (list, then watch, re-listing with backoff when the watch breaks), so a
 //! round never waits for the API server: it scrapes the nodes known at that moment.
 
+mod metadata;
 mod options;
+pub mod quantity;
 
+pub use metadata::KubeMetadata;
 pub use options::{AddressType, KubernetesOptions};
 
 use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
@@ -24,6 +27,8 @@ pub static KNOWN_NODES: LazyLock<Gauge> = LazyLock::new(Gauge::default);
 
 /// Kubelet sources for every Ready node the API server knows.
 pub struct KubernetesProvider {
+    /// Pods, namespaces and nodes for the enrichers, from the same API server.
+    pub metadata: Arc<KubeMetadata>,
     nodes: reflector::Store<Node>,
     options: KubernetesOptions,
     client: KubeletClient,
@@ -35,6 +40,7 @@ impl KubernetesProvider {
         let config = options.kube_config().await?;
         let kube = kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
         let (reader, writer) = reflector::store();
+        let metadata = KubeMetadata::start(kube.clone());
         let api = kube::Api::<Node>::all(kube);
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
@@ -53,7 +59,7 @@ impl KubernetesProvider {
             token: options.kubelet_token.clone(),
             ..ClientConfig::default()
         })?;
-        Ok(KubernetesProvider { nodes: reader, options, client })
+        Ok(KubernetesProvider { metadata, nodes: reader, options, client })
     }
 
     /// Waits until the first list of nodes arrived (start-up, tests).

@@ -1,0 +1,190 @@
+//! Pods, namespaces and nodes from the API server, kept as the processors' [`ClusterMetadata`]: only the fields
+//! heapster uses (names, UIDs, labels, node, requests and limits, restart counts, capacity), not whole objects.
+
+use super::quantity;
+use futures_util::StreamExt;
+use heapster_model::metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+
+/// One kind's objects, as the watcher last saw them.
+struct Table<K, V> {
+    live: RwLock<HashMap<K, Arc<V>>>,
+}
+
+impl<K: Eq + Hash + Clone, V> Table<K, V> {
+    fn new() -> Self {
+        Table { live: RwLock::new(HashMap::new()) }
+    }
+
+    fn get<Q: Eq + Hash + ?Sized>(&self, k: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.live.read().unwrap().get(k).cloned()
+    }
+}
+
+/// Follows `api` and keeps `table` equal to what it lists, converting each object with `convert`.
+fn follow<T, K, V>(api: Api<T>, table: Arc<Table<K, V>>, convert: fn(&T) -> Option<(K, V)>, what: &'static str)
+where
+    T: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    T::DynamicType: Default,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        // A re-list builds a fresh table and swaps it in when complete, so deleted objects do not linger.
+        let mut relist: Option<HashMap<K, Arc<V>>> = None;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Init) => relist = Some(HashMap::new()),
+                Ok(watcher::Event::InitApply(o)) => {
+                    if let (Some(fresh), Some((k, v))) = (relist.as_mut(), convert(&o)) {
+                        fresh.insert(k, Arc::new(v));
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(fresh) = relist.take() {
+                        *table.live.write().unwrap() = fresh;
+                    }
+                }
+                Ok(watcher::Event::Apply(o)) => {
+                    if let Some((k, v)) = convert(&o) {
+                        table.live.write().unwrap().insert(k, Arc::new(v));
+                    }
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    if let Some((k, _)) = convert(&o) {
+                        table.live.write().unwrap().remove(&k);
+                    }
+                }
+                Err(e) => tracing::warn!("watching {what}: {e}; retrying with backoff"),
+            }
+        }
+    });
+}
+
+fn resources(
+    r: Option<&ResourceRequirements>,
+    which: fn(&ResourceRequirements) -> Option<&BTreeMap<String, Quantity>>,
+    name: &str,
+) -> Option<String> {
+    r.and_then(which).and_then(|m| m.get(name)).map(|q| q.0.clone())
+}
+
+fn pod_meta(p: &Pod) -> Option<((String, String), PodMeta)> {
+    let md = &p.metadata;
+    let (ns, name) = (md.namespace.clone()?, md.name.clone()?);
+    let spec = p.spec.as_ref()?;
+    let statuses = p.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+    let containers = spec
+        .containers
+        .iter()
+        .map(|c| {
+            let r = c.resources.as_ref();
+            let req = |n: &str| resources(r, |r| r.requests.as_ref(), n);
+            let lim = |n: &str| resources(r, |r| r.limits.as_ref(), n);
+            let restarts =
+                statuses.and_then(|s| s.iter().find(|s| s.name == c.name)).map(|s| i64::from(s.restart_count));
+            ContainerMeta {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                cpu_request_millis: req("cpu").as_deref().and_then(quantity::millicores),
+                cpu_limit_millis: lim("cpu").as_deref().and_then(quantity::millicores),
+                memory_request: req("memory").as_deref().and_then(quantity::bytes),
+                memory_limit: lim("memory").as_deref().and_then(quantity::bytes),
+                ephemeral_request: req("ephemeral-storage").as_deref().and_then(quantity::bytes),
+                ephemeral_limit: lim("ephemeral-storage").as_deref().and_then(quantity::bytes),
+                restart_count: restarts,
+            }
+        })
+        .collect();
+    let meta = PodMeta {
+        namespace: ns.clone(),
+        name: name.clone(),
+        uid: md.uid.clone().unwrap_or_default(),
+        labels: md.labels.clone().unwrap_or_default(),
+        node_name: spec.node_name.clone().unwrap_or_default(),
+        containers,
+    };
+    Some(((ns, name), meta))
+}
+
+fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
+    let name = n.metadata.name.clone()?;
+    Some((name.clone(), NamespaceMeta { name, uid: n.metadata.uid.clone().unwrap_or_default() }))
+}
+
+fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
+    let name = n.metadata.name.clone()?;
+    let status = n.status.as_ref();
+    let get = |m: Option<&BTreeMap<String, Quantity>>, k: &str| m.and_then(|m| m.get(k)).map(|q| q.0.clone());
+    let cap = status.and_then(|s| s.capacity.as_ref());
+    let alloc = status.and_then(|s| s.allocatable.as_ref());
+    let cpu_cap = get(cap, "cpu").as_deref().and_then(quantity::millicores).unwrap_or(0);
+    let mem_cap = get(cap, "memory").as_deref().and_then(quantity::bytes).unwrap_or(0);
+    let meta = NodeMeta {
+        name: name.clone(),
+        cpu_capacity_millis: cpu_cap,
+        memory_capacity: mem_cap,
+        ephemeral_capacity: get(cap, "ephemeral-storage").as_deref().and_then(quantity::bytes),
+        cpu_allocatable_millis: get(alloc, "cpu").as_deref().and_then(quantity::millicores).unwrap_or(cpu_cap),
+        memory_allocatable: get(alloc, "memory").as_deref().and_then(quantity::bytes).unwrap_or(mem_cap),
+        ephemeral_allocatable: get(alloc, "ephemeral-storage").as_deref().and_then(quantity::bytes),
+        schedulable: !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
+        labels: n.metadata.labels.clone().unwrap_or_default(),
+    };
+    Some((name, meta))
+}
+
+/// The cluster as the processors see it, kept current by three watches.
+pub struct KubeMetadata {
+    pods: Arc<Table<(String, String), PodMeta>>,
+    namespaces: Arc<Table<String, NamespaceMeta>>,
+    nodes: Arc<Table<String, NodeMeta>>,
+}
+
+impl KubeMetadata {
+    /// Starts watching pods, namespaces and nodes. Must be called inside a tokio runtime.
+    pub fn start(client: Client) -> Arc<Self> {
+        let md = Arc::new(KubeMetadata {
+            pods: Arc::new(Table::new()),
+            namespaces: Arc::new(Table::new()),
+            nodes: Arc::new(Table::new()),
+        });
+        follow(Api::<Pod>::all(client.clone()), md.pods.clone(), pod_meta, "pods");
+        follow(Api::<Namespace>::all(client.clone()), md.namespaces.clone(), namespace_meta, "namespaces");
+        follow(Api::<Node>::all(client), md.nodes.clone(), node_meta, "nodes");
+        md
+    }
+
+    /// Number of pods known (tests, start-up).
+    pub fn pod_count(&self) -> usize {
+        self.pods.live.read().unwrap().len()
+    }
+}
+
+impl ClusterMetadata for KubeMetadata {
+    fn pod(&self, namespace: &str, name: &str) -> Option<Arc<PodMeta>> {
+        self.pods.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<NamespaceMeta>> {
+        self.namespaces.get(name)
+    }
+
+    fn node(&self, name: &str) -> Option<Arc<NodeMeta>> {
+        self.nodes.get(name)
+    }
+
+    fn pods_on_node(&self, node: &str) -> Vec<Arc<PodMeta>> {
+        self.pods.live.read().unwrap().values().filter(|p| p.node_name == node).cloned().collect()
+    }
+}
