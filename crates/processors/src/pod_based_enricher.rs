@@ -37,15 +37,8 @@ use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Request and limit metrics, in the order they are set.
-const RESOURCE_METRICS: [&str; 6] = [
-    "cpu/request",
-    "cpu/limit",
-    "memory/request",
-    "memory/limit",
-    "ephemeral_storage/request",
-    "ephemeral_storage/limit",
-];
+/// Request and limit metrics, in the order they are set: the same six the node aggregator sums.
+const RESOURCE_METRICS: &[&str] = crate::node_aggregator::DEFAULT_METRICS;
 
 /// A container's requests and limits in [`RESOURCE_METRICS`] order; unset ones are 0.
 fn resources(c: &ContainerMeta) -> [i64; 6] {
@@ -95,7 +88,7 @@ impl PodBasedEnricher {
                 *sum = sum.saturating_add(v);
             }
         }
-        for (name, v) in RESOURCE_METRICS.into_iter().zip(sums) {
+        for (name, v) in RESOURCE_METRICS.iter().copied().zip(sums) {
             set.set(name, MetricValue::Int(v));
         }
     }
@@ -151,7 +144,7 @@ fn copy_placement(from: &Labels, to: &mut Labels, pod: &PodMeta) {
 }
 
 fn set_container_meta(set: &mut MetricSet, c: &ContainerMeta) {
-    for (name, v) in RESOURCE_METRICS.into_iter().zip(resources(c)) {
+    for (name, v) in RESOURCE_METRICS.iter().copied().zip(resources(c)) {
         set.set(name, MetricValue::Int(v));
     }
     if let Some(n) = c.restart_count {
