@@ -47,6 +47,10 @@ pub struct Flags {
     #[arg(long = "sink_queue_batches", value_name = "N", default_value_t = 8)]
     pub sink_queue_batches: usize,
 
+    /// Scrapes in flight at once; the rest wait (within the round's deadline).
+    #[arg(long = "max_concurrent_scrapes", value_name = "N", default_value_t = 512)]
+    pub max_concurrent_scrapes: usize,
+
     /// Joins a pod's `key:value` labels in the `labels` label.
     #[arg(long = "label_separator", value_name = "SEP", default_value = ",")]
     pub label_separator: String,
@@ -138,6 +142,9 @@ impl Flags {
         }
         if self.sink_queue_batches == 0 {
             return Err("--sink_queue_batches must be at least 1".into());
+        }
+        if self.max_concurrent_scrapes == 0 {
+            return Err("--max_concurrent_scrapes must be at least 1".into());
         }
         Ok(())
     }

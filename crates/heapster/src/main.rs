@@ -109,6 +109,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         sinks: sink_manager,
         resolution: flags.metric_resolution,
         metrics: pipeline_metrics,
+        max_concurrent: flags.max_concurrent_scrapes,
     };
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
 

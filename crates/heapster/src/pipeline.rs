@@ -19,6 +19,18 @@ pub struct Pipeline {
     pub sinks: SinkManager,
     pub resolution: Duration,
     pub metrics: PipelineMetrics,
+    /// Scrapes in flight at once (`--max_concurrent_scrapes`): bounds sockets and memory at 5,000 nodes.
+    pub max_concurrent: usize,
+}
+
+/// A fixed delay per source, spread over the first tenth of the resolution, so that thousands of kubelets are not
+/// all asked in the same millisecond of every round (and each is asked at the same point of every round).
+fn jitter(name: &str, resolution: Duration) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let spread = (resolution.as_millis() as u64 / 10).max(1);
+    Duration::from_millis(h.finish() % spread)
 }
 
 pub fn now_ms() -> Timestamp {
@@ -65,19 +77,28 @@ impl Pipeline {
         self.metrics.round_seconds.observe(started.elapsed().as_secs_f64());
     }
 
-    /// Scrapes every source concurrently. A source that fails or misses the deadline (90% of the resolution)
-    /// costs only its own sets this round.
+    /// Scrapes every source concurrently, at most `max_concurrent` at once, each after its jitter. A source that
+    /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
     async fn scrape(&self, timestamp: Timestamp) -> DataBatch {
-        let deadline = self.resolution.mul_f64(0.9);
+        let round_deadline = tokio::time::Instant::now() + self.resolution.mul_f64(0.9);
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.max_concurrent.max(1)));
+        let resolution = self.resolution;
         let mut tasks = tokio::task::JoinSet::new();
         for source in self.provider.sources() {
+            let permits = permits.clone();
             tasks.spawn(async move {
                 let name = source.name();
+                tokio::time::sleep(jitter(&name, resolution)).await;
                 let started = Instant::now();
-                let result = tokio::time::timeout(deadline, source.scrape(timestamp)).await;
+                let result = tokio::time::timeout_at(round_deadline, async {
+                    let _permit = permits.acquire().await;
+                    source.scrape(timestamp).await
+                })
+                .await;
                 (name, started.elapsed(), result)
             });
         }
+        let deadline = self.resolution.mul_f64(0.9);
         let mut merged = DataBatch { timestamp, ..Default::default() };
         while let Some(joined) = tasks.join_next().await {
             let Ok((name, took, result)) = joined else { continue };
@@ -91,7 +112,9 @@ impl Pipeline {
                 }
                 Err(_) => {
                     self.metrics.scrape_errors.get_or_create(&labels).inc();
-                    tracing::warn!("scrape of {name} took longer than {deadline:?}: skipped this round");
+                    tracing::warn!(
+                        "scrape of {name} did not finish within {deadline:?} of the round start: skipped this round"
+                    );
                 }
             }
         }
@@ -102,6 +125,58 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use async_trait::async_trait;
+    use heapster_sources::{MetricsSource, SourceError, StaticProvider};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts how many of its kind are scraping at once.
+    struct Slow {
+        id: usize,
+        now: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl MetricsSource for Slow {
+        fn name(&self) -> String {
+            format!("slow-{}", self.id)
+        }
+        async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            let mut b = DataBatch { timestamp, ..Default::default() };
+            b.sets.insert(format!("node:{}", self.id), Default::default());
+            Ok(b)
+        }
+    }
+
+    #[tokio::test]
+    async fn scrapes_are_bounded_and_all_land() {
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let sources: Vec<Arc<dyn MetricsSource>> = (0..40)
+            .map(|id| Arc::new(Slow { id, now: now.clone(), peak: peak.clone() }) as Arc<dyn MetricsSource>)
+            .collect();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let p = Pipeline {
+            provider: Arc::new(StaticProvider(sources)),
+            processors: Vec::new(),
+            store: Arc::new(Store::new(heapster_store::StoreConfig {
+                window: Duration::from_secs(60),
+                resolution: Duration::from_secs(2),
+            })),
+            sinks: SinkManager::start(Vec::new(), Default::default()),
+            resolution: Duration::from_secs(2),
+            metrics: PipelineMetrics::new(&mut registry),
+            max_concurrent: 4,
+        };
+        let batch = p.scrape(1000).await;
+        assert_eq!(batch.sets.len(), 40, "every source scraped");
+        assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
+        assert!(jitter("a", Duration::from_secs(15)) < Duration::from_millis(1500));
+    }
 
     #[test]
     fn ticks_are_aligned_to_the_resolution() {
