@@ -69,7 +69,7 @@ pub fn summary_to_sets(
     add_cpu(&mut set, node.cpu.as_ref());
     add_memory(&mut set, node.memory.as_ref());
     add_io(&mut set, node.io.as_ref());
-    add_network(&mut set, node.network.as_ref());
+    add_network(&mut set, node.network.as_ref(), Interfaces::Default);
     add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
     put(&mut set, "ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
     out.push((keys::node_key(node_name), set));
@@ -113,7 +113,7 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     add_cpu(&mut set, pod.cpu.as_ref());
     add_memory(&mut set, pod.memory.as_ref());
     add_io(&mut set, pod.io.as_ref());
-    add_network(&mut set, pod.network.as_ref());
+    add_network(&mut set, pod.network.as_ref(), Interfaces::All);
     for v in &pod.volumes {
         add_fs(&mut set, &format!("{VOLUME_RESOURCE_PREFIX}{}", v.name), Some(&v.fs()));
     }
@@ -226,18 +226,28 @@ fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&Ps
     put(set, full, psi.full.as_ref().and_then(|d| d.total));
 }
 
-/// With an `interfaces` list, every interface counts: a pod with a second network (Multus) sends and receives on
-/// both. Without one (kubelets before 1.8), the inline default-interface counters are all there is. Either way a
-/// counter that no interface reports stays absent. (Heapster read only the default interface.) Caveat: on a node,
-/// the kubelet lists every host interface except `lo`, `veth*` and `docker*`, so a CNI bridge or overlay device
-/// (`cni0`, `flannel.1`) adds pod traffic that `eth0` already carried; none of the recorded nodes has one.
-fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>) {
+/// Which of a `network` block's counters make a set's `network/*`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interfaces {
+    /// The node: the default interface (the inline counters), as Heapster read it. The kubelet lists every host
+    /// interface but `lo`, `veth*` and `docker*`, so summing would add what a CNI bridge or overlay device
+    /// (`cni0`, `flannel.1`) forwards for pods on top of what `eth0` already carried. The sum is the fallback when
+    /// there are no inline counters.
+    Default,
+    /// A pod: every interface of its namespace counts (a second network through Multus carries real traffic);
+    /// the inline counters are the fallback for kubelets before 1.8, which had no list.
+    All,
+}
+
+/// A counter no interface reports stays absent.
+fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>, which: Interfaces) {
     let Some(net) = net else { return };
     let sum = |flat: Option<u64>, pick: fn(&InterfaceStats) -> Option<u64>| {
-        if net.interfaces.is_empty() {
-            flat
-        } else {
-            net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add)
+        let summed = || net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add);
+        match which {
+            Interfaces::Default => flat.or_else(summed),
+            Interfaces::All if net.interfaces.is_empty() => flat,
+            Interfaces::All => summed(),
         }
     };
     put(set, "network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
@@ -395,20 +405,29 @@ mod tests {
     }
 
     #[test]
-    fn network_sums_interfaces_when_listed_else_uses_the_flat_fields() {
+    fn nodes_count_their_default_interface_and_pods_every_interface() {
         let s = sets(
-            r#"{"node":{"network":{"rxBytes":1,"txBytes":2,"rxErrors":3,"interfaces":[
-                {"name":"eth0","rxBytes":10,"txBytes":20},{"name":"net1","rxBytes":100,"txBytes":200}]}},
-               "pods":[{"podRef":{"name":"p","namespace":"ns"},"network":{"rxBytes":7,"txErrors":0}}]}"#,
+            r#"{"node":{"network":{"rxBytes":1,"txBytes":2,"interfaces":[
+                {"name":"eth0","rxBytes":1,"txBytes":2},{"name":"cni0","rxBytes":100,"txBytes":200,"rxErrors":4}]}},
+               "pods":[{"podRef":{"name":"p","namespace":"ns"},"network":{"rxBytes":7,"txErrors":0}},
+                       {"podRef":{"name":"q","namespace":"ns"},"network":{"rxBytes":10,"interfaces":[
+                         {"name":"eth0","rxBytes":10,"txBytes":20},{"name":"net1","rxBytes":100,"txBytes":200}]}}]}"#,
         );
+        // The node: eth0 only, so what cni0 forwards for pods is not counted twice; a counter eth0 lacks comes
+        // from the interfaces.
         let node = get(&s, "node:n1");
-        assert_eq!(node.get("network/rx"), Some(MetricValue::Int(110)));
-        assert_eq!(node.get("network/tx"), Some(MetricValue::Int(220)));
-        assert_eq!(node.get("network/rx_errors"), None, "no interface reports rx errors");
-        let pod = get(&s, "namespace:ns/pod:p");
-        assert_eq!(pod.get("network/rx"), Some(MetricValue::Int(7)));
-        assert_eq!(pod.get("network/tx_errors"), Some(MetricValue::Int(0)));
-        assert_eq!(pod.get("network/tx"), None);
+        assert_eq!(node.get("network/rx"), Some(MetricValue::Int(1)));
+        assert_eq!(node.get("network/tx"), Some(MetricValue::Int(2)));
+        assert_eq!(node.get("network/rx_errors"), Some(MetricValue::Int(4)));
+        assert_eq!(node.get("network/tx_errors"), None, "no interface reports tx errors");
+        // Pods: the inline counters when there is no list (old kubelets), else every interface.
+        let p = get(&s, "namespace:ns/pod:p");
+        assert_eq!(p.get("network/rx"), Some(MetricValue::Int(7)));
+        assert_eq!(p.get("network/tx_errors"), Some(MetricValue::Int(0)));
+        assert_eq!(p.get("network/tx"), None);
+        let q = get(&s, "namespace:ns/pod:q");
+        assert_eq!(q.get("network/rx"), Some(MetricValue::Int(110)));
+        assert_eq!(q.get("network/tx"), Some(MetricValue::Int(220)));
     }
 
     #[test]
