@@ -5,12 +5,14 @@
 //!
 //! - `/api/v1/model/...`: entity lists, metric-name lists and metric time series ([`model`]),
 //! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
-//! - `/healthz` ([`health`]) and `/metrics` ([`prom`]).
+//! - `/healthz` ([`health`]) and `/metrics` ([`prom`]),
+//! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
 //!
 //! Where Heapster answered an unknown entity or metric with an empty 200, this API answers 404 with a one-line JSON
 //! error, so a typo is not mistaken for "no data yet". Values keep their type: integers stay JSON integers and rates
 //! stay fractional (Heapster truncated every value to an unsigned integer).
 
+pub mod cadvisor;
 pub mod error;
 pub mod export;
 pub mod health;
@@ -55,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(model::routes())
         .merge(export::routes())
+        .merge(cadvisor::routes())
         .route("/", get(index::index))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(prom::metrics))

@@ -15,7 +15,8 @@ use std::time::Duration;
 #[command(name = "heapster", version, about, long_about = None, max_term_width = 110, args_override_self = true)]
 pub struct Flags {
     /// Where to read metrics: KEY[:URL][?options], repeatable. Known: local (this host's cgroups and procfs;
-    /// option hostname=NAME). Default: local.
+    /// option hostname=NAME), kubernetes.summary_api:URL, cadvisor:external?hostsFile=PATH&cadvisorPort=PORT.
+    /// Default: local.
     #[arg(long = "source", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
     pub sources: Vec<SpecUri>,
 

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Before any TLS client (kubelets, API server, sinks) is built: reqwest has no provider of its own here.
+    heapster_sources::ensure_crypto_provider();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(flags)) {

@@ -16,6 +16,7 @@ impl Drop for Heapster {
 }
 
 async fn get(base: &str, path: &str) -> (u16, Value) {
+    heapster_sources::ensure_crypto_provider();
     match reqwest::get(format!("{base}{path}")).await {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -90,4 +91,85 @@ async fn heapster_scrapes_every_simulated_kubelet() {
         wait_for(base, "/api/v1/model/nodes/sim-node-2/metrics/", |v| v.as_array().is_some_and(|a| !a.is_empty()))
             .await;
     assert!(node_metrics.as_array().unwrap().iter().any(|m| m == "memory/working_set"), "{node_metrics}");
+}
+
+/// A kubeconfig trusting `ca` and authenticating with `token`, in a directory of its own (removed by the caller).
+fn kubeconfig(dir: &std::path::Path, server: &str, ca: &str, token: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, ca).unwrap();
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sim\n\
+         clusters:\n- name: sim\n  cluster:\n    server: {server}\n    certificate-authority: {}\n\
+         users:\n- name: heapster\n  user:\n    token: {token}\n\
+         contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: heapster\n",
+        ca_path.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The simulated cluster as a real one is set up: API server and kubelets on https with certificates of the
+/// cluster CA, both requiring a bearer token. heapster connects with a kubeconfig (`auth=`), passes its token on
+/// to the kubelets and verifies them against the cluster CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heapster_over_tls_with_a_kubeconfig() {
+    use heapster_sim::tls::TestPki;
+    let pki = TestPki::new("cluster CA");
+    let mut ips: Vec<std::net::IpAddr> = (0..3).map(heapster_sim::node_ip).collect();
+    ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+    let tls = pki.sim_tls(&ips);
+    let token = "e2e-token";
+    let sim = Simulation::start(SimConfig {
+        nodes: 3,
+        pods_per_node: 4,
+        api_tls: Some(tls.clone()),
+        api_token: Some(token.into()),
+        kubelet_tls: Some(tls),
+        kubelet_token: Some(token.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("heapster-e2e-tls-{}", std::process::id()));
+    let auth = kubeconfig(&dir, &sim.api_url(), &pki.ca_pem, token);
+    let source = format!(
+        "--source=kubernetes.summary_api:?auth={}&kubeletHttps=true&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+        auth.display(),
+        sim.nodes[0].addr.port()
+    );
+
+    // A CA that did not sign the API server's certificate: heapster stops at start-up and says what to change.
+    let wrong = TestPki::new("another CA");
+    let wrong_dir = dir.join("wrong");
+    let wrong_auth = kubeconfig(&wrong_dir, &sim.api_url(), &wrong.ca_pem, token);
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            format!("--source=kubernetes.summary_api:?auth={}", wrong_auth.display()),
+            "--listen_ip=127.0.0.1".into(),
+            "--heapster_port=0".into(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("certificate not trusted") && stderr.contains("insecure=true"), "{stderr}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([source.as_str(), "--metric_resolution=2s", "--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let nodes = wait_for(&h.1, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 3)).await;
+    assert!(nodes.as_array().unwrap().iter().any(|n| n == "sim-node-2"), "{nodes}");
+    // Scraped over https: node metrics come from the kubelets.
+    let metrics =
+        wait_for(&h.1, "/api/v1/model/nodes/sim-node-1/metrics/", |v| v.as_array().is_some_and(|a| !a.is_empty()))
+            .await;
+    assert!(metrics.as_array().unwrap().iter().any(|m| m == "memory/working_set"), "{metrics}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,9 @@
 //!
 //! Needs root: cgroups are created under /sys/fs/cgroup. Where that fails the test fails and says why.
 
+mod common;
+
+use common::Heapster;
 use serde_json::Value;
 use std::fs;
 use std::path::PathBuf;
@@ -93,64 +96,6 @@ impl Drop for Fixture {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-    }
-}
-
-struct Heapster {
-    child: Child,
-    base: String,
-}
-
-impl Heapster {
-    fn start(args: &[&str]) -> Heapster {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-            .args(["--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
-            .args(args)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start heapster");
-        Heapster { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            match reqwest::get(&url).await {
-                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-                Err(_) => (0, String::new()),
-            }
-        })
-    }
-
-    fn json(&self, path: &str) -> Value {
-        let (status, body) = self.get(path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
-    }
-
-    /// Polls `path` until `ok` accepts its JSON, for at most `limit`.
-    fn wait_for(&self, path: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
-        let until = Instant::now() + limit;
-        loop {
-            let (status, body) = self.get(path);
-            if status == 200 {
-                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                if ok(&v) {
-                    return v;
-                }
-            }
-            assert!(Instant::now() < until, "GET {path} did not become ready in {limit:?}: {status} {body}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Heapster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

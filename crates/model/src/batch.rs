@@ -21,6 +21,11 @@ pub enum MetricValue {
 }
 
 impl MetricValue {
+    /// An integer value from an unsigned reading, saturating at `i64::MAX` instead of wrapping negative.
+    pub fn from_u64(v: u64) -> Self {
+        MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+
     pub fn as_f64(self) -> f64 {
         match self {
             MetricValue::Int(v) => v as f64,
@@ -68,6 +73,21 @@ impl MetricSet {
     /// Sets a catalog metric. Taking `&'static str` keeps catalog names free of allocation.
     pub fn set(&mut self, name: &'static str, value: MetricValue) {
         self.metrics.insert(Cow::Borrowed(name), value);
+    }
+
+    /// Sets a catalog metric from an unsigned reading, when there is one: an absent reading stays absent. Sources
+    /// read counters as `u64`; beyond `i64::MAX` they cannot occur in practice, so they saturate rather than wrap.
+    pub fn put_u64(&mut self, name: &'static str, v: Option<u64>) {
+        if let Some(v) = v {
+            self.set(name, MetricValue::from_u64(v));
+        }
+    }
+
+    /// [`MetricSet::put_u64`] for a labelled metric.
+    pub fn put_labeled_u64(&mut self, name: &'static str, labels: &Labels, v: Option<u64>) {
+        if let Some(v) = v {
+            self.add_labeled(name, labels.clone(), MetricValue::from_u64(v));
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<MetricValue> {

@@ -6,6 +6,7 @@
 //! I/O, so every stage of the pipeline (sources -> processors -> store and sinks -> api) can depend on it.
 
 pub mod batch;
+pub mod cadvisor;
 pub mod catalog;
 pub mod docs;
 pub mod keys;

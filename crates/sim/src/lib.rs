@@ -4,9 +4,13 @@
 //! shared), so address handling is exercised for real and thousands of nodes need no port juggling. Documents
 //! are rendered from a recorded kubelet response (see [`kubelet`]), with counters that grow with time and pods
 //! that start and die.
+//!
+//! Servers speak plain http unless [`SimConfig`] gives them a certificate ([`tls::SimTls`], made with
+//! [`tls::TestPki`]) and, optionally, a bearer token they require.
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::State;
@@ -30,11 +34,29 @@ pub struct SimConfig {
     pub churn: Option<Duration>,
     /// Port of the API server on 127.0.0.1; 0 picks a free one.
     pub api_port: u16,
+    /// Serve the API server over https with this certificate (it must name 127.0.0.1); `None`: plain http.
+    pub api_tls: Option<tls::SimTls>,
+    /// The bearer token the API server requires (401 without it); `None`: anyone may read.
+    pub api_token: Option<String>,
+    /// Serve every kubelet over https with this certificate (it must name every [`node_ip`]); `None`: plain http.
+    pub kubelet_tls: Option<tls::SimTls>,
+    /// The bearer token every kubelet requires; `None`: anyone may read.
+    pub kubelet_token: Option<String>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { nodes: 3, pods_per_node: 30, kubelet_port: 0, churn: None, api_port: 0 }
+        SimConfig {
+            nodes: 3,
+            pods_per_node: 30,
+            kubelet_port: 0,
+            churn: None,
+            api_port: 0,
+            api_tls: None,
+            api_token: None,
+            kubelet_tls: None,
+            kubelet_token: None,
+        }
     }
 }
 
@@ -51,6 +73,16 @@ pub struct Simulation {
     pub template: Arc<Template>,
     /// The minimal Kubernetes API server (on 127.0.0.1) listing these nodes and their pods.
     pub api_server: SocketAddr,
+    /// Whether the API server speaks https.
+    pub api_https: bool,
+}
+
+impl Simulation {
+    /// The API server's URL, `http://` or `https://` as configured.
+    pub fn api_url(&self) -> String {
+        let scheme = if self.api_https { "https" } else { "http" };
+        format!("{scheme}://{}", self.api_server)
+    }
 }
 
 /// `127.1.0.1`, `127.1.0.2`, ... : node `i`'s loopback address (250 per third octet).
@@ -101,9 +133,7 @@ impl Simulation {
                 .route("/stats/summary", get(summary))
                 .route("/healthz", get(|| async { "ok" }))
                 .with_state(state);
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
+            tls::serve(listener, app, config.kubelet_tls.as_ref(), config.kubelet_token.as_deref())?;
             nodes.push(SimNode { spec, addr });
         }
         let view = Arc::new(apiserver::ClusterView {
@@ -112,10 +142,8 @@ impl Simulation {
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, apiserver::router(view)).await;
-        });
-        Ok(Simulation { nodes, template, api_server })
+        tls::serve(listener, apiserver::router(view), config.api_tls.as_ref(), config.api_token.as_deref())?;
+        Ok(Simulation { nodes, template, api_server, api_https: config.api_tls.is_some() })
     }
 }
 

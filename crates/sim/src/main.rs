@@ -23,18 +23,44 @@ struct Args {
     /// Port of the simulated Kubernetes API server on 127.0.0.1.
     #[arg(long, default_value_t = 8001)]
     api_port: u16,
+    /// Serve https on the API server and every kubelet with certificates of a CA made at start-up, whose
+    /// certificate is written to DIR/ca.crt (trust it with a kubeconfig's certificate-authority, kubeletCAFile=).
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
+    /// Bearer token the API server and kubelets require (401 without it).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
     let churn = (a.churn_seconds > 0).then(|| Duration::from_secs(a.churn_seconds));
+    let tls = match &a.tls_dir {
+        None => None,
+        Some(dir) => {
+            let pki = heapster_sim::tls::TestPki::new("heapster-sim CA");
+            let mut ips: Vec<_> = (0..a.nodes).map(heapster_sim::node_ip).collect();
+            ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+            let ca = dir.join("ca.crt");
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&ca, &pki.ca_pem)) {
+                eprintln!("heapster-sim: cannot write {}: {e}", ca.display());
+                std::process::exit(1);
+            }
+            println!("CA certificate {}", ca.display());
+            Some(pki.sim_tls(&ips))
+        }
+    };
     let config = SimConfig {
         nodes: a.nodes,
         pods_per_node: a.pods_per_node,
         kubelet_port: a.kubelet_port,
         churn,
         api_port: a.api_port,
+        api_tls: tls.clone(),
+        api_token: a.token.clone(),
+        kubelet_tls: tls.clone(),
+        kubelet_token: a.token.clone(),
     };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,
@@ -43,9 +69,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("API server http://{}", sim.api_server);
+    println!("API server {}", sim.api_url());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     for n in sim.nodes.iter().take(5) {
-        println!("{} http://{}/stats/summary", n.spec.name, n.addr);
+        println!("{} {scheme}://{}/stats/summary", n.spec.name, n.addr);
     }
     if sim.nodes.len() > 5 {
         println!("... {} nodes in all", sim.nodes.len());

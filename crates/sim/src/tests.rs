@@ -94,3 +94,54 @@ async fn a_kube_client_lists_and_watches_the_simulated_cluster() {
     }
     assert!(applied > 0 && deleted > 0, "churn seen by the watcher: {applied} added, {deleted} deleted");
 }
+
+/// TLS mode: the API server and kubelets serve certificates of the test CA, and answer 401 without the token.
+#[tokio::test]
+async fn tls_mode_serves_certificates_and_requires_the_token() {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, ListParams};
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let pki = tls::TestPki::new("sim test CA");
+    let mut ips: Vec<IpAddr> = (0..2).map(node_ip).collect();
+    ips.push(Ipv4Addr::LOCALHOST.into());
+    let cert = pki.sim_tls(&ips);
+    let config = SimConfig {
+        nodes: 2,
+        pods_per_node: 2,
+        api_tls: Some(cert.clone()),
+        api_token: Some("tok".into()),
+        kubelet_tls: Some(cert),
+        kubelet_token: Some("tok".into()),
+        ..Default::default()
+    };
+    let sim = Simulation::start(config).await.unwrap();
+    assert!(sim.api_url().starts_with("https://127.0.0.1:"));
+    let ca: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()).map(|c| c.unwrap().to_vec()).collect();
+    let kube_config = |token: Option<&str>| {
+        let mut c = kube::Config::new(sim.api_url().parse().unwrap());
+        c.root_cert = Some(ca.clone());
+        c.auth_info.token = token.map(|t| t.to_owned().into());
+        kube::Client::try_from(c).unwrap()
+    };
+    let nodes = Api::<Node>::all(kube_config(Some("tok"))).list(&ListParams::default()).await.unwrap();
+    assert_eq!(nodes.items.len(), 2);
+    match Api::<Node>::all(kube_config(None)).list(&ListParams::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 401),
+        other => panic!("{other:?}"),
+    }
+
+    let url = format!("https://{}/stats/summary", sim.nodes[0].addr);
+    let client = |token: Option<&str>| {
+        KubeletClient::new(ClientConfig {
+            token: token.map(String::from),
+            tls: heapster_sources::kubelet::KubeletTls::Roots(ca.clone()),
+            ..ClientConfig::default()
+        })
+        .unwrap()
+    };
+    assert_eq!(client(Some("tok")).summary(&url).await.unwrap().pods.len(), 2);
+    let e = client(None).summary(&url).await.unwrap_err();
+    assert_eq!(e.cause(), "http_status", "{e}");
+}

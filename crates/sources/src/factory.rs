@@ -1,5 +1,6 @@
 //! Turns one `--source` value into a provider of sources.
 
+use crate::cadvisor::{CadvisorClient, CadvisorOptions, CadvisorSource, Hosts, HostsProvider};
 use crate::kubernetes::{KubernetesOptions, KubernetesProvider};
 use crate::local::{LocalSource, LocalSourceConfig};
 use crate::{MetricsSourceProvider, StaticProvider};
@@ -8,7 +9,7 @@ use heapster_model::metadata::ClusterMetadata;
 use std::sync::Arc;
 
 /// The source keys this build knows, for `--help` and error messages.
-pub const KNOWN_SOURCES: &[&str] = &["local", "kubernetes.summary_api", "kubernetes"];
+pub const KNOWN_SOURCES: &[&str] = &["local", "kubernetes.summary_api", "kubernetes", "cadvisor"];
 
 /// Why a `--source` value could not be turned into a source. Reported at start-up, before anything runs.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,21 @@ pub async fn build(uri: &SpecUri) -> Result<BuiltSource, ConfigError> {
             let provider = KubernetesProvider::start(options).await.map_err(|e| ConfigError::new(uri, e))?;
             let metadata: Arc<dyn ClusterMetadata> = provider.metadata.clone();
             Ok(BuiltSource { provider: Arc::new(provider), metadata: Some(metadata) })
+        }
+        // Heapster's CoreOS mode: plain hosts running cAdvisor (or heapster, which serves the same API).
+        "cadvisor" => {
+            let options = CadvisorOptions::parse(uri).map_err(|e| ConfigError::new(uri, e))?;
+            let client = CadvisorClient::new(options.client).map_err(|e| ConfigError::new(uri, e))?;
+            let provider: Arc<dyn MetricsSourceProvider> = match options.hosts {
+                Hosts::External { hosts_file } => Arc::new(
+                    HostsProvider::new(hosts_file, options.port, client).map_err(|e| ConfigError::new(uri, e))?,
+                ),
+                Hosts::Standalone { hostname } => {
+                    let base = crate::cadvisor::hosts::base_url("127.0.0.1", options.port);
+                    Arc::new(StaticProvider(vec![Arc::new(CadvisorSource::new(hostname, base, client))]))
+                }
+            };
+            Ok(BuiltSource { provider, metadata: None })
         }
         other => Err(ConfigError::new(
             uri,

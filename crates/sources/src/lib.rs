@@ -4,7 +4,9 @@
 //! A [`MetricsSourceProvider`] says what to scrape this round (one source per node); the scrape loop in the
 //! binary runs every source concurrently, each with its own deadline, and merges their batches.
 
+pub mod cadvisor;
 pub mod factory;
+pub mod http;
 pub mod kubelet;
 pub mod kubernetes;
 pub mod local;
@@ -15,6 +17,19 @@ use heapster_model::{DataBatch, Timestamp};
 use std::sync::Arc;
 
 pub use factory::{BuiltSource, ConfigError, KNOWN_SOURCES, build};
+
+/// Makes ring the process's TLS crypto provider, once.
+///
+/// reqwest is built without a provider of its own (its default would compile aws-lc-rs, minutes on a small
+/// machine) and panics at the first `Client` it builds unless a process-wide provider is installed. Every program
+/// and test that builds a reqwest client (kubelet clients call this themselves) calls this first; calling it again,
+/// or after someone else installed a provider, does nothing.
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
 
 /// Why one source produced no batch this round. The scrape loop logs it and counts it per source.
 #[derive(Debug, thiserror::Error)]

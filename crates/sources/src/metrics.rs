@@ -29,6 +29,11 @@ pub fn register(registry: &mut Registry) {
         crate::kubelet::source::SCRAPE_ERRORS.clone(),
     );
     registry.register(
+        "heapster_cadvisor_scrape_errors",
+        "cAdvisor requests that gave no data, by document (subcontainers, machine) and cause",
+        crate::cadvisor::source::SCRAPE_ERRORS.clone(),
+    );
+    registry.register(
         "heapster_kubernetes_nodes",
         "Nodes known from the Kubernetes API server",
         crate::kubernetes::KNOWN_NODES.clone(),

@@ -1,5 +1,6 @@
 //! Router-level tests: a store fed with hand-made batches, queried through `tower::ServiceExt::oneshot`.
 
+mod cadvisor;
 mod export;
 mod fuzz;
 mod model;

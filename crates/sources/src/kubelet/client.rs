@@ -1,45 +1,33 @@
 //! Fetching `/stats/summary` from one kubelet, with every way it can go wrong named.
 //!
-//! A kubelet can be slow, dead, behind a proxy that answers with an HTML page, or (through a bug or an attacker)
-//! send an endless body. Each request has its own deadline, the body is read in chunks up to a byte limit (a
-//! declared `Content-Length` over the limit is refused before reading), and each failure has a cause that the
-//! scrape loop counts per kubelet in `heapster_kubelet_scrape_errors{cause}`.
+//! Requests go through [`crate::http`] (a deadline per request, a byte limit on the body, a cause per failure, counted
+//! per kubelet in `heapster_kubelet_scrape_errors{cause}`).
+//!
+//! Over https (`kubeletHttps=true`) the kubelet's certificate is checked against the roots in [`KubeletTls`] and
+//! each request carries the bearer token the API server connection uses; a failed handshake is its own cause
+//! (`tls`), with a line that says which option fixes it.
 
-use super::summary::{Summary, decode};
-use std::time::Duration;
+use super::summary::Summary;
+use crate::http::{self, FetchError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Why one kubelet gave no summary this round.
-#[derive(Debug, thiserror::Error)]
-pub enum ScrapeError {
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    #[error("no complete answer within {0:?}")]
-    Timeout(Duration),
-    #[error("answered HTTP {status}: {snippet}")]
-    Status { status: u16, snippet: String },
-    #[error("body larger than {limit} bytes: not read further (raise the limit if real summaries are this big)")]
-    TooLarge { limit: usize },
-    #[error("body is not JSON (an HTML error page or a proxy?): {0}")]
-    NotJson(String),
-    #[error("body ended early ({got} bytes): {err}")]
-    Truncated { got: usize, err: String },
-    #[error("malformed summary: {0}")]
-    Decode(serde_json::Error),
-}
+pub type ScrapeError = FetchError;
 
-impl ScrapeError {
-    /// The `cause` label of the error counter: one per way of failing, few enough to graph.
-    pub fn cause(&self) -> &'static str {
-        match self {
-            ScrapeError::Connect(_) => "connect",
-            ScrapeError::Timeout(_) => "timeout",
-            ScrapeError::Status { .. } => "http_status",
-            ScrapeError::TooLarge { .. } => "too_large",
-            ScrapeError::NotJson(_) => "not_json",
-            ScrapeError::Truncated { .. } => "truncated",
-            ScrapeError::Decode(_) => "malformed",
-        }
-    }
+/// Which kubelet certificates are trusted over https.
+#[derive(Debug, Clone, Default)]
+pub enum KubeletTls {
+    /// The host's trust store: when nothing better is known (no cluster CA, no `kubeletCAFile=`).
+    #[default]
+    SystemRoots,
+    /// Only these certificates, DER (the cluster CA, or `kubeletCAFile=`): kubelets with serving certificates
+    /// signed by the cluster are verified without trusting anything else.
+    Roots(Vec<Vec<u8>>),
+    /// Any certificate (`kubeletInsecureTLS=true`): for kubelets with self-signed certificates, as metrics-server's
+    /// `--kubelet-insecure-tls`. The connection is encrypted but not authenticated.
+    Insecure,
 }
 
 /// Settings shared by every kubelet request.
@@ -51,85 +39,122 @@ pub struct ClientConfig {
     pub max_body: usize,
     /// Bearer token (service account) sent with each request.
     pub token: Option<String>,
+    /// A file holding the bearer token, re-read every minute: projected service-account tokens are rotated
+    /// while heapster runs. Used when `token` is `None`.
+    pub token_file: Option<PathBuf>,
+    /// Trust for https kubelets; plain http ignores it.
+    pub tls: KubeletTls,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { timeout: Duration::from_secs(10), max_body: 64 << 20, token: None }
+        ClientConfig {
+            timeout: Duration::from_secs(10),
+            max_body: 64 << 20,
+            token: None,
+            token_file: None,
+            tls: KubeletTls::SystemRoots,
+        }
     }
 }
+
+/// How long a token read from a file is used before the file is read again.
+const TOKEN_REFRESH: Duration = Duration::from_secs(60);
 
 /// One HTTP client (one connection pool) for all kubelets.
 #[derive(Clone)]
 pub struct KubeletClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// The token last read from `config.token_file`, and when.
+    file_token: Arc<Mutex<Option<(Instant, String)>>>,
 }
 
-/// The first bytes of a body, printable, for an error line.
-fn snippet(body: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&body[..body.len().min(120)]);
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Reads a bearer token file. Whitespace around the token is refused rather than trimmed: the API server client
+/// (kube-rs) re-reads the same file itself and would send it as is, failing every request.
+pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    let t = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+    if t.trim().is_empty() {
+        return Err(format!("token file {} is empty", path.display()));
+    }
+    if t.trim() != t {
+        return Err(format!(
+            "token file {} has a newline or spaces around the token: write the token alone (printf %s TOKEN > FILE)",
+            path.display()
+        ));
+    }
+    Ok(t)
 }
 
 impl KubeletClient {
+    /// One client for every kubelet, trusting what `config.tls` says.
     pub fn new(config: ClientConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| format!("kubelet client: {e}"))?;
-        Ok(KubeletClient { http, config })
+        crate::ensure_crypto_provider();
+        let mut builder =
+            reqwest::Client::builder().connect_timeout(config.timeout).pool_idle_timeout(Duration::from_secs(90));
+        builder = match &config.tls {
+            KubeletTls::SystemRoots => builder,
+            KubeletTls::Roots(ders) => {
+                let certs = ders
+                    .iter()
+                    .map(|d| reqwest::Certificate::from_der(d))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("kubelet CA certificate: {e}"))?;
+                if certs.is_empty() {
+                    return Err("no certificate in the kubelet CA bundle".into());
+                }
+                builder.tls_certs_only(certs)
+            }
+            KubeletTls::Insecure => builder.tls_danger_accept_invalid_certs(true),
+        };
+        let http = builder.build().map_err(|e| format!("kubelet client: {e}"))?;
+        Ok(Self::with_http(http, config))
+    }
+
+    /// A client on a reqwest client built elsewhere (its TLS settings are used; `config.tls` is not); timeout,
+    /// body limit and token still come from `config`.
+    pub fn with_http(http: reqwest::Client, config: ClientConfig) -> Self {
+        KubeletClient { http, config, file_token: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The bearer token for the next request: the fixed one, or the token file's, re-read once a minute. A file
+    /// that became unreadable keeps the last token (the request then says 401 if it is no longer good).
+    fn bearer(&self) -> Option<String> {
+        if let Some(t) = &self.config.token {
+            return Some(t.clone());
+        }
+        let path = self.config.token_file.as_ref()?;
+        let mut cached = self.file_token.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((read_at, t)) = cached.as_ref()
+            && read_at.elapsed() < TOKEN_REFRESH
+        {
+            return Some(t.clone());
+        }
+        match read_token_file(path) {
+            Ok(t) => {
+                *cached = Some((Instant::now(), t.clone()));
+                Some(t)
+            }
+            Err(e) => {
+                tracing::warn!("kubelet bearer token: {e}; using the last one read");
+                cached.as_ref().map(|(_, t)| t.clone())
+            }
+        }
     }
 
     /// GETs and decodes a summary from `url` (`http://10.0.0.1:10255/stats/summary`).
     pub async fn summary(&self, url: &str) -> Result<Summary, ScrapeError> {
-        let deadline = self.config.timeout;
-        match tokio::time::timeout(deadline, self.fetch(url)).await {
-            Ok(r) => r,
-            Err(_) => Err(ScrapeError::Timeout(deadline)),
-        }
-    }
-
-    async fn fetch(&self, url: &str) -> Result<Summary, ScrapeError> {
-        let mut req = self.http.get(url).header("accept", "application/json");
-        if let Some(t) = &self.config.token {
-            req = req.bearer_auth(t);
-        }
-        let mut resp = req.send().await.map_err(|e| {
-            if e.is_timeout() { ScrapeError::Timeout(self.config.timeout) } else { ScrapeError::Connect(e.to_string()) }
-        })?;
-        let limit = self.config.max_body;
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(ScrapeError::TooLarge { limit });
-        }
-        let status = resp.status();
-        let mut body = Vec::with_capacity(resp.content_length().map_or(64 << 10, |n| n as usize));
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > limit {
-                        return Err(ScrapeError::TooLarge { limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(ScrapeError::Truncated { got: body.len(), err: e.to_string() }),
-            }
-        }
-        if !status.is_success() {
-            return Err(ScrapeError::Status { status: status.as_u16(), snippet: snippet(&body) });
-        }
-        match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => {}
-            _ => return Err(ScrapeError::NotJson(snippet(&body))),
-        }
-        decode(&body).map_err(|e| {
-            if e.is_eof() {
-                ScrapeError::Truncated { got: body.len(), err: e.to_string() }
-            } else {
-                ScrapeError::Decode(e)
-            }
-        })
+        let body = http::get(
+            &self.http,
+            http::Get {
+                url,
+                bearer: self.bearer(),
+                timeout: self.config.timeout,
+                max_body: self.config.max_body,
+                tls_options: ("kubeletCAFile=", "kubeletInsecureTLS=true"),
+            },
+        )
+        .await?;
+        http::decode_json(&body, b'{', "summary")
     }
 }

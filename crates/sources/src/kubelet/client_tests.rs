@@ -85,6 +85,7 @@ fn client(timeout_ms: u64, max_body: usize) -> KubeletClient {
         timeout: Duration::from_millis(timeout_ms),
         max_body,
         token: Some("t0k3n".into()),
+        ..ClientConfig::default()
     })
     .unwrap()
 }

@@ -71,7 +71,7 @@ pub fn summary_to_sets(
     add_io(&mut set, node.io.as_ref());
     add_network(&mut set, node.network.as_ref(), Interfaces::Default);
     add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
-    put(&mut set, "ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
+    set.put_u64("ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
     out.push((keys::node_key(node_name), set));
 
     let keep = newest_by_key(&node.system_containers, |c| c.name.as_str(), |c| ms(c.start_time));
@@ -117,7 +117,7 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     for v in &pod.volumes {
         add_fs(&mut set, &format!("{VOLUME_RESOURCE_PREFIX}{}", v.name), Some(&v.fs()));
     }
-    put(&mut set, "ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
+    set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     set
 }
 
@@ -140,7 +140,7 @@ fn container_set(
     // The kubelet's own definition of a container's ephemeral-storage use (what its limit is enforced against):
     // writable layer plus logs.
     let used = [c.rootfs.as_ref(), c.logs.as_ref()].into_iter().flatten().filter_map(|fs| fs.used_bytes);
-    put(&mut set, "ephemeral_storage/usage", used.reduce(u64::saturating_add));
+    set.put_u64("ephemeral_storage/usage", used.reduce(u64::saturating_add));
     add_accelerators(&mut set, &c.accelerators);
     for m in &c.user_defined_metrics {
         // Heapster kept gauges, counters and deltas and skipped anything else. The model has no per-value type,
@@ -181,36 +181,19 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
     t.map(|t| t.timestamp_millis())
 }
 
-/// Counters beyond `i64::MAX` cannot occur in practice; saturate rather than wrap to a negative value.
-fn int(v: u64) -> MetricValue {
-    MetricValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
-}
-
-fn put(set: &mut MetricSet, name: &'static str, v: Option<u64>) {
-    if let Some(v) = v {
-        set.set(name, int(v));
-    }
-}
-
-fn put_labeled(set: &mut MetricSet, name: &'static str, labels: &Labels, v: Option<u64>) {
-    if let Some(v) = v {
-        set.add_labeled(name, labels.clone(), int(v));
-    }
-}
-
 fn add_cpu(set: &mut MetricSet, cpu: Option<&CpuStats>) {
     let Some(cpu) = cpu else { return };
-    put(set, "cpu/usage", cpu.usage_core_nano_seconds);
+    set.put_u64("cpu/usage", cpu.usage_core_nano_seconds);
     add_psi(set, ["cpu/pressure_some", "cpu/pressure_full"], cpu.psi.as_ref());
 }
 
 fn add_memory(set: &mut MetricSet, mem: Option<&MemoryStats>) {
     let Some(mem) = mem else { return };
-    put(set, "memory/usage", mem.usage_bytes);
-    put(set, "memory/working_set", mem.working_set_bytes);
-    put(set, "memory/rss", mem.rss_bytes);
-    put(set, "memory/page_faults", mem.page_faults);
-    put(set, "memory/major_page_faults", mem.major_page_faults);
+    set.put_u64("memory/usage", mem.usage_bytes);
+    set.put_u64("memory/working_set", mem.working_set_bytes);
+    set.put_u64("memory/rss", mem.rss_bytes);
+    set.put_u64("memory/page_faults", mem.page_faults);
+    set.put_u64("memory/major_page_faults", mem.major_page_faults);
     add_psi(set, ["memory/pressure_some", "memory/pressure_full"], mem.psi.as_ref());
 }
 
@@ -222,8 +205,8 @@ fn add_io(set: &mut MetricSet, io: Option<&IoStats>) {
 /// because heapster derives its own rates from the totals.
 fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&PsiStats>) {
     let Some(psi) = psi else { return };
-    put(set, some, psi.some.as_ref().and_then(|d| d.total));
-    put(set, full, psi.full.as_ref().and_then(|d| d.total));
+    set.put_u64(some, psi.some.as_ref().and_then(|d| d.total));
+    set.put_u64(full, psi.full.as_ref().and_then(|d| d.total));
 }
 
 /// Which of a `network` block's counters make a set's `network/*`.
@@ -250,20 +233,20 @@ fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>, which: Interface
             Interfaces::All => summed(),
         }
     };
-    put(set, "network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
-    put(set, "network/rx_errors", sum(net.rx_errors, |i| i.rx_errors));
-    put(set, "network/tx", sum(net.tx_bytes, |i| i.tx_bytes));
-    put(set, "network/tx_errors", sum(net.tx_errors, |i| i.tx_errors));
+    set.put_u64("network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
+    set.put_u64("network/rx_errors", sum(net.rx_errors, |i| i.rx_errors));
+    set.put_u64("network/tx", sum(net.tx_bytes, |i| i.tx_bytes));
+    set.put_u64("network/tx_errors", sum(net.tx_errors, |i| i.tx_errors));
 }
 
 fn add_fs(set: &mut MetricSet, resource_id: &str, fs: Option<&FsStats>) {
     let Some(fs) = fs else { return };
     let l = Labels::from([(labels::RESOURCE_ID.to_owned(), resource_id.to_owned())]);
-    put_labeled(set, "filesystem/usage", &l, fs.used_bytes);
-    put_labeled(set, "filesystem/limit", &l, fs.capacity_bytes);
-    put_labeled(set, "filesystem/available", &l, fs.available_bytes);
-    put_labeled(set, "filesystem/inodes", &l, fs.inodes);
-    put_labeled(set, "filesystem/inodes_free", &l, fs.inodes_free);
+    set.put_labeled_u64("filesystem/usage", &l, fs.used_bytes);
+    set.put_labeled_u64("filesystem/limit", &l, fs.capacity_bytes);
+    set.put_labeled_u64("filesystem/available", &l, fs.available_bytes);
+    set.put_labeled_u64("filesystem/inodes", &l, fs.inodes);
+    set.put_labeled_u64("filesystem/inodes_free", &l, fs.inodes_free);
 }
 
 fn add_accelerators(set: &mut MetricSet, accelerators: &[AcceleratorStats]) {
@@ -273,9 +256,9 @@ fn add_accelerators(set: &mut MetricSet, accelerators: &[AcceleratorStats]) {
             (labels::ACCELERATOR_MODEL.to_owned(), a.model.clone()),
             (labels::ACCELERATOR_ID.to_owned(), a.id.clone()),
         ]);
-        put_labeled(set, "accelerator/memory_total", &l, a.memory_total);
-        put_labeled(set, "accelerator/memory_used", &l, a.memory_used);
-        put_labeled(set, "accelerator/duty_cycle", &l, a.duty_cycle);
+        set.put_labeled_u64("accelerator/memory_total", &l, a.memory_total);
+        set.put_labeled_u64("accelerator/memory_used", &l, a.memory_used);
+        set.put_labeled_u64("accelerator/duty_cycle", &l, a.duty_cycle);
     }
 }
 

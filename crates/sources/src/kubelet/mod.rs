@@ -9,7 +9,7 @@ pub mod convert;
 pub mod source;
 pub mod summary;
 
-pub use client::{ClientConfig, KubeletClient, ScrapeError};
+pub use client::{ClientConfig, KubeletClient, KubeletTls, ScrapeError};
 pub use convert::summary_to_sets;
 pub use source::KubeletSource;
 pub use summary::{Summary, decode};

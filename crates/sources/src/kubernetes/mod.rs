@@ -10,9 +10,9 @@ mod options;
 pub mod quantity;
 
 pub use metadata::KubeMetadata;
-pub use options::{AddressType, KubernetesOptions};
+pub use options::{AddressType, Connection, KubernetesOptions, SERVICE_ACCOUNT_DIR};
 
-use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
+use crate::kubelet::{KubeletClient, KubeletSource};
 use crate::{MetricsSource, MetricsSourceProvider};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Node;
@@ -37,8 +37,18 @@ pub struct KubernetesProvider {
 impl KubernetesProvider {
     /// Connects to the API server and starts watching nodes. Must be called inside a tokio runtime.
     pub async fn start(options: KubernetesOptions) -> Result<Self, String> {
-        let config = options.kube_config().await?;
-        let kube = kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
+        crate::ensure_crypto_provider();
+        let connection = options.connection().await?;
+        Self::start_with(options, connection).await
+    }
+
+    /// As [`Self::start`], with the connection already resolved (tests resolve it with their own environment).
+    pub async fn start_with(options: KubernetesOptions, connection: Connection) -> Result<Self, String> {
+        crate::ensure_crypto_provider();
+        let server = connection.kube.cluster_url.to_string();
+        let kube =
+            kube::Client::try_from(connection.kube).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
+        probe(&kube, &server).await?;
         let (reader, writer) = reflector::store();
         let metadata = KubeMetadata::start(kube.clone());
         let api = kube::Api::<Node>::all(kube);
@@ -54,11 +64,7 @@ impl KubernetesProvider {
                 }
             }
         });
-        let client = KubeletClient::new(ClientConfig {
-            timeout: options.kubelet_timeout,
-            token: options.kubelet_token.clone(),
-            ..ClientConfig::default()
-        })?;
+        let client = KubeletClient::new(connection.kubelet)?;
         Ok(KubernetesProvider { metadata, nodes: reader, options, client })
     }
 
@@ -66,6 +72,43 @@ impl KubernetesProvider {
     pub async fn ready(&self) {
         let _ = self.nodes.wait_until_ready().await;
     }
+}
+
+/// Asks the API server for its version once, so that a configuration that can never work (an untrusted
+/// certificate, refused credentials) stops heapster at start-up with a line saying what to change. An API server
+/// that is merely unreachable is only warned about: the watches keep retrying.
+async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
+    let e = match tokio::time::timeout(std::time::Duration::from_secs(15), kube.apiserver_version()).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            tracing::warn!("API server {server}: no answer within 15s; watching nodes anyway, with retries");
+            return Ok(());
+        }
+    };
+    if let Some(tls) = crate::http::tls_failure(&e) {
+        let trust = "the CA of the auth= kubeconfig, or the service account's ca.crt,";
+        return Err(format!("API server {server}: {}", crate::http::describe_tls(&tls, trust, "insecure=true")));
+    }
+    if let kube::Error::Api(status) = &e
+        && (status.code == 401 || status.code == 403)
+    {
+        return Err(format!(
+            "API server {server} answered {} ({}): credentials refused; check the token or certificate of the \
+             auth= kubeconfig's user, or the service account (useServiceAccount=true, inClusterConfig=true)",
+            status.code, status.message
+        ));
+    }
+    let auth_failed = match &e {
+        kube::Error::Auth(_) => true,
+        kube::Error::Service(inner) => inner.downcast_ref::<kube::client::AuthError>().is_some(),
+        _ => false,
+    };
+    if auth_failed {
+        return Err(format!("API server {server}: cannot authenticate with the configured credentials: {e}"));
+    }
+    tracing::warn!("API server {server}: {e}; watching nodes anyway, with retries");
+    Ok(())
 }
 
 fn is_ready(node: &Node) -> bool {
@@ -106,3 +149,6 @@ impl MetricsSourceProvider for KubernetesProvider {
         out
     }
 }
+
+#[cfg(test)]
+mod tls_tests;

@@ -1,7 +1,12 @@
 //! The options of `--source=kubernetes.summary_api:URL?...`, as Heapster and metrics-server spelled them.
 
+use crate::kubelet::client::read_token_file;
+use crate::kubelet::{ClientConfig, KubeletTls};
 use heapster_model::SpecUri;
 use k8s_openapi::api::core::v1::Node;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A node address type, in the order a user prefers them (`kubeletPreferredAddressTypes`).
@@ -37,32 +42,97 @@ impl AddressType {
     }
 }
 
+/// Where a pod's service account is mounted (token, ca.crt, namespace), as client-go and kube-rs read it.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 /// Parsed and checked once at start-up.
+///
+/// How the API server is reached, in order of precedence (Heapster 1.5's options, with its silent surprises
+/// turned into errors):
+/// 1. `auth=KUBECONFIG`: server, CA and credentials of the file's current context. Implies `inClusterConfig=false`
+///    (Heapster ignored `auth=` unless `inClusterConfig=false` was also given; giving `inClusterConfig=true`
+///    explicitly with `auth=` is an error here).
+/// 2. `inClusterConfig=true` (the default): the pod's service account (`KUBERNETES_SERVICE_HOST`/`_PORT`, its
+///    `ca.crt` and rotating `token`).
+/// 3. `inClusterConfig=false` without `auth=`: the URL alone, no credentials.
+///
+/// Then, whichever was chosen: a URL with a host replaces the server (so `https://proxy:6443?auth=...` works);
+/// `insecure=true` accepts any API server certificate; `useServiceAccount=true` authenticates with the pod's
+/// service account token instead of the kubeconfig user's. Kubelets (`kubeletHttps=true`) get the same bearer token
+/// and are verified against the cluster CA unless `kubeletCAFile=` or `kubeletInsecureTLS=true` says otherwise.
 #[derive(Debug, Clone)]
 pub struct KubernetesOptions {
+    /// The URL given after `kubernetes.summary_api:`, if any.
     pub api_server: Option<String>,
+    /// Use the pod's service account (Heapster's default, for heapster running in the cluster it watches).
     pub in_cluster_config: bool,
+    /// A kubeconfig file to connect with (`auth=`).
+    pub auth: Option<PathBuf>,
+    /// Accept any API server certificate (`insecure=true`), for test clusters with self-signed certificates.
+    pub insecure: bool,
+    /// Authenticate with the service account token even when not in-cluster (`useServiceAccount=true`).
+    pub use_service_account: bool,
+    /// The kubelets' port (`kubeletPort=`): 10255 (read-only http) or, with https, 10250.
     pub kubelet_port: u16,
+    /// Scrape kubelets over https (`kubeletHttps=true`), as clusters without the read-only port need.
     pub kubelet_https: bool,
+    /// Deadline of one kubelet request (`kubeletTimeout=`), so one dead node cannot hold up a round.
     pub kubelet_timeout: Duration,
+    /// A fixed kubelet bearer token, overriding the one derived from the API server connection.
     pub kubelet_token: Option<String>,
+    /// PEM roots for kubelet serving certificates (`kubeletCAFile=`), when they are not signed by the cluster CA.
+    pub kubelet_ca_file: Option<PathBuf>,
+    /// Accept any kubelet certificate (`kubeletInsecureTLS=true`): kubelets' default certificates are self-signed.
+    pub kubelet_insecure_tls: bool,
+    /// A node annotation whose value becomes the `host_id` label (`host_id_annotation=`), as in Heapster.
     pub host_id_annotation: Option<String>,
+    /// Which node address to scrape, most preferred first (`kubeletPreferredAddressTypes=`).
     pub preferred_address_types: Vec<AddressType>,
+    /// Where the service account is mounted; [`SERVICE_ACCOUNT_DIR`] except in tests.
+    pub service_account_dir: PathBuf,
+}
+
+/// How to reach the API server and the kubelets, resolved from the options and the files they name.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The API server connection.
+    pub kube: kube::Config,
+    /// The kubelet client's settings: the bearer token and trust that go with `kube`.
+    pub kubelet: ClientConfig,
 }
 
 fn flag(uri: &SpecUri, name: &str, v: &str) -> Result<bool, String> {
     v.parse().map_err(|_| format!("{}: option {name}={v:?} must be true or false", uri.key))
 }
 
+/// Every certificate in a PEM file, DER-encoded, or why there is none.
+fn read_pem_certs(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{what} {} is not PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{what} {} holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 impl KubernetesOptions {
+    /// Reads the options of a `--source=kubernetes...` value; files are read later, by [`Self::connection`].
     pub fn parse(uri: &SpecUri) -> Result<Self, String> {
         let mut o = KubernetesOptions {
             api_server: (!uri.target.is_empty()).then(|| uri.target.clone()),
             in_cluster_config: true,
+            auth: None,
+            insecure: false,
+            use_service_account: false,
             kubelet_port: 10255,
             kubelet_https: false,
             kubelet_timeout: Duration::from_secs(10),
             kubelet_token: None,
+            kubelet_ca_file: None,
+            kubelet_insecure_tls: false,
             host_id_annotation: None,
             // metrics-server's default order.
             preferred_address_types: vec![
@@ -72,16 +142,28 @@ impl KubernetesOptions {
                 AddressType::ExternalDns,
                 AddressType::ExternalIp,
             ],
+            service_account_dir: PathBuf::from(SERVICE_ACCOUNT_DIR),
         };
         let mut port_given = false;
+        let mut in_cluster_given = false;
         for (k, v) in &uri.options {
             match k.as_str() {
-                "inClusterConfig" => o.in_cluster_config = flag(uri, k, v)?,
+                "inClusterConfig" => {
+                    o.in_cluster_config = flag(uri, k, v)?;
+                    in_cluster_given = true;
+                }
+                "auth" if !v.is_empty() => o.auth = Some(PathBuf::from(v)),
+                // Heapster treated `auth=` (empty) as "no kubeconfig".
+                "auth" => o.auth = None,
+                "insecure" => o.insecure = flag(uri, k, v)?,
+                "useServiceAccount" => o.use_service_account = flag(uri, k, v)?,
                 "kubeletPort" => {
                     o.kubelet_port = v.parse().map_err(|_| format!("{}: kubeletPort={v:?} is not a port", uri.key))?;
                     port_given = true;
                 }
                 "kubeletHttps" => o.kubelet_https = flag(uri, k, v)?,
+                "kubeletCAFile" if !v.is_empty() => o.kubelet_ca_file = Some(PathBuf::from(v)),
+                "kubeletInsecureTLS" => o.kubelet_insecure_tls = flag(uri, k, v)?,
                 "kubeletTimeout" => {
                     o.kubelet_timeout = humantime::parse_duration(v)
                         .map_err(|_| format!("{}: kubeletTimeout={v:?} is not a duration like 10s", uri.key))?
@@ -97,20 +179,34 @@ impl KubernetesOptions {
                         })
                         .collect::<Result<_, _>>()?
                 }
-                "insecure" | "auth" | "useServiceAccount" | "kubeletCA" | "kubeletInsecureTLS" => {
-                    return Err(format!(
-                        "{}: option {k} needs TLS or kubeconfig support, which this build does not have yet",
-                        uri.key
-                    ));
-                }
                 _ => return Err(format!("{}: unknown option {k:?}", uri.key)),
             }
         }
-        if o.kubelet_https {
+        if o.auth.is_some() {
+            if in_cluster_given && o.in_cluster_config {
+                return Err(format!(
+                    "{}: auth= (a kubeconfig) and inClusterConfig=true exclude each other: drop one of them",
+                    uri.key
+                ));
+            }
+            o.in_cluster_config = false;
+        }
+        if !o.kubelet_https && (o.kubelet_ca_file.is_some() || o.kubelet_insecure_tls) {
             return Err(format!(
-                "{}: kubeletHttps=true needs TLS support, which this build does not have yet",
+                "{}: kubeletCAFile= and kubeletInsecureTLS= apply to https kubelets only: add kubeletHttps=true",
                 uri.key
             ));
+        }
+        if o.kubelet_ca_file.is_some() && o.kubelet_insecure_tls {
+            return Err(format!(
+                "{}: kubeletCAFile= and kubeletInsecureTLS=true contradict each other: keep one",
+                uri.key
+            ));
+        }
+        if let Some(url) = &o.api_server
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("{}: {url:?} is not an http:// or https:// URL", uri.key));
         }
         if !port_given && o.kubelet_https {
             o.kubelet_port = 10250;
@@ -118,20 +214,113 @@ impl KubernetesOptions {
         Ok(o)
     }
 
-    /// The client configuration for the API server.
-    pub async fn kube_config(&self) -> Result<kube::Config, String> {
-        if self.in_cluster_config {
-            return Err("inClusterConfig=true needs TLS support, which this build does not have yet: \
-                        give the API server's http URL and inClusterConfig=false"
-                .into());
+    /// Reads the kubeconfig, service account files and CA files the options name. Errors say which file and which
+    /// option to change.
+    pub async fn connection(&self) -> Result<Connection, String> {
+        self.connection_with_env(&|k| std::env::var(k).ok()).await
+    }
+
+    /// As [`Self::connection`], with the environment given (tests).
+    pub async fn connection_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Connection, String> {
+        let url = match &self.api_server {
+            Some(u) => Some(u.parse::<http::Uri>().map_err(|e| format!("{u:?} is not a URL: {e}"))?),
+            None => None,
+        };
+        let sa = &self.service_account_dir;
+        let sa_token = sa.join("token");
+        let mut config = if let Some(path) = &self.auth {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("auth={}: cannot use this kubeconfig: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("auth={}: cannot use this kubeconfig: {e}", path.display()))?
+        } else if self.in_cluster_config {
+            let not_in_pod = "not running in a pod? give inClusterConfig=false with the API server's URL, \
+                              or auth=KUBECONFIG";
+            let cluster_url = match &url {
+                Some(u) => u.clone(),
+                None => {
+                    let (Some(host), Some(port)) = (env("KUBERNETES_SERVICE_HOST"), env("KUBERNETES_SERVICE_PORT"))
+                    else {
+                        return Err(format!(
+                            "inClusterConfig=true (the default) but KUBERNETES_SERVICE_HOST/PORT are not set: {not_in_pod}"
+                        ));
+                    };
+                    let host = if host.contains(':') { format!("[{host}]") } else { host };
+                    format!("https://{host}:{port}")
+                        .parse()
+                        .map_err(|e| format!("KUBERNETES_SERVICE_HOST/PORT do not make a URL: {e}"))?
+                }
+            };
+            let ca = read_pem_certs(&sa.join("ca.crt"), "the service account CA")
+                .map_err(|e| format!("inClusterConfig=true (the default): {e}: {not_in_pod}"))?;
+            read_token_file(&sa_token).map_err(|e| format!("inClusterConfig=true (the default): {e}: {not_in_pod}"))?;
+            let mut c = kube::Config::new(cluster_url);
+            c.root_cert = Some(ca);
+            c.auth_info.token_file = Some(sa_token.to_string_lossy().into_owned());
+            if let Ok(ns) = std::fs::read_to_string(sa.join("namespace")) {
+                c.default_namespace = ns.trim().to_owned();
+            }
+            c
+        } else {
+            let Some(u) = &url else {
+                return Err("no API server URL given: use kubernetes.summary_api:https://HOST:PORT, \
+                            or inClusterConfig=true inside a pod, or auth=KUBECONFIG"
+                    .into());
+            };
+            kube::Config::new(u.clone())
+        };
+        if let Some(u) = url {
+            config.cluster_url = u;
         }
-        let url =
-            self.api_server.as_deref().ok_or("no API server URL given (kubernetes.summary_api:http://HOST:PORT)")?;
-        if !url.starts_with("http://") {
-            return Err(format!("{url}: only http:// API servers are supported by this build so far"));
+        if self.insecure {
+            config.accept_invalid_certs = true;
         }
-        let uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-        Ok(kube::Config::new(uri))
+        if self.use_service_account {
+            read_token_file(&sa_token).map_err(|e| format!("useServiceAccount=true: {e}"))?;
+            config.auth_info = kube::config::AuthInfo {
+                token_file: Some(sa_token.to_string_lossy().into_owned()),
+                ..Default::default()
+            };
+        }
+        let kubelet = self.kubelet_config(&config)?;
+        Ok(Connection { kube: config, kubelet })
+    }
+
+    /// The kubelet client's settings for an API server connection: same bearer token, trust per the options.
+    fn kubelet_config(&self, api: &kube::Config) -> Result<ClientConfig, String> {
+        let auth = &api.auth_info;
+        let mut token = self.kubelet_token.clone();
+        if token.is_none() {
+            token = auth.token.as_ref().map(|t| secrecy::ExposeSecret::expose_secret(t).to_owned());
+        }
+        let token_file = match (&token, &auth.token_file) {
+            (None, Some(f)) => Some(PathBuf::from(f)),
+            _ => None,
+        };
+        if self.kubelet_https
+            && token.is_none()
+            && token_file.is_none()
+            && (auth.exec.is_some()
+                || auth.auth_provider.is_some()
+                || auth.client_certificate.is_some()
+                || auth.client_certificate_data.is_some())
+        {
+            tracing::warn!(
+                "kubelets get no credentials: only a bearer token (kubeconfig token, useServiceAccount=true or \
+                 in-cluster) is passed on to them, not client certificates or exec/auth-provider plugins"
+            );
+        }
+        let tls = if self.kubelet_insecure_tls {
+            KubeletTls::Insecure
+        } else if let Some(path) = &self.kubelet_ca_file {
+            KubeletTls::Roots(read_pem_certs(path, "kubeletCAFile")?)
+        } else if let Some(ca) = api.root_cert.as_ref().filter(|c| !c.is_empty()) {
+            KubeletTls::Roots(ca.clone())
+        } else {
+            KubeletTls::SystemRoots
+        };
+        Ok(ClientConfig { timeout: self.kubelet_timeout, token, token_file, tls, ..ClientConfig::default() })
     }
 
     /// The node's address of the most preferred type it has.
@@ -162,6 +351,13 @@ mod tests {
         assert!(parse("kubernetes:?kubeletPort=x").unwrap_err().contains("kubeletPort"));
         assert!(parse("kubernetes:?bogus=1").unwrap_err().contains("unknown option"));
         assert!(parse("kubernetes:?kubeletPreferredAddressTypes=Nope").unwrap_err().contains("unknown address type"));
-        assert!(parse("kubernetes:?kubeletHttps=true").unwrap_err().contains("TLS"));
+        let o = parse("kubernetes:?kubeletHttps=true").unwrap();
+        assert_eq!(o.kubelet_port, 10250, "https kubelets default to 10250");
+        assert!(parse("kubernetes:?kubeletInsecureTLS=true").unwrap_err().contains("kubeletHttps=true"));
+        let both = "kubernetes:?kubeletHttps=true&kubeletInsecureTLS=true&kubeletCAFile=/x";
+        assert!(parse(both).unwrap_err().contains("contradict"));
+        assert!(parse("kubernetes:?auth=/k&inClusterConfig=true").unwrap_err().contains("exclude"));
+        assert!(!parse("kubernetes:?auth=/k").unwrap().in_cluster_config, "auth= implies inClusterConfig=false");
+        assert!(parse("kubernetes:ftp://x").unwrap_err().contains("http"));
     }
 }

@@ -1,0 +1,68 @@
+//! Fetching cAdvisor documents from one host, with every way it can go wrong named.
+//!
+//! The same rules as the kubelet client ([`crate::kubelet::client`]): one deadline per request, body included; the
+//! body read in chunks up to a byte limit; a cause per failure, counted in `heapster_cadvisor_scrape_errors{cause}`.
+//! Both go through [`crate::http`]; the settings ([`ClientConfig`]) are shared.
+
+use crate::http;
+pub use crate::http::FetchError;
+use crate::kubelet::ClientConfig;
+use heapster_model::cadvisor::{ContainerInfo, MachineInfo};
+use std::time::Duration;
+
+/// One HTTP client (one connection pool) for every cAdvisor host.
+#[derive(Clone)]
+pub struct CadvisorClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+/// Decodes `/api/v1.3/subcontainers/`: a JSON array of containers.
+pub fn decode_subcontainers(body: &[u8]) -> Result<Vec<ContainerInfo>, FetchError> {
+    http::decode_json(body, b'[', "cAdvisor subcontainers list")
+}
+
+/// Decodes `/api/v1.3/machine/`.
+pub fn decode_machine(body: &[u8]) -> Result<MachineInfo, FetchError> {
+    http::decode_json(body, b'{', "cAdvisor machine info")
+}
+
+impl CadvisorClient {
+    /// A client with the kubelet client's settings (timeout, body limit; the token is not sent to cAdvisor).
+    pub fn new(config: ClientConfig) -> Result<Self, String> {
+        crate::ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| format!("cadvisor client: {e}"))?;
+        Ok(CadvisorClient { http, config })
+    }
+
+    /// GETs and decodes `http://IP:PORT/api/v1.3/subcontainers/`.
+    pub async fn subcontainers(&self, base: &str) -> Result<Vec<ContainerInfo>, FetchError> {
+        let body = self.get(&format!("{base}/api/v1.3/subcontainers/")).await?;
+        decode_subcontainers(&body)
+    }
+
+    /// GETs and decodes `http://IP:PORT/api/v1.3/machine/`.
+    pub async fn machine(&self, base: &str) -> Result<MachineInfo, FetchError> {
+        let body = self.get(&format!("{base}/api/v1.3/machine/")).await?;
+        decode_machine(&body)
+    }
+
+    /// The body of a successful GET, under the deadline and the byte limit.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        http::get(
+            &self.http,
+            http::Get {
+                url,
+                bearer: None,
+                timeout: self.config.timeout,
+                max_body: self.config.max_body,
+                tls_options: ("", ""),
+            },
+        )
+        .await
+    }
+}
