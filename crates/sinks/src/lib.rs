@@ -4,6 +4,7 @@
 //! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted.
 
+pub mod influxdb;
 pub mod log;
 pub mod manager;
 pub mod metrics;
@@ -44,12 +45,13 @@ pub trait DataSink: Send + Sync {
 }
 
 /// The sink keys this build knows, for `--help` and error messages.
-pub const KNOWN_SINKS: &[&str] = &["log"];
+pub const KNOWN_SINKS: &[&str] = &["log", "influxdb"];
 
 /// Turns one `--sink` value into a sink.
 pub fn build(uri: &SpecUri) -> Result<Arc<dyn DataSink>, ConfigError> {
     match uri.key.as_str() {
         "log" => Ok(Arc::new(log::LogSink::from_uri(uri)?)),
+        "influxdb" => Ok(Arc::new(influxdb::InfluxdbSink::from_uri(uri)?)),
         other => Err(ConfigError {
             uri: uri.to_string(),
             reason: format!("unknown sink {other:?}; this build knows: {}", KNOWN_SINKS.join(", ")),

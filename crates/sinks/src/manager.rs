@@ -3,6 +3,10 @@
 //! Heapster waited for all sinks with one shared timeout and then dropped the batch for whoever was late, without
 //! a trace. Here a slow sink only fills its own queue; when that queue is full the oldest batch is dropped, and the
 //! drop is counted and logged with the time range lost.
+//!
+//! A batch whose export failed for a reason worth retrying (server down, timeout, 5xx) stays at the head of its
+//! queue and is tried again with exponential backoff, so an outage shorter than the queue loses nothing and
+//! batches still arrive in order. Only a rejection (bad data, bad credentials) drops a batch at once.
 
 use crate::metrics::{self, SinkErrorLabels};
 use crate::{DataSink, SinkError};
@@ -59,7 +63,7 @@ impl SinkManager {
                     notify: Notify::new(),
                     closed: Default::default(),
                 });
-                let task = tokio::spawn(run(sink, queue.clone(), config.export_timeout));
+                let task = tokio::spawn(run(sink, queue.clone(), config.export_timeout, config.queue_batches));
                 Handle { name, queue, task }
             })
             .collect();
@@ -110,9 +114,15 @@ impl SinkManager {
     }
 }
 
-async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration) {
+/// First wait before retrying a failed batch; doubled per failure up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest wait between retries, so a server that comes back is written to within seconds.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration, limit: usize) {
     let name = sink.name();
     let labels = metrics::sink(&name);
+    let mut backoff = RETRY_MIN;
     loop {
         let next = queue.batches.lock().unwrap().pop_front();
         let Some(batch) = next else {
@@ -129,6 +139,7 @@ async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration) {
         let kind = match result {
             Ok(Ok(())) => {
                 metrics::EXPORTED.get_or_create(&labels).inc();
+                backoff = RETRY_MIN;
                 continue;
             }
             Ok(Err(SinkError::Transient(e))) => {
@@ -145,6 +156,50 @@ async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration) {
             }
         };
         metrics::ERRORS.get_or_create(&SinkErrorLabels { sink: name.clone(), kind: kind.into() }).inc();
+        if kind == "permanent" {
+            continue;
+        }
+        if queue.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            // Shutting down and the sink is failing: waiting out backoffs would only delay the exit.
+            let lost = queue.batches.lock().unwrap().len() + 1;
+            tracing::warn!(sink = %name, "shutting down while the sink fails: {lost} batches not written");
+            return;
+        }
+        // Back at the head, unless newer batches filled the queue meanwhile: then it is the oldest, and goes.
+        let dropped = {
+            let mut q = queue.batches.lock().unwrap();
+            if q.len() >= limit {
+                true
+            } else {
+                q.push_front(batch.clone());
+                metrics::QUEUED.get_or_create(&labels).set(q.len() as i64);
+                false
+            }
+        };
+        if dropped {
+            metrics::DROPPED.get_or_create(&labels).inc();
+            tracing::warn!(
+                sink = %name,
+                "sink queue full ({limit} batches) while retrying: dropped the batch of timestamp {} ({} points)",
+                batch.timestamp,
+                batch.point_count()
+            );
+        } else {
+            metrics::RETRIES.get_or_create(&labels).inc();
+        }
+        let until = tokio::time::Instant::now() + backoff;
+        backoff = (backoff * 2).min(RETRY_MAX);
+        while tokio::time::Instant::now() < until && !queue.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = queue.notify.notified() => {}
+            }
+        }
+        if queue.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            let lost = queue.batches.lock().unwrap().len();
+            tracing::warn!(sink = %name, "shutting down while the sink fails: {lost} batches not written");
+            return;
+        }
     }
 }
 
@@ -194,6 +249,47 @@ mod tests {
         assert!(slow_seen.len() < 6, "some were dropped: {slow_seen:?}");
         let dropped = metrics::DROPPED.get_or_create(&metrics::sink("slow-test")).get();
         assert_eq!(dropped as usize, 6 - slow_seen.len());
+    }
+
+    /// Fails with a transient error while `down` is set; records what it exported.
+    struct Flaky {
+        down: std::sync::atomic::AtomicBool,
+        seen: Mutex<Vec<i64>>,
+    }
+
+    #[async_trait]
+    impl DataSink for Flaky {
+        fn name(&self) -> String {
+            "flaky-test".into()
+        }
+        async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(SinkError::Transient("down".into()));
+            }
+            self.seen.lock().unwrap().push(batch.timestamp);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_shorter_than_the_queue_loses_nothing_and_keeps_order() {
+        let sink = Arc::new(Flaky { down: true.into(), seen: Mutex::default() });
+        let cfg = SinkManagerConfig { queue_batches: 8, export_timeout: Duration::from_secs(5) };
+        let m = SinkManager::start(vec![sink.clone()], cfg);
+        for ts in 1..=5 {
+            m.push(batch(ts));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        assert!(sink.seen.lock().unwrap().is_empty());
+        sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        for ts in 6..=7 {
+            m.push(batch(ts));
+            tokio::time::sleep(Duration::from_secs(11)).await;
+        }
+        m.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(*sink.seen.lock().unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert!(metrics::RETRIES.get_or_create(&metrics::sink("flaky-test")).get() >= 3);
+        assert_eq!(metrics::DROPPED.get_or_create(&metrics::sink("flaky-test")).get(), 0);
     }
 
     #[tokio::test]
