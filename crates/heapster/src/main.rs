@@ -85,6 +85,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         ),
         None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)],
     };
+    self_metrics::ProcessorCounters::register(&mut registry, &processors);
     let sink_manager = SinkManager::start(
         sinks,
         SinkManagerConfig { queue_batches: flags.sink_queue_batches, export_timeout: flags.sink_export_data_timeout },

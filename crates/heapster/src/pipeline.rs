@@ -178,6 +178,54 @@ mod tests {
         assert!(jitter("a", Duration::from_secs(15)) < Duration::from_millis(1500));
     }
 
+    /// Issue 3, "a kubelet that never answers", at the provider level: one of four simulated nodes accepts the
+    /// connection and never answers, with a kubelet client timeout of an hour. The round still ends at its
+    /// deadline (90% of the 1 s resolution), with the three others' data and one scrape error for the silent node.
+    #[tokio::test]
+    async fn a_silent_kubelet_costs_only_its_own_sets() {
+        use heapster_sim::{SimConfig, Simulation};
+        let sim = Simulation::start(SimConfig { nodes: 4, pods_per_node: 2, ..Default::default() }).await.unwrap();
+        let uri: heapster_model::SpecUri = format!(
+            "kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP\
+             &kubeletTimeout=1h",
+            sim.api_url(),
+            sim.nodes[0].addr.port()
+        )
+        .parse()
+        .unwrap();
+        let options = heapster_sources::kubernetes::KubernetesOptions::parse(&uri).unwrap();
+        let provider = heapster_sources::kubernetes::KubernetesProvider::start(options).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), provider.ready()).await.unwrap();
+        assert_eq!(provider.sources().len(), 4);
+        sim.silence_kubelet(2);
+
+        let mut registry = prometheus_client::registry::Registry::default();
+        let p = Pipeline {
+            provider: Arc::new(provider),
+            processors: Vec::new(),
+            store: Arc::new(Store::new(heapster_store::StoreConfig {
+                window: Duration::from_secs(60),
+                resolution: Duration::from_secs(1),
+            })),
+            sinks: SinkManager::start(Vec::new(), Default::default()),
+            resolution: Duration::from_secs(1),
+            metrics: PipelineMetrics::new(&mut registry),
+            max_concurrent: 8,
+        };
+        // Generous: without the round deadline this would wait for the 1 h client timeout.
+        let batch = tokio::time::timeout(Duration::from_secs(30), p.scrape(1000)).await.expect("the round ends");
+        for node in ["sim-node-0", "sim-node-1", "sim-node-3"] {
+            assert!(batch.sets.contains_key(&format!("node:{node}")), "{node} missing");
+        }
+        assert!(!batch.sets.contains_key("node:sim-node-2"));
+        let pods = batch.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count();
+        assert_eq!(pods, 6, "two pods from each answering node");
+        let errors =
+            |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: format!("kubelet:{n}") }).get();
+        assert_eq!(errors("sim-node-2"), 1);
+        assert_eq!(errors("sim-node-0"), 0);
+    }
+
     #[test]
     fn ticks_are_aligned_to_the_resolution() {
         let (wait, next) = until_next_tick(Duration::from_secs(15));

@@ -173,3 +173,97 @@ async fn heapster_over_tls_with_a_kubeconfig() {
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `/metrics` as text.
+async fn metrics_text(base: &str) -> String {
+    heapster_sources::ensure_crypto_provider();
+    match reqwest::get(format!("{base}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The value of the sample `series` (name and labels, as written) in `/metrics`; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Polls `/metrics` until `ok` accepts it.
+async fn wait_for_metrics(base: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics_text(base).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(Instant::now() < until, "{what}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Newest timestamp of sim-node-0's working set in the model API.
+async fn latest_point(base: &str) -> String {
+    let (_, v) = get(base, "/api/v1/model/nodes/sim-node-0/metrics/memory/working_set").await;
+    v["latestTimestamp"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Issue 3 end to end. A pod the kubelet reports and the API server does not list shows in
+/// `heapster_processor_unenriched_sets_total`. A kubelet that dies is counted under `cause="connect"`; when its
+/// node is then deleted from the API server it is no longer scraped (its error count stops moving), while the
+/// other nodes keep getting fresh points throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
+    let sim = Simulation::start(SimConfig { nodes: 4, pods_per_node: 3, unlisted_pods: 1, ..Default::default() })
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            "--metric_resolution=1s",
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let base = h.1.as_str();
+    wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 4)).await;
+
+    // Every node's third pod is unknown to the API server: its pod and container sets stay unenriched.
+    let pod_enricher = "heapster_processor_unenriched_sets_total{processor=\"pod_based_enricher\"}";
+    wait_for_metrics(base, "unenriched sets counted", |t| sample(t, pod_enricher) >= 4.0).await;
+
+    // The kubelet of node 3 dies; the API server still lists the node: scraped, refused, counted.
+    sim.stop_kubelet(3);
+    let connect = "heapster_kubelet_scrape_errors_total{cause=\"connect\"}";
+    let node3 = "heapster_scrape_errors_total{source=\"kubelet:sim-node-3\"}";
+    wait_for_metrics(base, "connect errors", |t| sample(t, connect) >= 1.0 && sample(t, node3) >= 1.0).await;
+
+    // Then the node is deleted: dropped from the sources, so its errors stop.
+    sim.delete_node(3);
+    let text = wait_for_metrics(base, "3 nodes known", |t| sample(t, "heapster_kubernetes_nodes") == 3.0).await;
+    let (errors, batches) = (sample(&text, node3), sample(&text, "heapster_batches_total"));
+    let fresh_before = latest_point(base).await;
+    // Two more whole rounds (the one in flight when the node left may still have tried it).
+    let text = wait_for_metrics(base, "more rounds", |t| sample(t, "heapster_batches_total") >= batches + 3.0).await;
+    let settled = sample(&text, node3);
+    assert!(settled <= errors + 1.0, "scraped after deletion: {errors} -> {settled}");
+    let text = wait_for_metrics(base, "more rounds", |t| sample(t, "heapster_batches_total") >= batches + 5.0).await;
+    assert_eq!(sample(&text, node3), settled, "no more scrapes of the deleted node");
+
+    // The others kept going.
+    let fresh_after = latest_point(base).await;
+    assert!(fresh_after > fresh_before, "sim-node-0's newest point: {fresh_before} -> {fresh_after}");
+    let (_, pods) = get(base, "/api/v1/model/nodes/sim-node-1/pods/").await;
+    assert_eq!(pods.as_array().map(Vec::len), Some(3), "{pods}");
+}

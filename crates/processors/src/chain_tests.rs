@@ -164,3 +164,28 @@ fn heapster_order_over_two_rounds() {
     // Nothing but the expected sets: 6 scraped, the db pod, the ghost pod, the namespace, the cluster.
     assert_eq!(out.sets.len(), 10, "{:?}", out.sets.keys().collect::<Vec<_>>());
 }
+
+/// Every enricher of the chain exposes its count of unenriched sets, and the handles taken before the rounds see
+/// what the boxed processors counted: the ghost container's set, once a round, by the pod enricher.
+#[test]
+fn the_chains_counters_are_exposed_and_live() {
+    let mut chain =
+        kubernetes_chain(metadata().shared(), PodEnricherConfig::default(), NodeAutoscalingConfig::default());
+    let counters: Vec<_> =
+        chain.iter().flat_map(|p| p.counters().into_iter().map(move |(what, c)| (p.name(), what, c))).collect();
+    let names: Vec<_> = counters.iter().map(|(p, what, _)| (*p, *what)).collect();
+    assert_eq!(
+        names,
+        [
+            ("pod_based_enricher", crate::UNENRICHED_SETS),
+            ("namespace_based_enricher", crate::UNENRICHED_SETS),
+            ("node_autoscaling_enricher", crate::UNENRICHED_SETS),
+        ]
+    );
+    for t in [60_000, 120_000] {
+        let b = round(t);
+        chain.iter_mut().fold(b, |b, p| p.process(b));
+    }
+    let values: Vec<u64> = counters.iter().map(|(_, _, c)| c.get()).collect();
+    assert_eq!(values, [2, 0, 0]);
+}

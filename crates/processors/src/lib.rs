@@ -54,7 +54,17 @@ pub trait DataProcessor: Send + Sync {
 
     /// Transforms a batch. Processors keep whatever state they need across rounds (rates keep the last counters).
     fn process(&mut self, batch: DataBatch) -> DataBatch;
+
+    /// The counts this processor keeps, by what they count (`unenriched_sets`), for heapster's `/metrics`
+    /// (`heapster_processor_<what>_total{processor="<name>"}`). Handles stay live after the processor is boxed
+    /// into the pipeline.
+    fn counters(&self) -> Vec<(&'static str, Counter)> {
+        Vec::new()
+    }
 }
+
+/// What [`DataProcessor::counters`] names the count of sets an enricher could not enrich.
+pub const UNENRICHED_SETS: &str = "unenriched_sets";
 
 /// A monotonic count a processor keeps and self-metrics read, e.g. sets left unenriched because their pod was
 /// not (yet) known. Clones share the count, so a handle taken before the processor is boxed into the pipeline

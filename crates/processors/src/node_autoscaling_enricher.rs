@@ -118,6 +118,10 @@ impl DataProcessor for NodeAutoscalingEnricher {
         "node_autoscaling_enricher"
     }
 
+    fn counters(&self) -> Vec<(&'static str, Counter)> {
+        vec![(crate::UNENRICHED_SETS, self.unknown.clone())]
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut unknown = 0;
         for (key, set) in batch.sets.iter_mut() {

@@ -172,6 +172,10 @@ impl DataProcessor for PodBasedEnricher {
         "pod_based_enricher"
     }
 
+    fn counters(&self) -> Vec<(&'static str, Counter)> {
+        vec![(crate::UNENRICHED_SETS, self.unenriched.clone())]
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         // Pods seen this round, by pod key: their metadata and, for pods seen only through containers, the key of
         // one of their container sets (the first in key order) to place a created pod set.

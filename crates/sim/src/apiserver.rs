@@ -1,9 +1,10 @@
 //! A minimal Kubernetes API server for the simulated cluster: list and watch of nodes, pods and namespaces, in
 //! the JSON a real one speaks, enough for a client-go or kube-rs reflector.
 //!
-//! Lists answer everything in one page (no `continue`). Watches stream newline-delimited events: pods are
-//! re-computed every second and ADDED/DELETED events sent as churn replaces them; nodes and namespaces do not
-//! change, so their watches send only a BOOKMARK and end at `timeoutSeconds`, as a real server does.
+//! Lists answer everything in one page (no `continue`). Watches stream newline-delimited events: pods and nodes
+//! are re-computed every second and ADDED/DELETED events sent as churn replaces pods or a test deletes a node
+//! ([`crate::Simulation::delete_node`]); namespaces do not change, so their watch sends only a BOOKMARK. Every
+//! watch ends at `timeoutSeconds`, as a real server's does.
 
 use crate::kubelet::{NodeSpec, PodInstance, Template};
 use axum::Router;
@@ -16,13 +17,18 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// What the API server knows: the same nodes and pods the kubelets serve.
+/// What the API server knows: the same nodes and pods the kubelets serve, less the nodes deleted since and the
+/// pods it is told not to list.
 pub struct ClusterView {
     pub nodes: Vec<(NodeSpec, SocketAddr)>,
     pub template: Arc<Template>,
+    /// Indexes into `nodes` of the nodes deleted (with their pods), with when (the resource version then).
+    pub deleted: RwLock<HashMap<usize, i64>>,
+    /// The last this many pod slots of every node are served by its kubelet but not listed here.
+    pub unlisted_pods: usize,
 }
 
 fn rv_now() -> String {
@@ -79,11 +85,27 @@ fn pod_json(node: &str, pod: &PodInstance) -> Value {
 }
 
 impl ClusterView {
-    fn pods(&self) -> BTreeMap<String, Value> {
+    /// The nodes not deleted, or (`as_of`, a resource version) not deleted yet then: a watch from an older
+    /// resource version still has a deletion to report.
+    fn live_nodes(&self, as_of: Option<i64>) -> Vec<&(NodeSpec, SocketAddr)> {
+        let deleted = self.deleted.read().unwrap_or_else(|p| p.into_inner());
+        let live = |i: usize| deleted.get(&i).is_none_or(|&at| as_of.is_some_and(|rv| at > rv));
+        self.nodes.iter().enumerate().filter(|(i, _)| live(*i)).map(|(_, n)| n).collect()
+    }
+
+    /// Live nodes by name.
+    fn node_objects(&self, as_of: Option<i64>) -> BTreeMap<String, Value> {
+        self.live_nodes(as_of).into_iter().map(|(s, a)| (s.name.clone(), node_json(s, *a))).collect()
+    }
+
+    /// Listed pods of live nodes, by uid.
+    fn pods(&self, as_of: Option<i64>) -> BTreeMap<String, Value> {
         let now = Utc::now();
         let mut out = BTreeMap::new();
-        for (spec, _) in &self.nodes {
-            for pod in spec.pods(&self.template, now) {
+        for (spec, _) in self.live_nodes(as_of) {
+            let listed = spec.pods.saturating_sub(self.unlisted_pods);
+            for slot in 0..listed {
+                let pod = spec.pod(&self.template, slot, now);
                 out.insert(pod.uid.clone(), pod_json(&spec.name, &pod));
             }
         }
@@ -92,7 +114,7 @@ impl ClusterView {
 
     fn namespaces(&self) -> Vec<Value> {
         let mut names: Vec<String> =
-            self.pods().values().filter_map(|p| p["metadata"]["namespace"].as_str().map(String::from)).collect();
+            self.pods(None).values().filter_map(|p| p["metadata"]["namespace"].as_str().map(String::from)).collect();
         names.sort();
         names.dedup();
         names.iter().map(|n| json!({"apiVersion": "v1", "kind": "Namespace",
@@ -116,8 +138,15 @@ fn bookmark(kind: &str) -> Value {
     json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv_now()}})
 }
 
-/// A watch: `initial` events first, then whatever `next` yields each second, until `timeoutSeconds`.
-fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<ClusterView>, diff: bool) -> Response {
+/// The objects a watch compares each second (by name or uid); `None`: the kind never changes.
+type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, Value>>;
+
+/// A watch: a BOOKMARK first, then, each second, ADDED and DELETED events for what `objects` added or lost since,
+/// until `timeoutSeconds`.
+fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<ClusterView>, objects: Objects) -> Response {
+    // What the client knew at its resource version (a timestamp here), so that what changed since it listed is
+    // reported even when the watch starts later.
+    let since: Option<i64> = params.get("resourceVersion").and_then(|rv| rv.parse().ok());
     let timeout = params.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(300u64).min(600);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
     tokio::spawn(async move {
@@ -125,16 +154,16 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
             return;
         }
         let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
-        let mut known = if diff { view.pods() } else { BTreeMap::new() };
+        let mut known = objects.map(|f| f(&view, since)).unwrap_or_default();
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if !diff {
+            let Some(objects) = objects else {
                 if tx.is_closed() {
                     return;
                 }
                 continue;
-            }
-            let now = view.pods();
+            };
+            let now = objects(&view, None);
             for (uid, pod) in &known {
                 if !now.contains_key(uid) && tx.send(Ok(event("DELETED", pod))).await.is_err() {
                     return;
@@ -165,21 +194,21 @@ fn is_watch(p: &HashMap<String, String>) -> bool {
 
 async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
     if is_watch(&p) {
-        return watch(&p, "Node", v, false);
+        return watch(&p, "Node", v, Some(ClusterView::node_objects));
     }
-    list("Node", v.nodes.iter().map(|(s, a)| node_json(s, *a)).collect())
+    list("Node", v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect())
 }
 
 async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
     if is_watch(&p) {
-        return watch(&p, "Pod", v, true);
+        return watch(&p, "Pod", v, Some(ClusterView::pods));
     }
-    list("Pod", v.pods().into_values().collect())
+    list("Pod", v.pods(None).into_values().collect())
 }
 
 async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
     if is_watch(&p) {
-        return watch(&p, "Namespace", v, false);
+        return watch(&p, "Namespace", v, None);
     }
     list("Namespace", v.namespaces())
 }

@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use kubelet::{NodeSpec, Template};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ pub struct SimConfig {
     pub kubelet_tls: Option<tls::SimTls>,
     /// The bearer token every kubelet requires; `None`: anyone may read.
     pub kubelet_token: Option<String>,
+    /// The last this many pods of every node are reported by its kubelet but not listed by the API server (as pods
+    /// whose creation the watch has not delivered yet), so that enrichment finds nothing for them.
+    pub unlisted_pods: usize,
 }
 
 impl Default for SimConfig {
@@ -56,6 +61,7 @@ impl Default for SimConfig {
             api_token: None,
             kubelet_tls: None,
             kubelet_token: None,
+            unlisted_pods: 0,
         }
     }
 }
@@ -75,6 +81,10 @@ pub struct Simulation {
     pub api_server: SocketAddr,
     /// Whether the API server speaks https.
     pub api_https: bool,
+    view: Arc<apiserver::ClusterView>,
+    /// Stops node `i`'s kubelet when set.
+    kubelet_stops: Vec<watch::Sender<bool>>,
+    node_states: Vec<Arc<NodeState>>,
 }
 
 impl Simulation {
@@ -82,6 +92,26 @@ impl Simulation {
     pub fn api_url(&self) -> String {
         let scheme = if self.api_https { "https" } else { "http" };
         format!("{scheme}://{}", self.api_server)
+    }
+
+    /// Node `i`'s kubelet keeps accepting connections and reading requests, and never answers `/stats/summary`
+    /// again.
+    pub fn silence_kubelet(&self, i: usize) {
+        self.node_states[i].silent.store(true, Ordering::Relaxed);
+    }
+
+    /// Node `i`'s kubelet stops: it no longer accepts connections and closes idle ones (a request in flight is
+    /// still answered). The API server keeps listing the node as Ready, as it does for a while after a node dies.
+    pub fn stop_kubelet(&self, i: usize) {
+        let _ = self.kubelet_stops[i].send(true);
+    }
+
+    /// Node `i` vanishes: its kubelet stops and the API server deletes it and its pods (DELETED events on the node
+    /// and pod watches within a second; lists leave them out).
+    pub fn delete_node(&self, i: usize) {
+        self.stop_kubelet(i);
+        let now = chrono::Utc::now().timestamp_millis();
+        self.view.deleted.write().unwrap_or_else(|p| p.into_inner()).insert(i, now);
     }
 }
 
@@ -93,9 +123,14 @@ pub fn node_ip(i: usize) -> IpAddr {
 struct NodeState {
     spec: NodeSpec,
     template: Arc<Template>,
+    /// Accept requests and never answer them (a kubelet stuck, or a node half gone).
+    silent: AtomicBool,
 }
 
 async fn summary(State(st): State<Arc<NodeState>>) -> impl IntoResponse {
+    if st.silent.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
     let body = kubelet::render(&st.template, &st.spec, Utc::now());
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
@@ -115,6 +150,8 @@ impl Simulation {
         let template = Arc::new(template);
         let mut port = config.kubelet_port;
         let mut nodes = Vec::with_capacity(config.nodes);
+        let mut kubelet_stops = Vec::with_capacity(config.nodes);
+        let mut node_states = Vec::with_capacity(config.nodes);
         for i in 0..config.nodes {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(node_ip(i), port)).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("simulated node {i} on {}:{port}: {e}", node_ip(i)))
@@ -128,22 +165,39 @@ impl Simulation {
                 epoch,
                 churn: config.churn,
             };
-            let state = Arc::new(NodeState { spec: spec.clone(), template: template.clone() });
+            let state =
+                Arc::new(NodeState { spec: spec.clone(), template: template.clone(), silent: AtomicBool::new(false) });
+            node_states.push(state.clone());
             let app = Router::new()
                 .route("/stats/summary", get(summary))
                 .route("/healthz", get(|| async { "ok" }))
                 .with_state(state);
-            tls::serve(listener, app, config.kubelet_tls.as_ref(), config.kubelet_token.as_deref())?;
+            let (stop_tx, mut stop_rx) = watch::channel(false);
+            let stop = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            tls::serve_until(listener, app, config.kubelet_tls.as_ref(), config.kubelet_token.as_deref(), stop)?;
+            kubelet_stops.push(stop_tx);
             nodes.push(SimNode { spec, addr });
         }
         let view = Arc::new(apiserver::ClusterView {
             nodes: nodes.iter().map(|n| (n.spec.clone(), n.addr)).collect(),
             template: template.clone(),
+            deleted: Default::default(),
+            unlisted_pods: config.unlisted_pods,
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;
-        tls::serve(listener, apiserver::router(view), config.api_tls.as_ref(), config.api_token.as_deref())?;
-        Ok(Simulation { nodes, template, api_server, api_https: config.api_tls.is_some() })
+        tls::serve(listener, apiserver::router(view.clone()), config.api_tls.as_ref(), config.api_token.as_deref())?;
+        Ok(Simulation {
+            nodes,
+            template,
+            api_server,
+            api_https: config.api_tls.is_some(),
+            view,
+            kubelet_stops,
+            node_states,
+        })
     }
 }
 

@@ -61,6 +61,7 @@ async fn main() {
         api_token: a.token.clone(),
         kubelet_tls: tls.clone(),
         kubelet_token: a.token.clone(),
+        unlisted_pods: 0,
     };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,

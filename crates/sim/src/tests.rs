@@ -145,3 +145,63 @@ async fn tls_mode_serves_certificates_and_requires_the_token() {
     let e = client(None).summary(&url).await.unwrap_err();
     assert_eq!(e.cause(), "http_status", "{e}");
 }
+
+/// `delete_node` as a kube-rs watcher sees it (a DELETED node, its pods gone from the list) and as a kubelet client
+/// does (connection refused); `stop_kubelet` alone leaves the node listed; `unlisted_pods` hides pods from the API
+/// server only.
+#[tokio::test]
+async fn nodes_vanish_and_pods_can_be_hidden_from_the_api_server() {
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::api::{Api, ListParams};
+    use kube::runtime::watcher;
+
+    let config = SimConfig { nodes: 3, pods_per_node: 4, unlisted_pods: 1, ..Default::default() };
+    let sim = Simulation::start(config).await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
+    let pods = Api::<Pod>::all(client.clone());
+    assert_eq!(pods.list(&ListParams::default()).await.unwrap().items.len(), 9, "3 of each node's 4 pods listed");
+    let kubelet = KubeletClient::new(ClientConfig { timeout: Duration::from_secs(5), ..Default::default() }).unwrap();
+    let url = |i: usize| format!("http://{}/stats/summary", sim.nodes[i].addr);
+    assert_eq!(kubelet.summary(&url(0)).await.unwrap().pods.len(), 4, "the kubelet reports all 4");
+
+    let mut events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).boxed();
+    // The initial list, up to InitDone.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap() {
+            Some(Ok(watcher::Event::InitDone)) => break,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    sim.stop_kubelet(2);
+    let e = kubelet.summary(&url(2)).await.unwrap_err();
+    assert_eq!(e.cause(), "connect", "{e}");
+    assert_eq!(Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap().items.len(), 3);
+
+    sim.delete_node(1);
+    let e = kubelet.summary(&url(1)).await.unwrap_err();
+    assert_eq!(e.cause(), "connect", "{e}");
+    let deleted = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap() {
+            Some(Ok(watcher::Event::Delete(n))) => break n,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(deleted.metadata.name.as_deref(), Some("sim-node-1"));
+    let names: Vec<_> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert_eq!(names, ["sim-node-0", "sim-node-2"]);
+    let pods = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(pods.len(), 6, "the deleted node's pods went with it");
+    assert!(pods.iter().all(|p| p.spec.as_ref().unwrap().node_name.as_deref() != Some("sim-node-1")));
+    assert_eq!(kubelet.summary(&url(0)).await.unwrap().pods.len(), 4, "the other kubelets still answer");
+}

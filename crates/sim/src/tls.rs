@@ -109,7 +109,12 @@ impl TlsListener {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (tcp, peer) = match listener.accept().await {
+                // Once the server stops (drops its end), stop accepting: connections are refused from then on.
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = tx.closed() => return,
+                };
+                let (tcp, peer) = match accepted {
                     Ok(x) => x,
                     Err(_) => {
                         // Out of file descriptors, say: wait rather than spin.
@@ -163,6 +168,18 @@ async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) 
 /// Serves `app` on `listener` until the runtime ends: https when `tls` is given, and answering 401 to requests
 /// without `Authorization: Bearer <token>` when `token` is given.
 pub fn serve(listener: TcpListener, app: Router, tls: Option<&SimTls>, token: Option<&str>) -> std::io::Result<()> {
+    serve_until(listener, app, tls, token, std::future::pending())
+}
+
+/// As [`serve`], until `stop` completes: then the listener is closed (new connections are refused), idle
+/// connections are closed and requests in flight are answered.
+pub fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<&SimTls>,
+    token: Option<&str>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = match token {
         Some(t) => app.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(t), require_token)),
         None => app,
@@ -171,12 +188,12 @@ pub fn serve(listener: TcpListener, app: Router, tls: Option<&SimTls>, token: Op
         Some(tls) => {
             let listener = TlsListener::new(listener, tls)?;
             tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
             });
         }
         None => {
             tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
             });
         }
     }

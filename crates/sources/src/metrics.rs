@@ -29,6 +29,11 @@ pub fn register(registry: &mut Registry) {
         crate::kubelet::source::SCRAPE_ERRORS.clone(),
     );
     registry.register(
+        "heapster_kubelet_duplicates_dropped",
+        "Pods, containers and system containers a kubelet listed twice under one name; the newest was kept",
+        crate::kubelet::source::DUPLICATES_DROPPED.clone(),
+    );
+    registry.register(
         "heapster_cadvisor_scrape_errors",
         "cAdvisor requests that gave no data, by document (subcontainers, machine) and cause",
         crate::cadvisor::source::SCRAPE_ERRORS.clone(),

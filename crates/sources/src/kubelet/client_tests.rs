@@ -162,3 +162,103 @@ async fn unknown_fields_are_ignored() {
     let url = kubelet(Behaviour::Answer("200 OK", "application/json", body)).await;
     assert!(client(5000, 1 << 20).summary(&url).await.is_ok());
 }
+
+/// A Summary listing a recreated pod under both its uids, one pod twice verbatim, a restarted container next to
+/// its predecessor and a system container twice.
+const DUPLICATES: &str = r#"{
+  "node": {"nodeName": "n1", "systemContainers": [
+    {"name": "kubelet", "startTime": "2020-01-01T00:00:00Z", "cpu": {"usageCoreNanoSeconds": 1}},
+    {"name": "kubelet", "startTime": "2020-01-02T00:00:00Z", "cpu": {"usageCoreNanoSeconds": 2}}]},
+  "pods": [
+    {"podRef": {"name": "web", "namespace": "shop", "uid": "old"}, "startTime": "2020-01-01T00:00:00Z",
+     "cpu": {"usageCoreNanoSeconds": 100}, "containers": [{"name": "app", "cpu": {"usageCoreNanoSeconds": 100}}]},
+    {"podRef": {"name": "web", "namespace": "shop", "uid": "new"}, "startTime": "2020-01-03T00:00:00Z",
+     "cpu": {"usageCoreNanoSeconds": 7}, "containers": [{"name": "app", "cpu": {"usageCoreNanoSeconds": 7}}]},
+    {"podRef": {"name": "db", "namespace": "shop", "uid": "db-1"}, "startTime": "2020-01-01T00:00:00Z",
+     "containers": [{"name": "pg", "cpu": {"usageCoreNanoSeconds": 5}}]},
+    {"podRef": {"name": "db", "namespace": "shop", "uid": "db-1"}, "startTime": "2020-01-01T00:00:00Z",
+     "containers": [{"name": "pg", "cpu": {"usageCoreNanoSeconds": 5}}]},
+    {"podRef": {"name": "job", "namespace": "ops", "uid": "job-1"}, "startTime": "2020-01-01T00:00:00Z",
+     "containers": [
+       {"name": "run", "startTime": "2020-01-02T00:00:00Z", "cpu": {"usageCoreNanoSeconds": 30}},
+       {"name": "run", "startTime": "2020-01-01T00:00:00Z", "cpu": {"usageCoreNanoSeconds": 900}}]}
+  ]
+}"#;
+
+fn dropped(kind: &str) -> u64 {
+    use super::source::{DUPLICATES_DROPPED, KindLabels};
+    DUPLICATES_DROPPED.get_or_create(&KindLabels { kind: kind.into() }).get()
+}
+
+/// Issue 3, "duplicate pods": one set per key, the newest entry's values, and what was dropped counted by kind.
+/// (No other test feeds duplicates through a `KubeletSource`, so the counters move by exactly this document's.)
+#[tokio::test]
+async fn duplicate_pods_and_containers_keep_the_newest_and_are_counted() {
+    use heapster_model::{MetricValue, labels};
+    let url = kubelet(Behaviour::Answer("200 OK", "application/json", DUPLICATES.as_bytes().to_vec())).await;
+    let source = KubeletSource { node: "dup-node".into(), host_id: None, url, client: client(5000, 1 << 20) };
+    let before = [dropped("pod"), dropped("container"), dropped("system_container")];
+    let batch = source.scrape(1_700_000_000_000).await.unwrap();
+    let after = [dropped("pod"), dropped("container"), dropped("system_container")];
+    assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [2, 1, 1]);
+
+    let mut want = vec![
+        "node:dup-node",
+        "node:dup-node/container:kubelet",
+        "namespace:shop/pod:web",
+        "namespace:shop/pod:web/container:app",
+        "namespace:shop/pod:db",
+        "namespace:shop/pod:db/container:pg",
+        "namespace:ops/pod:job",
+        "namespace:ops/pod:job/container:run",
+    ];
+    want.sort();
+    let mut got: Vec<&str> = batch.sets.keys().map(String::as_str).collect();
+    got.sort();
+    assert_eq!(got, want, "one set per key");
+    let cpu = |k: &str| batch.sets[k].get("cpu/usage");
+    let web = &batch.sets["namespace:shop/pod:web"];
+    assert_eq!(web.labels[labels::POD_ID], "new", "the recreated pod, not its predecessor");
+    assert_eq!(cpu("namespace:shop/pod:web"), Some(MetricValue::Int(7)));
+    assert_eq!(cpu("namespace:shop/pod:web/container:app"), Some(MetricValue::Int(7)));
+    assert_eq!(cpu("namespace:ops/pod:job/container:run"), Some(MetricValue::Int(30)), "the restarted container");
+    assert_eq!(cpu("node:dup-node/container:kubelet"), Some(MetricValue::Int(2)));
+    assert_eq!(cpu("namespace:shop/pod:db/container:pg"), Some(MetricValue::Int(5)));
+
+    // Scraped again with the same duplicates: counted again (they were dropped again), logged at warn only once.
+    source.scrape(1_700_000_015_000).await.unwrap();
+    assert_eq!(dropped("pod") - after[0], 2);
+}
+
+#[test]
+fn duplicates_are_logged_at_warn_only_when_they_change() {
+    use super::convert::Duplicates;
+    use super::source::count_duplicates;
+    let node = "log-once-node";
+    let some = Duplicates { pods: 1, containers: 0, system_containers: 0 };
+    let more = Duplicates { pods: 1, containers: 2, system_containers: 0 };
+    assert!(!count_duplicates(node, Duplicates::default()), "nothing to say");
+    assert!(count_duplicates(node, some), "first time: warn");
+    assert!(!count_duplicates(node, some), "same again: debug only");
+    assert!(count_duplicates(node, more), "changed: warn");
+    assert!(!count_duplicates(node, more));
+    assert!(!count_duplicates(node, Duplicates::default()), "gone: info");
+    assert!(count_duplicates(node, some), "back: warn again");
+    assert!(!count_duplicates("another-node", Duplicates::default()));
+}
+
+/// Issue 3, "a 10 GB body": through a `KubeletSource`, as the scrape loop calls it, a declared 10 GB body and an
+/// endless one both end with no batch and count under `too_large`, reading no more than the limit.
+#[tokio::test]
+async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
+    use super::source::{CauseLabels, SCRAPE_ERRORS};
+    let too_large = || SCRAPE_ERRORS.get_or_create(&CauseLabels { cause: "too_large".into() }).get();
+    for b in [Behaviour::Declares10Gb, Behaviour::Endless] {
+        let url = kubelet(b).await;
+        let source = KubeletSource { node: "big".into(), host_id: None, url, client: client(10_000, 1 << 20) };
+        let before = too_large();
+        let e = source.scrape(1).await.unwrap_err();
+        assert!(e.to_string().contains("kubelet big"), "{e}");
+        assert!(too_large() > before, "{e}");
+    }
+}

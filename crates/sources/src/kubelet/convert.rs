@@ -53,6 +53,35 @@ pub fn summary_to_sets(
     host_id: Option<&str>,
     scrape_time: Timestamp,
 ) -> Vec<(String, MetricSet)> {
+    summary_to_sets_counted(summary, node_name, host_id, scrape_time).0
+}
+
+/// What [`summary_to_sets`] left out of one document because another entry had the same key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Duplicates {
+    /// Pods dropped for a newer pod of the same namespace/name (a recreated pod, or one listed twice).
+    pub pods: usize,
+    /// Containers dropped for a newer one of the same name in the same (kept) pod.
+    pub containers: usize,
+    /// System containers dropped for a newer one of the same name.
+    pub system_containers: usize,
+}
+
+impl Duplicates {
+    pub fn is_empty(&self) -> bool {
+        *self == Duplicates::default()
+    }
+}
+
+/// As [`summary_to_sets`], also saying how many duplicate entries were dropped. Containers of a dropped pod are not
+/// counted: they went with their pod.
+pub fn summary_to_sets_counted(
+    summary: &Summary,
+    node_name: &str,
+    host_id: Option<&str>,
+    scrape_time: Timestamp,
+) -> (Vec<(String, MetricSet)>, Duplicates) {
+    let mut dropped = Duplicates::default();
     let containers: usize = summary.pods.iter().map(|p| p.containers.len()).sum();
     let mut out = Vec::with_capacity(1 + summary.node.system_containers.len() + summary.pods.len() + containers);
 
@@ -75,6 +104,7 @@ pub fn summary_to_sets(
     out.push((keys::node_key(node_name), set));
 
     let keep = newest_by_key(&node.system_containers, |c| c.name.as_str(), |c| ms(c.start_time));
+    dropped.system_containers = keep.iter().filter(|k| !**k).count();
     for (c, _) in node.system_containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
         let name = legacy_system_container_name(&c.name);
         let set = container_set(&node_labels, MetricSetType::SysContainer, name, c, scrape_time);
@@ -83,6 +113,7 @@ pub fn summary_to_sets(
 
     let keep =
         newest_by_key(&summary.pods, |p| (p.pod_ref.namespace.as_str(), p.pod_ref.name.as_str()), |p| ms(p.start_time));
+    dropped.pods = keep.iter().filter(|k| !**k).count();
     for (pod, _) in summary.pods.iter().zip(keep).filter(|(_, keep)| *keep) {
         let r = &pod.pod_ref;
         if r.name.is_empty() || r.namespace.is_empty() {
@@ -91,6 +122,7 @@ pub fn summary_to_sets(
         }
         let pod_set = pod_set(&node_labels, pod, scrape_time);
         let keep = newest_by_key(&pod.containers, |c| c.name.as_str(), |c| ms(c.start_time));
+        dropped.containers += keep.iter().filter(|k| !**k).count();
         let mut container_sets = Vec::with_capacity(pod.containers.len());
         for (c, _) in pod.containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
             let set = container_set(&pod_set.labels, MetricSetType::PodContainer, &c.name, c, scrape_time);
@@ -99,7 +131,7 @@ pub fn summary_to_sets(
         out.push((keys::pod_key(&r.namespace, &r.name), pod_set));
         out.extend(container_sets);
     }
-    out
+    (out, dropped)
 }
 
 fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> MetricSet {

@@ -351,3 +351,53 @@ fn decode_and_convert_speed() {
         t - d
     );
 }
+
+/// Adds an unknown field of each JSON shape to every object below `v`.
+fn add_unknown_fields(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                add_unknown_fields(child);
+            }
+            map.insert("zzFutureField".into(), serde_json::json!({"nested": [1, "two", null, {"three": 3.5}]}));
+            map.insert("zzFutureCount".into(), serde_json::json!(-12));
+            map.insert("zzFutureFlag".into(), serde_json::json!(true));
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_unknown_fields),
+        _ => {}
+    }
+}
+
+/// Issue 3, "unknown fields": what a newer kubelet adds, at any depth, is ignored, and a system container heapster
+/// has no legacy name for is kept under its own name; every known value converts as before.
+#[test]
+fn unknown_fields_at_every_level_and_unknown_system_containers_are_ignored() {
+    for (name, bytes) in ALL {
+        let mut doc: Value = serde_json::from_slice(bytes).unwrap();
+        add_unknown_fields(&mut doc);
+        let sys = doc["node"]["systemContainers"].as_array().cloned();
+        let mut new_sys = serde_json::json!({"name": "containerd-shim-v9", "startTime": "2024-01-01T00:00:00Z",
+            "cpu": {"time": "2024-01-01T00:01:00Z", "usageCoreNanoSeconds": 42}, "zzFutureField": {}});
+        add_unknown_fields(&mut new_sys);
+        let mut all_sys = sys.unwrap_or_default();
+        all_sys.push(new_sys);
+        doc["node"]["systemContainers"] = Value::Array(all_sys);
+        let bytes_with_extras = serde_json::to_vec(&doc).unwrap();
+
+        let node = doc["node"]["nodeName"].as_str().unwrap().to_owned();
+        let summary = decode(&bytes_with_extras).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let with_extras = summary_to_sets(&summary, &node, Some("host-1"), ROUND);
+        let (_, plain) = convert(bytes);
+
+        let extra_key = format!("node:{node}/container:containerd-shim-v9");
+        let extra = get(&with_extras, &extra_key);
+        assert_eq!(extra.set_type(), Some("sys_container"), "{name}");
+        assert_eq!(extra.get("cpu/usage"), Some(MetricValue::Int(42)), "{name}");
+        let rest: Sets = with_extras.into_iter().filter(|(k, _)| *k != extra_key).collect();
+        assert_eq!(rest.len(), plain.len(), "{name}");
+        for ((k1, s1), (k2, s2)) in rest.iter().zip(&plain) {
+            assert_eq!(k1, k2, "{name}");
+            assert_eq!(s1, s2, "{name} {k1}");
+        }
+    }
+}

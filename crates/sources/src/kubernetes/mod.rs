@@ -151,4 +151,6 @@ impl MetricsSourceProvider for KubernetesProvider {
 }
 
 #[cfg(test)]
+mod provider_tests;
+#[cfg(test)]
 mod tls_tests;
