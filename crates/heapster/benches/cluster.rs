@@ -34,8 +34,26 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|l| l.split_whitespace().last()?.parse().ok())
 }
 
+/// Upper bound of the histogram bucket holding the 99th percentile of `heapster_round_duration_seconds`.
+fn round_p99(text: &str) -> Option<String> {
+    let buckets: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("heapster_round_duration_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, rest) = l.split_once('"')?;
+            Some((le.to_string(), rest.split_whitespace().last()?.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    buckets.into_iter().find(|(_, n)| *n >= 0.99 * total).map(|(le, _)| le)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
+    heapster_sources::ensure_crypto_provider();
     let nodes = env("NODES", 1000) as usize;
     let pods = env("PODS", 30) as usize;
     let resolution = env("RESOLUTION_S", 15);
@@ -100,14 +118,17 @@ async fn main() {
             .collect::<Vec<_>>()
             .join("; ")
     );
+    let series = metric(&text, "heapster_store_series").unwrap_or(0.0);
+    let store_bytes = metric(&text, "heapster_store_bytes").unwrap_or(0.0);
     println!(
-        "  round duration histogram: {}",
-        text.lines()
-            .filter(|l| l.starts_with("heapster_round_duration_seconds"))
-            .map(|l| l.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
+        "  store: {series} series, {:.0} bytes per series, {:.3} MiB per node counted by the store",
+        store_bytes / series.max(1.0),
+        store_bytes / 1048576.0 / nodes as f64
     );
+    match round_p99(&text) {
+        Some(p99) => println!("  p99 round time: <= {p99}s (histogram bucket bound, whole run)"),
+        None => println!("  p99 round time: no rounds recorded"),
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

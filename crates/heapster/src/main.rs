@@ -16,6 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// glibc's malloc spent about 40 % of heapster's CPU on a 500-node cluster (many small maps built and freed per
+/// round, across threads) and kept freed memory in per-thread arenas; mimalloc does both better.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let flags = Flags::from_env();
     if let Err(e) = flags.validate() {
