@@ -10,23 +10,32 @@
 //! So a rate is never negative and never spans a restart.
 
 use crate::DataProcessor;
+use foldhash::HashMap;
 use heapster_model::catalog::{self, MetricDescriptor};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
-use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Counters of one set from the previous round.
 struct Previous {
     create_time: Timestamp,
     scrape_time: Timestamp,
-    /// (counter name, labels of a labelled counter) -> value.
-    counters: HashMap<(Cow<'static, str>, Labels), MetricValue>,
+    counters: Vec<Counter>,
+    /// The round this set was last seen in: sets absent from a round are forgotten after it.
+    round: u64,
+}
+
+/// One counter reading: which of [`rate_pairs`] it is, the labels of a labelled counter (empty otherwise: an empty
+/// `Labels` does not allocate), and its value. A set has a dozen at most, so a `Vec` scanned in order beats a map.
+struct Counter {
+    pair: usize,
+    labels: Labels,
+    value: MetricValue,
 }
 
 /// Computes the `_rate` twin of every cumulative metric the catalog gives one.
 #[derive(Default)]
 pub struct RateCalculator {
     previous: HashMap<String, Previous>,
+    round: u64,
 }
 
 impl RateCalculator {
@@ -64,18 +73,26 @@ impl DataProcessor for RateCalculator {
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let pairs = rate_pairs();
-        let mut next = HashMap::with_capacity(batch.sets.len());
+        self.round += 1;
+        let round = self.round;
         for (key, set) in batch.sets.iter_mut() {
-            let prev = self.previous.remove(key);
             let counters = counters_of(set, pairs);
-            if let Some(prev) = prev.filter(|p| same_segment(p, set)) {
-                let dt_ms = set.scrape_time - prev.scrape_time;
-                add_rates(set, &prev, &counters, pairs, dt_ms);
+            match self.previous.get_mut(key.as_str()) {
+                Some(prev) => {
+                    if same_segment(prev, set) {
+                        let dt_ms = set.scrape_time - prev.scrape_time;
+                        add_rates(set, prev, &counters, pairs, dt_ms);
+                    }
+                    *prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters, round };
+                }
+                None => {
+                    let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters, round };
+                    self.previous.insert(key.clone(), prev);
+                }
             }
-            next.insert(key.clone(), Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters });
         }
         // Sets absent from this round are forgotten: if they come back, they start a new segment.
-        self.previous = next;
+        self.previous.retain(|_, p| p.round == round);
         batch
     }
 }
@@ -84,19 +101,16 @@ fn same_segment(prev: &Previous, set: &MetricSet) -> bool {
     prev.create_time == set.create_time && set.scrape_time > prev.scrape_time
 }
 
-fn counters_of(
-    set: &MetricSet,
-    pairs: &[(&'static str, &'static MetricDescriptor)],
-) -> HashMap<(Cow<'static, str>, Labels), MetricValue> {
-    let mut out = HashMap::new();
-    for &(counter, _) in pairs {
-        if let Some(v) = set.get(counter) {
-            out.insert((Cow::Borrowed(counter), Labels::new()), v);
+fn counters_of(set: &MetricSet, pairs: &[(&'static str, &'static MetricDescriptor)]) -> Vec<Counter> {
+    let mut out = Vec::new();
+    for (pair, &(counter, _)) in pairs.iter().enumerate() {
+        if let Some(value) = set.get(counter) {
+            out.push(Counter { pair, labels: Labels::new(), value });
         }
     }
     for m in &set.labeled_metrics {
-        if pairs.iter().any(|(c, _)| *c == m.name) {
-            out.insert((m.name.clone(), m.labels.clone()), m.value);
+        if let Some(pair) = pairs.iter().position(|(c, _)| *c == m.name) {
+            out.push(Counter { pair, labels: m.labels.clone(), value: m.value });
         }
     }
     out
@@ -105,16 +119,18 @@ fn counters_of(
 fn add_rates(
     set: &mut MetricSet,
     prev: &Previous,
-    counters: &HashMap<(Cow<'static, str>, Labels), MetricValue>,
+    counters: &[Counter],
     pairs: &[(&'static str, &'static MetricDescriptor)],
     dt_ms: i64,
 ) {
-    for ((name, labels), cur) in counters {
-        let Some(&before) = prev.counters.get(&(name.clone(), labels.clone())) else { continue };
-        let Some(&(_, desc)) = pairs.iter().find(|(c, _)| *c == name) else { continue };
-        let Some(r) = rate(name, before, *cur, dt_ms) else { continue };
+    for cur in counters {
+        let Some(before) = prev.counters.iter().find(|p| p.pair == cur.pair && p.labels == cur.labels) else {
+            continue;
+        };
+        let (name, desc) = pairs[cur.pair];
+        let Some(r) = rate(name, before.value, cur.value, dt_ms) else { continue };
         if desc.labeled {
-            set.add_labeled(desc.name, labels.clone(), MetricValue::Float(r));
+            set.add_labeled(desc.name, cur.labels.clone(), MetricValue::Float(r));
         } else {
             set.set(desc.name, MetricValue::Float(r));
         }

@@ -9,6 +9,11 @@
 //! and a compressed value stream). Metric names and the label sets of labelled metrics are interned to `u32`s, so
 //! a series costs two ids and its chunks. See the `store` benchmark for bytes per point.
 //!
+//! # Ageing out
+//! Dropping expired chunks and sets means visiting every series, which is most of the store's memory traffic, so
+//! it runs every [`SWEEP_EVERY`] batches rather than every batch. In between, reads skip what is older than the
+//! window, so the sweep's timing is invisible from outside.
+//!
 //! # Timestamps
 //! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
 //! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
@@ -16,10 +21,14 @@
 mod chunk;
 
 use chunk::Chunk;
+use foldhash::{HashMap, HashMapExt};
 use heapster_model::{DataBatch, Labels, MetricSetType, MetricValue, Timestamp};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// Batches between two sweeps of expired chunks and sets.
+pub const SWEEP_EVERY: u64 = 8;
 
 /// How much the store keeps.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +87,8 @@ struct Inner {
     label_sets: Interner<Labels>,
     latest: Option<Arc<DataBatch>>,
     out_of_order: u64,
+    /// `first_seq` at the last sweep of expired chunks and sets.
+    swept_at: u64,
 }
 
 /// Values to small ids and back.
@@ -219,13 +230,16 @@ impl Store {
             inner.first_seq += 1;
         }
         let first = inner.first_seq;
-        inner.sets.retain(|_, s| {
-            s.series.retain_mut(|series| {
-                series.chunks.retain(|c| c.last_seq() >= first);
-                !series.chunks.is_empty()
+        if first >= inner.swept_at + SWEEP_EVERY {
+            inner.swept_at = first;
+            inner.sets.retain(|_, s| {
+                s.series.retain_mut(|series| {
+                    series.chunks.retain(|c| c.last_seq() >= first);
+                    !series.chunks.is_empty()
+                });
+                s.last_seq >= first
             });
-            s.last_seq >= first
-        });
+        }
         let previous = inner.latest.replace(batch);
         drop(guard);
         // Freeing the previous batch (tens of thousands of maps) is done outside the lock, so readers wait less.
@@ -244,7 +258,9 @@ impl Store {
 
     /// Every set key in the window, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.inner.read().unwrap().sets.keys().map(|k| k.to_string()).collect();
+        let inner = self.inner.read().unwrap();
+        let mut keys: Vec<String> =
+            inner.sets.iter().filter(|(_, s)| inner.is_live(s)).map(|(k, _)| k.to_string()).collect();
         keys.sort();
         keys
     }
@@ -255,6 +271,7 @@ impl Store {
         let mut keys: Vec<String> = inner
             .sets
             .iter()
+            .filter(|(_, s)| inner.is_live(s))
             .filter(|(_, s)| s.labels.get(heapster_model::labels::TYPE).map(String::as_str) == Some(set_type.as_str()))
             .map(|(k, _)| k.to_string())
             .collect();
@@ -264,9 +281,13 @@ impl Store {
 
     pub fn set_info(&self, key: &str) -> Option<SetInfo> {
         let inner = self.inner.read().unwrap();
-        let s = inner.sets.get(key)?;
-        let mut metric_names: Vec<String> =
-            s.series.iter().map(|series| inner.names.values[series.name as usize].to_string()).collect();
+        let s = inner.sets.get(key).filter(|s| inner.is_live(s))?;
+        let mut metric_names: Vec<String> = s
+            .series
+            .iter()
+            .filter(|series| inner.has_points(series))
+            .map(|series| inner.names.values[series.name as usize].to_string())
+            .collect();
         metric_names.sort();
         metric_names.dedup();
         Some(SetInfo {
@@ -285,7 +306,7 @@ impl Store {
         let mut out: Vec<Labels> = s
             .series
             .iter()
-            .filter(|x| x.name == name)
+            .filter(|x| x.name == name && inner.has_points(x))
             .map(|x| if x.labels == 0 { Labels::new() } else { inner.label_sets.values[x.labels as usize - 1].clone() })
             .collect();
         out.sort();
@@ -330,11 +351,12 @@ impl Store {
 
     pub fn stats(&self) -> StoreStats {
         let inner = self.inner.read().unwrap();
-        let mut st = StoreStats { sets: inner.sets.len(), out_of_order: inner.out_of_order, ..Default::default() };
+        let mut st = StoreStats { out_of_order: inner.out_of_order, ..Default::default() };
         let entry = std::mem::size_of::<(Box<str>, StoredSet)>() + 1;
         st.bytes += inner.sets.capacity() * entry + inner.times.capacity() * 8;
         for (key, s) in &inner.sets {
-            st.series += s.series.len();
+            st.sets += usize::from(inner.is_live(s));
+            st.series += s.series.iter().filter(|x| inner.has_points(x)).count();
             st.bytes += key.len() + labels_bytes(&s.labels);
             st.bytes += (s.series.capacity() - s.series.len()) * std::mem::size_of::<Series>();
             for series in &s.series {
@@ -364,6 +386,16 @@ fn append(series: &mut Vec<Series>, name: u32, labels: u32, seq: u64, value: Met
 }
 
 impl Inner {
+    /// Whether a set was in a batch of the window (the sweep may not have dropped it yet).
+    fn is_live(&self, s: &StoredSet) -> bool {
+        s.last_seq >= self.first_seq
+    }
+
+    /// Whether a series has a point in the window.
+    fn has_points(&self, series: &Series) -> bool {
+        series.chunks.last().is_some_and(|c| c.last_seq() >= self.first_seq)
+    }
+
     fn time_of(&self, seq: u64) -> Option<Timestamp> {
         self.times.get(usize::try_from(seq.checked_sub(self.first_seq)?).ok()?).copied()
     }
@@ -371,9 +403,9 @@ impl Inner {
     fn series(&self, key: &str, metric: &str, labels: &Labels) -> Option<&Series> {
         let name = self.names.id(metric)?;
         let labels = if labels.is_empty() { 0 } else { self.label_sets.id(labels)? + 1 };
-        let s = self.sets.get(key)?;
+        let s = self.sets.get(key).filter(|s| self.is_live(s))?;
         let i = s.series.binary_search_by_key(&(name, labels), |x| (x.name, x.labels)).ok()?;
-        Some(&s.series[i])
+        Some(&s.series[i]).filter(|x| self.has_points(x))
     }
 }
 
