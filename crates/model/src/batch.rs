@@ -3,6 +3,7 @@
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch. Whole milliseconds are all any source or sink resolves.
 pub type Timestamp = i64;
@@ -47,7 +48,9 @@ impl Serialize for MetricValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabeledMetric {
     pub name: MetricName,
-    pub labels: Labels,
+    /// Shared: a filesystem's usage, limit, available and inode counts all carry the same `resource_id`, and a
+    /// label map of its own for each was most of a container's memory in a batch (a map node is ~0.5 KB).
+    pub labels: Arc<Labels>,
     pub value: MetricValue,
 }
 
@@ -84,7 +87,7 @@ impl MetricSet {
     }
 
     /// [`MetricSet::put_u64`] for a labelled metric.
-    pub fn put_labeled_u64(&mut self, name: &'static str, labels: &Labels, v: Option<u64>) {
+    pub fn put_labeled_u64(&mut self, name: &'static str, labels: &Arc<Labels>, v: Option<u64>) {
         if let Some(v) = v {
             self.add_labeled(name, labels.clone(), MetricValue::from_u64(v));
         }
@@ -94,8 +97,8 @@ impl MetricSet {
         self.metrics.get(name).copied()
     }
 
-    pub fn add_labeled(&mut self, name: &'static str, labels: Labels, value: MetricValue) {
-        self.labeled_metrics.push(LabeledMetric { name: Cow::Borrowed(name), labels, value });
+    pub fn add_labeled(&mut self, name: &'static str, labels: impl Into<Arc<Labels>>, value: MetricValue) {
+        self.labeled_metrics.push(LabeledMetric { name: Cow::Borrowed(name), labels: labels.into(), value });
     }
 }
 

@@ -60,3 +60,28 @@ pub const ALL: &[LabelDescriptor] = &[
     LabelDescriptor { key: ACCELERATOR_MODEL, description: "Model of the accelerator" },
     LabelDescriptor { key: ACCELERATOR_ID, description: "ID of the accelerator" },
 ];
+
+/// The label map `{resource_id: id}` of a filesystem or disk metric, shared.
+///
+/// Every container has `resource_id=/` and `resource_id=logs`; one shared map per id (per thread, up to a few
+/// thousand ids, then started afresh) instead of one per metric keeps a batch's labelled metrics small.
+pub fn resource_id(id: &str) -> std::sync::Arc<crate::Labels> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    const MAX_CACHED: usize = 4096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Arc<crate::Labels>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with_borrow_mut(|cache| {
+        if let Some(l) = cache.get(id) {
+            return l.clone();
+        }
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        let l = Arc::new(crate::Labels::from([(RESOURCE_ID.to_owned(), id.to_owned())]));
+        cache.insert(id.to_owned(), l.clone());
+        l
+    })
+}

@@ -147,7 +147,7 @@ mod tests {
         a.set("memory/rss", MetricValue::Int(600));
         a.labeled_metrics.push(LabeledMetric {
             name: Cow::Borrowed("filesystem/usage"),
-            labels: Labels::from([(labels::RESOURCE_ID.to_owned(), "/".to_owned())]),
+            labels: labels::resource_id("/"),
             value: MetricValue::Int(1),
         });
         a.metrics.insert(Cow::Owned("custom/qps".to_owned()), MetricValue::Float(5.0));

@@ -13,6 +13,7 @@ use crate::DataProcessor;
 use foldhash::HashMap;
 use heapster_model::catalog::{self, MetricDescriptor};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
+use std::sync::Arc;
 
 /// Counters of one set from the previous round.
 struct Previous {
@@ -23,11 +24,11 @@ struct Previous {
     round: u64,
 }
 
-/// One counter reading: which of [`rate_pairs`] it is, the labels of a labelled counter (empty otherwise: an empty
-/// `Labels` does not allocate), and its value. A set has a dozen at most, so a `Vec` scanned in order beats a map.
+/// One counter reading: which of [`rate_pairs`] it is, the labels of a labelled counter (shared with the set's
+/// metric), and its value. A set has a dozen at most, so a `Vec` scanned in order beats a map.
 struct Counter {
     pair: usize,
-    labels: Labels,
+    labels: Option<Arc<Labels>>,
     value: MetricValue,
 }
 
@@ -105,12 +106,12 @@ fn counters_of(set: &MetricSet, pairs: &[(&'static str, &'static MetricDescripto
     let mut out = Vec::new();
     for (pair, &(counter, _)) in pairs.iter().enumerate() {
         if let Some(value) = set.get(counter) {
-            out.push(Counter { pair, labels: Labels::new(), value });
+            out.push(Counter { pair, labels: None, value });
         }
     }
     for m in &set.labeled_metrics {
         if let Some(pair) = pairs.iter().position(|(c, _)| *c == m.name) {
-            out.push(Counter { pair, labels: m.labels.clone(), value: m.value });
+            out.push(Counter { pair, labels: Some(m.labels.clone()), value: m.value });
         }
     }
     out
@@ -129,10 +130,10 @@ fn add_rates(
         };
         let (name, desc) = pairs[cur.pair];
         let Some(r) = rate(name, before.value, cur.value, dt_ms) else { continue };
-        if desc.labeled {
-            set.add_labeled(desc.name, cur.labels.clone(), MetricValue::Float(r));
-        } else {
-            set.set(desc.name, MetricValue::Float(r));
+        match (&cur.labels, desc.labeled) {
+            (Some(labels), true) => set.add_labeled(desc.name, labels.clone(), MetricValue::Float(r)),
+            (None, false) => set.set(desc.name, MetricValue::Float(r)),
+            _ => {}
         }
     }
 }

@@ -55,6 +55,20 @@ fn churn_replaces_pods_over_time() {
     assert_eq!(doc["pods"][0]["podRef"]["name"], later[0].name.as_str());
 }
 
+/// Compiled templates render exactly what walking the recorded JSON renders, at several moments and with churn.
+#[test]
+fn compiled_rendering_is_byte_for_byte_the_walking_one() {
+    let t = Template::builtin();
+    let epoch = Utc::now();
+    let spec = NodeSpec { name: "n-7".into(), index: 7, pods: 40, epoch, churn: Some(Duration::from_secs(60)) };
+    for s in [0, 1, 15, 61, 3600] {
+        let now = epoch + chrono::Duration::milliseconds(s * 1000 + 337);
+        let compiled = kubelet::render(&t, &spec, now);
+        assert_eq!(compiled, kubelet::render_walking(&t, &spec, now), "at {s} s");
+        assert!(compiled.contains("usageCoreNanoSeconds"), "counters are written");
+    }
+}
+
 /// The API server is checked with a real Kubernetes client (kube-rs): typed lists decode, and a watcher sees pods
 /// replaced by churn.
 #[tokio::test]

@@ -109,6 +109,11 @@ impl Chunk {
         }
     }
 
+    /// The newest value, from the encoder's state (no decoding).
+    pub fn last_value(&self) -> MetricValue {
+        if self.is_float { MetricValue::Float(f64::from_bits(self.prev)) } else { MetricValue::Int(self.prev as i64) }
+    }
+
     /// Every value with its sequence number, oldest first.
     pub fn decode(&self, mut f: impl FnMut(u64, MetricValue)) {
         let mut pos = 0;

@@ -22,7 +22,8 @@ mod chunk;
 
 use chunk::Chunk;
 use foldhash::{HashMap, HashMapExt};
-use heapster_model::{DataBatch, Labels, MetricSetType, MetricValue, Timestamp};
+use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -85,7 +86,6 @@ struct Inner {
     sets: HashMap<Box<str>, StoredSet>,
     names: Interner<Box<str>>,
     label_sets: Interner<Labels>,
-    latest: Option<Arc<DataBatch>>,
     out_of_order: u64,
     /// `first_seq` at the last sweep of expired chunks and sets.
     swept_at: u64,
@@ -240,15 +240,45 @@ impl Store {
                 s.last_seq >= first
             });
         }
-        let previous = inner.latest.replace(batch);
         drop(guard);
-        // Freeing the previous batch (tens of thousands of maps) is done outside the lock, so readers wait less.
-        drop(previous);
+        // Freeing the batch (tens of thousands of maps) is done outside the lock, so readers wait less.
+        drop(batch);
     }
 
-    /// The batch most recently ingested, as it came (for `metric-export`).
-    pub fn latest_batch(&self) -> Option<Arc<DataBatch>> {
-        self.inner.read().unwrap().latest.clone()
+    /// The batch most recently ingested, rebuilt from the store (for `metric-export`): every set of that batch with
+    /// its labels, create time and values. Scrape times are not stored; they read as the batch's timestamp.
+    ///
+    /// Rebuilt rather than kept: a batch as it came is a map per set and per labelled metric, several times the size
+    /// of its compressed points, and keeping one alive beside the next round's doubled heapster's peak memory.
+    pub fn latest_batch(&self) -> Option<DataBatch> {
+        let inner = self.inner.read().unwrap();
+        let timestamp = *inner.times.back()?;
+        let newest = inner.first_seq + inner.times.len() as u64 - 1;
+        let mut batch = DataBatch { timestamp, ..Default::default() };
+        for (key, s) in inner.sets.iter().filter(|(_, s)| s.last_seq == newest) {
+            let mut set = MetricSet {
+                create_time: s.create_time,
+                scrape_time: timestamp,
+                labels: s.labels.clone(),
+                ..Default::default()
+            };
+            for series in &s.series {
+                let Some(c) = series.chunks.last().filter(|c| c.last_seq() == newest) else { continue };
+                let name = &*inner.names.values[series.name as usize];
+                let name: Cow<'static, str> = match heapster_model::catalog::find(name) {
+                    Some(d) => Cow::Borrowed(d.name),
+                    None => Cow::Owned(name.to_owned()),
+                };
+                if series.labels == 0 {
+                    set.metrics.insert(name, c.last_value());
+                } else {
+                    let labels = Arc::new(inner.label_sets.values[series.labels as usize - 1].clone());
+                    set.labeled_metrics.push(LabeledMetric { name, labels, value: c.last_value() });
+                }
+            }
+            batch.sets.insert(key.to_string(), set);
+        }
+        Some(batch)
     }
 
     /// Timestamp of the batch most recently ingested.

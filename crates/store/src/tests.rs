@@ -155,3 +155,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_latest_batch_is_rebuilt_with_its_sets_labels_and_values() {
+    let st = store(900);
+    assert!(st.latest_batch().is_none());
+    st.ingest(batch(15_000, &[("node:gone", &[("memory/usage", MetricValue::Int(1))])]));
+    let mut b = DataBatch { timestamp: 30_000, ..Default::default() };
+    let mut s = MetricSet { create_time: 7, scrape_time: 29_000, ..Default::default() };
+    s.labels.insert("type".into(), "pod".into());
+    s.set("cpu/usage_rate", MetricValue::Float(12.5));
+    s.set("memory/usage", MetricValue::Int(1 << 40));
+    s.metrics.insert(std::borrow::Cow::Owned("custom/qps".into()), MetricValue::Int(3));
+    s.add_labeled("filesystem/usage", heapster_model::labels::resource_id("/"), MetricValue::Int(99));
+    b.sets.insert("namespace:a/pod:p".into(), s.clone());
+    st.ingest(Arc::new(b));
+    let latest = st.latest_batch().unwrap();
+    assert_eq!(latest.timestamp, 30_000);
+    assert_eq!(latest.sets.keys().collect::<Vec<_>>(), ["namespace:a/pod:p"], "only the newest batch's sets");
+    // Scrape times are not stored: they come back as the batch timestamp.
+    assert_eq!(latest.sets["namespace:a/pod:p"], MetricSet { scrape_time: 30_000, ..s });
+}

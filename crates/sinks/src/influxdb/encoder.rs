@@ -198,7 +198,7 @@ mod tests {
         node.labels.insert("nodename".into(), "node-1".into());
         node.add_labeled(
             "filesystem/usage",
-            [("resource_id".to_owned(), "/dev/vda1".to_owned())].into(),
+            Labels::from([("resource_id".to_owned(), "/dev/vda1".to_owned())]),
             MetricValue::Int(4096),
         );
         let mut b = DataBatch { timestamp: 1_700_000_000_000, ..Default::default() };

@@ -84,7 +84,7 @@ mod tests {
         set.set("memory/usage", MetricValue::Int(42));
         set.add_labeled(
             "filesystem/usage",
-            [("resource_id".to_owned(), "/dev/vda".to_owned())].into(),
+            heapster_model::Labels::from([("resource_id".to_owned(), "/dev/vda".to_owned())]),
             MetricValue::Int(7),
         );
         let mut b = DataBatch { timestamp: 1000, ..Default::default() };

@@ -247,7 +247,7 @@ fn add_filesystems(set: &mut MetricSet, spec: &ContainerSpec, filesystems: &[FsS
         return;
     }
     for fs in filesystems.iter().filter(|fs| !fs.device.is_empty()) {
-        let l = Labels::from([(labels::RESOURCE_ID.to_owned(), fs.device.clone())]);
+        let l = labels::resource_id(&fs.device);
         set.put_labeled_u64("filesystem/usage", &l, fs.usage);
         set.put_labeled_u64("filesystem/limit", &l, fs.capacity);
         let nonzero = |v: Option<u64>| v.is_some_and(|v| v > 0);
@@ -276,7 +276,7 @@ fn add_disk_io(set: &mut MetricSet, spec: &ContainerSpec, s: &ContainerStats) {
         e.1 = add(e.1, d.stats.get("Write"));
     }
     for (device, (read, write)) in per_device {
-        let l = Labels::from([(labels::RESOURCE_ID.to_owned(), device)]);
+        let l = labels::resource_id(&device);
         set.put_labeled_u64("disk/io_read_bytes", &l, read);
         set.put_labeled_u64("disk/io_write_bytes", &l, write);
     }

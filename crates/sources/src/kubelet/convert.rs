@@ -273,7 +273,7 @@ fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>, which: Interface
 
 fn add_fs(set: &mut MetricSet, resource_id: &str, fs: Option<&FsStats>) {
     let Some(fs) = fs else { return };
-    let l = Labels::from([(labels::RESOURCE_ID.to_owned(), resource_id.to_owned())]);
+    let l = labels::resource_id(resource_id);
     set.put_labeled_u64("filesystem/usage", &l, fs.used_bytes);
     set.put_labeled_u64("filesystem/limit", &l, fs.capacity_bytes);
     set.put_labeled_u64("filesystem/available", &l, fs.available_bytes);
@@ -283,11 +283,11 @@ fn add_fs(set: &mut MetricSet, resource_id: &str, fs: Option<&FsStats>) {
 
 fn add_accelerators(set: &mut MetricSet, accelerators: &[AcceleratorStats]) {
     for a in accelerators {
-        let l = Labels::from([
+        let l = std::sync::Arc::new(Labels::from([
             (labels::ACCELERATOR_MAKE.to_owned(), a.make.clone()),
             (labels::ACCELERATOR_MODEL.to_owned(), a.model.clone()),
             (labels::ACCELERATOR_ID.to_owned(), a.id.clone()),
-        ]);
+        ]));
         set.put_labeled_u64("accelerator/memory_total", &l, a.memory_total);
         set.put_labeled_u64("accelerator/memory_used", &l, a.memory_used);
         set.put_labeled_u64("accelerator/duty_cycle", &l, a.duty_cycle);
