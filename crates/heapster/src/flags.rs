@@ -5,6 +5,7 @@
 use clap::Parser;
 use heapster_model::SpecUri;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// heapster: container-cluster monitoring, compatible with Kubernetes Heapster.
@@ -47,6 +48,16 @@ pub struct Flags {
     /// Batches each sink may fall behind before its oldest is dropped (and counted).
     #[arg(long = "sink_queue_batches", value_name = "N", default_value_t = 8)]
     pub sink_queue_batches: usize,
+
+    /// A directory for a durable spool per sink: every batch is on disk until its sink took it, so an outage
+    /// longer than --sink_queue_batches, or a restart of heapster, loses nothing. Off when not given.
+    #[arg(long = "sink_buffer_dir", value_name = "DIR")]
+    pub sink_buffer_dir: Option<PathBuf>,
+
+    /// Bytes each sink's spool may hold (suffixes K, M, G, Ki, Mi, Gi); beyond, the oldest batches are dropped,
+    /// counted and logged.
+    #[arg(long = "sink_buffer_max_bytes", value_name = "BYTES", default_value = "1Gi", value_parser = parse_bytes)]
+    pub sink_buffer_max_bytes: u64,
 
     /// Scrapes in flight at once; the rest wait (within the round's deadline).
     #[arg(long = "max_concurrent_scrapes", value_name = "N", default_value_t = 512)]
@@ -93,6 +104,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A size in bytes: a number with an optional suffix K, M, G (powers of 1000) or Ki, Mi, Gi (of 1024), and an
+/// optional `B`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']);
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let unit: u64 = match suffix {
+        "" => 1,
+        "K" | "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size like 500Mi or 1G")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size like 500Mi or 1G"))?;
+    n.checked_mul(unit).filter(|n| *n > 0).ok_or_else(|| format!("{s:?}: must be more than zero and fit 64 bits"))
+}
+
 /// Rewrites Heapster-style arguments into what clap parses: `-flag` becomes `--flag`, and `-` inside a flag name
 /// becomes `_`. Values are left alone, and so is everything after a bare `--`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -131,6 +162,11 @@ impl Flags {
     /// The sources to use: `--source` values, or `local` when none was given.
     pub fn sources_or_default(&self) -> Vec<SpecUri> {
         if self.sources.is_empty() { vec!["local".parse().expect("valid")] } else { self.sources.clone() }
+    }
+
+    /// The spool directory, when `--sink_buffer_dir` is set.
+    pub fn sink_buffer_dir(&self) -> Option<PathBuf> {
+        self.sink_buffer_dir.clone().filter(|d| !d.as_os_str().is_empty())
     }
 
     /// Checks what clap cannot: relations between flags.
@@ -203,6 +239,20 @@ mod tests {
         assert!(parse(&["--metric_resolution=0s"]).is_err());
         let f = parse(&["--store_window=10s", "--metric_resolution=15s"]).unwrap();
         assert!(f.validate().unwrap_err().contains("shorter than"));
+    }
+
+    #[test]
+    fn sink_buffer_flags() {
+        let f = parse(&[]).unwrap();
+        assert_eq!(f.sink_buffer_dir(), None);
+        assert_eq!(f.sink_buffer_max_bytes, 1 << 30);
+        let f = parse(&["--sink-buffer-dir=/var/lib/heapster", "--sink_buffer_max_bytes=500Mi"]).unwrap();
+        assert_eq!(f.sink_buffer_dir(), Some(PathBuf::from("/var/lib/heapster")));
+        assert_eq!(f.sink_buffer_max_bytes, 500 << 20);
+        assert_eq!(parse_bytes("2G"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert!(parse_bytes("lots").is_err() && parse_bytes("0").is_err() && parse_bytes("1Ti").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod self_metrics;
 
 use flags::Flags;
 use heapster_processors::{ClusterAggregator, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator};
-use heapster_sinks::{SinkManager, SinkManagerConfig};
+use heapster_sinks::{SinkManager, SinkManagerConfig, SpoolConfig};
 use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -86,10 +86,14 @@ async fn run(flags: Flags) -> Result<(), String> {
         None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)],
     };
     self_metrics::ProcessorCounters::register(&mut registry, &processors);
-    let sink_manager = SinkManager::start(
+    let sink_manager = SinkManager::try_start(
         sinks,
-        SinkManagerConfig { queue_batches: flags.sink_queue_batches, export_timeout: flags.sink_export_data_timeout },
-    );
+        SinkManagerConfig {
+            queue_batches: flags.sink_queue_batches,
+            export_timeout: flags.sink_export_data_timeout,
+            spool: flags.sink_buffer_dir().map(|dir| SpoolConfig { dir, max_bytes: flags.sink_buffer_max_bytes }),
+        },
+    )?;
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, flags.heapster_port);

@@ -2,152 +2,22 @@
 //! scripts/test), started per test on free 127.0.0.1 ports with a temporary directory.
 //!
 //! Heapster runs standalone on this host; what InfluxDB stored is compared with what heapster's own model API
-//! serves for the same timestamps, in each of the three schemas, and again across an InfluxDB outage.
+//! serves for the same timestamps, in each of the three schemas, and again across an InfluxDB outage. Bodies are
+//! gzip-compressed by default, so these tests write gzip to influxd; one test writes both ways.
+//!
+//! The InfluxDB 2.x/3.x write API (`/api/v2/write`) is tested against VictoriaMetrics (Debian package
+//! `victoria-metrics`, also installed by scripts/test), which accepts that API: no InfluxDB 2 or 3 server can be
+//! installed here.
 
 mod common;
 
 use common::Heapster;
+use common::influxd::{Influxd, free_port, http};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-
-/// One `influxd` with its own config and data under a temporary directory; stopped and removed on drop.
-struct Influxd {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Influxd {
-    fn start() -> Influxd {
-        let (port, rpc) = (free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("heapster-influxd-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.display();
-        let config = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-             [monitor]\n  store-enabled = false\n\
-             [continuous_queries]\n  enabled = false\n"
-        );
-        std::fs::write(dir.join("influxdb.conf"), config).unwrap();
-        let mut me = Influxd { child: None, port, dir };
-        me.launch();
-        me
-    }
-
-    /// Starts (or restarts, on the same port and data) the server and waits until `/ping` answers.
-    fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.join("influxd.log")).unwrap();
-        let child = Command::new("influxd")
-            .arg("-config")
-            .arg(self.dir.join("influxdb.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run influxd ({e}): scripts/test installs the Debian package influxdb"));
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(20);
-        while http("GET", &format!("http://127.0.0.1:{}/ping", self.port)).0 != 204 {
-            assert!(Instant::now() < until, "influxd did not answer /ping: see {}/influxd.log", self.dir.display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The first statement's series of an InfluxQL query, timestamps as epoch milliseconds; none while the
-    /// database does not exist yet.
-    fn query(&self, db: &str, q: &str) -> Vec<Value> {
-        let mut url = url::Url::parse(&format!("{}/query", self.url())).unwrap();
-        url.query_pairs_mut().append_pair("db", db).append_pair("epoch", "ms").append_pair("q", q);
-        let (status, body) = http("GET", url.as_str());
-        assert_eq!(status, 200, "{q}: {body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        let error = v["results"][0]["error"].as_str().unwrap_or_default();
-        if error.starts_with("database not found") {
-            return Vec::new(); // Not written yet: the same as no rows, for the polling callers.
-        }
-        assert!(error.is_empty(), "{q}: {body}");
-        v["results"][0]["series"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Runs a statement that changes something (`CREATE`, `DROP`), or writes line protocol when `lines` is set.
-    fn post(&self, db: &str, q: &str, lines: Option<&str>) {
-        let mut url =
-            url::Url::parse(&format!("{}/{}", self.url(), if lines.is_some() { "write" } else { "query" })).unwrap();
-        url.query_pairs_mut().append_pair("db", db);
-        if lines.is_none() {
-            url.query_pairs_mut().append_pair("q", q);
-        }
-        heapster_sources::ensure_crypto_provider();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (status, body) = rt.block_on(async {
-            let r = reqwest::Client::new().post(url).body(lines.unwrap_or_default().to_owned()).send().await.unwrap();
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
-        });
-        assert!(status == 200 || status == 204, "{q}: {status} {body}");
-    }
-
-    fn measurements(&self, db: &str) -> Vec<String> {
-        let series = self.query(db, "SHOW MEASUREMENTS");
-        let rows = series.first().and_then(|s| s["values"].as_array().cloned()).unwrap_or_default();
-        rows.iter().filter_map(|r| r[0].as_str().map(String::from)).collect()
-    }
-
-    /// `field` of `measurement` for the node's own metric set: timestamp (ms) -> values at that timestamp.
-    fn node_values(&self, db: &str, measurement: &str, field: &str, node: &str) -> BTreeMap<i64, Vec<f64>> {
-        let q = format!(
-            "SELECT \"{field}\" FROM \"{measurement}\" WHERE \"type\" = 'node' AND \"nodename\" = '{node}' \
-             AND \"{field}\" > -1"
-        );
-        let mut out: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-        for s in self.query(db, &q) {
-            for row in s["values"].as_array().unwrap() {
-                out.entry(row[0].as_i64().unwrap()).or_default().push(row[1].as_f64().unwrap());
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Status and body of one request; status 0 when nothing answered.
-fn http(method: &str, url: &str) -> (u16, String) {
-    heapster_sources::ensure_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let req = client.request(method.parse().unwrap(), url);
-        match req.send().await {
-            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-            Err(_) => (0, String::new()),
-        }
-    })
-}
 
 /// The model API's points of one node metric: timestamp (ms) -> value.
 fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
@@ -165,12 +35,23 @@ fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
 
 /// Every model point up to the newest timestamp InfluxDB has is in InfluxDB, once, with the same value.
 fn assert_same(what: &str, model: &BTreeMap<i64, f64>, stored: &BTreeMap<i64, Vec<f64>>, at_least: usize) -> usize {
+    assert_within(what, model, stored, at_least, 1e-12)
+}
+
+/// [`assert_same`] with a relative tolerance of `rel` on values.
+fn assert_within(
+    what: &str,
+    model: &BTreeMap<i64, f64>,
+    stored: &BTreeMap<i64, Vec<f64>>,
+    at_least: usize,
+    rel: f64,
+) -> usize {
     let newest = *stored.keys().last().unwrap_or_else(|| panic!("{what}: nothing stored"));
     let mut compared = 0;
     for (t, v) in model.range(..=newest) {
         let got = stored.get(t).unwrap_or_else(|| panic!("{what}: model point at {t} missing in InfluxDB: {stored:?}"));
         assert_eq!(got.len(), 1, "{what}: {t} stored {} times", got.len());
-        assert!((got[0] - v).abs() <= v.abs() * 1e-12, "{what} at {t}: InfluxDB {} != model {v}", got[0]);
+        assert!((got[0] - v).abs() <= v.abs() * rel, "{what} at {t}: InfluxDB {} != model {v}", got[0]);
         compared += 1;
     }
     for t in stored.keys() {
@@ -340,4 +221,214 @@ fn an_influxdb_outage_loses_no_point() {
     let retried = metrics.lines().any(|l| l.starts_with("heapster_sink_export_retries_total{") && !l.ends_with(" 0"));
     assert!(retried, "retries counted: {metrics}");
     assert!(!metrics.lines().any(|l| l.starts_with("heapster_sink_batches_dropped_total{") && !l.ends_with(" 0")));
+}
+
+/// The sink's bodies are gzip-compressed unless `gzip=false`; influxd 1.6 stores both. The same compressed bytes
+/// without `Content-Encoding: gzip` are refused, so the stored points did go through influxd's decompression.
+#[test]
+fn influxd_stores_gzip_bodies_and_plain_ones() {
+    use heapster_model::{DataBatch, MetricSet, MetricValue};
+    use heapster_sinks::DataSink;
+    let influx = Influxd::start();
+    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut set = MetricSet::default();
+    set.labels.insert("type".into(), "node".into());
+    set.labels.insert("nodename".into(), "gz".into());
+    set.set("uptime", MetricValue::Int(42));
+    set.set("cpu/usage_rate", MetricValue::Float(1.25));
+    let mut batch = DataBatch { timestamp: now, ..Default::default() };
+    batch.sets.insert("node:gz".into(), set);
+    let batch = std::sync::Arc::new(batch);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (db, opts) in [("k8s_gzip", ""), ("k8s_plain", "&gzip=false")] {
+        let uri = format!("influxdb:{}?db={db}{opts}", influx.url()).parse().unwrap();
+        let sink = heapster_sinks::influxdb::InfluxdbSink::from_uri(&uri).unwrap();
+        rt.block_on(sink.export(batch.clone())).unwrap_or_else(|e| panic!("{db}: {e}"));
+        assert_eq!(influx.node_values(db, "uptime", "value", "gz"), BTreeMap::from([(now, vec![42.0])]), "{db}");
+        assert_eq!(influx.node_values(db, "cpu/usage_rate", "value", "gz"), BTreeMap::from([(now, vec![1.25])]));
+    }
+    let packed = heapster_sinks::influxdb::encoder::gzip(format!("uptime,type=node value=1i {now}\n").as_bytes());
+    // Over a bare socket: influxd repeats the unparsable bytes in an `X-Influxdb-Error` header, which HTTP
+    // clients refuse to read.
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", influx.port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /write?db=k8s_gzip&precision=ms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        packed.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&packed).unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400 ") && answer.contains("unable to parse"),
+        "gzip bytes without Content-Encoding are not line protocol: {answer}"
+    );
+}
+
+/// Samples of one series: timestamp (ms) -> the values stored at it (more than one if written twice).
+type Points = BTreeMap<i64, Vec<f64>>;
+
+/// One VictoriaMetrics (`victoria-metrics` from the Debian package of that name) on a free 127.0.0.1 port with
+/// a temporary data directory; stopped and removed on drop. It speaks the InfluxDB 2.x write API
+/// (`/api/v2/write`) and stores line protocol `measurement field=` as the metric `measurement_field`, tags as
+/// labels.
+struct VictoriaMetrics {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl VictoriaMetrics {
+    fn start() -> VictoriaMetrics {
+        // The Debian package's binary; upstream's release archives call it victoria-metrics-prod.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let bin = ["victoria-metrics", "victoria-metrics-prod"]
+            .into_iter()
+            .find(|b| std::env::split_paths(&path).any(|d| d.join(b).is_file()))
+            .unwrap_or_else(|| panic!("no victoria-metrics on the PATH: scripts/test installs the Debian package"));
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("heapster-vm-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("victoria-metrics.log")).unwrap();
+        let child = Command::new(bin)
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-storageDataPath={}", dir.join("data").display()))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        let vm = VictoriaMetrics { child, port, dir };
+        let until = Instant::now() + Duration::from_secs(20);
+        while http("GET", &format!("{}/health", vm.url())).0 != 200 {
+            assert!(
+                Instant::now() < until,
+                "{bin} did not answer /health: see {}/victoria-metrics.log",
+                vm.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        vm
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Raw samples of the series `selector` matches (`/api/v1/export`): labels -> timestamp (ms) -> values.
+    fn export(&self, selector: &str) -> Vec<(BTreeMap<String, String>, Points)> {
+        let mut url = url::Url::parse(&format!("{}/api/v1/export", self.url())).unwrap();
+        url.query_pairs_mut().append_pair("match[]", selector);
+        let (status, body) = http("GET", url.as_str());
+        assert_eq!(status, 200, "{selector}: {body}");
+        body.lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                let labels = v["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                    .collect();
+                let mut points: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+                let values = v["values"].as_array().unwrap();
+                for (t, v) in v["timestamps"].as_array().unwrap().iter().zip(values) {
+                    points.entry(t.as_i64().unwrap()).or_default().push(v.as_f64().unwrap());
+                }
+                (labels, points)
+            })
+            .collect()
+    }
+
+    /// The one series of the node's own metric set named `name` with `cluster_name=cluster`; empty while there
+    /// is none.
+    fn node_values(&self, name: &str, node: &str, cluster: &str) -> BTreeMap<i64, Vec<f64>> {
+        let sel = format!("{{__name__=\"{name}\",type=\"node\",nodename=\"{node}\",cluster_name=\"{cluster}\"}}");
+        let mut series = self.export(&sel);
+        assert!(series.len() <= 1, "{sel}: {} series: {series:?}", series.len());
+        series.pop().map(|(_, points)| points).unwrap_or_default()
+    }
+
+    /// Every metric name VictoriaMetrics holds.
+    fn names(&self) -> Vec<String> {
+        let (status, body) = http("GET", &format!("{}/api/v1/label/__name__/values", self.url()));
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["data"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect()
+    }
+}
+
+impl Drop for VictoriaMetrics {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `token=`/`org=`/`bucket=` make the sink write through the InfluxDB 2.x/3.x API (`/api/v2/write`, no
+/// `CREATE DATABASE`). VictoriaMetrics takes that API: what it stored, read back through its export API, is what
+/// the model API serves, in the default schema (gzip, with a token and org, which VictoriaMetrics without
+/// authentication ignores) and with `withfields=true` (`gzip=false`, bucket only).
+#[test]
+fn heapster_writes_through_the_2x_api_into_victoriametrics() {
+    let vm = VictoriaMetrics::start();
+    let node = "influx-v2";
+    let base = vm.url();
+    let h = Heapster::start(&[
+        "--metric_resolution=2s",
+        &format!("--source=local?hostname={node}"),
+        &format!("--sink=influxdb:{base}?token=heapster-token&org=acme&bucket=k8s"),
+        &format!("--sink=influxdb:{base}?bucket=k8s&withfields=true&cluster_name=vm&gzip=false"),
+    ]);
+    h.wait_for(&format!("/api/v1/model/nodes/{node}/metrics/cpu/usage_rate"), Duration::from_secs(30), |v| {
+        v["metrics"].as_array().is_some_and(|m| m.len() >= 3)
+    });
+    wait("the newest batch in VictoriaMetrics", Duration::from_secs(15), || {
+        let newest = *model_points(&h, node, "memory/usage").keys().last().unwrap();
+        vm.node_values("memory/usage_value", node, "default").contains_key(&newest)
+            && vm.node_values("memory_usage", node, "vm").contains_key(&newest)
+    });
+
+    // Values and timestamps: the same as the model API serves. (VictoriaMetrics keeps float values to about 15
+    // significant digits.)
+    for (metric, withfields_name) in
+        [("memory/usage", "memory_usage"), ("cpu/usage_rate", "cpu_usage_rate"), ("uptime", "uptime_value")]
+    {
+        let model = model_points(&h, node, metric);
+        let name = format!("{metric}_value");
+        assert_within(&name, &model, &vm.node_values(&name, node, "default"), 3, 1e-9);
+        assert_within(withfields_name, &model, &vm.node_values(withfields_name, node, "vm"), 3, 1e-9);
+    }
+
+    // Every metric of the node arrived, as `<measurement>_<field>`.
+    let names = vm.names();
+    let node_metrics = h.json(&format!("/api/v1/model/nodes/{node}/metrics/"));
+    for m in node_metrics.as_array().unwrap().iter().map(|m| m.as_str().unwrap()) {
+        assert!(names.contains(&format!("{m}_value")), "default schema lacks {m}_value: {names:?}");
+        let (group, field) = m.split_once('/').unwrap_or((m, "value"));
+        assert!(names.contains(&format!("{group}_{field}")), "withfields lacks {group}_{field}: {names:?}");
+    }
+
+    // Tags as in the 1.x API: Heapster's blacklist out, cluster_name in.
+    let series = vm.export(&format!("{{__name__=\"memory/usage_value\",nodename=\"{node}\",type=\"node\"}}"));
+    let labels = &series[0].0;
+    assert_eq!(labels.get("cluster_name").map(String::as_str), Some("default"), "{labels:?}");
+    assert!(!labels.contains_key("hostname"), "hostname is on Heapster's blacklist: {labels:?}");
+
+    // Both sinks wrote and nothing was refused.
+    let (_, metrics) = h.get("/metrics");
+    let written = |dest: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("heapster_sink_influxdb_points_written_total{") && l.contains(dest))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(written("org=acme&bucket=k8s") > 0.0, "{metrics}");
+    assert!(written("?bucket=k8s") > 0.0, "{metrics}");
+    assert!(!metrics.contains("heapster_sink_influxdb_points_rejected_total{"), "{metrics}");
 }

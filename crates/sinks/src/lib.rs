@@ -2,18 +2,21 @@
 //! the same shape: config parsed from the `--sink` URI once, an encoder, a transport, tests beside them.
 //!
 //! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
-//! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted.
+//! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
+//! `--sink_buffer_dir` the queue is backed by a durable [`spool`] per sink, so outages and restarts lose nothing.
 
 pub mod influxdb;
 pub mod log;
 pub mod manager;
 pub mod metrics;
+pub mod spool;
 
 use async_trait::async_trait;
 use heapster_model::{DataBatch, SpecUri};
 use std::sync::Arc;
 
 pub use manager::{SinkManager, SinkManagerConfig};
+pub use spool::SpoolConfig;
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]

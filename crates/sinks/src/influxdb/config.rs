@@ -18,6 +18,24 @@ pub enum Schema {
     Legacy,
 }
 
+/// Which write API the sink speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Api {
+    /// InfluxDB 1.x: `POST /write?db=`, basic auth (`user=`, `pw=`), the database created when missing.
+    V1,
+    /// InfluxDB 2.x/3.x, and servers that speak its write API (VictoriaMetrics): `POST
+    /// /api/v2/write?org=&bucket=`, `Authorization: Token <token>`. Nothing is created: in 2.x a bucket belongs to
+    /// an organisation and is made with its own retention by whoever administers the server.
+    V2 {
+        /// None for a server without authentication (InfluxDB 3 Core `--without-auth`, VictoriaMetrics).
+        token: Option<String>,
+        /// Required by InfluxDB 2 OSS; InfluxDB Cloud and 3.x take the token's organisation and ignore it.
+        org: Option<String>,
+        /// The bucket (InfluxDB 3: the database).
+        bucket: String,
+    },
+}
+
 /// Everything the InfluxDB sink needs to know, with Heapster's defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InfluxdbConfig {
@@ -46,6 +64,10 @@ pub struct InfluxdbConfig {
     pub timeout: Duration,
     /// Points per write request; InfluxDB recommends 5,000-10,000.
     pub batch_points: usize,
+    /// 1.x (`db`, `user`, `pw`, `retention` apply) or the 2.x/3.x API (`token`, `org`, `bucket`).
+    pub api: Api,
+    /// Request bodies gzip-compressed (`Content-Encoding: gzip`); line protocol shrinks about tenfold.
+    pub gzip: bool,
 }
 
 /// The options this sink accepts, for the error message of an unknown one.
@@ -63,12 +85,28 @@ const OPTIONS: &[&str] = &[
     "schema",
     "timeout",
     "batch_points",
+    "token",
+    "org",
+    "bucket",
+    "gzip",
+];
+
+/// Options that only the 1.x API has, and what to use with the 2.x/3.x API instead.
+const V1_ONLY: &[(&str, &str)] = &[
+    ("db", "the 2.x/3.x API writes to bucket= (InfluxDB 3: the database's name)"),
+    ("user", "the 2.x/3.x API authenticates with token="),
+    ("pw", "the 2.x/3.x API authenticates with token="),
+    (
+        "retention",
+        "heapster creates nothing through the 2.x/3.x API: give the bucket its retention where it is made \
+         (influx bucket create --retention 7d)",
+    ),
 ];
 
 impl InfluxdbConfig {
     /// Parses `--sink=influxdb:URL?options`. Any unknown option or bad value is an error naming it.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError { uri: uri.to_string(), reason };
+        let err = |reason: String| ConfigError { uri: redacted(uri), reason };
         for (k, _) in &uri.options {
             if !OPTIONS.contains(&k.as_str()) {
                 return Err(err(format!("unknown influxdb option {k:?}; known: {}", OPTIONS.join(", "))));
@@ -126,6 +164,46 @@ impl InfluxdbConfig {
         if db.is_empty() {
             return Err(err("db= is empty: name the database (Heapster's default is k8s)".into()));
         }
+        let api = if ["token", "org", "bucket"].iter().any(|o| uri.option(o).is_some()) {
+            if let Some((o, instead)) = V1_ONLY.iter().find(|(o, _)| uri.option(o).is_some()) {
+                return Err(err(format!(
+                    "{o}= is an InfluxDB 1.x option, but token=/org=/bucket= select the 2.x/3.x write API: {instead}"
+                )));
+            }
+            let bucket = match uri.option("bucket") {
+                Some(b) if !b.is_empty() => b.to_owned(),
+                Some(_) => return Err(err("bucket= is empty: name the bucket to write to".into())),
+                None => {
+                    return Err(err(
+                        "the 2.x/3.x write API (selected by token= or org=) needs bucket=: name the bucket to write \
+                         to (InfluxDB 3: the database)"
+                            .into(),
+                    ));
+                }
+            };
+            let token = match uri.option("token") {
+                Some("") => {
+                    return Err(err("token= is empty: give the API token, or leave token out for a server without \
+                         authentication"
+                        .into()));
+                }
+                Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                    return Err(err("token= holds spaces or characters an HTTP header cannot carry".into()));
+                }
+                t => t.map(str::to_owned),
+            };
+            let org = match uri.option("org") {
+                Some("") => return Err(err("org= is empty: name the organisation, or leave org out".into())),
+                o => o.map(str::to_owned),
+            };
+            Api::V2 { token, org, bucket }
+        } else {
+            Api::V1
+        };
+        let gzip = match uri.option("gzip") {
+            None => true,
+            Some(v) => parse_bool(v).ok_or_else(|| err(format!("gzip={v:?}: expected true or false")))?,
+        };
         Ok(InfluxdbConfig {
             url,
             user: uri.option("user").unwrap_or("root").to_owned(),
@@ -140,8 +218,31 @@ impl InfluxdbConfig {
             concurrency: positive("concurrency", 1)?,
             timeout,
             batch_points: positive("batch_points", 10_000)?,
+            api,
+            gzip,
         })
     }
+
+    /// Where the points go, for the sink's name in logs and on `/metrics`: `db=k8s`, or `org=o&bucket=b`.
+    /// Credentials never appear in it.
+    pub fn destination(&self) -> String {
+        match &self.api {
+            Api::V1 => format!("db={}", self.db),
+            Api::V2 { org: Some(org), bucket, .. } => format!("org={org}&bucket={bucket}"),
+            Api::V2 { org: None, bucket, .. } => format!("bucket={bucket}"),
+        }
+    }
+}
+
+/// The `--sink` value with secrets (`pw`, `token`) masked, for error messages that end up in logs.
+fn redacted(uri: &SpecUri) -> String {
+    let mut u = uri.clone();
+    for (k, v) in &mut u.options {
+        if k == "pw" || k == "token" {
+            *v = "***".into();
+        }
+    }
+    u.to_string()
 }
 
 /// Go's `strconv.ParseBool`, which Heapster used, so old manifests keep working.
@@ -205,6 +306,48 @@ mod tests {
         assert_eq!(c.cluster_name, "default");
         assert_eq!(c.retention, None);
         assert_eq!(c.concurrency, 1);
+        assert_eq!(c.api, Api::V1);
+        assert!(c.gzip, "gzip is on by default");
+        assert!(!parse("influxdb:http://h?gzip=false").unwrap().gzip);
+    }
+
+    #[test]
+    fn the_2x_write_api() {
+        let c = parse("influxdb:http://h:8086?token=s3cr%2Bt&org=acme&bucket=k8s%2Fautogen&cluster_name=prod").unwrap();
+        let want = Api::V2 { token: Some("s3cr+t".into()), org: Some("acme".into()), bucket: "k8s/autogen".into() };
+        assert_eq!(c.api, want);
+        assert_eq!(c.destination(), "org=acme&bucket=k8s/autogen");
+        assert!(c.gzip);
+        // A server without authentication (VictoriaMetrics, InfluxDB 3 Core --without-auth) needs only a bucket.
+        let c = parse("influxdb:http://h:8428?bucket=k8s&gzip=0").unwrap();
+        assert_eq!(c.api, Api::V2 { token: None, org: None, bucket: "k8s".into() });
+        assert_eq!(c.destination(), "bucket=k8s");
+        assert!(!c.gzip);
+        assert_eq!(parse("influxdb:http://h").unwrap().destination(), "db=k8s");
+    }
+
+    #[test]
+    fn the_2x_write_api_refuses_what_it_cannot_honour() {
+        for (uri, says) in [
+            ("influxdb:http://h?token=t", "needs bucket="),
+            ("influxdb:http://h?org=o", "needs bucket="),
+            ("influxdb:http://h?token=t&bucket=", "bucket= is empty"),
+            ("influxdb:http://h?token=&bucket=b", "token= is empty"),
+            ("influxdb:http://h?token=a%0Ab&bucket=b", "cannot carry"),
+            ("influxdb:http://h?org=&bucket=b", "org= is empty"),
+            ("influxdb:http://h?bucket=b&db=k8s", "db= is an InfluxDB 1.x option"),
+            ("influxdb:http://h?bucket=b&user=u", "authenticates with token="),
+            ("influxdb:http://h?token=t&bucket=b&pw=p", "authenticates with token="),
+            ("influxdb:http://h?bucket=b&retention=7d", "influx bucket create --retention"),
+            ("influxdb:http://h?bucket=b&gzip=yes", "gzip=\"yes\""),
+        ] {
+            let e = parse(uri).unwrap_err().to_string();
+            assert!(e.contains(says), "{uri}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // Secrets stay out of error messages, which end up in logs.
+        let e = parse("influxdb:http://h?token=s3cret&pw=hunter2").unwrap_err().to_string();
+        assert!(!e.contains("s3cret") && !e.contains("hunter2") && e.contains("token=***"), "{e}");
     }
 
     #[test]

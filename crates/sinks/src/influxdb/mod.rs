@@ -1,5 +1,6 @@
 //! `--sink=influxdb:http://host:8086?db=k8s&...`: batches as line protocol to InfluxDB 1.x, in Heapster 1.x's
-//! schema (the default), its `withfields=true` variant, or the seed's `schema=legacy`.
+//! schema (the default), its `withfields=true` variant, or the seed's `schema=legacy`; with `token=`/`bucket=`,
+//! to the InfluxDB 2.x/3.x write API (`/api/v2/write`) instead. Bodies are gzip-compressed unless `gzip=false`.
 //!
 //! The parts, as in every sink folder: [`config`] (the options, checked once), [`encoder`] (bytes on the wire),
 //! [`service`] (HTTP, database creation, the retry-or-report verdict). Retrying itself is the manager's: a batch
@@ -9,7 +10,7 @@ pub mod config;
 pub mod encoder;
 pub mod service;
 
-pub use config::{InfluxdbConfig, Schema};
+pub use config::{Api, InfluxdbConfig, Schema};
 
 use crate::{ConfigError, DataSink, SinkError};
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ impl InfluxdbSink {
         let config = InfluxdbConfig::from_uri(uri)?;
         // Credentials stay out of the name, which appears in logs and on /metrics.
         let mut shown = config.url.clone();
-        shown.set_query(Some(&format!("db={}", config.db)));
+        shown.set_query(Some(&config.destination()));
         let name = format!("influxdb:{shown}");
         let transport = service::Transport::new(config.clone(), name.clone())
             .map_err(|reason| ConfigError { uri: uri.to_string(), reason })?;

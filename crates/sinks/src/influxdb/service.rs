@@ -1,19 +1,21 @@
-//! The HTTP side of the InfluxDB sink: `/write` with line protocol, `CREATE DATABASE` when the database is
-//! missing, and a verdict per request that the manager's retry loop acts on.
+//! The HTTP side of the InfluxDB sink: `/write` with line protocol (or `/api/v2/write` for InfluxDB 2.x/3.x),
+//! `CREATE DATABASE` when a 1.x database is missing, gzip-compressed bodies, and a verdict per request that the
+//! manager's retry loop acts on.
 //!
 //! Heapster's sink had no HTTP timeout (a hung server hung the sink) and dropped the batch on any error. Here
 //! every request has a deadline, and an error is sorted into "try again" (server down, timeout, 5xx) — the batch
 //! stays queued — and "retrying will not help" (InfluxDB rejected points: bad data, type conflicts, auth), which
 //! is reported with InfluxDB's own words and counted per cause.
 
-use super::config::InfluxdbConfig;
+use super::config::{Api, InfluxdbConfig};
+use super::encoder;
 use crate::SinkError;
 use crate::metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// One InfluxDB 1.x server, as seen by one sink.
+/// One InfluxDB server (1.x, or 2.x/3.x through `/api/v2/write`), as seen by one sink.
 pub struct Transport {
     client: reqwest::Client,
     config: InfluxdbConfig,
@@ -22,6 +24,7 @@ pub struct Transport {
     name: String,
     /// Set once `CREATE DATABASE` answered; cleared by a "database not found" so that a database dropped
     /// mid-run is made again instead of failing every write (Heapster reset its connection for the same reason).
+    /// Always set with the 2.x/3.x API, which creates nothing.
     db_ready: AtomicBool,
 }
 
@@ -36,9 +39,9 @@ impl Transport {
             .user_agent(concat!("heapster-rs/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        let mut write_url = endpoint(&config.url, "write");
-        write_url.query_pairs_mut().append_pair("db", &config.db).append_pair("precision", "ms");
-        Ok(Transport { client, config, write_url, name, db_ready: AtomicBool::new(false) })
+        let write_url = write_url(&config);
+        let db_ready = AtomicBool::new(matches!(config.api, Api::V2 { .. }));
+        Ok(Transport { client, config, write_url, name, db_ready })
     }
 
     /// Writes every body of one batch, `concurrency` at a time. The batch fails as a whole if any body failed;
@@ -67,11 +70,15 @@ impl Transport {
         worst.map_or(Ok(()), Err)
     }
 
-    /// One POST to `/write`; makes the database again and retries once if InfluxDB says it is gone.
+    /// One POST to `/write` (or `/api/v2/write`); on 1.x, makes the database again and retries once if InfluxDB
+    /// says it is gone.
     async fn write(&self, body: String) -> Result<(), SinkError> {
-        let lines = body.lines().count() as u64;
+        // Every line ends in a newline, so this counts points without walking the lines.
+        let lines = body.bytes().filter(|b| *b == b'\n').count() as u64;
+        // Compressed once, whatever the number of attempts.
+        let payload = if self.config.gzip { encoder::gzip(body.as_bytes()) } else { body.into_bytes() };
         for attempt in 0..2 {
-            let resp = self.post(self.write_url.clone(), body.clone()).await?;
+            let resp = self.post(self.write_url.clone(), payload.clone(), self.config.gzip).await?;
             let status = resp.status();
             if status.is_success() {
                 self.outcome("ok");
@@ -80,7 +87,17 @@ impl Transport {
             }
             let text = resp.text().await.unwrap_or_default();
             let message = error_message(&text);
-            if message.contains("database not found") && attempt == 0 {
+            if let (Api::V2 { bucket, .. }, StatusCode::NOT_FOUND) = (&self.config.api, status) {
+                // The bucket (or organisation) does not exist. Heapster does not make buckets (they belong to an
+                // organisation and get their retention where they are made), but one made by an operator or a
+                // deployment job a little later should get the data: keep the batch and try again.
+                self.outcome("bucket_not_found");
+                return Err(SinkError::Transient(format!(
+                    "InfluxDB answered {status}: {message} (create bucket {bucket:?}, e.g. influx bucket create \
+                     --name {bucket} --org <org>; batches are kept and retried meanwhile)"
+                )));
+            }
+            if message.contains("database not found") && attempt == 0 && self.config.api == Api::V1 {
                 tracing::warn!(sink = %self.name, "database {:?} not found: creating it again", self.config.db);
                 self.outcome("database_not_found");
                 self.db_ready.store(false, Ordering::SeqCst);
@@ -110,7 +127,8 @@ impl Transport {
             metrics::INFLUXDB_POINTS.get_or_create(&metrics::sink(&self.name)).inc_by(written);
         }
         let hint = match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check user= and pw=)",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.config.api == Api::V1 => " (check user= and pw=)",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check token=: it needs write access to the bucket)",
             StatusCode::PAYLOAD_TOO_LARGE => " (lower batch_points=)",
             _ => "",
         };
@@ -122,7 +140,7 @@ impl Transport {
     /// `CREATE DATABASE` with the configured duration, once; InfluxDB answers success if it already exists
     /// with the same options. Heapster ignored `retention` on a fresh server; here it is the database's default.
     async fn ensure_db(&self) -> Result<(), SinkError> {
-        if self.db_ready.load(Ordering::SeqCst) {
+        if self.db_ready.load(Ordering::SeqCst) || self.config.api != Api::V1 {
             return Ok(());
         }
         let mut q = format!("CREATE DATABASE {}", quote_ident(&self.config.db));
@@ -131,7 +149,7 @@ impl Transport {
         }
         let mut url = endpoint(&self.config.url, "query");
         url.query_pairs_mut().append_pair("q", &q);
-        let resp = self.post(url, String::new()).await?;
+        let resp = self.post(url, Vec::new(), false).await?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let message = error_message(&text);
@@ -155,10 +173,24 @@ impl Transport {
         Ok(())
     }
 
-    async fn post(&self, url: url::Url, body: String) -> Result<reqwest::Response, SinkError> {
+    /// One POST with the API's credentials; `gzipped` says that `body` is compressed.
+    async fn post(&self, url: url::Url, body: Vec<u8>, gzipped: bool) -> Result<reqwest::Response, SinkError> {
         let mut req = self.client.post(url).body(body);
-        if !self.config.user.is_empty() {
-            req = req.basic_auth(&self.config.user, Some(&self.config.password));
+        if gzipped {
+            req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        match &self.config.api {
+            Api::V1 if !self.config.user.is_empty() => {
+                req = req.basic_auth(&self.config.user, Some(&self.config.password));
+            }
+            Api::V1 | Api::V2 { token: None, .. } => {}
+            Api::V2 { token: Some(token), .. } => {
+                // The config checked that the token is printable ASCII, which a header value always takes.
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Token {token}"))
+                    .expect("token checked by the config");
+                value.set_sensitive(true);
+                req = req.header(reqwest::header::AUTHORIZATION, value);
+            }
         }
         req.send().await.map_err(|e| {
             let kind = if e.is_timeout() {
@@ -181,6 +213,28 @@ impl Transport {
     }
 }
 
+/// `/write?db=&precision=ms` (1.x) or `/api/v2/write?org=&bucket=&precision=ms` (2.x/3.x).
+fn write_url(config: &InfluxdbConfig) -> url::Url {
+    match &config.api {
+        Api::V1 => {
+            let mut u = endpoint(&config.url, "write");
+            u.query_pairs_mut().append_pair("db", &config.db).append_pair("precision", "ms");
+            u
+        }
+        Api::V2 { org, bucket, .. } => {
+            let mut u = endpoint(&config.url, "api/v2/write");
+            {
+                let mut q = u.query_pairs_mut();
+                if let Some(org) = org {
+                    q.append_pair("org", org);
+                }
+                q.append_pair("bucket", bucket).append_pair("precision", "ms");
+            }
+            u
+        }
+    }
+}
+
 /// `base` with `name` appended to its path, keeping a proxy prefix (`http://h/influx/` -> `/influx/write`).
 fn endpoint(base: &url::Url, name: &str) -> url::Url {
     let mut u = base.clone();
@@ -195,12 +249,17 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The `error` of InfluxDB's JSON answer (`{"error": ...}` or `{"results":[{"error": ...}]}`), or the text.
+/// The `error` of InfluxDB's JSON answer (1.x: `{"error": ...}` or `{"results":[{"error": ...}]}`; 2.x:
+/// `{"code": ..., "message": ...}`), or the text.
 fn error_message(text: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
         return text.trim().chars().take(500).collect();
     };
-    let e = v["error"].as_str().or_else(|| v["results"][0]["error"].as_str()).unwrap_or_default();
+    let e = v["error"]
+        .as_str()
+        .or_else(|| v["results"][0]["error"].as_str())
+        .or_else(|| v["message"].as_str())
+        .unwrap_or_default();
     e.chars().take(500).collect()
 }
 
@@ -210,11 +269,10 @@ fn cause_of(status: StatusCode, message: &str) -> String {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return "unauthorized".into();
     }
-    let m = message.strip_prefix("partial write: ").unwrap_or(message);
-    let head = m.split([':', '"']).next().unwrap_or("").trim();
-    let head = head.split(" dropped=").next().unwrap_or(head).trim();
+    // Looked for anywhere in the message: 1.x starts with the cause (`partial write: field type conflict: ...`),
+    // 2.x wraps it (`failure writing points to database: partial write: ...`).
     let known = ["field type conflict", "unable to parse", "points beyond retention policy", "max-values-per-tag"];
-    match known.iter().find(|k| head.starts_with(**k)) {
+    match known.iter().find(|k| message.contains(**k)) {
         Some(k) => (*k).into(),
         None if status == StatusCode::PAYLOAD_TOO_LARGE => "request too large".into(),
         None => format!("http {}", status.as_u16()),
@@ -266,6 +324,9 @@ mod tests {
         );
         assert_eq!(cause_of(StatusCode::UNAUTHORIZED, "authorization failed"), "unauthorized");
         assert_eq!(cause_of(StatusCode::NOT_FOUND, "nope"), "http 404");
+        let v2 = "failure writing points to database: partial write: points beyond retention policy dropped=4";
+        assert_eq!(cause_of(StatusCode::BAD_REQUEST, v2), "points beyond retention policy");
+        assert_eq!(partial_dropped(v2), Some(4));
     }
 
     #[test]
@@ -274,6 +335,129 @@ mod tests {
         assert_eq!(error_message(r#"{"results":[{"statement_id":0,"error":"boom"}]}"#), "boom");
         assert_eq!(error_message(r#"{"results":[{"statement_id":0}]}"#), "");
         assert_eq!(error_message("plain\n"), "plain");
+        assert_eq!(
+            error_message(r#"{"code":"not found","message":"bucket \"x\" not found"}"#),
+            "bucket \"x\" not found"
+        );
+    }
+
+    /// One request as a fake server saw it: the request line and headers (lower-cased), and the body.
+    struct Seen {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// A server on a free 127.0.0.1 port that answers one request per entry of `answers` (status, JSON body),
+    /// closing each connection, and hands back what it saw.
+    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<Seen>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (status, answer) in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = conn.read(&mut chunk).unwrap();
+                    assert!(n > 0, "connection closed before the request's head");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while buf.len() < head_end + length {
+                    let n = conn.read(&mut chunk).unwrap();
+                    assert!(n > 0, "connection closed before the request's body");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                conn.write_all(reply.as_bytes()).unwrap();
+                seen.push(Seen { head, body: buf[head_end..head_end + length].to_vec() });
+            }
+            seen
+        });
+        (url, server)
+    }
+
+    fn transport(sink: &str) -> Arc<Transport> {
+        let config = InfluxdbConfig::from_uri(&sink.parse().unwrap()).unwrap();
+        Arc::new(Transport::new(config, format!("test:{sink}")).unwrap())
+    }
+
+    fn gunzip(b: &[u8]) -> String {
+        use std::io::Read as _;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+        s
+    }
+
+    const BODY: &str = "uptime,type=node value=5i 1700000000000\nmemory/usage,type=node value=7i 1700000000000\n";
+
+    #[tokio::test]
+    async fn the_2x_api_posts_gzip_with_the_token_and_creates_nothing() {
+        let (url, server) = fake_server(vec![(204, "")]);
+        let t = transport(&format!("influxdb:{url}?token=T0k%2Fen&org=acme&bucket=k8s"));
+        t.write_all(vec![BODY.to_owned()]).await.unwrap();
+        let seen = server.join().unwrap();
+        assert_eq!(seen.len(), 1, "one write, no CREATE DATABASE");
+        let head = &seen[0].head;
+        assert!(head.starts_with("post /api/v2/write?org=acme&bucket=k8s&precision=ms http/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nauthorization: token t0k/en\r\n"), "{head}");
+        assert!(head.contains("\r\ncontent-encoding: gzip\r\n"), "{head}");
+        assert_eq!(gunzip(&seen[0].body), BODY);
+    }
+
+    #[tokio::test]
+    async fn the_1x_api_creates_the_database_and_posts_plain_text_with_gzip_off() {
+        let (url, server) = fake_server(vec![(200, r#"{"results":[{"statement_id":0}]}"#), (204, "")]);
+        let t = transport(&format!("influxdb:{url}?db=k8s&gzip=false&user=u&pw=p"));
+        t.write_all(vec![BODY.to_owned()]).await.unwrap();
+        let seen = server.join().unwrap();
+        assert!(seen[0].head.starts_with("post /query?q=create+database+%22k8s%22 "), "{}", seen[0].head);
+        let head = &seen[1].head;
+        assert!(head.starts_with("post /write?db=k8s&precision=ms http/1.1\r\n"), "{head}");
+        // Basic auth u:p.
+        assert!(head.contains("\r\nauthorization: basic dtpw\r\n"), "{head}");
+        assert!(!head.contains("content-encoding"), "{head}");
+        assert_eq!(seen[1].body, BODY.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn the_2x_api_sorts_errors_into_retry_or_report() {
+        let (url, server) = fake_server(vec![
+            (404, r#"{"code":"not found","message":"bucket \"k8s\" not found"}"#),
+            (401, r#"{"code":"unauthorized","message":"unauthorized access"}"#),
+            (
+                400,
+                r#"{"code":"invalid","message":"failure writing points to database: partial write: field type conflict: input field \"value\" on measurement \"uptime\" is type integer, already exists as type float dropped=1"}"#,
+            ),
+            (503, r#"{"code":"unavailable","message":"service unavailable"}"#),
+        ]);
+        let t = transport(&format!("influxdb:{url}?token=t&bucket=k8s"));
+        let mut verdicts = Vec::new();
+        for _ in 0..4 {
+            verdicts.push(t.write_all(vec![BODY.to_owned()]).await.unwrap_err());
+        }
+        server.join().unwrap();
+        let [missing, auth, conflict, busy] = &verdicts[..] else { unreachable!() };
+        assert!(matches!(missing, SinkError::Transient(m) if m.contains("influx bucket create")), "{missing:?}");
+        assert!(matches!(auth, SinkError::Permanent(m) if m.contains("check token=")), "{auth:?}");
+        assert!(
+            matches!(conflict, SinkError::Permanent(m) if m.contains("rejected 1 of 2 points (field type conflict)")),
+            "{conflict:?}"
+        );
+        assert!(matches!(busy, SinkError::Transient(_)), "{busy:?}");
     }
 
     #[test]
@@ -282,6 +466,10 @@ mod tests {
         assert_eq!(endpoint(&u, "write").as_str(), "http://h:8086/influx/write");
         let u = url::Url::parse("http://h:8086").unwrap();
         assert_eq!(endpoint(&u, "query").as_str(), "http://h:8086/query");
+        let v2 = |sink: &str| write_url(&InfluxdbConfig::from_uri(&sink.parse().unwrap()).unwrap()).to_string();
+        assert_eq!(v2("influxdb:http://h:8086/p/?bucket=b"), "http://h:8086/p/api/v2/write?bucket=b&precision=ms");
+        assert_eq!(v2("influxdb:http://h?org=o&bucket=a+b"), "http://h/api/v2/write?org=o&bucket=a+b&precision=ms");
+        assert_eq!(v2("influxdb:http://h?db=x"), "http://h/write?db=x&precision=ms");
         assert_eq!(quote_ident("k8s-\"x\""), r#""k8s-\"x\"""#);
     }
 }
