@@ -6,7 +6,6 @@
 
 use crate::DataProcessor;
 use heapster_model::keys::{self, MetricSetType};
-use heapster_model::labels;
 use heapster_model::{DataBatch, MetricSet, MetricValue};
 
 /// Gauges that add up across nodes. Cumulative counters are left out: a node reboot would make their sum go
@@ -39,7 +38,7 @@ impl DataProcessor for ClusterAggregator {
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut cluster = MetricSet { scrape_time: batch.timestamp, ..Default::default() };
-        cluster.labels.insert(labels::TYPE.to_owned(), MetricSetType::Cluster.as_str().to_owned());
+        cluster.set_kind(MetricSetType::Cluster);
         let mut nodes = 0;
         for set in batch.sets.values().filter(|s| s.set_type() == Some(MetricSetType::Node.as_str())) {
             nodes += 1;
@@ -68,6 +67,7 @@ impl DataProcessor for ClusterAggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use heapster_model::labels;
 
     fn node(cpu_rate: f64, mem: i64) -> MetricSet {
         let mut s = MetricSet::default();

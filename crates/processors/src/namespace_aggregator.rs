@@ -85,7 +85,7 @@ impl DataProcessor for NamespaceAggregator {
             let set = batch.sets.entry(keys::namespace_key(&ns)).or_insert_with(|| {
                 let mut set =
                     MetricSet { create_time: sums.create_time, scrape_time: sums.scrape_time, ..Default::default() };
-                set.labels.insert(labels::TYPE.to_owned(), MetricSetType::Namespace.as_str().to_owned());
+                set.set_kind(MetricSetType::Namespace);
                 set.labels.insert(labels::NAMESPACE_NAME.to_owned(), ns.clone());
                 if let Some(uid) = uid {
                     set.labels.insert(labels::NAMESPACE_ID.to_owned(), uid);

@@ -62,7 +62,7 @@ impl PodAggregator {
 
 fn new_pod_set(container: &Labels) -> MetricSet {
     let mut set = MetricSet::default();
-    set.labels.insert(labels::TYPE.to_owned(), MetricSetType::Pod.as_str().to_owned());
+    set.set_kind(MetricSetType::Pod);
     for key in LABELS_TO_POPULATE {
         if let Some(v) = container.get(key) {
             set.labels.insert(key.to_owned(), v.clone());

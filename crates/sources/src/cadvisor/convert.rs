@@ -127,7 +127,7 @@ pub fn containers_to_sets(
     // A host always has its node set, even when cAdvisor left out `/`, so the node is listed while it answers.
     let (key, mut set) = node.unwrap_or_else(|| {
         let mut set = MetricSet { scrape_time: round, labels: node_labels.clone(), ..Default::default() };
-        set.labels.insert(labels::TYPE.to_owned(), MetricSetType::Node.as_str().to_owned());
+        set.set_kind(MetricSetType::Node);
         (keys::node_key(host), set)
     });
     if let Some(m) = machine {
@@ -175,7 +175,7 @@ fn convert_one(c: &ContainerInfo, kind: &Kind, node_labels: &Labels, round: Time
             }
         }
     };
-    set.labels.insert(labels::TYPE.to_owned(), set_type.as_str().to_owned());
+    set.set_kind(set_type);
     if let Some(start) = create_time {
         // Clock skew between the sample and the creation time must not produce a negative counter.
         set.set("uptime", MetricValue::Int(scrape_time.saturating_sub(start).max(0)));

@@ -195,7 +195,7 @@ fn new_set(
     let scrape_time = sample_time.unwrap_or(fallback);
     let mut set =
         MetricSet { create_time: start.unwrap_or(0), scrape_time, labels: base.clone(), ..Default::default() };
-    set.labels.insert(labels::TYPE.to_owned(), kind.as_str().to_owned());
+    set.set_kind(kind);
     if let Some(start) = start {
         // Clock skew between the kubelet's sample and its start time must not produce a negative counter.
         set.set("uptime", MetricValue::Int(scrape_time.saturating_sub(start).max(0)));

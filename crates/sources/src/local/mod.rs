@@ -227,7 +227,7 @@ impl Inner {
 
     fn labelled(&self, mut set: MetricSet, set_type: MetricSetType, container: Option<&str>) -> MetricSet {
         let host = &self.config.hostname;
-        set.labels.insert(labels::TYPE.into(), set_type.as_str().into());
+        set.set_kind(set_type);
         set.labels.insert(labels::HOSTNAME.into(), host.clone());
         set.labels.insert(labels::NODENAME.into(), host.clone());
         if let Some(c) = container {
