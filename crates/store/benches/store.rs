@@ -170,7 +170,7 @@ fn main() {
         st.bytes as f64 / st.series as f64,
         st.bytes as f64 / nodes as f64 / 1048576.0
     );
-    println!("  RSS growth {} MiB (includes the newest batch kept for metric-export and allocator slack)", rss >> 20);
+    println!("  RSS growth {} MiB (includes the batches in flight and allocator slack)", rss >> 20);
     println!("  ingest {:.0} ns per value", ingest.as_nanos() as f64 / values as f64);
     println!("  query: {:.2} µs per full-window series ({} points)", query.as_secs_f64() * 1e6 / reps as f64, n / reps);
 }

@@ -156,6 +156,8 @@ impl Series {
                 if let Some(c) = last {
                     c.seal();
                 }
+                // A series spans two chunks at most in a 64-batch window: grow by one, not to Vec's minimum of 4.
+                self.chunks.reserve_exact(1);
                 self.chunks.push(Chunk::new(seq, value));
             }
         }
