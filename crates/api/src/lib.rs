@@ -4,6 +4,7 @@
 //! the old Kubernetes dashboard keep working unchanged:
 //!
 //! - `/api/v1/model/...`: entity lists, metric-name lists and metric time series ([`model`]),
+//! - `/api/v1/historical/...`: the same routes and aggregations, read back from a long-term store ([`historical`]),
 //! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
 //! - `/healthz` ([`health`]) and `/metrics` ([`prom`]),
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
@@ -16,6 +17,7 @@ pub mod cadvisor;
 pub mod error;
 pub mod export;
 pub mod health;
+pub mod historical;
 pub mod index;
 pub mod model;
 pub mod params;
@@ -43,12 +45,14 @@ pub struct ApiState {
     pub resolution: Duration,
     /// `/healthz` fails when the newest batch is older than this, so a wedged scrape loop restarts the pod.
     pub max_staleness: Duration,
+    /// `--historical_source`: where `/api/v1/historical/...` reads; those routes answer 404 without one.
+    pub historical: Option<Arc<dyn historical::HistoricalSource>>,
 }
 
 impl ApiState {
     /// The usual staleness bound is a few resolutions; callers with a different policy set the field directly.
     pub fn new(store: Arc<Store>, registry: Arc<Registry>, resolution: Duration, max_staleness: Duration) -> Self {
-        ApiState { store, registry, resolution, max_staleness }
+        ApiState { store, registry, resolution, max_staleness, historical: None }
     }
 }
 
@@ -56,6 +60,7 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(model::routes())
+        .merge(historical::routes())
         .merge(export::routes())
         .merge(cadvisor::routes())
         .route("/", get(index::index))

@@ -63,6 +63,59 @@ pub struct MetricResultList {
     pub items: Vec<MetricResult>,
 }
 
+/// A value of an aggregation (Heapster's `types.MetricValue`): `{"intValue":N}` or `{"floatValue":X}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregationValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int_value: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub float_value: Option<f64>,
+}
+
+impl From<MetricValue> for AggregationValue {
+    fn from(v: MetricValue) -> Self {
+        match v {
+            MetricValue::Int(i) => AggregationValue { int_value: Some(i), float_value: None },
+            MetricValue::Float(f) => AggregationValue { int_value: None, float_value: Some(f) },
+        }
+    }
+}
+
+/// One bucket of `metrics-aggregated` (Heapster's `MetricAggregationBucket`): its start, and each requested
+/// aggregation; the ones not requested are left out, percentiles keyed `"50"`, `"95"`, `"99"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricAggregationBucket {
+    pub timestamp: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average: Option<AggregationValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<AggregationValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<AggregationValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median: Option<AggregationValue>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub percentiles: BTreeMap<String, AggregationValue>,
+}
+
+/// The buckets of one entity, oldest first, and their size in nanoseconds (Go's `time.Duration`); 0 when one
+/// bucket spans the whole range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricAggregationResult {
+    pub buckets: Vec<MetricAggregationBucket>,
+    pub bucket_size: i64,
+}
+
+/// The answer of `pod-list/.../metrics-aggregated`: one result per requested pod, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricAggregationResultList {
+    pub items: Vec<MetricAggregationResult>,
+}
+
 /// One entity of `metric-export`: its labels and, per metric, its latest value(s).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeseries {

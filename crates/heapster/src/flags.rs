@@ -25,6 +25,11 @@ pub struct Flags {
     #[arg(long = "sink", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
     pub sinks: Vec<SpecUri>,
 
+    /// Where /api/v1/historical/... reads: influxdb:URL?db=NAME (the sink's syntax; the default schema only).
+    /// The historical API answers 404 without it.
+    #[arg(long = "historical_source", value_name = "influxdb:URL?opts", value_parser = parse_uri)]
+    pub historical_source: Option<SpecUri>,
+
     /// How often to scrape every source (Go duration syntax: 15s, 1m).
     #[arg(long = "metric_resolution", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
     pub metric_resolution: Duration,
@@ -224,6 +229,10 @@ mod tests {
         assert_eq!(f.listen_ip, ListenIp(Some("127.0.0.1".parse().unwrap())));
         let f = parse(&["--sink=log", "--sink=log"]).unwrap();
         assert_eq!(f.sinks.len(), 2);
+        assert!(f.historical_source.is_none());
+        let f = parse(&["--historical-source=influxdb:http://h:8086?db=k8s"]).unwrap();
+        let h = f.historical_source.unwrap();
+        assert_eq!((h.key.as_str(), h.target.as_str(), h.option("db")), ("influxdb", "http://h:8086", Some("k8s")));
     }
 
     #[test]

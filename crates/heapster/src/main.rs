@@ -71,6 +71,8 @@ async fn run(flags: Flags) -> Result<(), String> {
     let sinks =
         flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
 
+    let historical = flags.historical_source.as_ref().map(historical_source).transpose()?;
+
     let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
     // With a Kubernetes source, Heapster's whole chain (enrichment and roll-ups); standalone, rates and the cluster.
     let processors: Vec<Box<dyn DataProcessor>> = match metadata {
@@ -107,6 +109,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     );
 
     let app = heapster_api::router(heapster_api::ApiState {
+        historical,
         store: store.clone(),
         registry: Arc::new(registry),
         resolution: flags.metric_resolution,
@@ -140,6 +143,18 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--historical_source`: the reader behind `/api/v1/historical`, checked at start-up (no server contacted).
+fn historical_source(
+    uri: &heapster_model::SpecUri,
+) -> Result<Arc<dyn heapster_api::historical::HistoricalSource>, String> {
+    match uri.key.as_str() {
+        "influxdb" => Ok(Arc::new(heapster_sinks::influxdb::historical::InfluxdbHistorical::from_uri(uri)?)),
+        other => {
+            Err(format!("--historical_source={uri}: unknown historical source {other:?}; this build knows: influxdb"))
+        }
+    }
 }
 
 /// Binds the API port; on a dual-stack host `[::]` also takes IPv4.

@@ -3,6 +3,7 @@
 mod cadvisor;
 mod export;
 mod fuzz;
+mod historical;
 mod model;
 mod ops;
 

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod historical;
 pub mod service;
 
 pub use config::{Api, InfluxdbConfig, Schema};

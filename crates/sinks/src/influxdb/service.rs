@@ -31,14 +31,7 @@ pub struct Transport {
 impl Transport {
     /// Builds the HTTP client. Fails only when TLS cannot be set up, which is a start-up error.
     pub fn new(config: InfluxdbConfig, name: String) -> Result<Self, String> {
-        ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .tls_danger_accept_invalid_certs(config.insecure_ssl)
-            .user_agent(concat!("heapster-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let client = http_client(&config)?;
         let write_url = write_url(&config);
         let db_ready = AtomicBool::new(matches!(config.api, Api::V2 { .. }));
         Ok(Transport { client, config, write_url, name, db_ready })
@@ -299,7 +292,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// reqwest here is built without a TLS provider of its own (see NOTES-ECOSYSTEM.md): install ring before the
 /// first client, as the sources crate does, so that the sink works in any binary or test that uses it.
-fn ensure_crypto_provider() {
+/// The HTTP client of the sink and of the historical source: per-request timeout, `insecuressl`, our user agent.
+pub(crate) fn http_client(config: &InfluxdbConfig) -> Result<reqwest::Client, String> {
+    ensure_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .tls_danger_accept_invalid_certs(config.insecure_ssl)
+        .user_agent(concat!("heapster-rs/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+pub(crate) fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
