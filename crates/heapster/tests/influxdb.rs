@@ -11,27 +11,13 @@
 
 mod common;
 
-use common::Heapster;
 use common::influxd::{Influxd, free_port, http};
+use common::{Heapster, model_points};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-
-/// The model API's points of one node metric: timestamp (ms) -> value.
-fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
-    let v = h.json(&format!("/api/v1/model/nodes/{node}/metrics/{metric}"));
-    v["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let t = humantime::parse_rfc3339_weak(p["timestamp"].as_str().unwrap()).unwrap();
-            (t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64, p["value"].as_f64().unwrap())
-        })
-        .collect()
-}
 
 /// Every model point up to the newest timestamp InfluxDB has is in InfluxDB, once, with the same value.
 fn assert_same(what: &str, model: &BTreeMap<i64, f64>, stored: &BTreeMap<i64, Vec<f64>>, at_least: usize) -> usize {

@@ -4,26 +4,12 @@
 
 mod common;
 
-use common::Heapster;
 use common::influxd::Influxd;
+use common::{Heapster, model_points};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, UNIX_EPOCH};
-
-/// The model API's points of one node metric: timestamp (ms) -> value.
-fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
-    let v = h.json(&format!("/api/v1/model/nodes/{node}/metrics/{metric}"));
-    v["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let t = humantime::parse_rfc3339_weak(p["timestamp"].as_str().unwrap()).unwrap();
-            (t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64, p["value"].as_f64().unwrap())
-        })
-        .collect()
-}
+use std::time::{Duration, Instant};
 
 /// The node's `uptime` points in InfluxDB: timestamp (ms) -> values stored at it.
 fn stored(influx: &Influxd, node: &str) -> BTreeMap<i64, Vec<f64>> {

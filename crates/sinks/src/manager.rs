@@ -278,14 +278,7 @@ async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration, limi
         } else {
             metrics::RETRIES.get_or_create(&labels).inc();
         }
-        let until = tokio::time::Instant::now() + backoff;
-        backoff = (backoff * 2).min(RETRY_MAX);
-        while tokio::time::Instant::now() < until && !queue.closed.load(Ordering::SeqCst) {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
-                _ = queue.notify.notified() => {}
-            }
-        }
+        back_off(&mut backoff, &queue.closed, &queue.notify).await;
         if queue.closed.load(Ordering::SeqCst) {
             let lost = queue.batches.lock().unwrap().len();
             tracing::warn!(sink = %name, "shutting down while the sink fails: {lost} batches not written");
@@ -440,14 +433,7 @@ async fn send_spooled(sink: Arc<dyn DataSink>, queue: Arc<Queue>, s: Arc<Spooled
             continue;
         }
         metrics::RETRIES.get_or_create(&labels).inc();
-        let until = tokio::time::Instant::now() + backoff;
-        backoff = (backoff * 2).min(RETRY_MAX);
-        while tokio::time::Instant::now() < until && !queue.closed.load(Ordering::SeqCst) {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
-                _ = s.wake.notified() => {}
-            }
-        }
+        back_off(&mut backoff, &queue.closed, &s.wake).await;
         if queue.closed.load(Ordering::SeqCst) {
             // The sink fails and heapster stops: the spool keeps the rest for the next start.
             let spool = lock(&s.spool);
@@ -479,6 +465,19 @@ async fn acknowledge(s: &Arc<Spooled>, seq: u64, name: &str, labels: &SinkLabels
             "spool: cannot record that batch {seq} was written ({e}): after a restart it may be sent again"
         ),
         Err(e) => tracing::warn!(sink = %name, "spool: recording batch {seq} as written failed: {e}"),
+    }
+}
+
+/// Waits `backoff` before a retry (cut short when the manager closes; a `wake` only re-checks), then doubles it up
+/// to [`RETRY_MAX`].
+async fn back_off(backoff: &mut Duration, closed: &AtomicBool, wake: &tokio::sync::Notify) {
+    let until = tokio::time::Instant::now() + *backoff;
+    *backoff = (*backoff * 2).min(RETRY_MAX);
+    while tokio::time::Instant::now() < until && !closed.load(Ordering::SeqCst) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = wake.notified() => {}
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 pub mod influxd;
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub struct Heapster {
     pub child: Child,
@@ -62,6 +63,20 @@ impl Heapster {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+}
+
+/// The model API's points of one node metric: timestamp (ms) -> value.
+pub fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
+    let v = h.json(&format!("/api/v1/model/nodes/{node}/metrics/{metric}"));
+    v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = humantime::parse_rfc3339_weak(p["timestamp"].as_str().unwrap()).unwrap();
+            (t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64, p["value"].as_f64().unwrap())
+        })
+        .collect()
 }
 
 impl Drop for Heapster {
