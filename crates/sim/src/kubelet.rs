@@ -279,43 +279,47 @@ fn write_value(out: &mut String, v: &Value, clock: &Clock) {
 /// The node's `/stats/summary` at `now`. Reading times carry milliseconds, as the counters do, so that rates
 /// computed from two documents are exact.
 pub fn render(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> String {
-    let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let mut out = String::with_capacity(4096 * (node.pods + 4));
-    let node_start = node.epoch - chrono::Duration::hours(1);
-    let node_clock = Clock {
-        now: &now_s,
-        start: &rfc3339(node_start),
-        age_s: (now - node_start).num_milliseconds() as f64 / 1000.0,
-    };
-    out.push_str("{\"node\":{\"nodeName\":");
-    write_leaf(&mut out, &Value::String(node.name.clone()));
-    render_segments(&mut out, &template.node_segments, &node_clock);
-    out.push_str("},\"pods\":[");
-    for slot in 0..node.pods {
-        if slot > 0 {
-            out.push(',');
-        }
-        let pod = node.pod(template, slot, now);
-        let start = rfc3339(pod.start);
-        let clock = Clock {
-            now: &now_s,
-            start: &start,
-            age_s: ((now - pod.start).num_milliseconds() as f64 / 1000.0).max(0.0),
-        };
-        out.push_str("{\"podRef\":");
-        let pod_ref = serde_json::json!({"name": pod.name, "namespace": pod.namespace, "uid": pod.uid});
-        write_leaf(&mut out, &pod_ref);
-        render_segments(&mut out, &template.pod_segments[slot % template.pod_segments.len()], &clock);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out
+    render_with(
+        template,
+        node,
+        now,
+        |out, clock| render_segments(out, &template.node_segments, clock),
+        |out, slot, clock| render_segments(out, &template.pod_segments[slot % template.pod_segments.len()], clock),
+    )
 }
 
 /// What [`render`] wrote before templates were compiled: walks the JSON values each time. Kept for the test that
 /// the compiled rendering is byte for byte the same.
 #[cfg(test)]
 pub fn render_walking(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> String {
+    let members = |out: &mut String, v: &Value, skip: &str, clock: &Clock| {
+        if let Value::Object(map) = v {
+            for (k, v) in map.iter().filter(|(k, _)| *k != skip) {
+                out.push(',');
+                write_leaf(out, &Value::String(k.clone()));
+                out.push(':');
+                write_value(out, v, clock);
+            }
+        }
+    };
+    render_with(
+        template,
+        node,
+        now,
+        |out, clock| members(out, &template.node, "nodeName", clock),
+        |out, slot, clock| members(out, &template.pods[slot % template.pods.len()], "podRef", clock),
+    )
+}
+
+/// The document's frame (node name, pod references, clocks); `node_body` and `pod_body` write the rest of the node
+/// object and of each pod object.
+fn render_with(
+    template: &Template,
+    node: &NodeSpec,
+    now: DateTime<Utc>,
+    node_body: impl Fn(&mut String, &Clock),
+    pod_body: impl Fn(&mut String, usize, &Clock),
+) -> String {
     let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut out = String::with_capacity(4096 * (node.pods + 4));
     let node_start = node.epoch - chrono::Duration::hours(1);
@@ -326,21 +330,13 @@ pub fn render_walking(template: &Template, node: &NodeSpec, now: DateTime<Utc>) 
     };
     out.push_str("{\"node\":{\"nodeName\":");
     write_leaf(&mut out, &Value::String(node.name.clone()));
-    if let Value::Object(map) = &template.node {
-        for (k, v) in map.iter().filter(|(k, _)| *k != "nodeName") {
-            out.push(',');
-            write_leaf(&mut out, &Value::String(k.clone()));
-            out.push(':');
-            write_value(&mut out, v, &node_clock);
-        }
-    }
+    node_body(&mut out, &node_clock);
     out.push_str("},\"pods\":[");
     for slot in 0..node.pods {
         if slot > 0 {
             out.push(',');
         }
         let pod = node.pod(template, slot, now);
-        let t = &template.pods[slot % template.pods.len()];
         let start = rfc3339(pod.start);
         let clock = Clock {
             now: &now_s,
@@ -350,14 +346,7 @@ pub fn render_walking(template: &Template, node: &NodeSpec, now: DateTime<Utc>) 
         out.push_str("{\"podRef\":");
         let pod_ref = serde_json::json!({"name": pod.name, "namespace": pod.namespace, "uid": pod.uid});
         write_leaf(&mut out, &pod_ref);
-        if let Value::Object(map) = t {
-            for (k, v) in map.iter().filter(|(k, _)| *k != "podRef") {
-                out.push(',');
-                write_leaf(&mut out, &Value::String(k.clone()));
-                out.push(':');
-                write_value(&mut out, v, &clock);
-            }
-        }
+        pod_body(&mut out, slot, &clock);
         out.push('}');
     }
     out.push_str("]}");
