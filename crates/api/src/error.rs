@@ -1,4 +1,5 @@
-//! One error type for every handler, so every failure is a status plus one line of JSON.
+//! One error type for the model API's handlers, so every failure is a status plus one line of JSON; unknown
+//! paths answer a Kubernetes `Status` instead (see [`not_found_fallback`]).
 
 use axum::Json;
 use axum::http::{StatusCode, Uri};
@@ -33,7 +34,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Answers paths no route matches, naming the path so a client sees which part was wrong.
-pub async fn not_found_fallback(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no such path: {}", uri.path()))
+/// Answers paths no route matches, naming the path so a client sees which part was wrong. The body is a
+/// Kubernetes `Status` object: heapster is also a Kubernetes API endpoint (`kubectl top`), and client-go only
+/// shows a reason it can parse.
+pub async fn not_found_fallback(uri: Uri) -> crate::metrics_api::Status {
+    crate::metrics_api::Status::not_found(format!("no such path: {}", uri.path()))
 }

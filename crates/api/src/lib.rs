@@ -8,17 +8,21 @@
 //! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
 //! - `/healthz` ([`health`]) and `/metrics` ([`prom`]),
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
+//! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
+//!   `kubectl top` and the HPA read ([`metrics_api`]).
+//! - `/`: the web dashboard, with its JSON under `/api/v1/dashboard/...` ([`dashboard`]).
 //!
 //! Where Heapster answered an unknown entity or metric with an empty 200, this API answers 404 with a one-line JSON
 //! error, so a typo is not mistaken for "no data yet". Values keep their type: integers stay JSON integers and rates
 //! stay fractional (Heapster truncated every value to an unsigned integer).
 
 pub mod cadvisor;
+pub mod dashboard;
 pub mod error;
 pub mod export;
 pub mod health;
 pub mod historical;
-pub mod index;
+pub mod metrics_api;
 pub mod model;
 pub mod params;
 pub mod prom;
@@ -47,12 +51,15 @@ pub struct ApiState {
     pub max_staleness: Duration,
     /// `--historical_source`: where `/api/v1/historical/...` reads; those routes answer 404 without one.
     pub historical: Option<Arc<dyn historical::HistoricalSource>>,
+    /// The Kubernetes API server, when a kubernetes source is configured: `/api/v1/nodes` and `/version` pass
+    /// through to it (see [`metrics_api`]); `None` answers them from the store (standalone).
+    pub kube_api: Option<Arc<dyn metrics_api::KubeApiProxy>>,
 }
 
 impl ApiState {
     /// The usual staleness bound is a few resolutions; callers with a different policy set the field directly.
     pub fn new(store: Arc<Store>, registry: Arc<Registry>, resolution: Duration, max_staleness: Duration) -> Self {
-        ApiState { store, registry, resolution, max_staleness, historical: None }
+        ApiState { store, registry, resolution, max_staleness, historical: None, kube_api: None }
     }
 }
 
@@ -63,7 +70,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(historical::routes())
         .merge(export::routes())
         .merge(cadvisor::routes())
-        .route("/", get(index::index))
+        .merge(metrics_api::routes())
+        .merge(dashboard::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(prom::metrics))
         .fallback(error::not_found_fallback)

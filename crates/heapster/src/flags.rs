@@ -83,6 +83,45 @@ pub struct Flags {
     /// Log filter, as RUST_LOG (error, warn, info, debug, or per module: heapster_sources=debug).
     #[arg(long = "log_level", value_name = "FILTER", default_value = "info")]
     pub log_level: String,
+
+    /// Serve https with this PEM certificate (chain, server first); needs --tls_key. Plain http when not given.
+    #[arg(long = "tls_cert", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls_cert.
+    #[arg(long = "tls_key", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Verify client certificates against this PEM CA bundle (needs --tls_cert); a verified certificate
+    /// authenticates its subject CN. Every path but /healthz then needs a certificate or a valid token.
+    #[arg(long = "tls_client_ca", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Comma-separated user names allowed in (client certificate CNs and token user names); others get 403.
+    /// Empty: every authenticated user.
+    #[arg(
+        long = "allowed_users",
+        value_name = "U1,U2",
+        value_delimiter = ',',
+        help_heading = "Serving and access control"
+    )]
+    pub allowed_users: Vec<String>,
+
+    /// Accept bearer tokens listed in this file, in Kubernetes' static token format: one
+    /// `token,user,uid,"group1,group2"` per line. Every path but /healthz then needs a valid token or certificate.
+    #[arg(long = "token_auth_file", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Accept bearer tokens the Kubernetes API server of the kubernetes source vouches for (a TokenReview, which
+    /// heapster's service account must be allowed to create).
+    #[arg(long = "authentication_token_webhook", value_name = "BOOL", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Serving and access control")]
+    pub authentication_token_webhook: bool,
+
+    /// How long a TokenReview's answer is reused (refusals: at most 10s).
+    #[arg(long = "authentication_token_webhook_cache_ttl", value_name = "DURATION", default_value = "2m",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub authentication_token_webhook_cache_ttl: Duration,
 }
 
 /// `--listen_ip`: empty means every interface, as in Heapster.
@@ -94,6 +133,11 @@ fn parse_listen_ip(s: &str) -> Result<ListenIp, String> {
         return Ok(ListenIp(None));
     }
     s.parse().map(|ip| ListenIp(Some(ip))).map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+/// A path that may be empty: Heapster's manifests pass `--tls_cert=` for "none" (clap's own parser refuses it).
+fn parse_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 fn parse_uri(s: &str) -> Result<SpecUri, String> {
@@ -176,6 +220,7 @@ impl Flags {
 
     /// Checks what clap cannot: relations between flags.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_serving()?;
         if self.store_window < self.metric_resolution {
             return Err(format!(
                 "--store_window={:?} is shorter than --metric_resolution={:?}: the store would keep nothing",
@@ -187,6 +232,62 @@ impl Flags {
         }
         if self.max_concurrent_scrapes == 0 {
             return Err("--max_concurrent_scrapes must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Serving and access-control flags. Heapster's manifests pass `--tls_cert=` (empty) for "none".
+impl Flags {
+    /// A path flag's value, `None` when absent or empty.
+    fn path(p: &Option<PathBuf>) -> Option<PathBuf> {
+        p.clone().filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// `--tls_cert` and `--tls_key`, when both are given.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        Some((Self::path(&self.tls_cert)?, Self::path(&self.tls_key)?))
+    }
+
+    /// `--tls_client_ca`, when given.
+    pub fn tls_client_ca(&self) -> Option<PathBuf> {
+        Self::path(&self.tls_client_ca)
+    }
+
+    /// `--token_auth_file`, when given.
+    pub fn token_auth_file(&self) -> Option<PathBuf> {
+        Self::path(&self.token_auth_file)
+    }
+
+    /// `--allowed_users` without empty entries.
+    pub fn allowed_users(&self) -> Vec<String> {
+        self.allowed_users.iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect()
+    }
+
+    /// Whether any way to authenticate is configured (then every path but /healthz needs credentials).
+    pub fn auth_configured(&self) -> bool {
+        self.tls_client_ca().is_some() || self.token_auth_file().is_some() || self.authentication_token_webhook
+    }
+
+    fn validate_serving(&self) -> Result<(), String> {
+        match (Self::path(&self.tls_cert), Self::path(&self.tls_key)) {
+            (Some(_), None) => return Err("--tls_cert needs --tls_key (the certificate's private key)".into()),
+            (None, Some(_)) => return Err("--tls_key needs --tls_cert (the certificate to serve)".into()),
+            _ => {}
+        }
+        if self.tls_client_ca().is_some() && self.tls_files().is_none() {
+            return Err("--tls_client_ca needs --tls_cert and --tls_key: client certificates come with https".into());
+        }
+        if !self.allowed_users().is_empty() && !self.auth_configured() {
+            return Err("--allowed_users needs a way to authenticate users: --tls_client_ca, --token_auth_file or \
+                        --authentication_token_webhook"
+                .into());
+        }
+        let kubernetes = self.sources.iter().any(|s| s.key == "kubernetes.summary_api" || s.key == "kubernetes");
+        if self.authentication_token_webhook && !kubernetes {
+            return Err("--authentication_token_webhook asks the API server of a kubernetes source: add \
+                        --source=kubernetes.summary_api:... or use --token_auth_file"
+                .into());
         }
         Ok(())
     }
@@ -262,6 +363,44 @@ mod tests {
         assert_eq!(parse_bytes("4096"), Ok(4096));
         assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
         assert!(parse_bytes("lots").is_err() && parse_bytes("0").is_err() && parse_bytes("1Ti").is_err());
+    }
+
+    #[test]
+    fn serving_flags() {
+        let f = parse(&["--tls_cert=", "--tls_key=", "--allowed_users="]).unwrap();
+        assert_eq!((f.tls_files(), f.auth_configured()), (None, false), "Heapster's empty defaults mean none");
+        f.validate().unwrap();
+        let f = parse(&[
+            "--tls-cert=/c.pem",
+            "--tls_key=/k.pem",
+            "--tls_client_ca=/ca.pem",
+            "--allowed_users=front-proxy-client, admin",
+            "--token-auth-file=/tokens.csv",
+        ])
+        .unwrap();
+        f.validate().unwrap();
+        assert_eq!(f.tls_files(), Some(("/c.pem".into(), "/k.pem".into())));
+        assert_eq!(f.allowed_users(), ["front-proxy-client", "admin"]);
+        assert!(!f.authentication_token_webhook);
+        assert_eq!(f.authentication_token_webhook_cache_ttl, Duration::from_secs(120));
+        let f =
+            parse(&["--source=kubernetes.summary_api:https://kubernetes.default", "--authentication_token_webhook"])
+                .unwrap();
+        assert!(f.authentication_token_webhook && f.auth_configured());
+        f.validate().unwrap();
+        let f =
+            parse(&["--authentication_token_webhook=true", "--authentication_token_webhook_cache_ttl=30s"]).unwrap();
+        assert_eq!(f.authentication_token_webhook_cache_ttl, Duration::from_secs(30));
+        assert!(f.validate().unwrap_err().contains("kubernetes source"));
+        let bad = |args: &[&str], want: &str| {
+            let e = parse(args).unwrap().validate().unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        };
+        bad(&["--tls_cert=/c.pem"], "needs --tls_key");
+        bad(&["--tls_key=/k.pem"], "needs --tls_cert");
+        bad(&["--tls_client_ca=/ca.pem"], "needs --tls_cert");
+        bad(&["--allowed_users=a"], "needs a way to authenticate");
+        assert!(parse(&["--authentication_token_webhook=maybe"]).is_err());
     }
 
     #[test]

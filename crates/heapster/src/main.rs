@@ -2,8 +2,10 @@
 //! down cleanly on SIGTERM or SIGINT.
 
 mod flags;
+mod kube_proxy;
 mod pipeline;
 mod self_metrics;
+mod server;
 
 use flags::Flags;
 use heapster_processors::{ClusterAggregator, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator};
@@ -60,6 +62,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     heapster_sources::metrics::register(&mut registry);
     heapster_sinks::metrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
+    let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
 
     let mut providers = Vec::new();
     let mut metadata = None;
@@ -99,10 +102,12 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, flags.heapster_port);
+    let server_setup = server::ServerSetup::from_flags(&flags, auth_metrics).await?;
     let listener = bind(addr).await?;
     tracing::info!(
-        "heapster {} serving on http://{} (resolution {:?}, store window {:?})",
+        "heapster {} serving on {}://{} (resolution {:?}, store window {:?})",
         env!("CARGO_PKG_VERSION"),
+        server_setup.scheme(),
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         flags.metric_resolution,
         flags.store_window
@@ -114,6 +119,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         registry: Arc::new(registry),
         resolution: flags.metric_resolution,
         max_staleness: flags.metric_resolution * 3,
+        kube_api: kube_proxy::from_sources(&flags.sources_or_default()).await?,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -129,10 +135,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
 
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = server::serve(listener, app, server_setup, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });
-    let server_task = tokio::spawn(async move { server.await });
+    let server_task = tokio::spawn(server);
 
     shutdown_signal().await;
     tracing::info!("stopping: finishing the current round and flushing sinks");

@@ -6,98 +6,11 @@
 mod common;
 
 use common::Heapster;
+use common::cgroups::Fixture;
 use serde_json::Value;
-use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory"];
-
-/// Cgroups and processes made by this test, removed on drop even when an assertion fails.
-struct Fixture {
-    cgroups: Vec<PathBuf>,
-    children: Vec<Child>,
-    /// Shell commands that undo what the test set up outside cgroups (network namespaces, veth pairs).
-    cleanup: Vec<String>,
-}
-
-impl Fixture {
-    /// Creates cgroup `name` in every v1 controller this test uses (or under cgroup2 on a v2-only host).
-    fn cgroup(&mut self, name: &str) -> Vec<PathBuf> {
-        let roots: Vec<PathBuf> = if PathBuf::from("/sys/fs/cgroup/cpuacct").is_dir() {
-            // Hybrid hosts: the v1 controllers, plus the cgroup2 tree at `unified` where PSI lives.
-            let v1 = V1_CONTROLLERS.iter().map(|c| PathBuf::from("/sys/fs/cgroup").join(c));
-            v1.chain(Some(PathBuf::from("/sys/fs/cgroup/unified")).filter(|u| u.is_dir())).collect()
-        } else {
-            vec![PathBuf::from("/sys/fs/cgroup")]
-        };
-        let dirs: Vec<PathBuf> = roots.iter().map(|r| r.join(name)).collect();
-        for d in &dirs {
-            fs::create_dir(d).unwrap_or_else(|e| {
-                panic!("cannot create cgroup {}: {e}. These tests need root and a writable cgroupfs.", d.display())
-            });
-            self.cgroups.push(d.clone());
-        }
-        dirs
-    }
-
-    /// Starts `sh -c script` after moving the shell into `cgroups`, so everything it runs is accounted there.
-    fn spawn_in(&mut self, cgroups: &[PathBuf], script: &str) {
-        let moves: String =
-            cgroups.iter().map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display())).collect::<String>();
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{moves} exec {script}"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sh");
-        self.children.push(child);
-    }
-
-    /// A network namespace joined to the host by a veth pair (169.254.77.1 on the host, .2 inside): a test host
-    /// of our own, so traffic never leaves this machine. Returns the namespace's name.
-    fn netns(&mut self, tag: &str) -> String {
-        let ns = format!("hs-{tag}");
-        let (host_if, ns_if) = (format!("hsv{tag}a"), format!("hsv{tag}b"));
-        self.cleanup.push(format!("ip link del {host_if}"));
-        self.cleanup.push(format!("ip netns del {ns}"));
-        for cmd in [
-            format!("ip netns add {ns}"),
-            format!("ip link add {host_if} type veth peer name {ns_if}"),
-            format!("ip link set {ns_if} netns {ns}"),
-            format!("ip addr add 169.254.77.1/30 dev {host_if}"),
-            format!("ip link set {host_if} up"),
-            format!("ip netns exec {ns} ip addr add 169.254.77.2/30 dev {ns_if}"),
-            format!("ip netns exec {ns} ip link set {ns_if} up"),
-        ] {
-            let ok = Command::new("sh").arg("-c").arg(&cmd).status().is_ok_and(|s| s.success());
-            assert!(ok, "`{cmd}` failed: these tests need root and iproute2 (ip)");
-        }
-        ns
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for cmd in self.cleanup.iter().rev() {
-            let _ = Command::new("sh").arg("-c").arg(cmd).stderr(Stdio::null()).status();
-        }
-        for d in self.cgroups.iter().rev() {
-            // The kernel needs a moment to let go of a killed task's cgroup.
-            for _ in 0..50 {
-                if fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
 
 fn latest(v: &Value) -> f64 {
     v["metrics"].as_array().and_then(|m| m.last()).and_then(|p| p["value"].as_f64()).unwrap_or(f64::NAN)
@@ -111,7 +24,7 @@ fn strings(v: &Value) -> Vec<String> {
 fn standalone_heapster_serves_this_host_and_its_cgroups() {
     let tag = format!("heapster-e2e-{}", std::process::id());
     let (burn, mem) = (format!("{tag}-burn"), format!("{tag}-mem"));
-    let mut fx = Fixture { cgroups: Vec::new(), children: Vec::new(), cleanup: Vec::new() };
+    let mut fx = Fixture::default();
     let burn_dirs = fx.cgroup(&burn);
     fx.spawn_in(&burn_dirs, "sh -c 'while :; do :; done'");
     let mem_dirs = fx.cgroup(&mem);

@@ -29,6 +29,78 @@ pub struct ClusterView {
     pub deleted: RwLock<HashMap<usize, i64>>,
     /// The last this many pod slots of every node are served by its kubelet but not listed here.
     pub unlisted_pods: usize,
+    /// The tokens TokenReviews accept.
+    pub reviews: TokenReviews,
+    /// The `gitVersion` `/version` reports (`v1.33.0-sim`), settable so a test can make gcloud's kubectl
+    /// dispatcher pick another kubectl.
+    pub git_version: RwLock<String>,
+}
+
+/// `GET /version`: a version.Info whose major and minor come from [`ClusterView::git_version`].
+async fn version(State(v): State<Arc<ClusterView>>) -> Response {
+    let git = v.git_version.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut parts = git.trim_start_matches('v').split(['.', '-', '+']);
+    let (major, minor) = (parts.next().unwrap_or("1").to_owned(), parts.next().unwrap_or("0").to_owned());
+    axum::Json(json!({"major": major, "minor": minor, "gitVersion": git, "platform": "linux/amd64"})).into_response()
+}
+
+/// `GET /api/v1/nodes/{name}`: one live node, or a NotFound Status as a real API server answers.
+async fn node(State(v): State<Arc<ClusterView>>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match v.node_objects(None).remove(&name) {
+        Some(node) => ([(header::CONTENT_TYPE, "application/json")], node.to_string()).into_response(),
+        None => {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("nodes \"{name}\" not found"), "reason": "NotFound", "code": 404,
+                "details": {"name": name, "kind": "nodes"}});
+            (axum::http::StatusCode::NOT_FOUND, axum::Json(status)).into_response()
+        }
+    }
+}
+
+/// The bearer tokens the TokenReview endpoint vouches for, set by tests, and how many reviews it answered (to
+/// check that heapster caches answers).
+#[derive(Default)]
+pub struct TokenReviews {
+    tokens: RwLock<HashMap<String, (String, Vec<String>)>>,
+    served: std::sync::atomic::AtomicU64,
+}
+
+impl TokenReviews {
+    /// From now on, `token` authenticates `user` with `groups`.
+    pub fn accept(&self, token: &str, user: &str, groups: &[&str]) {
+        let groups = groups.iter().map(|g| g.to_string()).collect();
+        self.tokens.write().unwrap_or_else(|p| p.into_inner()).insert(token.into(), (user.into(), groups));
+    }
+
+    /// TokenReviews answered so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `POST /apis/authentication.k8s.io/v1/tokenreviews`: authenticated when the token was [`TokenReviews::accept`]ed,
+/// as a real API server answers (status 201, the review echoed with its status).
+async fn token_review(State(v): State<Arc<ClusterView>>, body: axum::body::Bytes) -> Response {
+    let review: Value = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("not a TokenReview: {e}"), "reason": "BadRequest", "code": 400});
+            return (axum::http::StatusCode::BAD_REQUEST, axum::Json(status)).into_response();
+        }
+    };
+    v.reviews.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = review["spec"]["token"].as_str().unwrap_or_default();
+    let known = v.reviews.tokens.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned();
+    let status = match known {
+        Some((user, groups)) => {
+            json!({"authenticated": true, "user": {"username": user, "uid": format!("uid-{user}"), "groups": groups}})
+        }
+        None => json!({"authenticated": false, "error": "token not known to the simulated API server"}),
+    };
+    let answer = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "metadata": {"creationTimestamp": null},
+        "spec": review["spec"], "status": status});
+    (axum::http::StatusCode::CREATED, axum::Json(answer)).into_response()
 }
 
 fn rv_now() -> String {
@@ -219,9 +291,8 @@ pub fn router(view: Arc<ClusterView>) -> Router {
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/pods", get(pods))
         .route("/api/v1/namespaces", get(namespaces))
-        .route(
-            "/version",
-            get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-sim"})) }),
-        )
+        .route("/apis/authentication.k8s.io/v1/tokenreviews", axum::routing::post(token_review))
+        .route("/api/v1/nodes/{name}", get(node))
+        .route("/version", get(version))
         .with_state(view)
 }

@@ -94,6 +94,16 @@ impl Simulation {
         format!("{scheme}://{}", self.api_server)
     }
 
+    /// From now on `/version` reports `git_version` (`v1.27.3`), major and minor taken from it.
+    pub fn set_version(&self, git_version: &str) {
+        *self.view.git_version.write().unwrap_or_else(|p| p.into_inner()) = git_version.to_owned();
+    }
+
+    /// The API server's TokenReview endpoint: which tokens it accepts, how many reviews it answered.
+    pub fn token_reviews(&self) -> &apiserver::TokenReviews {
+        &self.view.reviews
+    }
+
     /// Node `i`'s kubelet keeps accepting connections and reading requests, and never answers `/stats/summary`
     /// again.
     pub fn silence_kubelet(&self, i: usize) {
@@ -185,6 +195,8 @@ impl Simulation {
             template: template.clone(),
             deleted: Default::default(),
             unlisted_pods: config.unlisted_pods,
+            reviews: Default::default(),
+            git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;

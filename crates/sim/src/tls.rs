@@ -87,6 +87,21 @@ impl TestPki {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A client certificate signed by this CA whose subject CN is `user` (and O each of `groups`), as Kubernetes
+    /// reads users from certificates: (cert PEM, key PEM).
+    pub fn client_cert(&self, user: &str, groups: &[&str]) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client certificate parameters");
+        params.distinguished_name.push(rcgen::DnType::CommonName, user);
+        for g in groups {
+            params.distinguished_name.push(rcgen::DnType::OrganizationName, *g);
+        }
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = params.signed_by(&key, &issuer).expect("client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// [`SimTls`] serving a certificate of this CA for `ips`.
     pub fn sim_tls(&self, ips: &[IpAddr]) -> SimTls {
         let (cert, key) = self.server_cert(ips);

@@ -165,6 +165,9 @@ pub async fn get_err(st: &ApiState, uri: &str, status: StatusCode, needle: &str)
     let r = get(st, uri).await;
     assert_eq!(r.status, status, "{uri}: {}", r.body);
     assert!(!r.body.contains('\n'), "{uri}: multi-line error {}", r.body);
-    let msg = r.json()["error"].as_str().unwrap_or_else(|| panic!("{uri}: no error field in {}", r.body)).to_owned();
+    // Handlers answer `{"error":...}`; unknown paths a Kubernetes Status, whose reason is in `message`.
+    let v = r.json();
+    let field = if v["kind"] == "Status" { "message" } else { "error" };
+    let msg = v[field].as_str().unwrap_or_else(|| panic!("{uri}: no {field} field in {}", r.body)).to_owned();
     assert!(msg.contains(needle), "{uri}: {msg:?} does not mention {needle:?}");
 }

@@ -52,13 +52,4 @@ async fn metrics_renders_the_registry_and_the_store_size() {
     assert_eq!(body.matches("# EOF").count(), 1, "one document, one EOF: {body}");
 }
 
-#[tokio::test]
-async fn the_front_page_lists_nodes_and_containers_with_their_latest_figures() {
-    let st = state();
-    let r = get(&st, "/").await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(r.content_type.starts_with("text/html"), "{}", r.content_type);
-    assert!(r.body.contains("<td>node:n1</td><td>252 m</td>"), "node row with its latest CPU rate: {}", r.body);
-    assert!(r.body.contains("node:n1/container:system.slice/docker"), "{}", r.body);
-    assert!(!r.body.contains("namespace:ns1/pod:p1<"), "pods are not system containers");
-}
+// The front page (`/`) is the dashboard now: its tests are in `crate::dashboard::tests`.

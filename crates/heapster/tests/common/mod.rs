@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // Each test file uses its own part of this.
 
+pub mod cgroups;
 pub mod influxd;
 
 use serde_json::Value;
@@ -67,7 +68,11 @@ impl Heapster {
 
 /// The model API's points of one node metric: timestamp (ms) -> value.
 pub fn model_points(h: &Heapster, node: &str, metric: &str) -> BTreeMap<i64, f64> {
-    let v = h.json(&format!("/api/v1/model/nodes/{node}/metrics/{metric}"));
+    points(&h.json(&format!("/api/v1/model/nodes/{node}/metrics/{metric}")))
+}
+
+/// A model-API metric answer as timestamp (ms) -> value.
+pub fn points(v: &Value) -> BTreeMap<i64, f64> {
     v["metrics"]
         .as_array()
         .unwrap()

@@ -1,0 +1,56 @@
+//! The Kubernetes API server behind heapster's pass-through routes (`/api/v1/nodes[/NAME]`, `/version`), reached
+//! with the same credentials as the kubernetes source, so `kubectl top node` pointed at heapster sees the
+//! cluster's real nodes (their allocatable CPU and memory) and its real version.
+
+use heapster_api::metrics_api::{KubeApiProxy, ProxyResponse};
+use heapster_model::SpecUri;
+use heapster_sources::kubernetes::KubernetesOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one pass-through request may take; kubectl's own default timeout is longer, the HPA's is 30s.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Largest answer passed on (a NodeList of 5,000 nodes is about 50 MB).
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// A kube-rs client for the API server of one `--source=kubernetes...`.
+pub struct KubeProxy {
+    client: kube::Client,
+    server: String,
+}
+
+/// The pass-through for the first kubernetes `--source`, with its credentials; `None` without one (standalone:
+/// the API answers those routes itself).
+pub async fn from_sources(sources: &[SpecUri]) -> Result<Option<Arc<dyn KubeApiProxy>>, String> {
+    let Some(uri) = sources.iter().find(|u| matches!(u.key.as_str(), "kubernetes" | "kubernetes.summary_api")) else {
+        return Ok(None);
+    };
+    let options = KubernetesOptions::parse(uri).map_err(|e| format!("--source={uri}: {e}"))?;
+    let connection = options.connection().await.map_err(|e| format!("--source={uri}: {e}"))?;
+    let server = connection.kube.cluster_url.to_string();
+    let client = kube::Client::try_from(connection.kube)
+        .map_err(|e| format!("--source={uri}: kubernetes client for {server}: {e}"))?;
+    Ok(Some(Arc::new(KubeProxy { client, server })))
+}
+
+#[async_trait::async_trait]
+impl KubeApiProxy for KubeProxy {
+    async fn get(&self, path_and_query: &str) -> Result<ProxyResponse, String> {
+        let request = axum::http::Request::get(path_and_query)
+            .header(axum::http::header::ACCEPT, "application/json")
+            .body(kube::client::Body::empty())
+            .map_err(|e| format!("{path_and_query:?} is not a request path: {e}"))?;
+        let response = tokio::time::timeout(TIMEOUT, self.client.send(request))
+            .await
+            .map_err(|_| format!("{} did not answer within {TIMEOUT:?}", self.server))?
+            .map_err(|e| format!("{}: {e}", self.server))?;
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = axum::body::to_bytes(axum::body::Body::new(response.into_body()), MAX_BODY)
+            .await
+            .map_err(|e| format!("{}: reading the answer: {e}", self.server))?;
+        Ok(ProxyResponse { status, content_type, body })
+    }
+}

@@ -1,0 +1,202 @@
+//! heapster's own HTTP server: plain http, or https with `--tls_cert`/`--tls_key`, with the access control of
+//! [`auth`] in front of the API router.
+//!
+//! Connections are served one by one with hyper (rather than `axum::serve`) so that each request is decided with
+//! the client certificate of its own connection. Shutdown is graceful: the listener closes, idle connections
+//! close, requests in flight are answered.
+
+pub mod auth;
+mod tls;
+
+use crate::flags::Flags;
+use auth::metrics::AuthMetrics;
+use auth::token_file::TokenFile;
+use auth::token_review::TokenReviewer;
+use auth::{Authenticator, Peer};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// A client that connects and does not finish its TLS handshake within this is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How heapster serves: TLS or not, and who may read. Built once at start-up, where a bad file stops heapster.
+pub struct ServerSetup {
+    tls: Option<TlsAcceptor>,
+    auth: Arc<Authenticator>,
+}
+
+impl ServerSetup {
+    /// From the serving flags: loads the certificates and the token file, and connects the TokenReview client to
+    /// the kubernetes source's API server. Errors name the flag to fix.
+    pub async fn from_flags(flags: &Flags, metrics: AuthMetrics) -> Result<ServerSetup, String> {
+        let tls = match flags.tls_files() {
+            Some((cert, key)) => {
+                let config = tls::server_config(&cert, &key, flags.tls_client_ca().as_deref())?;
+                Some(TlsAcceptor::from(Arc::new(config)))
+            }
+            None => None,
+        };
+        let token_file = flags.token_auth_file().map(|p| TokenFile::load(&p)).transpose()?;
+        let reviewer = match flags.authentication_token_webhook {
+            true => Some(token_reviewer(flags, metrics.clone()).await?),
+            false => None,
+        };
+        let auth = Authenticator {
+            client_certs: flags.tls_client_ca().is_some(),
+            token_file,
+            reviewer,
+            allowed_users: flags.allowed_users().into_iter().collect(),
+            metrics,
+        };
+        let setup = ServerSetup { tls, auth: Arc::new(auth) };
+        setup.log_policy();
+        Ok(setup)
+    }
+
+    /// `https` or `http`, for the start-up line.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    fn log_policy(&self) {
+        let a = &self.auth;
+        if !a.enabled() {
+            return;
+        }
+        let mut ways = Vec::new();
+        if a.client_certs {
+            ways.push("client certificates".to_string());
+        }
+        if let Some(f) = &a.token_file {
+            ways.push(format!("{} static tokens", f.len()));
+        }
+        if a.reviewer.is_some() {
+            ways.push("tokens reviewed by the API server".into());
+        }
+        let mut users: Vec<&str> = a.allowed_users.iter().map(String::as_str).collect();
+        users.sort();
+        let who = if users.is_empty() { "every authenticated user".into() } else { users.join(", ") };
+        tracing::info!("access control: {} (all paths but /healthz); allowed: {who}", ways.join(", "));
+        if self.tls.is_none() {
+            tracing::warn!(
+                "bearer tokens are accepted over plain http, readable on the network path: set --tls_cert and --tls_key"
+            );
+        }
+    }
+}
+
+/// The TokenReview client: the API server and credentials of the first kubernetes source.
+async fn token_reviewer(flags: &Flags, metrics: AuthMetrics) -> Result<TokenReviewer, String> {
+    let uri = flags
+        .sources
+        .iter()
+        .find(|s| s.key == "kubernetes.summary_api" || s.key == "kubernetes")
+        .ok_or("--authentication_token_webhook needs a kubernetes source (--source=kubernetes.summary_api:...)")?;
+    let options = heapster_sources::kubernetes::KubernetesOptions::parse(uri)
+        .map_err(|e| format!("--authentication_token_webhook: --source={uri}: {e}"))?;
+    let connection = options.connection().await.map_err(|e| format!("--authentication_token_webhook: {e}"))?;
+    let client = kube::Client::try_from(connection.kube)
+        .map_err(|e| format!("--authentication_token_webhook: a client for the API server: {e}"))?;
+    Ok(TokenReviewer::new(client, flags.authentication_token_webhook_cache_ttl, metrics))
+}
+
+/// Serves `app` on `listener` until `stop` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    setup: ServerSetup,
+    stop: impl std::future::Future<Output = ()> + Send,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::debug!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let (app, auth, tls, watcher) = (app.clone(), setup.auth.clone(), setup.tls.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let Some(tls) = tls else {
+                let peer = Peer { addr, has_cert: false, cert_user: None };
+                return serve_connection(tcp, peer, app, auth, watcher).await;
+            };
+            if !starts_with_tls(&tcp).await {
+                return refuse_plain_http(tcp).await;
+            }
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                // A client that distrusts our certificate, or whose certificate we distrust, aborts here.
+                Ok(Err(e)) => return tracing::debug!("TLS handshake with {addr}: {e}"),
+                Err(_) => {
+                    return tracing::debug!("TLS handshake with {addr}: no handshake within {HANDSHAKE_TIMEOUT:?}");
+                }
+            };
+            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let peer = Peer { addr, has_cert: cert.is_some(), cert_user: cert.and_then(tls::common_name) };
+            serve_connection(stream, peer, app, auth, watcher).await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Serves one connection's requests (HTTP/1.1, keep-alive), each past [`Authenticator::check`] first.
+async fn serve_connection<S>(io: S, peer: Peer, app: Router, auth: Arc<Authenticator>, watcher: Watcher)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let (app, auth, peer) = (app.clone(), auth.clone(), peer.clone());
+        async move {
+            if let Err(denied) = auth.check(req.method(), req.uri().path(), req.headers(), &peer).await {
+                return Ok::<_, Infallible>(denied);
+            }
+            app.oneshot(req).await
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!("connection: {e}");
+    }
+}
+
+/// Whether the client's first byte opens a TLS handshake record (0x16); a plain http request starts with a letter.
+async fn starts_with_tls(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await, Ok(Ok(1)) if first[0] == 0x16)
+}
+
+/// Answers a plain http request on the https port with a 400 saying so (as Go's servers do), instead of a
+/// connection dropped without a word.
+async fn refuse_plain_http(mut tcp: TcpStream) {
+    // Read the request first: closing with unread data would reset the connection before the client reads.
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await;
+    let body = "Client sent an HTTP request to an HTTPS server: use https://\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(response.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), async { while let Ok(1..) = tcp.read(&mut buf).await {} }).await;
+}

@@ -1,0 +1,384 @@
+//! The manifests of `deploy/kubernetes/` against the code they deploy: every document parses into its
+//! Kubernetes type with no field lost (so a misspelt field fails here, not silently in a cluster); RBAC grants
+//! what heapster calls; names, ports and labels of the Deployment, Service and APIService line up; and the
+//! Deployment's container command, run as it would run in a pod (service account and volumes mounted at the
+//! manifest's paths, API server from the environment), starts heapster against the simulated cluster and
+//! serves what the probes and the aggregation layer ask.
+
+mod common;
+
+use heapster_sim::tls::TestPki;
+use heapster_sim::{SimConfig, Simulation};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes")
+}
+
+/// Every object of the manifests, by file.
+struct Manifests {
+    files: BTreeMap<String, Vec<Value>>,
+}
+
+impl Manifests {
+    fn load() -> Manifests {
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(deploy_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let docs: Vec<Value> =
+                    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()));
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                files.insert(name, docs.into_iter().filter(|d| !d.is_null()).collect());
+            }
+        }
+        Manifests { files }
+    }
+
+    fn objects(&self) -> impl Iterator<Item = &Value> {
+        self.files.iter().filter(|(f, _)| *f != "kustomization.yaml").flat_map(|(_, d)| d)
+    }
+
+    /// The objects of `kind`, as `T`.
+    fn of_kind<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Vec<T> {
+        self.objects().filter(|o| o["kind"] == kind).map(|o| serde_json::from_value(o.clone()).unwrap()).collect()
+    }
+
+    fn one<T: serde::de::DeserializeOwned>(&self, kind: &str) -> T {
+        let mut all = self.of_kind::<T>(kind);
+        assert_eq!(all.len(), 1, "one {kind} in deploy/kubernetes");
+        all.remove(0)
+    }
+
+    fn deployment(&self) -> Deployment {
+        self.one("Deployment")
+    }
+}
+
+/// `value` as `T` and back, unchanged: a field `T` does not know (misspelt, misplaced) would be dropped.
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(value: &Value) -> Result<(), String> {
+    let typed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    match difference(value, &back, "") {
+        Some(path) => Err(format!("{path}: not a field of its type (misspelt or misplaced?), or changed by it")),
+        None => Ok(()),
+    }
+}
+
+/// The path of the first place where `a` and `b` differ.
+fn difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
+            let p = format!("{path}.{k}");
+            match (x.get(k), y.get(k)) {
+                (Some(u), Some(v)) => difference(u, v, &p),
+                _ => Some(p),
+            }
+        }),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (u, v))| difference(u, v, &format!("{path}[{i}]")))
+        }
+        _ => (a != b).then(|| path.to_string()),
+    }
+}
+
+#[test]
+fn every_manifest_is_a_valid_kubernetes_object() {
+    let m = Manifests::load();
+    let mut kinds = Vec::new();
+    for o in m.objects() {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let checked = match kind {
+            "ServiceAccount" => round_trips::<ServiceAccount>(o),
+            "ClusterRole" => round_trips::<ClusterRole>(o),
+            "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(o),
+            "Deployment" => round_trips::<Deployment>(o),
+            "Service" => round_trips::<Service>(o),
+            "APIService" => round_trips::<APIService>(o),
+            other => Err(format!("a kind this test does not know: {other:?}")),
+        };
+        checked.unwrap_or_else(|e| panic!("{kind} {}: {e}", o["metadata"]["name"]));
+        kinds.push(kind.to_string());
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["APIService", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    );
+    // `kubectl apply -k deploy/kubernetes/` applies every file.
+    let k = &m.files["kustomization.yaml"][0];
+    let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+    listed.sort();
+    let mut files: Vec<&str> = m.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
+    files.sort();
+    assert_eq!(listed, files);
+}
+
+/// Whether `role` grants `verb` on `resource` of `group`.
+fn grants(role: &ClusterRole, group: &str, resource: &str, verb: &str) -> bool {
+    role.rules.iter().flatten().any(|r| {
+        let has = |list: &Option<Vec<String>>, x: &str| list.iter().flatten().any(|v| v == x || v == "*");
+        has(&r.api_groups, group) && has(&r.resources, resource) && r.verbs.iter().any(|v| v == verb || v == "*")
+    })
+}
+
+#[test]
+fn rbac_grants_what_heapster_calls() {
+    let m = Manifests::load();
+    let d = m.deployment();
+    let ns = d.metadata.namespace.clone().unwrap();
+    let account = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().service_account_name.clone().unwrap();
+    let sa: ServiceAccount = m.one("ServiceAccount");
+    assert_eq!((sa.metadata.name.as_deref(), sa.metadata.namespace.as_deref()), (Some(&*account), Some(&*ns)));
+
+    let bindings: Vec<ClusterRoleBinding> = m.of_kind("ClusterRoleBinding");
+    let bound = bindings
+        .iter()
+        .find(|b| {
+            b.subjects
+                .iter()
+                .flatten()
+                .any(|s| s.kind == "ServiceAccount" && s.name == account && s.namespace.as_deref() == Some(&*ns))
+        })
+        .expect("a ClusterRoleBinding for heapster's service account");
+    assert_eq!(bound.role_ref.kind, "ClusterRole");
+    let roles: Vec<ClusterRole> = m.of_kind("ClusterRole");
+    let role = roles
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(&*bound.role_ref.name))
+        .expect("the bound ClusterRole is in the manifests");
+    // What the code calls: the reflectors of crates/sources/src/kubernetes (list + watch), the kubelets' Summary
+    // API (nodes/stats get, as the kubelet authorizes it), the node pass-through (get), and TokenReviews.
+    let needed = [
+        ("", "nodes", "get"),
+        ("", "nodes", "list"),
+        ("", "nodes", "watch"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+        ("", "nodes/stats", "get"),
+        ("authentication.k8s.io", "tokenreviews", "create"),
+    ];
+    for (group, resource, verb) in needed {
+        assert!(grants(role, group, resource, verb), "{verb} {group}/{resource} is not granted");
+    }
+    // And nothing that writes to the cluster.
+    for verb in ["create", "update", "patch", "delete"] {
+        for resource in ["nodes", "pods", "namespaces", "secrets", "configmaps"] {
+            assert!(!grants(role, "", resource, verb), "{verb} {resource} should not be granted");
+        }
+    }
+    let reader = roles.iter().find(|r| r.metadata.name.as_deref() == Some("system:aggregated-metrics-reader")).unwrap();
+    assert!(grants(reader, "metrics.k8s.io", "pods", "list") && grants(reader, "metrics.k8s.io", "nodes", "get"));
+}
+
+fn container(d: &Deployment) -> &Container {
+    let containers = &d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers;
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+/// The value of `--name=` in `args` (the last one, as the parser takes it).
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().rev().find_map(|a| a.strip_prefix(&format!("--{name}=")))
+}
+
+#[test]
+fn names_ports_and_labels_line_up() {
+    let m = Manifests::load();
+    let d = m.deployment();
+    let spec = d.spec.as_ref().unwrap();
+    let pod_labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+    for (k, v) in spec.selector.match_labels.iter().flatten() {
+        assert_eq!(pod_labels.get(k), Some(v), "the Deployment's selector matches its pods");
+    }
+    let c = container(&d);
+    let args = c.args.clone().unwrap();
+    let port: i32 = flag(&args, "heapster_port").unwrap_or("8082").parse().unwrap();
+    let https = c.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).expect("a port named https");
+    assert_eq!(https.container_port, port, "the container port is the one heapster listens on");
+    assert!(flag(&args, "tls_cert").is_some(), "heapster serves https on its https port");
+
+    let svc: Service = m.one("Service");
+    let sspec = svc.spec.as_ref().unwrap();
+    assert_eq!(svc.metadata.namespace, d.metadata.namespace);
+    for (k, v) in sspec.selector.iter().flatten() {
+        assert_eq!(pod_labels.get(k), Some(v), "the Service selects heapster's pods");
+    }
+    let sport = sspec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).unwrap();
+    assert_eq!(sport.target_port, Some(IntOrString::String("https".into())));
+
+    let api: APIService = m.one("APIService");
+    let aspec = api.spec.as_ref().unwrap();
+    assert_eq!((aspec.group.as_deref(), aspec.version.as_deref()), (Some("metrics.k8s.io"), Some("v1beta1")));
+    assert_eq!(api.metadata.name.as_deref(), Some("v1beta1.metrics.k8s.io"), "an APIService is named version.group");
+    let target = aspec.service.as_ref().unwrap();
+    assert_eq!(target.name.as_deref(), svc.metadata.name.as_deref());
+    assert_eq!(target.namespace.as_deref(), svc.metadata.namespace.as_deref());
+    assert_eq!(target.port.unwrap_or(443), sport.port, "the APIService calls the Service's https port");
+
+    // Probes reach /healthz (open without credentials) on the https port, over https.
+    for probe in [&c.liveness_probe, &c.readiness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.path.as_deref(), Some("/healthz"));
+        assert_eq!(get.port, IntOrString::String("https".into()));
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+    }
+    // Every file a flag names is on a volume that is mounted.
+    let pod = spec.template.spec.as_ref().unwrap();
+    let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+    for name in ["tls_cert", "tls_key", "tls_client_ca"] {
+        let path = flag(&args, name).unwrap();
+        let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path)));
+        let mount = mount.unwrap_or_else(|| panic!("--{name}={path} is on no volume mount"));
+        assert!(volumes.contains(&mount.name.as_str()), "volume {} is not defined", mount.name);
+    }
+}
+
+/// The file a volume of the Deployment provides at `path` in a cluster: the Secret's certificate and key, the
+/// front-proxy CA of the extension-apiserver-authentication ConfigMap.
+fn volume_file(d: &Deployment, path: &str, serving: &(String, String), front_proxy_ca: &str) -> String {
+    let c = container(d);
+    let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path))).unwrap();
+    let file = &path[mount.mount_path.len() + 1..];
+    let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).unwrap();
+    if let Some(secret) = &volume.secret {
+        assert_eq!(secret.secret_name.as_deref(), Some("heapster-tls"));
+        return match file {
+            "tls.crt" => serving.0.clone(),
+            "tls.key" => serving.1.clone(),
+            other => panic!("a kubernetes.io/tls Secret has no {other}"),
+        };
+    }
+    let cm = volume.config_map.as_ref().expect("a Secret or ConfigMap volume");
+    assert_eq!(cm.name, "extension-apiserver-authentication");
+    let item = cm.items.iter().flatten().find(|i| i.path == file).expect("the ConfigMap item mounted at the path");
+    assert_eq!(item.key, "requestheader-client-ca-file", "the aggregation layer's client CA");
+    front_proxy_ca.to_string()
+}
+
+/// Runs the Deployment's container command as a pod would: in a mount namespace of its own with a tmpfs on /run
+/// (so nothing of this host changes), the service account at /var/run/secrets/kubernetes.io/serviceaccount, the
+/// volumes at the manifest's paths, `KUBERNETES_SERVICE_HOST`/`PORT` pointing at the simulated API server. Only
+/// the port is changed (a free one), as tests run side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
+    let m = Manifests::load();
+    let d = m.deployment();
+    let c = container(&d);
+    let command = c.command.clone().unwrap();
+    assert!(command.len() == 1 && command[0].ends_with("/heapster"), "{command:?}");
+    let args = c.args.clone().unwrap();
+
+    let cluster = TestPki::new("cluster CA");
+    let sim = Simulation::start(SimConfig {
+        nodes: 3,
+        pods_per_node: 2,
+        api_tls: Some(cluster.sim_tls(&[std::net::Ipv4Addr::LOCALHOST.into()])),
+        api_token: Some("heapster-service-account-token".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sim.token_reviews().accept("prometheus-token", "system:serviceaccount:monitoring:prometheus-k8s", &[]);
+    sim.token_reviews().accept("someone-token", "system:serviceaccount:default:someone", &[]);
+    let serving_pki = TestPki::new("heapster serving CA");
+    let serving = serving_pki.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let front_proxy = TestPki::new("front-proxy CA");
+
+    // The files a pod would see, staged in a directory and copied into the namespace's /run.
+    let stage = std::env::temp_dir().join(format!("heapster-deploy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    let mut copies = String::new();
+    let mut put = |path: &str, text: &str| {
+        assert!(path.starts_with("/var/run/"), "{path}: the test mounts only /run");
+        let staged = stage.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+        std::fs::write(&staged, text).unwrap();
+        let dir = Path::new(path).parent().unwrap().display().to_string();
+        copies.push_str(&format!("mkdir -p '{dir}' && cp '{}' '{path}' && ", staged.display()));
+    };
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    put(&format!("{sa}/token"), "heapster-service-account-token");
+    put(&format!("{sa}/ca.crt"), &cluster.ca_pem);
+    put(&format!("{sa}/namespace"), d.metadata.namespace.as_deref().unwrap());
+    for name in ["tls_cert", "tls_key", "tls_client_ca"] {
+        let path = flag(&args, name).unwrap();
+        put(path, &volume_file(&d, path, &serving, &front_proxy.ca_pem));
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = format!("mount -t tmpfs tmpfs /run && {copies}exec \"$0\" \"$@\"");
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script, env!("CARGO_BIN_EXE_heapster")])
+        .args(&args)
+        .arg(format!("--heapster_port={port}"))
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", sim.api_server.port().to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux) runs the pod's command; the tests run as root");
+    let mut h = common::Heapster { child, port };
+    let base = format!("https://127.0.0.1:{port}");
+    let anonymous = https_client(&serving_pki.ca_pem, None);
+
+    // The probes' request: /healthz over https without credentials, 200 once batches flow.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = h.child.try_wait() {
+            panic!("heapster exited with {status}: see its log above");
+        }
+        match anonymous.get(format!("{base}/healthz")).send().await {
+            Ok(r) if r.status() == 200 => break,
+            Ok(r) => assert_ne!(r.status(), 401, "/healthz must stay open"),
+            Err(_) => {}
+        }
+        assert!(Instant::now() < until, "heapster from the Deployment's args did not become healthy");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&stage);
+
+    // The aggregation layer's client certificate reads; it saw the nodes through the service account.
+    let aggregator = https_client(&serving_pki.ca_pem, Some(front_proxy.client_cert("front-proxy-client", &[])));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = aggregator.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        if text.lines().any(|l| l == "heapster_kubernetes_nodes 3") {
+            break;
+        }
+        assert!(Instant::now() < until, "the simulated nodes were not discovered: {text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Without credentials, 401; a token of the allowed Prometheus account reads, another account's is forbidden.
+    assert_eq!(anonymous.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);
+    let with = |token: &str| anonymous.get(format!("{base}/metrics")).bearer_auth(token.to_string()).send();
+    assert_eq!(with("prometheus-token").await.unwrap().status(), 200);
+    assert_eq!(with("someone-token").await.unwrap().status(), 403);
+    assert_eq!(with("made-up").await.unwrap().status(), 401);
+    let _ = h.child.kill();
+}
+
+fn https_client(ca: &str, identity: Option<(String, String)>) -> reqwest::Client {
+    heapster_sources::ensure_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(10));
+    if let Some((cert, key)) = identity {
+        b = b.identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}

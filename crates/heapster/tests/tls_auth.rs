@@ -1,0 +1,363 @@
+//! heapster's own server over TLS with access control, tested with certificates made here and the real binary:
+//! https with `--tls_cert`/`--tls_key`, client certificates checked against `--tls_client_ca` and
+//! `--allowed_users`, bearer tokens from `--token_auth_file` and from the (simulated) API server's TokenReview,
+//! `/healthz` open to all, and bad files stopping heapster with one line naming the flag.
+
+mod common;
+
+use common::Heapster;
+use heapster_sim::tls::TestPki;
+use heapster_sim::{SimConfig, Simulation};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A directory of its own for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("heapster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An https client trusting `ca` (none: no roots at all), presenting `identity` (cert and key PEM) if given.
+fn client(ca: Option<&str>, identity: Option<&(String, String)>) -> reqwest::Client {
+    heapster_sources::ensure_crypto_provider();
+    let roots = ca.map(|ca| vec![reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()]).unwrap_or_default();
+    let mut b = reqwest::Client::builder().tls_certs_only(roots).timeout(Duration::from_secs(10));
+    if let Some((cert, key)) = identity {
+        b = b.identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+/// Status and body of `GET url` with an optional bearer token; `Err` when no HTTP answer came (the handshake or
+/// connection failed).
+async fn get(c: &reqwest::Client, url: &str, token: Option<&str>) -> Result<(u16, String), String> {
+    let mut req = c.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.map_err(|e| format!("{e:?}"))?;
+    Ok((r.status().as_u16(), r.text().await.unwrap_or_default()))
+}
+
+/// Asserts a Kubernetes Status denial with `code` and `reason`, and returns its message.
+fn status_denial(answer: &Result<(u16, String), String>, code: u16, reason: &str) -> String {
+    let (status, body) = answer.as_ref().unwrap_or_else(|e| panic!("no answer: {e}"));
+    assert_eq!(*status, code, "{body}");
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    assert_eq!(
+        (v["kind"].as_str(), v["apiVersion"].as_str(), v["status"].as_str()),
+        (Some("Status"), Some("v1"), Some("Failure")),
+        "{v}"
+    );
+    assert_eq!((v["reason"].as_str(), v["code"].as_u64()), (Some(reason), Some(code as u64)), "{v}");
+    v["message"].as_str().unwrap().to_string()
+}
+
+/// Waits until heapster answers `/healthz` over https (any status: it is up), for at most 30s.
+async fn wait_up(c: &reqwest::Client, base: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while get(c, &format!("{base}/healthz"), None).await.is_err() {
+        assert!(Instant::now() < until, "heapster did not serve https on {base}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of the Prometheus sample whose line starts with `series` in `/metrics` text (0 when absent).
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_client_certificates_and_static_tokens() {
+    let dir = TempDir::new("tls-auth");
+    let server_pki = TestPki::new("heapster serving CA");
+    let client_pki = TestPki::new("heapster client CA");
+    let (cert, key) = server_pki.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let tokens = dir.write("tokens.csv", "good-token,alice,uid-1,\"readers,dev\"\nother-token,mallory,uid-2\n");
+    let h = Heapster::start(&[
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &client_pki.ca_pem)),
+        "--allowed_users=front-proxy-client,alice",
+        &format!("--token_auth_file={tokens}"),
+        "--metric_resolution=1s",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    let trusting = client(Some(&server_pki.ca_pem), None);
+    wait_up(&trusting, &base).await;
+    let metrics_url = format!("{base}/metrics");
+
+    // Only https, and only with the CA that signed heapster's certificate.
+    let untrusting = client(None, None);
+    let e = get(&untrusting, &metrics_url, None).await.unwrap_err();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    let plain = get(&reqwest::Client::new(), &format!("http://127.0.0.1:{}/metrics", h.port), None).await;
+    let (status, body) = plain.expect("plain http gets an answer saying what is wrong");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("HTTP request to an HTTPS server") && !body.contains("heapster_"), "{body}");
+
+    // /healthz needs nothing: probes have no credentials. It turns 200 once the first batches are in.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&trusting, &format!("{base}/healthz"), None).await.unwrap();
+        assert_ne!(status, 401, "{body}");
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < until, "/healthz: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // No credentials: 401 on every other path.
+    let m = status_denial(&get(&trusting, &metrics_url, None).await, 401, "Unauthorized");
+    assert!(m.contains("client certificate") && m.contains("bearer token"), "{m}");
+    status_denial(&get(&trusting, &format!("{base}/api/v1/model/nodes/"), None).await, 401, "Unauthorized");
+    status_denial(&get(&trusting, &format!("{base}/no/such/path"), None).await, 401, "Unauthorized");
+
+    // Client certificates: an allowed CN reads, another CN is forbidden, another CA's certificate is refused.
+    let proxy_cert = client_pki.client_cert("front-proxy-client", &[]);
+    let proxy = client(Some(&server_pki.ca_pem), Some(&proxy_cert));
+    let (status, body) = get(&proxy, &metrics_url, None).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("heapster_"), "{body}");
+    let (status, nodes) = get(&proxy, &format!("{base}/api/v1/model/nodes/"), None).await.unwrap();
+    assert_eq!(status, 200, "{nodes}");
+    assert!(serde_json::from_str::<Value>(&nodes).unwrap().is_array(), "{nodes}");
+    let eve = client(Some(&server_pki.ca_pem), Some(&client_pki.client_cert("eve", &["system:masters"])));
+    let m = status_denial(&get(&eve, &metrics_url, None).await, 403, "Forbidden");
+    assert!(m.contains("\"eve\"") && m.contains("--allowed_users"), "{m}");
+    let forged = client(Some(&server_pki.ca_pem), Some(&server_pki.client_cert("front-proxy-client", &[])));
+    let e =
+        get(&forged, &metrics_url, None).await.expect_err("a certificate of another CA is refused at the handshake");
+    assert!(!e.is_empty());
+    let (status, _) = get(&eve, &format!("{base}/healthz"), None).await.unwrap();
+    assert_eq!(status, 200, "/healthz is open to a forbidden user too");
+
+    // Bearer tokens from the static token file: a listed and allowed user reads, a listed user not allowed is
+    // forbidden, an unknown token is unauthorized; a good token also helps a forbidden certificate.
+    let (status, body) = get(&trusting, &metrics_url, Some("good-token")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let m = status_denial(&get(&trusting, &metrics_url, Some("other-token")).await, 403, "Forbidden");
+    assert!(m.contains("mallory"), "{m}");
+    let m = status_denial(&get(&trusting, &metrics_url, Some("made-up")).await, 401, "Unauthorized");
+    assert_eq!(m, "invalid bearer token");
+    let (status, _) = get(&eve, &metrics_url, Some("good-token")).await.unwrap();
+    assert_eq!(status, 200, "a certificate or a token: either may let the request in");
+
+    // Every decision is counted on /metrics.
+    let (_, text) = get(&proxy, &metrics_url, None).await.unwrap();
+    let count = |outcome: &str, credential: &str| {
+        sample(
+            &text,
+            &format!("heapster_http_auth_decisions_total{{outcome=\"{outcome}\",credential=\"{credential}\"}}"),
+        )
+    };
+    assert!(count("allowed", "client_cert") >= 2.0, "{text}");
+    assert_eq!(count("allowed", "token"), 2.0, "{text}");
+    assert_eq!(count("unauthorized", "none"), 3.0, "{text}");
+    assert_eq!(count("unauthorized", "token"), 1.0, "{text}");
+    assert_eq!(count("forbidden", "client_cert"), 1.0, "{text}");
+    assert_eq!(count("forbidden", "token"), 1.0, "{text}");
+
+    // SIGTERM with keep-alive connections open (the clients above pool theirs): a clean exit, promptly.
+    let mut h = h;
+    assert!(Command::new("kill").arg("-TERM").arg(h.child.id().to_string()).status().unwrap().success());
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = h.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "heapster did not stop within 10s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "heapster exited with {status} after SIGTERM");
+}
+
+/// A kubeconfig trusting `ca` and authenticating with `token`.
+fn kubeconfig(dir: &TempDir, server: &str, ca: &str, token: &str) -> String {
+    let ca_path = dir.write("cluster-ca.crt", ca);
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sim\n\
+         clusters:\n- name: sim\n  cluster:\n    server: {server}\n    certificate-authority: {ca_path}\n\
+         users:\n- name: heapster\n  user:\n    token: {token}\n\
+         contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: heapster\n"
+    );
+    dir.write("kubeconfig", &text)
+}
+
+/// Bearer tokens checked by the simulated API server (which itself requires heapster's token, over https): a
+/// token it vouches for reads, others are refused, and answers are cached rather than asked for every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_reviewed_by_the_api_server() {
+    let dir = TempDir::new("token-review");
+    let cluster = TestPki::new("cluster CA");
+    let sim = Simulation::start(SimConfig {
+        nodes: 2,
+        pods_per_node: 3,
+        api_tls: Some(cluster.sim_tls(&[std::net::Ipv4Addr::LOCALHOST.into()])),
+        api_token: Some("heapster-sa-token".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sim.token_reviews().accept(
+        "hpa-token",
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        &["system:serviceaccounts"],
+    );
+    sim.token_reviews().accept("dev-token", "dev", &[]);
+    let auth = kubeconfig(&dir, &sim.api_url(), &cluster.ca_pem, "heapster-sa-token");
+    let serving = TestPki::new("serving CA");
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let h = Heapster::start(&[
+        &format!(
+            "--source=kubernetes.summary_api:?auth={auth}&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+            sim.nodes[0].addr.port()
+        ),
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        "--authentication_token_webhook",
+        "--authentication_token_webhook_cache_ttl=1m",
+        "--allowed_users=system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        "--metric_resolution=2s",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    let c = client(Some(&serving.ca_pem), None);
+    wait_up(&c, &base).await;
+    let url = format!("{base}/api/v1/model/nodes/");
+    let served = || sim.token_reviews().served();
+    assert_eq!(served(), 0, "no review before a token is presented");
+
+    let (status, body) = get(&c, &url, Some("hpa-token")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(served(), 1);
+    // The answer is cached: the next requests ask the API server nothing.
+    for _ in 0..3 {
+        assert_eq!(get(&c, &url, Some("hpa-token")).await.unwrap().0, 200);
+    }
+    assert_eq!(served(), 1, "a reviewed token is remembered for the cache TTL");
+
+    let m = status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    assert!(m.contains("invalid bearer token") && m.contains("not known"), "{m}");
+    assert_eq!(served(), 2);
+    status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    assert_eq!(served(), 2, "refusals are remembered too, for a short while");
+    let m = status_denial(&get(&c, &url, Some("dev-token")).await, 403, "Forbidden");
+    assert!(m.contains("\"dev\""), "{m}");
+    status_denial(&get(&c, &url, None).await, 401, "Unauthorized");
+    assert_ne!(get(&c, &format!("{base}/healthz"), None).await.unwrap().0, 401, "/healthz is open");
+
+    let (_, text) = get(&c, &format!("{base}/metrics"), Some("hpa-token")).await.unwrap();
+    let reviews = |result: &str, cached: &str| {
+        sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"{cached}\"}}"))
+    };
+    // hpa-token and dev-token asked once each, hpa-token then answered from the cache 4 times; stolen-token asked
+    // once and then answered from the cache.
+    assert_eq!((reviews("authenticated", "false"), reviews("authenticated", "true")), (2.0, 4.0), "{text}");
+    assert_eq!((reviews("rejected", "false"), reviews("rejected", "true")), (1.0, 1.0), "{text}");
+    assert_eq!(served(), 3);
+}
+
+/// Runs heapster with `args` expecting it to stop at start-up; returns its stderr.
+fn start_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args(["--listen_ip=127.0.0.1", "--heapster_port=0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} started: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_tls_and_token_files_stop_heapster_with_one_line() {
+    let dir = TempDir::new("tls-bad-files");
+    let pki = TestPki::new("CA");
+    let (cert, key) = pki.server_cert(&[]);
+    let (cert, key) = (dir.write("tls.crt", &cert), dir.write("tls.key", &key));
+    let (_, other_key) = pki.server_cert(&[]);
+    let other_key = dir.write("other.key", &other_key);
+    let junk = dir.write("junk", "hello");
+    let missing = dir.0.join("missing.crt");
+    let missing = missing.display().to_string();
+
+    let line = |stderr: &str| -> String {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("heapster: ")).collect();
+        assert_eq!(lines.len(), 1, "one error line: {stderr}");
+        lines[0].to_string()
+    };
+    let e = line(&start_fails(&[&format!("--tls_cert={missing}"), &format!("--tls_key={key}")]));
+    assert!(e.contains(&format!("--tls_cert={missing}")) && e.contains("cannot read it"), "{e}");
+    let e = line(&start_fails(&[&format!("--tls_cert={junk}"), &format!("--tls_key={key}")]));
+    assert!(e.contains("--tls_cert=") && e.contains("no certificate"), "{e}");
+    let e = line(&start_fails(&[&format!("--tls_cert={cert}"), &format!("--tls_key={junk}")]));
+    assert!(e.contains("--tls_key=") && e.contains("not a PEM private key"), "{e}");
+    let e = line(&start_fails(&[&format!("--tls_cert={cert}"), &format!("--tls_key={other_key}")]));
+    assert!(e.contains("is the key the certificate's?"), "{e}");
+    let e = line(&start_fails(&[
+        &format!("--tls_cert={cert}"),
+        &format!("--tls_key={key}"),
+        &format!("--tls_client_ca={junk}"),
+    ]));
+    assert!(e.contains("--tls_client_ca="), "{e}");
+    let e = line(&start_fails(&[&format!("--tls_cert={cert}")]));
+    assert!(e.contains("--tls_cert needs --tls_key"), "{e}");
+    let bad_tokens = dir.write("tokens.csv", "t1,alice,1\njust-a-token\n");
+    let e = line(&start_fails(&[&format!("--token_auth_file={bad_tokens}")]));
+    assert!(e.contains("--token_auth_file=") && e.contains("line 2") && e.contains("3 columns"), "{e}");
+    let e = line(&start_fails(&["--authentication_token_webhook"]));
+    assert!(e.contains("kubernetes source"), "{e}");
+}
+
+/// A certificate renewed in place (as cert-manager updates a Secret volume) is served to new connections without a
+/// restart; a half-written pair keeps the previous certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_serving_certificate_is_served_without_a_restart() {
+    let dir = TempDir::new("tls-renew");
+    let old_ca = TestPki::new("old serving CA");
+    let new_ca = TestPki::new("new serving CA");
+    let localhost = [std::net::Ipv4Addr::LOCALHOST.into()];
+    let (cert, key) = old_ca.server_cert(&localhost);
+    let (cert_path, key_path) = (dir.write("tls.crt", &cert), dir.write("tls.key", &key));
+    let h = Heapster::start(&[&format!("--tls_cert={cert_path}"), &format!("--tls_key={key_path}")]);
+    let url = format!("https://127.0.0.1:{}/metrics", h.port);
+    // A new client per request: a pooled connection would keep the handshake it made.
+    let fetch = |ca: &str| {
+        let c = client(Some(ca), None);
+        let url = url.clone();
+        async move { get(&c, &url, None).await.map(|(status, _)| status) }
+    };
+    wait_up(&client(Some(&old_ca.ca_pem), None), &format!("https://127.0.0.1:{}", h.port)).await;
+    assert_eq!(fetch(&old_ca.ca_pem).await, Ok(200));
+    assert!(fetch(&new_ca.ca_pem).await.is_err());
+
+    // Half renewed: a new key with the old certificate does not load; the old pair is still served.
+    let (new_cert, new_key) = new_ca.server_cert(&localhost);
+    dir.write("tls.key", &new_key);
+    assert_eq!(fetch(&old_ca.ca_pem).await, Ok(200), "a mismatched pair keeps the previous certificate");
+    dir.write("tls.crt", &new_cert);
+    assert_eq!(fetch(&new_ca.ca_pem).await, Ok(200), "the renewed certificate is served");
+    assert!(fetch(&old_ca.ca_pem).await.is_err(), "the old one no longer");
+}
