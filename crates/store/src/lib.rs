@@ -5,12 +5,13 @@
 //!
 //! # Layout
 //! Batches share one timestamp, so the store keeps one ring of batch timestamps and every series refers to
-//! batches by sequence number. A series is a handful of [`chunk::Chunk`]s (64 batches each: a presence bitmap
-//! and a compressed value stream). Metric names and the label sets of labelled metrics are interned to `u32`s, so
-//! a series costs two ids and its chunks. See the `store` benchmark for bytes per point.
+//! batches by sequence number. A set's values are kept as rows, one per batch, in a few [`block::Block`]s of 64
+//! batches: one compressed byte stream per set rather than one per series, so a series costs its two interned ids
+//! (metric name, label set), its coder state and its compressed values. See the `store` benchmark for bytes per
+//! point.
 //!
 //! # Ageing out
-//! Dropping expired chunks and sets means visiting every series, which is most of the store's memory traffic, so
+//! Dropping expired blocks and sets means visiting every set, which is most of the store's memory traffic, so
 //! it runs every [`SWEEP_EVERY`] batches rather than every batch. In between, reads skip what is older than the
 //! window, so the sweep's timing is invisible from outside.
 //!
@@ -18,9 +19,9 @@
 //! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
 //! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
 
-mod chunk;
+mod block;
 
-use chunk::Chunk;
+use block::{Block, Writer};
 use foldhash::{HashMap, HashMapExt};
 use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
 use std::borrow::Cow;
@@ -28,7 +29,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// Batches between two sweeps of expired chunks and sets.
+/// Batches between two sweeps of expired blocks and sets.
 pub const SWEEP_EVERY: u64 = 8;
 
 /// How much the store keeps.
@@ -65,7 +66,7 @@ pub struct StoreStats {
     pub sets: usize,
     pub series: usize,
     pub points: usize,
-    /// Heap bytes of sets, series, chunks and interned names, counted from lengths and capacities (hash tables
+    /// Heap bytes of sets, series, blocks and interned names, counted from lengths and capacities (hash tables
     /// at their bucket size); allocator overhead is not included.
     pub bytes: usize,
     /// Batches ignored because they were older than the newest one.
@@ -87,7 +88,7 @@ struct Inner {
     names: Interner<Box<str>>,
     label_sets: Interner<Labels>,
     out_of_order: u64,
-    /// `first_seq` at the last sweep of expired chunks and sets.
+    /// `first_seq` at the last sweep of expired blocks and sets.
     swept_at: u64,
 }
 
@@ -133,40 +134,63 @@ struct StoredSet {
     labels: Labels,
     create_time: Timestamp,
     last_seq: u64,
-    /// Sorted by (name id, label-set id).
-    series: Vec<Series>,
+    /// (name id, label-set id + 1, or 0 when unlabelled) of each series, in order of first appearance: the order
+    /// of values in the set's rows, which only ever grows.
+    series: Vec<(u32, u32)>,
+    /// Indexes into `series`, sorted by id, for lookups by name.
+    by_id: Vec<u32>,
+    writer: Writer,
+    blocks: Vec<Block>,
 }
 
-struct Series {
-    name: u32,
-    labels: u32,
-    chunks: Vec<Chunk>,
-}
+impl StoredSet {
+    fn find(&self, id: (u32, u32)) -> Option<usize> {
+        let i = self.by_id.binary_search_by_key(&id, |&i| self.series[i as usize]).ok()?;
+        Some(self.by_id[i] as usize)
+    }
 
-impl Series {
-    fn append(&mut self, seq: u64, value: MetricValue) {
-        match self.chunks.last_mut() {
-            Some(c) if c.accepts(seq, value) => c.push(seq, value),
-            Some(c) if c.last_seq() == seq => {
-                let replaced = c.with_last_replaced(value);
-                self.chunks.pop();
-                self.chunks.extend(replaced);
-            }
-            last => {
-                if let Some(c) = last {
-                    c.seal();
-                }
-                // A series spans two chunks at most in a 64-batch window: grow by one, not to Vec's minimum of 4.
-                self.chunks.reserve_exact(1);
-                self.chunks.push(Chunk::new(seq, value));
+    fn find_or_add(&mut self, id: (u32, u32)) -> usize {
+        match self.by_id.binary_search_by_key(&id, |&i| self.series[i as usize]) {
+            Ok(i) => self.by_id[i] as usize,
+            Err(at) => {
+                self.series.push(id);
+                self.by_id.insert(at, self.series.len() as u32 - 1);
+                self.series.len() - 1
             }
         }
     }
 
+    /// Series with at least one point in batches `first..`, by index.
+    fn live_series(&self, first: u64) -> Vec<bool> {
+        let mut live = vec![false; self.series.len()];
+        for b in self.blocks.iter().filter(|b| b.last >= first) {
+            b.presence(|seq, i| {
+                if seq >= first {
+                    live[i] = true;
+                }
+            });
+        }
+        live
+    }
+
+    /// Points of series `i` in batches `first..`, oldest first.
+    fn points_of(&self, i: usize, first: u64, mut f: impl FnMut(u64, MetricValue)) {
+        for b in self.blocks.iter().filter(|b| b.last >= first) {
+            b.decode_series(i, |seq, v| {
+                if seq >= first {
+                    f(seq, v)
+                }
+            });
+        }
+    }
+
     fn bytes(&self) -> usize {
-        std::mem::size_of::<Series>()
-            + self.chunks.iter().map(Chunk::bytes).sum::<usize>()
-            + (self.chunks.capacity() - self.chunks.len()) * std::mem::size_of::<Chunk>()
+        labels_bytes(&self.labels)
+            + self.series.capacity() * 8
+            + self.by_id.capacity() * 4
+            + self.writer.bytes()
+            + self.blocks.iter().map(Block::bytes).sum::<usize>()
+            + (self.blocks.capacity() - self.blocks.len()) * std::mem::size_of::<Block>()
     }
 }
 
@@ -200,6 +224,7 @@ impl Store {
                 inner.first_seq + inner.times.len() as u64 - 1
             }
         };
+        let mut row: Vec<(u32, MetricValue)> = Vec::new();
         for (key, set) in &batch.sets {
             let stored = match inner.sets.get_mut(key.as_str()) {
                 Some(s) => s,
@@ -208,6 +233,9 @@ impl Store {
                     create_time: 0,
                     last_seq: seq,
                     series: Vec::new(),
+                    by_id: Vec::new(),
+                    writer: Writer::default(),
+                    blocks: Vec::new(),
                 }),
             };
             if stored.labels != set.labels {
@@ -215,15 +243,47 @@ impl Store {
             }
             stored.create_time = set.create_time;
             stored.last_seq = seq;
+            // A set's metrics come in the order of its series almost always: check the next series first and
+            // search (interning the name) only when it is not the one.
+            row.clear();
+            let mut next = 0;
             for (name, value) in &set.metrics {
-                let id = inner.names.intern::<str>(name);
-                append(&mut stored.series, id, 0, seq, *value);
+                let i = match stored.series.get(next) {
+                    Some(&(n, 0)) if *inner.names.values[n as usize] == **name => next,
+                    _ => stored.find_or_add((inner.names.intern::<str>(name), 0)),
+                };
+                row.push((i as u32, *value));
+                next = i + 1;
             }
             for m in &set.labeled_metrics {
-                let id = inner.names.intern::<str>(&m.name);
-                let labels = inner.label_sets.intern(&m.labels) + 1;
-                append(&mut stored.series, id, labels, seq, m.value);
+                let i = match stored.series.get(next) {
+                    Some(&(n, l))
+                        if l != 0
+                            && *inner.names.values[n as usize] == *m.name
+                            && inner.label_sets.values[l as usize - 1] == *m.labels =>
+                    {
+                        next
+                    }
+                    _ => {
+                        let id = (inner.names.intern::<str>(&m.name), inner.label_sets.intern(&*m.labels) + 1);
+                        stored.find_or_add(id)
+                    }
+                };
+                row.push((i as u32, m.value));
+                next = i + 1;
             }
+            if !row.is_sorted_by_key(|x| x.0) {
+                row.sort_by_key(|x| x.0);
+            }
+            // The same labelled metric twice in one set: the later value wins, as it would in a map.
+            row.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    earlier.1 = later.1;
+                }
+                same
+            });
+            stored.writer.append(&mut stored.blocks, seq, stored.series.len(), &row);
         }
         // Keep batches newer than `ts - window`.
         let oldest = ts - self.config.window.as_millis() as Timestamp;
@@ -235,10 +295,7 @@ impl Store {
         if first >= inner.swept_at + SWEEP_EVERY {
             inner.swept_at = first;
             inner.sets.retain(|_, s| {
-                s.series.retain_mut(|series| {
-                    series.chunks.retain(|c| c.last_seq() >= first);
-                    !series.chunks.is_empty()
-                });
+                s.blocks.retain(|b| b.last >= first);
                 s.last_seq >= first
             });
         }
@@ -264,18 +321,22 @@ impl Store {
                 labels: s.labels.clone(),
                 ..Default::default()
             };
-            for series in &s.series {
-                let Some(c) = series.chunks.last().filter(|c| c.last_seq() == newest) else { continue };
-                let name = &*inner.names.values[series.name as usize];
+            let Some(block) = s.blocks.last() else { continue };
+            for (i, &(name, labels)) in s.series.iter().enumerate() {
+                if !block.in_last_row(i) {
+                    continue;
+                }
+                let value = s.writer.last_value(i);
+                let name = &*inner.names.values[name as usize];
                 let name: Cow<'static, str> = match heapster_model::catalog::find(name) {
                     Some(d) => Cow::Borrowed(d.name),
                     None => Cow::Owned(name.to_owned()),
                 };
-                if series.labels == 0 {
-                    set.metrics.insert(name, c.last_value());
+                if labels == 0 {
+                    set.metrics.insert(name, value);
                 } else {
-                    let labels = Arc::new(inner.label_sets.values[series.labels as usize - 1].clone());
-                    set.labeled_metrics.push(LabeledMetric { name, labels, value: c.last_value() });
+                    let labels = Arc::new(inner.label_sets.values[labels as usize - 1].clone());
+                    set.labeled_metrics.push(LabeledMetric { name, labels, value });
                 }
             }
             batch.sets.insert(key.to_string(), set);
@@ -314,11 +375,13 @@ impl Store {
     pub fn set_info(&self, key: &str) -> Option<SetInfo> {
         let inner = self.inner.read().unwrap();
         let s = inner.sets.get(key).filter(|s| inner.is_live(s))?;
+        let live = s.live_series(inner.first_seq);
         let mut metric_names: Vec<String> = s
             .series
             .iter()
-            .filter(|series| inner.has_points(series))
-            .map(|series| inner.names.values[series.name as usize].to_string())
+            .zip(&live)
+            .filter(|(_, live)| **live)
+            .map(|(&(name, _), _)| inner.names.values[name as usize].to_string())
             .collect();
         metric_names.sort();
         metric_names.dedup();
@@ -335,11 +398,13 @@ impl Store {
     pub fn series_labels(&self, key: &str, metric: &str) -> Vec<Labels> {
         let inner = self.inner.read().unwrap();
         let (Some(s), Some(name)) = (inner.sets.get(key), inner.names.id(metric)) else { return Vec::new() };
+        let live = s.live_series(inner.first_seq);
         let mut out: Vec<Labels> = s
             .series
             .iter()
-            .filter(|x| x.name == name && inner.has_points(x))
-            .map(|x| if x.labels == 0 { Labels::new() } else { inner.label_sets.values[x.labels as usize - 1].clone() })
+            .zip(&live)
+            .filter(|((n, _), live)| *n == name && **live)
+            .map(|(&(_, l), _)| if l == 0 { Labels::new() } else { inner.label_sets.values[l as usize - 1].clone() })
             .collect();
         out.sort();
         out
@@ -357,28 +422,34 @@ impl Store {
         end: Option<Timestamp>,
     ) -> Option<Vec<Point>> {
         let inner = self.inner.read().unwrap();
-        let series = inner.series(key, metric, labels)?;
+        let (set, i) = inner.series(key, metric, labels)?;
         let mut out = Vec::new();
-        for c in &series.chunks {
-            c.decode(|seq, value| {
-                if let Some(timestamp) = inner.time_of(seq)
-                    && start.is_none_or(|s| timestamp >= s)
-                    && end.is_none_or(|e| timestamp <= e)
-                {
-                    out.push(Point { timestamp, value });
-                }
-            });
-        }
-        Some(out)
+        let mut any = false;
+        set.points_of(i, inner.first_seq, |seq, value| {
+            any = true;
+            if let Some(timestamp) = inner.time_of(seq)
+                && start.is_none_or(|s| timestamp >= s)
+                && end.is_none_or(|e| timestamp <= e)
+            {
+                out.push(Point { timestamp, value });
+            }
+        });
+        any.then_some(out)
     }
 
     /// The newest point of one series.
     pub fn latest(&self, key: &str, metric: &str, labels: &Labels) -> Option<Point> {
         let inner = self.inner.read().unwrap();
-        let c = inner.series(key, metric, labels)?.chunks.last()?;
+        let (set, i) = inner.series(key, metric, labels)?;
+        let block = set.blocks.last()?;
+        if block.last >= inner.first_seq && block.in_last_row(i) {
+            let timestamp = inner.time_of(block.last)?;
+            return Some(Point { timestamp, value: set.writer.last_value(i) });
+        }
         let mut last = None;
-        c.decode(|seq, value| last = inner.time_of(seq).map(|timestamp| Point { timestamp, value }));
-        last
+        set.points_of(i, inner.first_seq, |seq, value| last = Some((seq, value)));
+        let (seq, value) = last?;
+        Some(Point { timestamp: inner.time_of(seq)?, value })
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -388,32 +459,15 @@ impl Store {
         st.bytes += inner.sets.capacity() * entry + inner.times.capacity() * 8;
         for (key, s) in &inner.sets {
             st.sets += usize::from(inner.is_live(s));
-            st.series += s.series.iter().filter(|x| inner.has_points(x)).count();
-            st.bytes += key.len() + labels_bytes(&s.labels);
-            st.bytes += (s.series.capacity() - s.series.len()) * std::mem::size_of::<Series>();
-            for series in &s.series {
-                st.bytes += series.bytes();
-                st.points += series
-                    .chunks
-                    .iter()
-                    .map(|c| {
-                        let skip = inner.first_seq.saturating_sub(c.start).min(64);
-                        let mask = if skip == 64 { 0 } else { u64::MAX << skip };
-                        (c.present & mask).count_ones() as usize
-                    })
-                    .sum::<usize>();
+            st.series += s.live_series(inner.first_seq).iter().filter(|l| **l).count();
+            st.bytes += key.len() + s.bytes();
+            for b in s.blocks.iter().filter(|b| b.last >= inner.first_seq) {
+                b.row_counts(|seq, n| st.points += if seq >= inner.first_seq { n } else { 0 });
             }
         }
         st.bytes += inner.names.values.iter().map(|n| 2 * n.len() + 40).sum::<usize>();
         st.bytes += inner.label_sets.values.iter().map(|l| 2 * labels_bytes(l) + 40).sum::<usize>();
         st
-    }
-}
-
-fn append(series: &mut Vec<Series>, name: u32, labels: u32, seq: u64, value: MetricValue) {
-    match series.binary_search_by_key(&(name, labels), |s| (s.name, s.labels)) {
-        Ok(i) => series[i].append(seq, value),
-        Err(i) => series.insert(i, Series { name, labels, chunks: vec![Chunk::new(seq, value)] }),
     }
 }
 
@@ -423,21 +477,16 @@ impl Inner {
         s.last_seq >= self.first_seq
     }
 
-    /// Whether a series has a point in the window.
-    fn has_points(&self, series: &Series) -> bool {
-        series.chunks.last().is_some_and(|c| c.last_seq() >= self.first_seq)
-    }
-
     fn time_of(&self, seq: u64) -> Option<Timestamp> {
         self.times.get(usize::try_from(seq.checked_sub(self.first_seq)?).ok()?).copied()
     }
 
-    fn series(&self, key: &str, metric: &str, labels: &Labels) -> Option<&Series> {
+    /// The set `key` and the index of one of its series, when the set is in the window.
+    fn series(&self, key: &str, metric: &str, labels: &Labels) -> Option<(&StoredSet, usize)> {
         let name = self.names.id(metric)?;
         let labels = if labels.is_empty() { 0 } else { self.label_sets.id(labels)? + 1 };
         let s = self.sets.get(key).filter(|s| self.is_live(s))?;
-        let i = s.series.binary_search_by_key(&(name, labels), |x| (x.name, x.labels)).ok()?;
-        Some(&s.series[i]).filter(|x| self.has_points(x))
+        Some((s, s.find((name, labels))?))
     }
 }
 
