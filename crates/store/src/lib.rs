@@ -20,10 +20,12 @@
 //! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
 
 mod block;
+mod packed;
 
 use block::{Block, Writer};
 use foldhash::{HashMap, HashMapExt};
 use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
+use packed::PackedLabels;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
@@ -131,7 +133,7 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
 }
 
 struct StoredSet {
-    labels: Labels,
+    labels: PackedLabels,
     create_time: Timestamp,
     last_seq: u64,
     /// (name id, label-set id + 1, or 0 when unlabelled) of each series, in order of first appearance: the order
@@ -185,7 +187,7 @@ impl StoredSet {
     }
 
     fn bytes(&self) -> usize {
-        labels_bytes(&self.labels)
+        self.labels.bytes()
             + self.series.capacity() * 8
             + self.by_id.capacity() * 4
             + self.writer.bytes()
@@ -229,7 +231,7 @@ impl Store {
             let stored = match inner.sets.get_mut(key.as_str()) {
                 Some(s) => s,
                 None => inner.sets.entry(key.as_str().into()).or_insert_with(|| StoredSet {
-                    labels: Labels::new(),
+                    labels: PackedLabels::default(),
                     create_time: 0,
                     last_seq: seq,
                     series: Vec::new(),
@@ -238,8 +240,8 @@ impl Store {
                     blocks: Vec::new(),
                 }),
             };
-            if stored.labels != set.labels {
-                stored.labels = set.labels.clone();
+            if !stored.labels.equals(&set.labels) {
+                stored.labels = PackedLabels::pack(&set.labels);
             }
             stored.create_time = set.create_time;
             stored.last_seq = seq;
@@ -318,7 +320,7 @@ impl Store {
             let mut set = MetricSet {
                 create_time: s.create_time,
                 scrape_time: timestamp,
-                labels: s.labels.clone(),
+                labels: s.labels.unpack(),
                 ..Default::default()
             };
             let Some(block) = s.blocks.last() else { continue };
@@ -365,7 +367,7 @@ impl Store {
             .sets
             .iter()
             .filter(|(_, s)| inner.is_live(s))
-            .filter(|(_, s)| s.labels.get(heapster_model::labels::TYPE).map(String::as_str) == Some(set_type.as_str()))
+            .filter(|(_, s)| s.labels.get(heapster_model::labels::TYPE) == Some(set_type.as_str()))
             .map(|(k, _)| k.to_string())
             .collect();
         keys.sort();
@@ -386,7 +388,7 @@ impl Store {
         metric_names.sort();
         metric_names.dedup();
         Some(SetInfo {
-            labels: s.labels.clone(),
+            labels: s.labels.unpack(),
             set_type: s.labels.get(heapster_model::labels::TYPE).and_then(|t| t.parse().ok()),
             create_time: s.create_time,
             metric_names,
