@@ -396,6 +396,14 @@ impl Store {
         })
     }
 
+    /// One label of set `key`, when the set is in the window: cheaper than [`Store::set_info`], which copies every
+    /// label and lists the set's metrics (the dashboard reads the node of every pod this way).
+    pub fn label(&self, key: &str, name: &str) -> Option<String> {
+        let inner = self.inner.read().unwrap();
+        let s = inner.sets.get(key).filter(|s| inner.is_live(s))?;
+        s.labels.get(name).map(str::to_owned)
+    }
+
     /// Label sets under which `metric` of set `key` has points (one empty `Labels` for an unlabelled metric).
     pub fn series_labels(&self, key: &str, metric: &str) -> Vec<Labels> {
         let inner = self.inner.read().unwrap();

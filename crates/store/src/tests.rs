@@ -66,6 +66,9 @@ fn gaps_and_sets_that_age_out() {
     assert_eq!(st.keys(), vec!["node:a"]);
     assert_eq!(values(&st, "node:a", "memory/usage"), vec![(95_000, MetricValue::Int(3))]);
     assert!(st.set_info("node:b").is_none());
+    assert_eq!(st.label("node:a", "type").as_deref(), Some("node"));
+    assert_eq!(st.label("node:a", "missing"), None);
+    assert_eq!(st.label("node:b", "type"), None, "aged out");
     assert_eq!(st.set_info("node:a").unwrap().last_seen, 95_000);
 }
 

@@ -172,9 +172,7 @@ fn item(store: &Store, rows: &Rows, i: usize) -> Item {
     let none = Labels::new();
     let latest = |metric: &str| store.latest(&r.key, metric, &none).map(|p| p.value);
     let node = match r.set_type {
-        MetricSetType::Pod | MetricSetType::PodContainer => {
-            store.set_info(&r.key).and_then(|info| rows::node_of(&info.labels).map(str::to_owned))
-        }
+        MetricSetType::Pod | MetricSetType::PodContainer => rows::node_label(store, &r.key),
         _ => None,
     };
     Item {

@@ -8,18 +8,13 @@
 //!   [`heapster_model::keys`]) for all four lists at once;
 //! - the CPU and memory columns of a list are read on the first request that sorts by them, so a list sorted by
 //!   name never pays for them;
-//! - a pod's node comes from its labels (the store's most expensive read). A pod keeps its node for life, so a
-//!   key already in the previous batch's rows keeps the node read then, and one key in [`NODE_REFRESH`] is read
-//!   again each batch: a pod re-created under the same name on another node shows in the `node=` filter within
-//!   that many batches. Displayed rows always read it fresh ([`super::list`]).
+//! - a pod's node comes from its `nodename` (else `hostname`) label, read alone ([`Store::label`]), one node name
+//!   allocation shared by its pods.
 
 use heapster_model::{Labels, MetricSetType, MetricValue, Timestamp, labels as l};
 use heapster_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
-
-/// Batches over which every cached pod node is read again once.
-pub const NODE_REFRESH: u32 = 16;
 
 /// Metric names the rows read; also the first series of the CPU and memory charts.
 pub const CPU: &str = "cpu/usage_rate";
@@ -57,8 +52,8 @@ pub struct Row {
     name: Span,
     namespace: Option<Span>,
     pod: Option<Span>,
-    /// A node's or system container's node, from its key; a pod's or pod container's, from its labels (see the
-    /// module doc). One allocation per node name, shared by its pods.
+    /// A node's or system container's node, from its key; a pod's or pod container's, from its labels. One
+    /// allocation per node name, shared by its pods.
     node: Option<Arc<str>>,
 }
 
@@ -157,8 +152,6 @@ impl Rows {
 pub struct Snapshot {
     /// The store's newest batch when the rows were read; `None` for an empty store.
     pub timestamp: Option<Timestamp>,
-    /// Batches this store's snapshots were built for, counting from 0: picks the pod nodes read again.
-    generation: u32,
     lists: [Rows; 4],
 }
 
@@ -194,17 +187,16 @@ pub fn snapshot(store: &Arc<Store>) -> Arc<Snapshot> {
     {
         return cache[i].snapshot.clone();
     }
-    let previous = slot.map(|i| cache.swap_remove(i).snapshot);
-    let snapshot = Arc::new(build(store, timestamp, previous.as_deref()));
+    if let Some(i) = slot {
+        cache.swap_remove(i);
+    }
+    let snapshot = Arc::new(build(store, timestamp));
     cache.push(Cached { store: Arc::downgrade(store), snapshot: snapshot.clone() });
     snapshot
 }
 
-fn build(store: &Store, timestamp: Option<Timestamp>, previous: Option<&Snapshot>) -> Snapshot {
-    let generation = previous.map_or(0, |p| p.generation.wrapping_add(1));
+fn build(store: &Store, timestamp: Option<Timestamp>) -> Snapshot {
     let mut lists: [Vec<Row>; 4] = Default::default();
-    // Cursors into the previous rows of each list: keys come sorted, so each list's keys do too.
-    let mut cursors = [0usize; 4];
     let mut node_names: HashMap<Box<str>, Arc<str>> = HashMap::new();
     let mut intern = |name: &str| -> Arc<str> {
         match node_names.get(name) {
@@ -215,25 +207,12 @@ fn build(store: &Store, timestamp: Option<Timestamp>, previous: Option<&Snapshot
     for key in store.keys() {
         let Some((kind, set_type)) = classify(&key) else { continue };
         let node = match set_type {
-            MetricSetType::Pod | MetricSetType::PodContainer => {
-                let old = previous.and_then(|p| {
-                    let rows = &p.rows(kind).rows;
-                    let c = &mut cursors[kind as usize];
-                    while *c < rows.len() && *rows[*c].key < *key {
-                        *c += 1;
-                    }
-                    rows.get(*c).filter(|r| *r.key == *key)
-                });
-                match old {
-                    Some(r) if spread(&key) % NODE_REFRESH != generation % NODE_REFRESH => r.node.clone(),
-                    _ => store.set_info(&key).and_then(|i| node_of(&i.labels).map(&mut intern)),
-                }
-            }
+            MetricSetType::Pod | MetricSetType::PodContainer => node_label(store, &key).map(|n| intern(&n)),
             _ => None,
         };
         lists[kind as usize].push(row(key, set_type, node, &mut intern));
     }
-    Snapshot { timestamp, generation, lists: lists.map(|rows| Rows { rows, ..Default::default() }) }
+    Snapshot { timestamp, lists: lists.map(|rows| Rows { rows, ..Default::default() }) }
 }
 
 /// Which list a key belongs to, from its shape: `node:N`, `node:N/container:C`, `namespace:NS`,
@@ -254,14 +233,9 @@ fn classify(key: &str) -> Option<(Kind, MetricSetType)> {
     })
 }
 
-/// A cheap, stable spread of keys over the refresh rounds.
-fn spread(key: &str) -> u32 {
-    key.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-}
-
 /// A pod's node as the pipeline labelled it (`nodename`, else `hostname`).
-pub fn node_of(labels: &Labels) -> Option<&str> {
-    labels.get(l::NODENAME).or_else(|| labels.get(l::HOSTNAME)).map(String::as_str).filter(|n| !n.is_empty())
+pub fn node_label(store: &Store, key: &str) -> Option<String> {
+    [l::NODENAME, l::HOSTNAME].into_iter().filter_map(|name| store.label(key, name)).find(|n| !n.is_empty())
 }
 
 /// Splits a key into its names. Names of system containers contain `/` themselves (`system.slice/docker`), so
