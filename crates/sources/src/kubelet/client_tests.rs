@@ -262,3 +262,47 @@ async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
         assert!(too_large() > before, "{e}");
     }
 }
+
+/// Serves the fixture for every request of every connection; returns the URL and the number of connections
+/// accepted so far.
+async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                // One small GET per read; answer each until the client closes.
+                while sock.read(&mut req).await.is_ok_and(|n| n > 0) {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        FIXTURE.len()
+                    );
+                    if sock.write_all(head.as_bytes()).await.is_err()
+                        || sock.write_all(FIXTURE.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/stats/summary"), accepted)
+}
+
+#[tokio::test]
+async fn connections_are_kept_between_scrapes_only_when_asked() {
+    use std::sync::atomic::Ordering;
+    for (keep_alive, want) in [(true, 1), (false, 3)] {
+        let (url, accepted) = counting_kubelet().await;
+        let c = KubeletClient::new(ClientConfig { keep_alive, ..ClientConfig::default() }).unwrap();
+        for _ in 0..3 {
+            c.summary(&url).await.expect("scrape");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), want, "keep_alive={keep_alive}");
+    }
+}

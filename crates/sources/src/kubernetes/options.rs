@@ -320,7 +320,14 @@ impl KubernetesOptions {
         } else {
             KubeletTls::SystemRoots
         };
-        Ok(ClientConfig { timeout: self.kubelet_timeout, token, token_file, tls, ..ClientConfig::default() })
+        Ok(ClientConfig {
+            timeout: self.kubelet_timeout,
+            token,
+            token_file,
+            tls,
+            keep_alive: self.kubelet_https,
+            ..ClientConfig::default()
+        })
     }
 
     /// The node's address of the most preferred type it has.

@@ -210,6 +210,7 @@ async fn in_cluster_config_uses_the_service_account() {
     assert_eq!(conn.kube.cluster_url.to_string(), format!("https://{}/", sim.api_server));
     assert_eq!(conn.kube.default_namespace, "kube-system");
     assert!(matches!(conn.kubelet.tls, KubeletTls::Roots(_)), "kubelets verified against the cluster CA");
+    assert!(conn.kubelet.keep_alive, "https kubelets keep their connections: a handshake per scrape costs more");
     let p = KubernetesProvider::start_with(o, conn).await.unwrap();
     tokio::time::timeout(Duration::from_secs(20), p.ready()).await.unwrap();
     let sources = p.sources();
@@ -301,3 +302,10 @@ async fn kubelet_options_from_the_source_uri() {
 }
 
 use crate::kubelet::source::CauseLabels;
+
+#[tokio::test]
+async fn plain_http_kubelets_are_reconnected_each_round() {
+    let o = options("kubernetes.summary_api:http://127.0.0.1:1?inClusterConfig=false");
+    let conn = o.connection().await.unwrap();
+    assert!(!conn.kubelet.keep_alive, "an idle http connection holds a Summary-sized buffer; reconnecting is cheap");
+}
