@@ -73,12 +73,20 @@ impl LabelCopier {
 
     /// Sets `labels` and the stored labels on `out`.
     pub fn copy(&self, k8s: &BTreeMap<String, String>, out: &mut Labels) {
-        for (key, value) in k8s {
-            if let Some(metric_key) = self.stored.get(key) {
-                out.insert(metric_key.clone(), value.clone());
+        self.copy_joined(k8s, &self.joined(k8s), out);
+    }
+
+    /// [`LabelCopier::copy`] with `joined` already made by [`LabelCopier::joined`] from the same `k8s` labels:
+    /// every container of a pod gets the same `labels` value, so the pod enricher joins them once per pod.
+    pub fn copy_joined(&self, k8s: &BTreeMap<String, String>, joined: &str, out: &mut Labels) {
+        if !self.stored.is_empty() {
+            for (key, value) in k8s {
+                if let Some(metric_key) = self.stored.get(key) {
+                    out.insert(metric_key.clone(), value.clone());
+                }
             }
         }
-        out.insert(LABELS.to_owned(), self.joined(k8s));
+        out.insert(LABELS.to_owned(), joined.to_owned());
     }
 }
 

@@ -11,7 +11,7 @@
 //! from its pods, `namespace_id`.
 
 use crate::DataProcessor;
-use crate::aggregate::Sums;
+use crate::aggregate::{Sums, Wanted};
 use heapster_model::batch::MetricName;
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::{DataBatch, MetricSet, labels};
@@ -42,13 +42,13 @@ pub const DEFAULT_METRICS: &[&str] = &[
 
 /// See the module docs.
 pub struct NamespaceAggregator {
-    metrics: Vec<MetricName>,
+    metrics: Wanted,
 }
 
 impl NamespaceAggregator {
     /// Sums `metrics` of pods into their namespace.
     pub fn new(metrics: impl IntoIterator<Item = MetricName>) -> Self {
-        NamespaceAggregator { metrics: metrics.into_iter().collect() }
+        NamespaceAggregator { metrics: Wanted::new(metrics) }
     }
 }
 
@@ -66,7 +66,7 @@ impl DataProcessor for NamespaceAggregator {
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         // namespace -> (sums, namespace_id of a pod)
-        let mut namespaces: BTreeMap<String, (Sums, Option<String>)> = BTreeMap::new();
+        let mut namespaces: BTreeMap<&str, (Sums, Option<&String>)> = BTreeMap::new();
         for (key, set) in &batch.sets {
             if set.set_type() != Some(MetricSetType::Pod.as_str()) {
                 continue;
@@ -75,13 +75,15 @@ impl DataProcessor for NamespaceAggregator {
                 tracing::debug!(set = %key, "pod set names no namespace: not aggregated");
                 continue;
             };
-            let (sums, uid) = namespaces.entry(ns.clone()).or_default();
-            sums.add_set(set, |m| self.metrics.iter().any(|w| w == m));
+            let (sums, uid) = namespaces.entry(ns.as_str()).or_default();
+            sums.add_wanted(set, &self.metrics);
             if uid.is_none() {
-                *uid = set.labels.get(labels::NAMESPACE_ID).cloned();
+                *uid = set.labels.get(labels::NAMESPACE_ID);
             }
         }
-        for (ns, (sums, uid)) in namespaces {
+        let namespaces: Vec<(String, Sums, Option<String>)> =
+            namespaces.into_iter().map(|(ns, (sums, uid))| (ns.to_owned(), sums, uid.cloned())).collect();
+        for (ns, sums, uid) in namespaces {
             let set = batch.sets.entry(keys::namespace_key(&ns)).or_insert_with(|| {
                 let mut set =
                     MetricSet { create_time: sums.create_time, scrape_time: sums.scrape_time, ..Default::default() };

@@ -1,7 +1,7 @@
 //! Adds `namespace_id` (the namespace's UID) to container, pod and namespace sets, as Heapster 1.6's
 //! `namespace_based_enricher.go`. A namespace unknown to metadata leaves the set as it is; such sets are counted.
 
-use crate::metadata::ClusterMetadata;
+use crate::metadata::{ClusterMetadata, NamespaceMeta};
 use crate::{Counter, DataProcessor};
 use heapster_model::keys::MetricSetType;
 use heapster_model::labels;
@@ -43,9 +43,19 @@ impl DataProcessor for NamespaceBasedEnricher {
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut unknown = 0;
+        // Sets of one namespace come one after another (keys start with it): the last answer is asked again.
+        let mut last: Option<(String, Option<Arc<NamespaceMeta>>)> = None;
         for (key, set) in batch.sets.iter_mut().filter(|(_, s)| is_namespaced(s)) {
             let Some(name) = set.labels.get(labels::NAMESPACE_NAME) else { continue };
-            match self.metadata.namespace(name) {
+            let ns = match &last {
+                Some((n, ns)) if n == name => ns.clone(),
+                _ => {
+                    let ns = self.metadata.namespace(name);
+                    last = Some((name.clone(), ns.clone()));
+                    ns
+                }
+            };
+            match ns {
                 Some(ns) => {
                     set.labels.insert(labels::NAMESPACE_ID.to_owned(), ns.uid.clone());
                 }

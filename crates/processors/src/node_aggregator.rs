@@ -6,7 +6,7 @@
 //! and counted once. A value the node set already has is kept.
 
 use crate::DataProcessor;
-use crate::aggregate::Sums;
+use crate::aggregate::{Sums, Wanted};
 use heapster_model::batch::MetricName;
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::{DataBatch, labels};
@@ -25,13 +25,13 @@ pub const DEFAULT_METRICS: &[&str] = &[
 
 /// See the module docs.
 pub struct NodeAggregator {
-    metrics: Vec<MetricName>,
+    metrics: Wanted,
 }
 
 impl NodeAggregator {
     /// Sums `metrics` of pods into their node.
     pub fn new(metrics: impl IntoIterator<Item = MetricName>) -> Self {
-        NodeAggregator { metrics: metrics.into_iter().collect() }
+        NodeAggregator { metrics: Wanted::new(metrics) }
     }
 }
 
@@ -48,7 +48,7 @@ impl DataProcessor for NodeAggregator {
     }
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
-        let mut nodes: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut nodes: BTreeMap<&str, Sums> = BTreeMap::new();
         for (key, set) in &batch.sets {
             if set.set_type() != Some(MetricSetType::Pod.as_str()) {
                 continue;
@@ -57,8 +57,9 @@ impl DataProcessor for NodeAggregator {
                 tracing::trace!(set = %key, "pod set names no node: not aggregated");
                 continue;
             };
-            nodes.entry(node.clone()).or_default().add_set(set, |m| self.metrics.iter().any(|w| w == m));
+            nodes.entry(node.as_str()).or_default().add_wanted(set, &self.metrics);
         }
+        let nodes: Vec<(String, Sums)> = nodes.into_iter().map(|(node, sums)| (node.to_owned(), sums)).collect();
         for (node, sums) in nodes {
             match batch.sets.get_mut(&keys::node_key(&node)) {
                 Some(set) => sums.fill(set),

@@ -23,11 +23,11 @@
 //! `host_id`) plus `nodename` and `labels` (deviation: so that the node aggregator and queries by node find it).
 
 use crate::DataProcessor;
-use crate::aggregate::Sums;
+use crate::aggregate::{Sums, Wanted};
 use heapster_model::catalog::{self, MetricType};
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::{DataBatch, Labels, MetricSet, Units, labels};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 /// Labels a created pod set takes from its first container.
 const LABELS_TO_POPULATE: [&str; 9] = [
@@ -44,6 +44,21 @@ const LABELS_TO_POPULATE: [&str; 9] = [
 
 /// Whether containers' values of `name` add up to the pod's.
 pub fn summed_into_pods(name: &str) -> bool {
+    summed().contains(name)
+}
+
+/// The metrics [`summed_into_pods`] accepts, resolved from the catalog once: they are looked for in every
+/// container set each round.
+fn summed() -> &'static Wanted {
+    use std::sync::LazyLock;
+    static SUMMED: LazyLock<Wanted> = LazyLock::new(|| {
+        Wanted::new(catalog::CATALOG.iter().map(|d| d.name).filter(|n| summed_by_catalog(n)).map(Cow::Borrowed))
+    });
+    &SUMMED
+}
+
+/// [`summed_into_pods`] from the catalog's description of `name`.
+fn summed_by_catalog(name: &str) -> bool {
     catalog::find(name).is_some_and(|d| {
         d.metric_type == MetricType::Gauge && !d.labeled && d.units != Units::Ratio && !name.contains("/pressure_")
     })
@@ -77,8 +92,12 @@ impl DataProcessor for PodAggregator {
     }
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
-        // pod key -> (sums, labels of its first container)
-        let mut pods: BTreeMap<String, (Sums, &Labels)> = BTreeMap::new();
+        // Pods in the order first seen: (pod key, sums, labels of its first container). A pod's containers are
+        // mostly next to each other in key order, so the last pod is tried before formatting a key and looking
+        // it up; either way containers are summed in key order, as before.
+        let mut pods: Vec<(String, Sums, &Labels)> = Vec::new();
+        let mut index: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
+        let mut last: Option<(&str, &str, usize)> = None;
         for (key, set) in &batch.sets {
             if set.set_type() != Some(MetricSetType::PodContainer.as_str()) {
                 continue;
@@ -88,27 +107,53 @@ impl DataProcessor for PodAggregator {
                 tracing::debug!(set = %key, "container set names no pod: not aggregated");
                 continue;
             };
-            let (sums, _) = pods.entry(keys::pod_key(ns, pod)).or_insert_with(|| (Sums::default(), &set.labels));
-            sums.add_set(set, summed_into_pods);
+            let i = match last {
+                Some((n, p, i)) if n == ns && p == pod => i,
+                _ => {
+                    let pod_key = keys::pod_key(ns, pod);
+                    let i = *index.entry(pod_key).or_insert_with_key(|k| {
+                        pods.push((k.clone(), Sums::default(), &set.labels));
+                        pods.len() - 1
+                    });
+                    last = Some((ns, pod, i));
+                    i
+                }
+            };
+            pods[i].1.add_wanted(set, summed());
         }
+        drop(index);
+        // Find the pods' sets by merging their sorted keys with the batch's, twice (once to see which are missing
+        // while the first containers' labels can still be read, once to fill the others): two walks over the
+        // batch compare fewer strings than a search of it for every pod. The keys come mostly sorted already.
+        pods.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut keys = batch.sets.keys().peekable();
         let pods: Vec<(String, Sums, Option<MetricSet>)> = pods
             .into_iter()
-            .map(|(key, (sums, first))| {
-                let created = (!batch.sets.contains_key(&key)).then(|| new_pod_set(first));
-                (key, sums, created)
+            .map(|(key, sums, first)| {
+                while keys.next_if(|k| k.as_str() < key.as_str()).is_some() {}
+                let present = keys.peek().is_some_and(|k| **k == key);
+                (key, sums, (!present).then(|| new_pod_set(first)))
             })
             .collect();
-        for (key, sums, created) in pods {
-            let pod = match created {
+        let mut sets = batch.sets.iter_mut().peekable();
+        let mut created = Vec::new();
+        for (key, sums, new) in pods {
+            match new {
                 Some(mut set) => {
                     (set.create_time, set.scrape_time) = (sums.create_time, sums.scrape_time);
                     tracing::debug!(pod = %key, "no pod set: creating one from its containers");
-                    batch.sets.entry(key).or_insert(set)
+                    sums.fill(&mut set);
+                    created.push((key, set));
                 }
-                None => batch.sets.get_mut(&key).expect("checked above"),
-            };
-            sums.fill(pod);
+                None => {
+                    while sets.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
+                    if let Some((_, set)) = sets.next_if(|(k, _)| **k == key) {
+                        sums.fill(set);
+                    }
+                }
+            }
         }
+        batch.sets.extend(created);
         batch
     }
 }
@@ -207,6 +252,29 @@ mod tests {
         assert_eq!(out.sets[&keys::pod_key("shop", "web")].get("memory/usage"), Some(MetricValue::Int(10)));
         assert_eq!(out.sets[&keys::pod_key("shop", "db")].get("memory/usage"), Some(MetricValue::Int(20)));
         assert_eq!(out.sets[&keys::node_key("n1")], node);
+    }
+
+    #[test]
+    fn the_lookup_agrees_with_the_catalog() {
+        for d in catalog::CATALOG {
+            assert_eq!(summed_into_pods(d.name), summed_by_catalog(d.name), "{}", d.name);
+        }
+        assert!(!summed_into_pods("custom/memory/usage"));
+    }
+
+    /// Sets are grouped by their labels, not their keys, so one pod's containers need not be next to each
+    /// other in key order.
+    #[test]
+    fn interleaved_pods_are_summed_apart() {
+        let out = PodAggregator.process(batch(vec![
+            ("c1".into(), container("web", "a", 1.0, 10)),
+            ("c2".into(), container("web-2", "a", 2.0, 20)),
+            ("c3".into(), container("web", "b", 4.0, 40)),
+        ]));
+        let web = &out.sets[&keys::pod_key("shop", "web")];
+        assert_eq!(web.get("memory/usage"), Some(MetricValue::Int(50)));
+        assert_eq!(web.get("cpu/usage_rate"), Some(MetricValue::Float(5.0)));
+        assert_eq!(out.sets[&keys::pod_key("shop", "web-2")].get("memory/usage"), Some(MetricValue::Int(20)));
     }
 
     #[test]

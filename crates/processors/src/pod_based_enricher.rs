@@ -34,7 +34,7 @@ use crate::{Counter, DataProcessor};
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::labels;
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 /// Request and limit metrics, in the order they are set: the same six the node aggregator sums.
@@ -54,12 +54,24 @@ pub struct PodBasedEnricher {
     metadata: Arc<dyn ClusterMetadata>,
     copier: LabelCopier,
     unenriched: Counter,
+    /// The `labels` value of each pod enriched last round, by the address of its metadata (held, so the address
+    /// is not reused): metadata is replaced, not changed, when a pod's labels change, so a pod whose metadata is
+    /// the same object has the same value, and joining its labels again each round was a tenth of this
+    /// processor's work.
+    joined: JoinedCache,
 }
+
+type JoinedCache = foldhash::HashMap<usize, (Arc<PodMeta>, Arc<str>)>;
 
 impl PodBasedEnricher {
     /// Reads pods from `metadata`; `config` is the `--label_separator`, `--ignore_label`, `--store_label` flags.
     pub fn new(metadata: Arc<dyn ClusterMetadata>, config: PodEnricherConfig) -> Self {
-        PodBasedEnricher { metadata, copier: LabelCopier::new(&config), unenriched: Counter::default() }
+        PodBasedEnricher {
+            metadata,
+            copier: LabelCopier::new(&config),
+            unenriched: Counter::default(),
+            joined: JoinedCache::default(),
+        }
     }
 
     /// Pod and container sets left unenriched so far because their pod was unknown, had another UID, or the set
@@ -69,19 +81,37 @@ impl PodBasedEnricher {
     }
 
     fn enrich_common(&self, set: &mut MetricSet, pod: &PodMeta) {
-        set.labels.insert(labels::POD_ID.to_owned(), pod.uid.clone());
-        self.copier.copy(&pod.labels, &mut set.labels);
+        self.enrich_common_joined(set, pod, &self.copier.joined(&pod.labels), false);
     }
 
-    fn enrich_container(&self, set: &mut MetricSet, pod: &PodMeta) {
-        self.enrich_common(set, pod);
-        let Some(name) = set.labels.get(labels::CONTAINER_NAME) else { return };
-        let Some(c) = pod.find_container(name) else { return };
-        set_container_meta(set, c);
+    /// [`PodBasedEnricher::enrich_common`] with the pod's `labels` value already joined; `has_uid`: the set is
+    /// known to carry `pod_id` = the pod's UID already.
+    fn enrich_common_joined(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) {
+        // Sets from the kubelet already carry the pod's UID (a differing one was refused before): then there is
+        // nothing to write, and no key or value to allocate.
+        if !has_uid {
+            match set.labels.get_mut(labels::POD_ID) {
+                Some(uid) if *uid == pod.uid => {}
+                Some(uid) => uid.clone_from(&pod.uid),
+                None => {
+                    set.labels.insert(labels::POD_ID.to_owned(), pod.uid.clone());
+                }
+            }
+        }
+        self.copier.copy_joined(&pod.labels, joined, &mut set.labels);
     }
 
-    fn enrich_pod(&self, set: &mut MetricSet, pod: &PodMeta) {
-        self.enrich_common(set, pod);
+    /// Enriches a container set; returns which of the pod's spec containers it is, if any.
+    fn enrich_container(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) -> Option<usize> {
+        self.enrich_common_joined(set, pod, joined, has_uid);
+        let name = set.labels.get(labels::CONTAINER_NAME)?;
+        let i = pod.containers.iter().position(|c| c.name == *name)?;
+        set_container_meta(set, &pod.containers[i]);
+        Some(i)
+    }
+
+    fn enrich_pod(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) {
+        self.enrich_common_joined(set, pod, joined, has_uid);
         let mut sums = [0i64; 6];
         for c in &pod.containers {
             for (sum, v) in sums.iter_mut().zip(resources(c)) {
@@ -102,7 +132,7 @@ impl PodBasedEnricher {
             ..Default::default()
         };
         copy_placement(&container.labels, &mut set.labels, pod);
-        self.enrich_pod(&mut set, pod);
+        self.enrich_pod(&mut set, pod, &self.copier.joined(&pod.labels), false);
         set
     }
 
@@ -155,6 +185,40 @@ fn set_container_meta(set: &mut MetricSet, c: &ContainerMeta) {
     }
 }
 
+/// The pod of the last set looked at. A pod's sets (the pod's, then its containers') are next to each other in key
+/// order, so keeping the last one's metadata, `labels` value and place among the pods seen saves a metadata lookup
+/// (two key strings allocated and hashed), a cache lookup and a key format for every set but the first.
+#[derive(Default)]
+struct CurrentPod {
+    /// What the metadata was asked: the set's `namespace_name` and `pod_name`.
+    namespace: String,
+    name: String,
+    /// Whether `namespace`/`name` hold a lookup yet.
+    valid: bool,
+    pod: Option<Arc<PodMeta>>,
+    /// The `labels` value of `pod`, once a set was enriched with it.
+    joined: Option<Arc<str>>,
+    /// Where `pod` is in the pods seen, once a set was enriched with it.
+    seen: Option<usize>,
+}
+
+impl CurrentPod {
+    fn is(&self, namespace: &str, name: &str) -> bool {
+        self.valid && self.namespace == namespace && self.name == name
+    }
+
+    fn reset(&mut self, namespace: &str, name: &str, pod: Option<Arc<PodMeta>>) {
+        self.namespace.clear();
+        self.namespace.push_str(namespace);
+        self.name.clear();
+        self.name.push_str(name);
+        self.valid = true;
+        self.pod = pod;
+        self.joined = None;
+        self.seen = None;
+    }
+}
+
 /// Whether `set` is a pod or pod-container set, and which pod it names.
 fn pod_ref(set: &MetricSet) -> Option<(MetricSetType, Option<(&str, &str)>)> {
     let kind = match set.set_type()? {
@@ -177,59 +241,122 @@ impl DataProcessor for PodBasedEnricher {
     }
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
-        // Pods seen this round, by pod key: their metadata and, for pods seen only through containers, the key of
-        // one of their container sets (the first in key order) to place a created pod set.
-        let mut seen: BTreeMap<String, (Arc<PodMeta>, Option<String>)> = BTreeMap::new();
+        // Pods seen this round, in the order first seen, and where each is in that list by pod key.
+        let mut seen: Vec<SeenPod> = Vec::new();
+        let mut seen_at: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
         let mut unenriched = 0u64;
+        let mut current = CurrentPod::default();
+        let mut last_round = std::mem::take(&mut self.joined);
+        let mut this_round = JoinedCache::with_capacity_and_hasher(last_round.len(), Default::default());
         for (key, set) in batch.sets.iter_mut() {
             let Some((kind, named)) = pod_ref(set) else { continue };
             let Some((ns, name)) = named else {
                 unenriched += 1;
                 continue;
             };
-            let Some(pod) = self.metadata.pod(ns, name) else {
+            if !current.is(ns, name) {
+                let pod = self.metadata.pod(ns, name);
+                current.reset(ns, name, pod);
+            }
+            let Some(pod) = current.pod.clone() else {
                 tracing::debug!(set = %key, "pod unknown to metadata: left unenriched");
                 unenriched += 1;
                 continue;
             };
-            if set.labels.get(labels::POD_ID).is_some_and(|uid| !uid.is_empty() && *uid != pod.uid) {
-                tracing::debug!(set = %key, uid = %pod.uid, "pod known under another UID: left unenriched");
-                unenriched += 1;
-                continue;
-            }
-            match kind {
-                MetricSetType::Pod => self.enrich_pod(set, &pod),
-                _ => self.enrich_container(set, &pod),
-            }
-            let container_key = (kind == MetricSetType::PodContainer).then(|| key.clone());
-            seen.entry(keys::pod_key(&pod.namespace, &pod.name))
-                .and_modify(|(_, k)| {
-                    if k.is_none() {
-                        *k = container_key.clone();
-                    }
+            let has_uid = match set.labels.get(labels::POD_ID) {
+                Some(uid) if !uid.is_empty() && *uid != pod.uid => {
+                    tracing::debug!(set = %key, uid = %pod.uid, "pod known under another UID: left unenriched");
+                    unenriched += 1;
+                    continue;
+                }
+                uid => uid.is_some_and(|uid| *uid == pod.uid),
+            };
+            let joined = current.joined.get_or_insert_with(|| {
+                let at = Arc::as_ptr(&pod) as usize;
+                let (_, joined) = match this_round.entry(at) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(
+                        last_round.remove(&at).unwrap_or_else(|| (pod.clone(), self.copier.joined(&pod.labels).into())),
+                    ),
+                };
+                joined.clone()
+            });
+            let container = match kind {
+                MetricSetType::Pod => {
+                    self.enrich_pod(set, &pod, joined, has_uid);
+                    None
+                }
+                _ => self.enrich_container(set, &pod, joined, has_uid),
+            };
+            let i = *current.seen.get_or_insert_with(|| {
+                *seen_at.entry(keys::pod_key(&pod.namespace, &pod.name)).or_insert_with_key(|pod_key| {
+                    seen.push(SeenPod::new(pod.clone(), pod_key.clone()));
+                    seen.len() - 1
                 })
-                .or_insert((pod, container_key));
+            });
+            seen[i].saw(key, kind, container);
         }
+        drop(last_round);
+        self.joined = this_round;
         self.unenriched.add(unenriched);
 
-        for (pod_key, (pod, container_key)) in seen {
-            if !batch.sets.contains_key(&pod_key) {
+        for SeenPod { pod, pod_key, container_key, pod_set_seen, containers_seen } in seen {
+            if !pod_set_seen && !batch.sets.contains_key(&pod_key) {
                 let Some(container) = container_key.and_then(|k| batch.sets.get(&k)) else { continue };
                 tracing::debug!(pod = %pod_key, "no pod set: creating one from its containers");
                 let pod_set = self.new_pod_set(&pod, container);
                 batch.sets.insert(pod_key.clone(), pod_set);
             }
             let mut stubs = Vec::new();
-            let pod_set = &batch.sets[&pod_key];
-            for c in &pod.containers {
+            for (i, c) in pod.containers.iter().enumerate() {
+                if i < 64 && containers_seen & (1 << i) != 0 {
+                    continue;
+                }
                 let key = keys::pod_container_key(&pod.namespace, &pod.name, &c.name);
                 if !batch.sets.contains_key(&key) {
-                    stubs.push((key, self.stub_container_set(&pod, c, pod_set)));
+                    stubs.push((key, self.stub_container_set(&pod, c, &batch.sets[&pod_key])));
                 }
             }
             batch.sets.extend(stubs);
         }
         batch
+    }
+}
+
+/// A pod enriched this round.
+struct SeenPod {
+    pod: Arc<PodMeta>,
+    pod_key: String,
+    /// The key of its first container set in key order, to place a pod set created for it.
+    container_key: Option<String>,
+    /// Whether its pod set, and which of its spec containers' sets (bit `i` for container `i`), were among the
+    /// sets enriched. Those are in the batch for sure; only the others are looked up there (a search of string
+    /// compares over thousands of keys) to find what to create.
+    pod_set_seen: bool,
+    containers_seen: u64,
+}
+
+impl SeenPod {
+    fn new(pod: Arc<PodMeta>, pod_key: String) -> Self {
+        SeenPod { pod, pod_key, container_key: None, pod_set_seen: false, containers_seen: 0 }
+    }
+
+    /// Notes the set under `key`, of `kind`, which is spec container `container` if that is known.
+    fn saw(&mut self, key: &str, kind: MetricSetType, container: Option<usize>) {
+        if kind == MetricSetType::Pod {
+            self.pod_set_seen |= key == self.pod_key;
+            return;
+        }
+        if self.container_key.is_none() {
+            self.container_key = Some(key.to_owned());
+        }
+        if let Some(i) = container.filter(|&i| i < 64) {
+            // The set stands for the stub only under the key the stub would get.
+            let c = &self.pod.containers[i].name;
+            if key.strip_prefix(self.pod_key.as_str()).and_then(|k| k.strip_prefix("/container:")) == Some(c) {
+                self.containers_seen |= 1 << i;
+            }
+        }
     }
 }
 
@@ -439,5 +566,72 @@ mod tests {
         let out = e.process(batch(vec![(keys::pod_container_key("ns", "p", "c"), container_set("ns", "p", "c"))]));
         assert_eq!(out.sets[&keys::pod_container_key("ns", "p", "c")].labels[labels::LABELS], "");
         assert_eq!(out.sets[&keys::pod_key("ns", "p")].labels[labels::LABELS], "");
+    }
+
+    /// Metadata that a test can change between rounds, as discovery does.
+    struct Changing(std::sync::RwLock<StaticMetadata>);
+
+    impl ClusterMetadata for Changing {
+        fn pod(&self, namespace: &str, name: &str) -> Option<Arc<PodMeta>> {
+            self.0.read().unwrap().pod(namespace, name)
+        }
+        fn namespace(&self, name: &str) -> Option<Arc<crate::metadata::NamespaceMeta>> {
+            self.0.read().unwrap().namespace(name)
+        }
+        fn node(&self, name: &str) -> Option<Arc<crate::metadata::NodeMeta>> {
+            self.0.read().unwrap().node(name)
+        }
+        fn pods_on_node(&self, node: &str) -> Vec<Arc<PodMeta>> {
+            self.0.read().unwrap().pods_on_node(node)
+        }
+    }
+
+    /// The `labels` value is kept from round to round for the same metadata, and made afresh when the pod's
+    /// metadata is replaced (its labels changed).
+    #[test]
+    fn relabelled_pods_get_their_new_labels_next_round() {
+        let md = Arc::new(Changing(std::sync::RwLock::new(StaticMetadata::new().with_pod(web_pod()))));
+        let mut e = PodBasedEnricher::new(md.clone(), PodEnricherConfig::default());
+        let key = keys::pod_container_key("shop", "web-1", "nginx");
+        let round = |e: &mut PodBasedEnricher| {
+            let out = e.process(batch(vec![(key.clone(), container_set("shop", "web-1", "nginx"))]));
+            out.sets[&key].labels[labels::LABELS].clone()
+        };
+        assert_eq!(round(&mut e), "app:web,pod-template-hash:7c9d,tier:front");
+        assert_eq!(round(&mut e), "app:web,pod-template-hash:7c9d,tier:front");
+        md.0.write().unwrap().insert_pod(web_pod().label("tier", "back"));
+        assert_eq!(round(&mut e), "app:web,pod-template-hash:7c9d,tier:back");
+        md.0.write().unwrap().insert_pod(PodMeta { labels: Default::default(), ..web_pod() });
+        assert_eq!(round(&mut e), "");
+    }
+
+    /// Sets are matched to pods by their labels, whatever their keys: sets of two pods in alternation are each
+    /// enriched with their own pod, and a container set under a key other than its own does not stand in for
+    /// the stub its spec container gets under its own key.
+    #[test]
+    fn alternating_pods_and_keys_that_are_not_their_own() {
+        let db = PodMeta::new("shop", "db", "uid-db").label("app", "db").container(ContainerMeta::new("pg", "pg:16"));
+        let md = StaticMetadata::new().with_pod(web_pod()).with_pod(db);
+        let mut e = PodBasedEnricher::new(md.shared(), PodEnricherConfig::default());
+        let out = e.process(batch(vec![
+            ("a".into(), container_set("shop", "web-1", "nginx")),
+            ("b".into(), container_set("shop", "db", "pg")),
+            ("c".into(), container_set("shop", "web-1", "sidecar")),
+            (keys::pod_container_key("shop", "db", "pg"), container_set("shop", "db", "pg")),
+        ]));
+        for (k, pod) in [("a", "web-1"), ("b", "db"), ("c", "web-1")] {
+            let want = if pod == "db" { "app:db" } else { "app:web,pod-template-hash:7c9d,tier:front" };
+            assert_eq!(out.sets[k].labels[labels::LABELS], want, "{k}");
+        }
+        assert_eq!(int(&out.sets["c"], "cpu/request"), Some(100));
+        // web-1's containers were only under other keys: stubs under their own, and a pod set placed by "a".
+        for c in ["nginx", "sidecar"] {
+            let stub = &out.sets[&keys::pod_container_key("shop", "web-1", c)];
+            assert_eq!(stub.get("memory/usage"), None, "{c} is a stub");
+        }
+        assert_eq!(out.sets[&keys::pod_key("shop", "web-1")].labels[labels::POD_ID], "uid-web-1");
+        // db's container was also under its own key: no stub replaces it.
+        assert_eq!(int(&out.sets[&keys::pod_container_key("shop", "db", "pg")], "memory/usage"), Some(GIB));
+        assert_eq!(out.sets.len(), 4 + 2 + 2, "four scraped, two stubs, two pod sets");
     }
 }

@@ -10,7 +10,6 @@
 //! So a rate is never negative and never spans a restart.
 
 use crate::DataProcessor;
-use foldhash::HashMap;
 use heapster_model::catalog::{self, MetricDescriptor};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
 use std::sync::Arc;
@@ -20,11 +19,9 @@ struct Previous {
     create_time: Timestamp,
     scrape_time: Timestamp,
     counters: Vec<Counter>,
-    /// The round this set was last seen in: sets absent from a round are forgotten after it.
-    round: u64,
 }
 
-/// One counter reading: which of [`rate_pairs`] it is, the labels of a labelled counter (shared with the set's
+/// One counter reading: which of [`Pairs::all`] it is, the labels of a labelled counter (shared with the set's
 /// metric), and its value. A set has a dozen at most, so a `Vec` scanned in order beats a map.
 struct Counter {
     pair: usize,
@@ -35,8 +32,13 @@ struct Counter {
 /// Computes the `_rate` twin of every cumulative metric the catalog gives one.
 #[derive(Default)]
 pub struct RateCalculator {
-    previous: HashMap<String, Previous>,
-    round: u64,
+    /// Last round's sets by key, in key order as the batch was. Each round's sets are matched to these by one
+    /// merge of the two sorted lists, walking both in order, where a hash map lookup per set cost a hash of the
+    /// key and cache misses on a table as large as the cluster; what is not matched (a set gone) is dropped.
+    previous: Vec<(String, Previous)>,
+    /// The counters of the set at hand, swapped with its [`Previous`] ones afterwards: no vector is allocated per
+    /// set and round once every set has been seen.
+    scratch: Vec<Counter>,
 }
 
 impl RateCalculator {
@@ -45,11 +47,26 @@ impl RateCalculator {
     }
 }
 
-/// The catalog's rate metrics, resolved once: (counter, its rate descriptor).
-fn rate_pairs() -> &'static [(&'static str, &'static MetricDescriptor)] {
+/// The catalog's rate metrics, resolved once, and two views of them for finding a set's counters.
+struct Pairs {
+    /// (counter, its rate descriptor).
+    all: Vec<(&'static str, &'static MetricDescriptor)>,
+    /// (counter, index into `all`), sorted by counter: a set's metrics are sorted by name too, so one merge of
+    /// the two finds them all, where looking each counter up was a map search of string compares per counter.
+    sorted: Vec<(&'static str, usize)>,
+    /// The labelled ones: only they can give a labelled metric a rate.
+    labeled: Vec<(&'static str, usize)>,
+}
+
+fn pairs() -> &'static Pairs {
     use std::sync::LazyLock;
-    static PAIRS: LazyLock<Vec<(&'static str, &'static MetricDescriptor)>> =
-        LazyLock::new(|| catalog::CATALOG.iter().filter_map(|d| d.rate_of.map(|counter| (counter, d))).collect());
+    static PAIRS: LazyLock<Pairs> = LazyLock::new(|| {
+        let all: Vec<_> = catalog::CATALOG.iter().filter_map(|d| d.rate_of.map(|counter| (counter, d))).collect();
+        let mut sorted: Vec<_> = all.iter().enumerate().map(|(i, &(c, _))| (c, i)).collect();
+        sorted.sort_unstable();
+        let labeled = all.iter().enumerate().filter(|(_, (_, d))| d.labeled).map(|(i, &(c, _))| (c, i)).collect();
+        Pairs { all, sorted, labeled }
+    });
     &PAIRS
 }
 
@@ -73,27 +90,34 @@ impl DataProcessor for RateCalculator {
     }
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
-        let pairs = rate_pairs();
-        self.round += 1;
-        let round = self.round;
+        let pairs = pairs();
+        let mut counters = std::mem::take(&mut self.scratch);
+        let mut next = Vec::with_capacity(batch.sets.len());
+        let mut previous = std::mem::take(&mut self.previous).into_iter().peekable();
         for (key, set) in batch.sets.iter_mut() {
-            let counters = counters_of(set, pairs);
-            match self.previous.get_mut(key.as_str()) {
-                Some(prev) => {
-                    if same_segment(prev, set) {
+            counters.clear();
+            counters_of(set, pairs, &mut counters);
+            // Sets absent from this round are skipped, so forgotten: if they come back, they start a new segment.
+            while previous.next_if(|(k, _)| k < key).is_some() {}
+            match previous.next_if(|(k, _)| k == key) {
+                Some((key, mut prev)) => {
+                    if same_segment(&prev, set) {
                         let dt_ms = set.scrape_time - prev.scrape_time;
-                        add_rates(set, prev, &counters, pairs, dt_ms);
+                        add_rates(set, &prev, &counters, &pairs.all, dt_ms);
                     }
-                    *prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters, round };
+                    (prev.create_time, prev.scrape_time) = (set.create_time, set.scrape_time);
+                    std::mem::swap(&mut prev.counters, &mut counters);
+                    next.push((key, prev));
                 }
                 None => {
-                    let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters, round };
-                    self.previous.insert(key.clone(), prev);
+                    let counters = std::mem::take(&mut counters);
+                    let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters };
+                    next.push((key.clone(), prev));
                 }
             }
         }
-        // Sets absent from this round are forgotten: if they come back, they start a new segment.
-        self.previous.retain(|_, p| p.round == round);
+        self.scratch = counters;
+        self.previous = next;
         batch
     }
 }
@@ -102,19 +126,34 @@ fn same_segment(prev: &Previous, set: &MetricSet) -> bool {
     prev.create_time == set.create_time && set.scrape_time > prev.scrape_time
 }
 
-fn counters_of(set: &MetricSet, pairs: &[(&'static str, &'static MetricDescriptor)]) -> Vec<Counter> {
-    let mut out = Vec::new();
-    for (pair, &(counter, _)) in pairs.iter().enumerate() {
-        if let Some(value) = set.get(counter) {
-            out.push(Counter { pair, labels: None, value });
+/// Appends `set`'s counters to `out`: its unlabelled metrics that have a rate, by name, then its labelled ones, in
+/// order. (Labelled counters of a catalog metric that is not labelled, and the reverse, never get a rate; they
+/// are left out.)
+fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
+    let mut wanted = pairs.sorted.iter().peekable();
+    for (name, &value) in &set.metrics {
+        while let Some(&&(counter, pair)) = wanted.peek() {
+            match counter.cmp(name.as_ref()) {
+                std::cmp::Ordering::Less => {
+                    wanted.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(Counter { pair, labels: None, value });
+                    wanted.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if wanted.peek().is_none() {
+            break;
         }
     }
     for m in &set.labeled_metrics {
-        if let Some(pair) = pairs.iter().position(|(c, _)| *c == m.name) {
+        if let Some(&(_, pair)) = pairs.labeled.iter().find(|(c, _)| *c == m.name) {
             out.push(Counter { pair, labels: Some(m.labels.clone()), value: m.value });
         }
     }
-    out
 }
 
 fn add_rates(
@@ -209,10 +248,70 @@ mod tests {
         assert_eq!(r[1], (None, None));
     }
 
+    /// Sets come and go between rounds, before, between and after the others in key order: each keeps its own
+    /// history, and one absent for a round starts afresh.
+    #[test]
+    fn sets_that_come_and_go_keep_their_own_history() {
+        let mut rc = RateCalculator::new();
+        let round = |rc: &mut RateCalculator, t: Timestamp, keys: &[&str]| {
+            let mut b = DataBatch { timestamp: t, ..Default::default() };
+            for k in keys {
+                b.sets.insert(k.to_string(), set(1, t, t * 1_000_000, 0));
+            }
+            let out = rc.process(b);
+            let rates: Vec<(String, Option<MetricValue>)> =
+                out.sets.iter().map(|(k, s)| (k.clone(), s.get("cpu/usage_rate"))).collect();
+            rates
+        };
+        let some = Some(MetricValue::Float(1000.0));
+        assert!(round(&mut rc, 1000, &["b", "d"]).iter().all(|(_, r)| r.is_none()));
+        let r = round(&mut rc, 2000, &["a", "b", "c", "e"]);
+        assert_eq!(r, [("a".into(), None), ("b".into(), some), ("c".into(), None), ("e".into(), None)]);
+        let r = round(&mut rc, 3000, &["a", "b", "d", "e"]);
+        assert_eq!(r, [("a".into(), some), ("b".into(), some), ("d".into(), None), ("e".into(), some)]);
+    }
+
     #[test]
     fn same_scrape_time_twice_gives_no_rate() {
         let r = rates_over(&[(1, 10_000, 100, 100), (1, 10_000, 200, 200)]);
         assert_eq!(r[1], (None, None));
+    }
+
+    /// Every counter the catalog gives a rate gets it, labelled or not: the merge that finds a set's counters
+    /// misses none, whatever else the set holds.
+    #[test]
+    fn every_counter_of_the_catalog_gets_its_rate() {
+        let mut rc = RateCalculator::new();
+        let mk = |scrape: Timestamp, v: i64| {
+            let mut s = MetricSet { create_time: 1, scrape_time: scrape, ..Default::default() };
+            s.set("aaa/first", MetricValue::Int(v));
+            s.set("zzz/last", MetricValue::Int(v));
+            for d in catalog::CATALOG {
+                match d.rate_of {
+                    Some(counter) if d.labeled => s.add_labeled(counter, labels_of("vda"), MetricValue::Int(v)),
+                    Some(counter) => s.set(counter, MetricValue::Int(v)),
+                    None => s.set(d.name, MetricValue::Int(1)),
+                }
+            }
+            batch(scrape, s)
+        };
+        rc.process(mk(1000, 0));
+        let out = rc.process(mk(2000, 10));
+        let s = &out.sets["node:n/container:c"];
+        let rates: Vec<_> = catalog::CATALOG.iter().filter(|d| d.rate_of.is_some()).collect();
+        assert!(rates.len() >= 14);
+        for d in rates {
+            let want = if d.rate_of == Some("cpu/usage") { 10.0 / 1e6 } else { 10.0 };
+            let got = match d.labeled {
+                true => s.labeled_metrics.iter().find(|m| m.name == d.name).map(|m| m.value),
+                false => s.get(d.name),
+            };
+            assert_eq!(got, Some(MetricValue::Float(want)), "{}", d.name);
+        }
+    }
+
+    fn labels_of(dev: &str) -> Labels {
+        Labels::from([(RESOURCE_ID.to_owned(), dev.to_owned())])
     }
 
     #[test]
