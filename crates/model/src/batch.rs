@@ -1,6 +1,7 @@
 //! What one scrape round produces: a [`DataBatch`] of [`MetricSet`]s keyed as in [`crate::keys`].
 
 use crate::keys::MetricSetType;
+pub use crate::metric_map::MetricMap;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -64,7 +65,8 @@ pub struct MetricSet {
     /// When these values were read.
     pub scrape_time: Timestamp,
     pub labels: Labels,
-    pub metrics: BTreeMap<MetricName, MetricValue>,
+    /// Unlabelled values by name, in name order.
+    pub metrics: MetricMap,
     pub labeled_metrics: Vec<LabeledMetric>,
     /// The `type` label, parsed, when it was set with [`MetricSet::set_kind`]. Every processor asks every set its
     /// type; finding it in the label map (string compares over separately allocated keys) was a tenth of a

@@ -12,9 +12,11 @@ pub mod docs;
 pub mod keys;
 pub mod labels;
 pub mod metadata;
+pub mod metric_map;
 pub mod uri;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
 pub use catalog::{CATALOG, MetricDescriptor, MetricType, Units, ValueType};
 pub use keys::MetricSetType;
+pub use metric_map::MetricMap;
 pub use uri::SpecUri;

@@ -10,7 +10,9 @@
 //! So a rate is never negative and never spans a restart.
 
 use crate::DataProcessor;
+use heapster_model::batch::MetricName;
 use heapster_model::catalog::{self, MetricDescriptor};
+use heapster_model::metric_map::cmp_names;
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
 use std::sync::Arc;
 
@@ -39,6 +41,9 @@ pub struct RateCalculator {
     /// The counters of the set at hand, swapped with its [`Previous`] ones afterwards: no vector is allocated per
     /// set and round once every set has been seen.
     scratch: Vec<Counter>,
+    /// The set at hand's unlabelled rates, added to it together: one merge into its sorted metrics, and its
+    /// vector grown once, rather than a search and a shift per rate.
+    rates: Vec<(MetricName, MetricValue)>,
 }
 
 impl RateCalculator {
@@ -103,7 +108,7 @@ impl DataProcessor for RateCalculator {
                 Some((key, mut prev)) => {
                     if same_segment(&prev, set) {
                         let dt_ms = set.scrape_time - prev.scrape_time;
-                        add_rates(set, &prev, &counters, &pairs.all, dt_ms);
+                        add_rates(set, &prev, &counters, &pairs.all, dt_ms, &mut self.rates);
                     }
                     (prev.create_time, prev.scrape_time) = (set.create_time, set.scrape_time);
                     std::mem::swap(&mut prev.counters, &mut counters);
@@ -133,7 +138,7 @@ fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
     let mut wanted = pairs.sorted.iter().peekable();
     for (name, &value) in &set.metrics {
         while let Some(&&(counter, pair)) = wanted.peek() {
-            match counter.cmp(name.as_ref()) {
+            match cmp_names(counter, name) {
                 std::cmp::Ordering::Less => {
                     wanted.next();
                 }
@@ -162,7 +167,9 @@ fn add_rates(
     counters: &[Counter],
     pairs: &[(&'static str, &'static MetricDescriptor)],
     dt_ms: i64,
+    rates: &mut Vec<(MetricName, MetricValue)>,
 ) {
+    rates.clear();
     for cur in counters {
         let Some(before) = prev.counters.iter().find(|p| p.pair == cur.pair && p.labels == cur.labels) else {
             continue;
@@ -171,10 +178,11 @@ fn add_rates(
         let Some(r) = rate(name, before.value, cur.value, dt_ms) else { continue };
         match (&cur.labels, desc.labeled) {
             (Some(labels), true) => set.add_labeled(desc.name, labels.clone(), MetricValue::Float(r)),
-            (None, false) => set.set(desc.name, MetricValue::Float(r)),
+            (None, false) => rates.push((MetricName::Borrowed(desc.name), MetricValue::Float(r))),
             _ => {}
         }
     }
+    set.metrics.extend(rates.drain(..));
 }
 
 #[cfg(test)]

@@ -96,11 +96,12 @@ pub fn summary_to_sets_counted(
     let sample_time = sample_time(node.cpu.as_ref(), node.memory.as_ref(), node.network.as_ref());
     let mut set = new_set(&node_labels, MetricSetType::Node, ms(node.start_time), sample_time, scrape_time);
     add_cpu(&mut set, node.cpu.as_ref());
-    add_memory(&mut set, node.memory.as_ref());
-    add_io(&mut set, node.io.as_ref());
-    add_network(&mut set, node.network.as_ref(), Interfaces::Default);
-    add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
     set.put_u64("ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
+    add_io(&mut set, node.io.as_ref());
+    add_memory(&mut set, node.memory.as_ref());
+    add_network(&mut set, node.network.as_ref(), Interfaces::Default);
+    add_uptime(&mut set, ms(node.start_time));
+    add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
     out.push((keys::node_key(node_name), set));
 
     let keep = newest_by_key(&node.system_containers, |c| c.name.as_str(), |c| ms(c.start_time));
@@ -143,13 +144,14 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     set.labels.insert(labels::NAMESPACE_NAME.to_owned(), r.namespace.clone());
     set.labels.insert(labels::POD_NAMESPACE.to_owned(), r.namespace.clone());
     add_cpu(&mut set, pod.cpu.as_ref());
-    add_memory(&mut set, pod.memory.as_ref());
+    set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     add_io(&mut set, pod.io.as_ref());
+    add_memory(&mut set, pod.memory.as_ref());
     add_network(&mut set, pod.network.as_ref(), Interfaces::All);
+    add_uptime(&mut set, ms(pod.start_time));
     for v in &pod.volumes {
         add_fs(&mut set, &format!("{VOLUME_RESOURCE_PREFIX}{}", v.name), Some(&v.fs()));
     }
-    set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     set
 }
 
@@ -165,15 +167,6 @@ fn container_set(
     let mut set = new_set(base, kind, ms(c.start_time), sample_time, scrape_time);
     set.labels.insert(labels::CONTAINER_NAME.to_owned(), name.to_owned());
     add_cpu(&mut set, c.cpu.as_ref());
-    add_memory(&mut set, c.memory.as_ref());
-    add_io(&mut set, c.io.as_ref());
-    add_fs(&mut set, ROOT_FS_RESOURCE_ID, c.rootfs.as_ref());
-    add_fs(&mut set, LOGS_RESOURCE_ID, c.logs.as_ref());
-    // The kubelet's own definition of a container's ephemeral-storage use (what its limit is enforced against):
-    // writable layer plus logs.
-    let used = [c.rootfs.as_ref(), c.logs.as_ref()].into_iter().flatten().filter_map(|fs| fs.used_bytes);
-    set.put_u64("ephemeral_storage/usage", used.reduce(u64::saturating_add));
-    add_accelerators(&mut set, &c.accelerators);
     for m in &c.user_defined_metrics {
         // Heapster kept gauges, counters and deltas and skipped anything else. The model has no per-value type,
         // so what the container declared is not carried further (custom metrics get no rates either way).
@@ -182,6 +175,16 @@ fn container_set(
             set.metrics.insert(Cow::Owned(format!("{CUSTOM_PREFIX}{}", m.name)), MetricValue::Float(v));
         }
     }
+    // The kubelet's own definition of a container's ephemeral-storage use (what its limit is enforced against):
+    // writable layer plus logs.
+    let used = [c.rootfs.as_ref(), c.logs.as_ref()].into_iter().flatten().filter_map(|fs| fs.used_bytes);
+    set.put_u64("ephemeral_storage/usage", used.reduce(u64::saturating_add));
+    add_io(&mut set, c.io.as_ref());
+    add_memory(&mut set, c.memory.as_ref());
+    add_uptime(&mut set, ms(c.start_time));
+    add_fs(&mut set, ROOT_FS_RESOURCE_ID, c.rootfs.as_ref());
+    add_fs(&mut set, LOGS_RESOURCE_ID, c.logs.as_ref());
+    add_accelerators(&mut set, &c.accelerators);
     set
 }
 
@@ -196,11 +199,17 @@ fn new_set(
     let mut set =
         MetricSet { create_time: start.unwrap_or(0), scrape_time, labels: base.clone(), ..Default::default() };
     set.set_kind(kind);
+    set
+}
+
+/// `uptime`, when the start time is known. Set last, as it sorts last: the sets' metrics are kept sorted by name,
+/// and the builders above add them in name order (`cpu/`, `custom/`, `ephemeral_storage/`, `io/`, `memory/`,
+/// `network/`, `uptime`) so that each is appended rather than inserted (see [`heapster_model::MetricMap`]).
+fn add_uptime(set: &mut MetricSet, start: Option<Timestamp>) {
     if let Some(start) = start {
         // Clock skew between the kubelet's sample and its start time must not produce a negative counter.
-        set.set("uptime", MetricValue::Int(scrape_time.saturating_sub(start).max(0)));
+        set.set("uptime", MetricValue::Int(set.scrape_time.saturating_sub(start).max(0)));
     }
-    set
 }
 
 /// When the kubelet read these values, as Heapster's `getScrapeTime`: the samples are taken together, so the first
@@ -215,18 +224,19 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
 
 fn add_cpu(set: &mut MetricSet, cpu: Option<&CpuStats>) {
     let Some(cpu) = cpu else { return };
-    set.put_u64("cpu/usage", cpu.usage_core_nano_seconds);
     add_psi(set, ["cpu/pressure_some", "cpu/pressure_full"], cpu.psi.as_ref());
+    set.put_u64("cpu/usage", cpu.usage_core_nano_seconds);
 }
 
+/// In name order, as every `add_*` here (see [`add_uptime`]).
 fn add_memory(set: &mut MetricSet, mem: Option<&MemoryStats>) {
     let Some(mem) = mem else { return };
+    set.put_u64("memory/major_page_faults", mem.major_page_faults);
+    set.put_u64("memory/page_faults", mem.page_faults);
+    add_psi(set, ["memory/pressure_some", "memory/pressure_full"], mem.psi.as_ref());
+    set.put_u64("memory/rss", mem.rss_bytes);
     set.put_u64("memory/usage", mem.usage_bytes);
     set.put_u64("memory/working_set", mem.working_set_bytes);
-    set.put_u64("memory/rss", mem.rss_bytes);
-    set.put_u64("memory/page_faults", mem.page_faults);
-    set.put_u64("memory/major_page_faults", mem.major_page_faults);
-    add_psi(set, ["memory/pressure_some", "memory/pressure_full"], mem.psi.as_ref());
 }
 
 fn add_io(set: &mut MetricSet, io: Option<&IoStats>) {
@@ -237,8 +247,8 @@ fn add_io(set: &mut MetricSet, io: Option<&IoStats>) {
 /// because heapster derives its own rates from the totals.
 fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&PsiStats>) {
     let Some(psi) = psi else { return };
-    set.put_u64(some, psi.some.as_ref().and_then(|d| d.total));
     set.put_u64(full, psi.full.as_ref().and_then(|d| d.total));
+    set.put_u64(some, psi.some.as_ref().and_then(|d| d.total));
 }
 
 /// Which of a `network` block's counters make a set's `network/*`.
