@@ -227,6 +227,7 @@ impl Store {
             }
         };
         let mut row: Vec<(u32, MetricValue)> = Vec::new();
+        let mut packed: Vec<u8> = Vec::new();
         for (key, set) in &batch.sets {
             let stored = match inner.sets.get_mut(key.as_str()) {
                 Some(s) => s,
@@ -240,8 +241,9 @@ impl Store {
                     blocks: Vec::new(),
                 }),
             };
-            if !stored.labels.equals(&set.labels) {
-                stored.labels = PackedLabels::pack(&set.labels);
+            PackedLabels::pack_into(&set.labels, &mut packed);
+            if !stored.labels.is(&packed) {
+                stored.labels = PackedLabels::from_packed(&packed);
             }
             stored.create_time = set.create_time;
             stored.last_seq = seq;
