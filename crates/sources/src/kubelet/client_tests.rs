@@ -132,6 +132,12 @@ async fn each_bad_answer_has_its_own_cause() {
     let e = fails(Behaviour::Answer("200 OK", "application/json", b"{\"node\": 5}".to_vec()), 5000, 1 << 20).await;
     assert_eq!(e.cause(), "malformed", "{e}");
 
+    // JSON is UTF-8: a Latin-1 node name is malformed, and the line says so.
+    let latin1 = b"{\"node\": {\"nodeName\": \"n\xe9\"}, \"pods\": []}".to_vec();
+    let e = fails(Behaviour::Answer("200 OK", "application/json", latin1), 5000, 1 << 20).await;
+    assert_eq!(e.cause(), "malformed", "{e}");
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+
     let half = FIXTURE.as_bytes()[..FIXTURE.len() / 2].to_vec();
     let e = fails(Behaviour::ShortBody(FIXTURE.len(), half), 5000, 1 << 20).await;
     assert_eq!(e.cause(), "truncated", "{e}");
