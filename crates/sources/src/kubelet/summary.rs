@@ -23,6 +23,33 @@ pub fn decode(bytes: &[u8]) -> Result<Summary, serde_json::Error> {
     serde_json::from_str(text)
 }
 
+/// An RFC 3339 time through chrono's own RFC 3339 parser. serde's `DateTime` goes through `FromStr`, which walks a
+/// generic format description: about 1 % of heapster's CPU at 2,000 nodes. Anything that parser refuses is given
+/// to `FromStr` as before, so no time that decoded before fails now.
+fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    struct Time;
+    impl<'de> serde::de::Visitor<'de> for Time {
+        type Value = Option<DateTime<Utc>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an RFC 3339 time")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            let t = DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).or_else(|_| s.parse());
+            t.map(Some).map_err(E::custom)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    d.deserialize_option(Time)
+}
+
 /// A Go nil slice marshals as `null`; treat it like `[]`.
 fn nullable_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
@@ -48,6 +75,7 @@ pub struct NodeStats {
     #[serde(deserialize_with = "nullable_vec")]
     pub system_containers: Vec<ContainerStats>,
     /// When node-level collection (re)started, usually the kubelet's start, not the machine's boot.
+    #[serde(deserialize_with = "rfc3339")]
     pub start_time: Option<DateTime<Utc>>,
     pub cpu: Option<CpuStats>,
     pub memory: Option<MemoryStats>,
@@ -83,6 +111,7 @@ pub struct RlimitStats {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodStats {
     pub pod_ref: PodReference,
+    #[serde(deserialize_with = "rfc3339")]
     pub start_time: Option<DateTime<Utc>>,
     /// May hold two entries with one name while a restarted container's predecessor is still being reported.
     #[serde(deserialize_with = "nullable_vec")]
@@ -123,6 +152,7 @@ pub struct ProcessStats {
 pub struct ContainerStats {
     pub name: String,
     /// When collection for this container (re)started: a restart shows as a new start time.
+    #[serde(deserialize_with = "rfc3339")]
     pub start_time: Option<DateTime<Utc>>,
     pub cpu: Option<CpuStats>,
     pub memory: Option<MemoryStats>,
@@ -154,6 +184,7 @@ pub struct InterfaceStats {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct NetworkStats {
+    #[serde(deserialize_with = "rfc3339")]
     pub time: Option<DateTime<Utc>>,
     /// The default interface (usually `eth0`).
     pub name: String,
@@ -169,6 +200,7 @@ pub struct NetworkStats {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CpuStats {
+    #[serde(deserialize_with = "rfc3339")]
     pub time: Option<DateTime<Utc>>,
     /// The kubelet's own rate over its housekeeping window; heapster derives rates itself from the counter.
     pub usage_nano_cores: Option<u64>,
@@ -180,6 +212,7 @@ pub struct CpuStats {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct MemoryStats {
+    #[serde(deserialize_with = "rfc3339")]
     pub time: Option<DateTime<Utc>>,
     /// Limit minus working set; absent when there is no limit.
     pub available_bytes: Option<u64>,
@@ -288,4 +321,32 @@ pub struct UserDefinedMetric {
     pub metric_type: String,
     pub units: String,
     pub value: Option<f64>,
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct T {
+        #[serde(deserialize_with = "rfc3339")]
+        time: Option<DateTime<Utc>>,
+    }
+
+    fn time(json: &str) -> Result<Option<DateTime<Utc>>, serde_json::Error> {
+        serde_json::from_str::<T>(json).map(|t| t.time)
+    }
+
+    #[test]
+    fn times_decode_as_chrono_did() {
+        for s in ["2023-10-05T12:34:56Z", "2023-10-05T12:34:56.123456789+02:00", "2024-02-29T23:59:60Z"] {
+            let want: Option<DateTime<Utc>> = s.parse().ok();
+            assert_eq!(time(&format!(r#"{{"time":"{s}"}}"#)).unwrap(), want, "{s}");
+        }
+        assert_eq!(time("{}").unwrap(), None);
+        assert_eq!(time(r#"{"time":null}"#).unwrap(), None);
+        assert!(time(r#"{"time":"yesterday"}"#).is_err());
+        assert!(time(r#"{"time":5}"#).is_err());
+    }
 }
