@@ -14,18 +14,21 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// (user + system CPU seconds, RSS bytes) of a process.
-fn usage(pid: u32) -> (f64, u64) {
+/// (user + system CPU seconds, RSS bytes, peak RSS bytes) of a process.
+fn usage(pid: u32) -> (f64, u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
-    (ticks / 100.0, rss_kb.unwrap_or(0) * 1024)
+    let kb = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks / 100.0, kb("VmRSS:") * 1024, kb("VmHWM:") * 1024)
 }
 
 /// A value from heapster's /metrics text.
@@ -89,11 +92,11 @@ async fn main() {
     while Instant::now() < fill_until {
         tokio::time::sleep(Duration::from_secs(resolution)).await;
     }
-    let (cpu0, _) = usage(pid);
+    let (cpu0, _, _) = usage(pid);
     let batches0 = metrics().await.and_then(|t| metric(&t, "heapster_batches_total")).unwrap_or(0.0);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(resolution * rounds)).await;
-    let (cpu1, rss) = usage(pid);
+    let (cpu1, rss, peak) = usage(pid);
     let text = metrics().await.unwrap_or_default();
     let batches = metric(&text, "heapster_batches_total").unwrap_or(0.0) - batches0;
     let wall = t0.elapsed().as_secs_f64();
@@ -106,6 +109,11 @@ async fn main() {
         "  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)",
         rss as f64 / 1048576.0,
         rss as f64 / 1048576.0 / nodes as f64
+    );
+    println!(
+        "  peak RSS: {:.1} MiB in all, {:.3} MiB per node (since start)",
+        peak as f64 / 1048576.0,
+        peak as f64 / 1048576.0 / nodes as f64
     );
     println!(
         "  sets in the newest batch: {sets} of about {expected_sets} expected ({:.1} %)",
