@@ -124,6 +124,16 @@ impl MetricMap {
         self.entries.reserve(additional);
     }
 
+    /// Room for exactly `additional` more metrics, as [`Vec::reserve_exact`]: no more is kept than asked for.
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+    }
+
+    /// How many metrics fit without growing.
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     /// Where `name` is (`Ok`) or would go (`Err`).
     #[inline]
     fn search(&self, name: &str) -> Result<usize, usize> {
