@@ -131,17 +131,14 @@ mod tests {
         // does not know.
         let mut batch = DataBatch { timestamp: 1000, ..Default::default() };
         let container = Labels::from([
-            (labels::TYPE.to_owned(), "pod_container".to_owned()),
-            (labels::NAMESPACE_NAME.to_owned(), "ghosts".to_owned()),
-            (labels::POD_NAMESPACE.to_owned(), "ghosts".to_owned()),
-            (labels::POD_NAME.to_owned(), "casper".to_owned()),
-            (labels::CONTAINER_NAME.to_owned(), "c".to_owned()),
-            (labels::NODENAME.to_owned(), "n1".to_owned()),
+            (labels::TYPE, "pod_container".to_owned()),
+            (labels::NAMESPACE_NAME, "ghosts".to_owned()),
+            (labels::POD_NAMESPACE, "ghosts".to_owned()),
+            (labels::POD_NAME, "casper".to_owned()),
+            (labels::CONTAINER_NAME, "c".to_owned()),
+            (labels::NODENAME, "n1".to_owned()),
         ]);
-        let node = Labels::from([
-            (labels::TYPE.to_owned(), "node".to_owned()),
-            (labels::NODENAME.to_owned(), "n1".to_owned()),
-        ]);
+        let node = Labels::from([(labels::TYPE, "node".to_owned()), (labels::NODENAME, "n1".to_owned())]);
         batch.sets.insert(
             "namespace:ghosts/pod:casper/container:c".into(),
             MetricSet { labels: container, ..Default::default() },

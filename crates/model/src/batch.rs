@@ -10,8 +10,9 @@ use std::sync::Arc;
 /// Milliseconds since the Unix epoch. Whole milliseconds are all any source or sink resolves.
 pub type Timestamp = i64;
 
-/// Labels of a metric set or of one labelled metric. Sorted, so equal label sets compare and hash equal.
-pub type Labels = BTreeMap<String, String>;
+/// Labels of a metric set or of one labelled metric, by label name. Sorted, so equal label sets compare and hash
+/// equal; one vector (see [`crate::metric_map`]), with the well-known names borrowed rather than copied.
+pub type Labels = crate::metric_map::NameMap<String>;
 
 /// Catalog names are `&'static str` (no allocation per point); `custom/<name>` metrics own their name.
 pub type MetricName = Cow<'static, str>;
@@ -96,7 +97,7 @@ impl MetricSet {
     /// Sets the `type` label and remembers it parsed, so that [`MetricSet::set_type`] need not look it up. Sets
     /// whose `type` label is written directly still answer, from the label map.
     pub fn set_kind(&mut self, kind: MetricSetType) {
-        self.labels.insert(crate::labels::TYPE.to_owned(), kind.as_str().to_owned());
+        self.labels.insert(crate::labels::TYPE, kind.as_str().to_owned());
         self.kind = Some(kind);
     }
 
@@ -159,7 +160,7 @@ mod tests {
         a.set_kind(MetricSetType::PodContainer);
         assert_eq!((a.set_type(), a.labels["type"].as_str()), (Some("pod_container"), "pod_container"));
         let mut b = MetricSet::default();
-        b.labels.insert("type".into(), "pod_container".into());
+        b.labels.insert("type", "pod_container".into());
         assert_eq!(b.set_type(), Some("pod_container"));
         assert_eq!(a, b, "the cached kind is not part of equality");
         assert_eq!(MetricSet::default().set_type(), None);

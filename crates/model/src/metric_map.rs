@@ -1,4 +1,5 @@
-//! [`MetricMap`]: a metric set's unlabelled values, by name, in one sorted vector.
+//! [`NameMap`]: a map by name in one sorted vector. A metric set's unlabelled values are one ([`MetricMap`]), its
+//! labels another ([`crate::Labels`]).
 //!
 //! A set holds 10 to 40 metrics, and a round at 5,000 nodes keeps some 365,000 sets alive. As a `BTreeMap` each set
 //! cost several separately allocated nodes (about 1.9 KB), and every insert or lookup walked them with a `memcmp`
@@ -8,10 +9,15 @@
 //! append after one compare; processors that add several metrics to every set (rates, requests and limits) add
 //! them together through [`Extend`], one merge; and names are compared a word at a time (see [`cmp_names`]).
 //!
-//! The API is the part of `BTreeMap<MetricName, MetricValue>` that heapster uses, with the same semantics:
+//! Labels went the same way for the same reasons: a set carries a dozen, and as a `BTreeMap<String, String>` they
+//! were three separately allocated nodes (some 1.7 KB) plus an allocation per label name, per set and round; now
+//! they are one vector, and well-known names (`labels::POD_NAME`, ...) are `&'static str`, not copied.
+//!
+//! The API is the part of `BTreeMap<MetricName, V>` that heapster uses, with the same semantics:
 //! iteration in name order, an insert of a name already present replaces the value and keeps the stored name.
 
 use crate::batch::{MetricName, MetricValue};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -94,21 +100,30 @@ fn short_word(s: &[u8], n: usize) -> u64 {
     }
 }
 
-/// A sorted map from metric name to value, stored as one vector of pairs sorted by name (see the module docs).
-#[derive(Clone, Default, PartialEq)]
-pub struct MetricMap {
+/// A sorted map from name to value, stored as one vector of pairs sorted by name (see the module docs).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NameMap<V> {
     /// Sorted by [`cmp_names`], names unique.
-    entries: Vec<(MetricName, MetricValue)>,
+    entries: Vec<(MetricName, V)>,
 }
 
-impl MetricMap {
+/// A metric set's unlabelled values by metric name.
+pub type MetricMap = NameMap<MetricValue>;
+
+impl<V> Default for NameMap<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> NameMap<V> {
     pub const fn new() -> Self {
-        MetricMap { entries: Vec::new() }
+        NameMap { entries: Vec::new() }
     }
 
     /// A map with room for `n` metrics: a source that knows how many it will set allocates once.
     pub fn with_capacity(n: usize) -> Self {
-        MetricMap { entries: Vec::with_capacity(n) }
+        NameMap { entries: Vec::with_capacity(n) }
     }
 
     pub fn len(&self) -> usize {
@@ -144,7 +159,8 @@ impl MetricMap {
     /// the stored name (a catalog `&'static str` stays borrowed). A name greater than every name present (the
     /// common case: sets are mostly filled in name order) is appended after a single compare.
     #[inline]
-    pub fn insert(&mut self, name: MetricName, value: MetricValue) -> Option<MetricValue> {
+    pub fn insert(&mut self, name: impl Into<MetricName>, value: V) -> Option<V> {
+        let name = name.into();
         if let Some((last, v)) = self.entries.last_mut() {
             match cmp_names(last, &name) {
                 Ordering::Less => {}
@@ -156,8 +172,8 @@ impl MetricMap {
         None
     }
 
-    /// [`MetricMap::insert`] of a name that sorts before the last one.
-    fn insert_inside(&mut self, name: MetricName, value: MetricValue) -> Option<MetricValue> {
+    /// [`NameMap::insert`] of a name that sorts before the last one.
+    fn insert_inside(&mut self, name: MetricName, value: V) -> Option<V> {
         match self.search(&name) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
@@ -167,16 +183,16 @@ impl MetricMap {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&MetricValue> {
+    pub fn get(&self, name: &str) -> Option<&V> {
         self.search(name).ok().map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut MetricValue> {
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
         self.search(name).ok().map(|i| &mut self.entries[i].1)
     }
 
     /// The stored name and value of `name`.
-    pub fn get_key_value(&self, name: &str) -> Option<(&MetricName, &MetricValue)> {
+    pub fn get_key_value(&self, name: &str) -> Option<(&MetricName, &V)> {
         self.search(name).ok().map(|i| {
             let (n, v) = &self.entries[i];
             (n, v)
@@ -188,12 +204,12 @@ impl MetricMap {
     }
 
     /// Removes `name`, returning its value if it was present.
-    pub fn remove(&mut self, name: &str) -> Option<MetricValue> {
+    pub fn remove(&mut self, name: &str) -> Option<V> {
         self.search(name).ok().map(|i| self.entries.remove(i).1)
     }
 
     /// Keeps only the metrics for which `keep` is true, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&MetricName, &mut MetricValue) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&MetricName, &mut V) -> bool) {
         self.entries.retain_mut(|(n, v)| keep(n, v));
     }
 
@@ -202,62 +218,62 @@ impl MetricMap {
     }
 
     /// Name and value pairs in name order.
-    pub fn iter(&self) -> Iter<'_> {
+    pub fn iter(&self) -> Iter<'_, V> {
         Iter(self.entries.iter())
     }
 
     /// Name and mutable value pairs in name order (names cannot change: that could unsort the map).
-    pub fn iter_mut(&mut self) -> IterMut<'_> {
+    pub fn iter_mut(&mut self) -> IterMut<'_, V> {
         IterMut(self.entries.iter_mut())
     }
 
     /// Names in order.
-    pub fn keys(&self) -> Keys<'_> {
+    pub fn keys(&self) -> Keys<'_, V> {
         Keys(self.entries.iter())
     }
 
     /// Values in name order.
-    pub fn values(&self) -> Values<'_> {
+    pub fn values(&self) -> Values<'_, V> {
         Values(self.entries.iter())
     }
 
     /// Mutable values in name order.
-    pub fn values_mut(&mut self) -> ValuesMut<'_> {
+    pub fn values_mut(&mut self) -> ValuesMut<'_, V> {
         ValuesMut(self.entries.iter_mut())
     }
 
     /// The pairs as a slice, sorted by name.
-    pub fn as_slice(&self) -> &[(MetricName, MetricValue)] {
+    pub fn as_slice(&self) -> &[(MetricName, V)] {
         &self.entries
     }
 }
 
-impl fmt::Debug for MetricMap {
+impl<V: fmt::Debug> fmt::Debug for NameMap<V> {
     /// As a `BTreeMap` prints: `{"cpu/usage": Int(1), ...}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl std::ops::Index<&str> for MetricMap {
-    type Output = MetricValue;
+impl<V> std::ops::Index<&str> for NameMap<V> {
+    type Output = V;
 
     /// The value of `name`; panics if there is none, as `BTreeMap`'s index does.
-    fn index(&self, name: &str) -> &MetricValue {
-        self.get(name).unwrap_or_else(|| panic!("no metric {name:?}"))
+    fn index(&self, name: &str) -> &V {
+        self.get(name).unwrap_or_else(|| panic!("no entry {name:?}"))
     }
 }
 
-/// Declares a borrowing iterator of [`MetricMap`] over its slice iterator: concrete types rather than
+/// Declares a borrowing iterator of [`NameMap`] over its slice iterator: concrete types rather than
 /// `impl Iterator`, so that a caller may let one go before changing the map (an opaque type is assumed to use its
 /// borrow until dropped).
 macro_rules! slice_iterator {
     ($(#[$doc:meta])* $name:ident, $slice_iter:ident, $item:ty, |$pair:pat_param| $project:expr) => {
         $(#[$doc])*
         #[derive(Debug)]
-        pub struct $name<'a>(std::slice::$slice_iter<'a, (MetricName, MetricValue)>);
+        pub struct $name<'a, V>(std::slice::$slice_iter<'a, (MetricName, V)>);
 
-        impl<'a> Iterator for $name<'a> {
+        impl<'a, V> Iterator for $name<'a, V> {
             type Item = $item;
 
             #[inline]
@@ -270,77 +286,77 @@ macro_rules! slice_iterator {
             }
         }
 
-        impl DoubleEndedIterator for $name<'_> {
+        impl<V> DoubleEndedIterator for $name<'_, V> {
             #[inline]
             fn next_back(&mut self) -> Option<Self::Item> {
                 self.0.next_back().map(|$pair| $project)
             }
         }
 
-        impl ExactSizeIterator for $name<'_> {}
+        impl<V> ExactSizeIterator for $name<'_, V> {}
     };
 }
 
 slice_iterator!(
-    /// Borrowing iterator of [`MetricMap`], yielding `(&name, &value)` as a `BTreeMap`'s does.
-    Iter, Iter, (&'a MetricName, &'a MetricValue), |(n, v)| (n, v)
+    /// Borrowing iterator of [`NameMap`], yielding `(&name, &value)` as a `BTreeMap`'s does.
+    Iter, Iter, (&'a MetricName, &'a V), |(n, v)| (n, v)
 );
 slice_iterator!(
-    /// Mutably borrowing iterator of [`MetricMap`]: `(&name, &mut value)`.
-    IterMut, IterMut, (&'a MetricName, &'a mut MetricValue), |(n, v)| (&*n, v)
+    /// Mutably borrowing iterator of [`NameMap`]: `(&name, &mut value)`.
+    IterMut, IterMut, (&'a MetricName, &'a mut V), |(n, v)| (&*n, v)
 );
 slice_iterator!(
-    /// [`MetricMap::keys`].
+    /// [`NameMap::keys`].
     Keys, Iter, &'a MetricName, |(n, _)| n
 );
 slice_iterator!(
-    /// [`MetricMap::values`].
-    Values, Iter, &'a MetricValue, |(_, v)| v
+    /// [`NameMap::values`].
+    Values, Iter, &'a V, |(_, v)| v
 );
 slice_iterator!(
-    /// [`MetricMap::values_mut`].
-    ValuesMut, IterMut, &'a mut MetricValue, |(_, v)| v
+    /// [`NameMap::values_mut`].
+    ValuesMut, IterMut, &'a mut V, |(_, v)| v
 );
 
-impl Clone for Iter<'_> {
+impl<V> Clone for Iter<'_, V> {
     fn clone(&self) -> Self {
         Iter(self.0.clone())
     }
 }
 
-impl Clone for Keys<'_> {
+impl<V> Clone for Keys<'_, V> {
     fn clone(&self) -> Self {
         Keys(self.0.clone())
     }
 }
 
-impl Clone for Values<'_> {
+impl<V> Clone for Values<'_, V> {
     fn clone(&self) -> Self {
         Values(self.0.clone())
     }
 }
 
-impl<'a> IntoIterator for &'a MetricMap {
-    type Item = (&'a MetricName, &'a MetricValue);
-    type IntoIter = Iter<'a>;
+impl<'a, V> IntoIterator for &'a NameMap<V> {
+    type Item = (&'a MetricName, &'a V);
+    type IntoIter = Iter<'a, V>;
 
-    fn into_iter(self) -> Iter<'a> {
+    fn into_iter(self) -> Iter<'a, V> {
         self.iter()
     }
 }
 
-impl<'a> IntoIterator for &'a mut MetricMap {
-    type Item = (&'a MetricName, &'a mut MetricValue);
-    type IntoIter = IterMut<'a>;
+impl<'a, V> IntoIterator for &'a mut NameMap<V> {
+    type Item = (&'a MetricName, &'a mut V);
+    type IntoIter = IterMut<'a, V>;
 
-    fn into_iter(self) -> IterMut<'a> {
+    fn into_iter(self) -> IterMut<'a, V> {
         self.iter_mut()
     }
 }
 
-impl IntoIterator for MetricMap {
-    type Item = (MetricName, MetricValue);
-    type IntoIter = std::vec::IntoIter<(MetricName, MetricValue)>;
+impl<V> IntoIterator for NameMap<V> {
+    type Item = (MetricName, V);
+    type IntoIter = std::vec::IntoIter<(MetricName, V)>;
 
     /// Owned pairs in name order.
     fn into_iter(self) -> Self::IntoIter {
@@ -348,10 +364,10 @@ impl IntoIterator for MetricMap {
     }
 }
 
-impl FromIterator<(MetricName, MetricValue)> for MetricMap {
+impl<N: Into<MetricName>, V> FromIterator<(N, V)> for NameMap<V> {
     /// As `BTreeMap::from_iter`: of pairs with the same name, the last one is kept (name and value).
-    fn from_iter<I: IntoIterator<Item = (MetricName, MetricValue)>>(iter: I) -> Self {
-        let mut entries: Vec<_> = iter.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut entries: Vec<(MetricName, V)> = iter.into_iter().map(|(n, v)| (n.into(), v)).collect();
         if !entries.is_sorted_by(|(a, _), (b, _)| cmp_names(a, b) == Ordering::Less) {
             // Stable, so that of equal names the last one given is last, and kept below.
             entries.sort_by(|(a, _), (b, _)| cmp_names(a, b));
@@ -363,32 +379,32 @@ impl FromIterator<(MetricName, MetricValue)> for MetricMap {
                 same
             });
         }
-        MetricMap { entries }
+        NameMap { entries }
     }
 }
 
-impl Extend<(MetricName, MetricValue)> for MetricMap {
+impl<N: Into<MetricName>, V> Extend<(N, V)> for NameMap<V> {
     /// As `BTreeMap::extend` (each pair inserted in turn: a name present keeps its stored name and takes the new
     /// value; of names given twice the first keeps its name, the last its value), in one merge rather than a
     /// search and a shift of the vector per pair. Processors add several metrics to every set (rates, requests
     /// and limits), spread among the names the set has; inserting them one by one moved half the set each time.
     /// Grows the vector to the exact size needed, not to the next power of two: sets are many, and each holds on
     /// to its capacity until the batch is gone.
-    fn extend<I: IntoIterator<Item = (MetricName, MetricValue)>>(&mut self, iter: I) {
+    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
         let old = self.entries.len();
         let lower = iter.size_hint().0;
         if self.entries.capacity() - old < lower {
             self.entries.reserve_exact(lower);
         }
-        self.entries.extend(iter);
+        self.entries.extend(iter.map(|(n, v)| (n.into(), v)));
         self.merge_tail(old);
     }
 }
 
-impl MetricMap {
-    /// Sets the metrics given, as [`MetricMap::insert`] of each in turn would (see [`Extend`]).
-    pub fn insert_all(&mut self, pairs: impl IntoIterator<Item = (&'static str, MetricValue)>) {
+impl<V> NameMap<V> {
+    /// Sets the pairs given, as [`NameMap::insert`] of each in turn would (see [`Extend`]).
+    pub fn insert_all(&mut self, pairs: impl IntoIterator<Item = (&'static str, V)>) {
         self.extend(pairs.into_iter().map(|(n, v)| (MetricName::Borrowed(n), v)));
     }
 
@@ -399,7 +415,7 @@ impl MetricMap {
         if n == old {
             return;
         }
-        let less = |a: &(MetricName, MetricValue), b: &(MetricName, MetricValue)| cmp_names(&a.0, &b.0).is_lt();
+        let less = |a: &(MetricName, V), b: &(MetricName, V)| cmp_names(&a.0, &b.0).is_lt();
         let tail_sorted = entries[old..].is_sorted_by(less);
         if tail_sorted && (old == 0 || less(&entries[old - 1], &entries[old])) {
             return; // Appended in order: the common case for sources and for sets built from scratch.
@@ -424,8 +440,7 @@ impl MetricMap {
             match entries[..i].binary_search_by(|(name, _)| cmp_names(name, last)) {
                 Ok(p) => {
                     // Present: the stored name stays, with the new value.
-                    entries[p].1 = entries[t - 1].1;
-                    entries.remove(t - 1);
+                    entries[p].1 = entries.remove(t - 1).1;
                     t -= 1;
                 }
                 Err(p) => {
@@ -438,9 +453,22 @@ impl MetricMap {
     }
 }
 
-impl<const N: usize> From<[(MetricName, MetricValue); N]> for MetricMap {
-    fn from(pairs: [(MetricName, MetricValue); N]) -> Self {
+impl<N: Into<MetricName>, V, const K: usize> From<[(N, V); K]> for NameMap<V> {
+    fn from(pairs: [(N, V); K]) -> Self {
         pairs.into_iter().collect()
+    }
+}
+
+impl<V: Serialize> Serialize for NameMap<V> {
+    /// As a map, as a `BTreeMap` would be.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter().map(|(n, v)| (&**n, v)))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for NameMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(std::collections::BTreeMap::<String, V>::deserialize(d)?.into_iter().collect())
     }
 }
 
@@ -459,7 +487,7 @@ mod tests {
     fn iterates_in_name_order_whatever_the_insert_order() {
         let mut m = MetricMap::new();
         for (i, n) in ["uptime", "cpu/usage", "memory/usage", "cpu/usage_rate", "memory/rss", "a"].iter().enumerate() {
-            assert_eq!(m.insert(Cow::Borrowed(n), int(i as i64)), None);
+            assert_eq!(m.insert(Cow::Borrowed(*n), int(i as i64)), None);
         }
         let names: Vec<&str> = m.keys().map(|n| n.as_ref()).collect();
         assert_eq!(names, ["a", "cpu/usage", "cpu/usage_rate", "memory/rss", "memory/usage", "uptime"]);
@@ -501,6 +529,22 @@ mod tests {
         m.extend([("b", 4), ("e", 4)].map(|(n, v)| (Cow::Owned::<str>(n.to_owned()), int(v))));
         assert!(matches!(m.get_key_value("b"), Some((Cow::Borrowed(_), &MetricValue::Int(4)))));
         assert_eq!(m.keys().map(|n| n.as_ref()).collect::<Vec<_>>(), ["a", "b", "c", "d", "e"]);
+    }
+
+    /// Labels are a `NameMap` too: to JSON and back as an object, as a `BTreeMap<String, String>` was, and
+    /// well-known names stay borrowed (a set's dozen labels are not a dozen allocations).
+    #[test]
+    fn labels_read_and_write_json_objects_and_keep_catalog_names_borrowed() {
+        let mut l = crate::Labels::from([(crate::labels::TYPE, "pod".to_owned())]);
+        l.insert("app.kubernetes.io/name".to_owned(), "web".to_owned());
+        l.insert(crate::labels::POD_NAME, "web-1".to_owned());
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(json, r#"{"app.kubernetes.io/name":"web","pod_name":"web-1","type":"pod"}"#);
+        let back: crate::Labels = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, l);
+        assert!(matches!(l.get_key_value("type"), Some((Cow::Borrowed(_), _))));
+        assert!(matches!(l.get_key_value("app.kubernetes.io/name"), Some((Cow::Owned(_), _))));
+        assert_eq!(l["pod_name"], "web-1");
     }
 
     #[test]

@@ -71,7 +71,7 @@ mod tests {
 
     fn node(cpu_rate: f64, mem: i64) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE.into(), "node".into());
+        s.labels.insert(labels::TYPE, "node".into());
         s.set("cpu/usage_rate", MetricValue::Float(cpu_rate));
         s.set("memory/usage", MetricValue::Int(mem));
         s.set("cpu/usage", MetricValue::Int(1));
@@ -84,7 +84,7 @@ mod tests {
         b.sets.insert("node:a".into(), node(250.5, 1 << 30));
         b.sets.insert("node:b".into(), node(100.0, 1 << 20));
         let mut sys = node(999.0, 999);
-        sys.labels.insert(labels::TYPE.into(), "sys_container".into());
+        sys.labels.insert(labels::TYPE, "sys_container".into());
         b.sets.insert("node:a/container:x".into(), sys);
         let out = ClusterAggregator.process(b);
         let c = &out.sets["cluster"];

@@ -86,7 +86,7 @@ impl LabelCopier {
                 }
             }
         }
-        out.insert(LABELS.to_owned(), joined.to_owned());
+        out.insert(LABELS, joined.to_owned());
     }
 }
 

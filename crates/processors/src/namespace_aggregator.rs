@@ -88,9 +88,9 @@ impl DataProcessor for NamespaceAggregator {
                 let mut set =
                     MetricSet { create_time: sums.create_time, scrape_time: sums.scrape_time, ..Default::default() };
                 set.set_kind(MetricSetType::Namespace);
-                set.labels.insert(labels::NAMESPACE_NAME.to_owned(), ns.clone());
+                set.labels.insert(labels::NAMESPACE_NAME, ns.clone());
                 if let Some(uid) = uid {
-                    set.labels.insert(labels::NAMESPACE_ID.to_owned(), uid);
+                    set.labels.insert(labels::NAMESPACE_ID, uid);
                 }
                 set
             });
@@ -108,9 +108,9 @@ mod tests {
     fn pod(ns: &str, cpu: f64, mem: i64) -> MetricSet {
         let mut s = MetricSet { create_time: 7, scrape_time: 60_000, ..Default::default() };
         s.labels = Labels::from([
-            (labels::TYPE.to_owned(), "pod".to_owned()),
-            (labels::NAMESPACE_NAME.to_owned(), ns.to_owned()),
-            (labels::NAMESPACE_ID.to_owned(), format!("uid-{ns}")),
+            (labels::TYPE, "pod".to_owned()),
+            (labels::NAMESPACE_NAME, ns.to_owned()),
+            (labels::NAMESPACE_ID, format!("uid-{ns}")),
         ]);
         s.set("cpu/usage_rate", MetricValue::Float(cpu));
         s.set("memory/usage", MetricValue::Int(mem));
@@ -125,7 +125,7 @@ mod tests {
         b.sets.insert(keys::pod_key("a", "2"), pod("a", 5.5, 1));
         b.sets.insert(keys::pod_key("b", "1"), pod("b", 1.0, 7));
         let mut container = pod("a", 1000.0, 1000);
-        container.labels.insert(labels::TYPE.into(), "pod_container".into());
+        container.labels.insert(labels::TYPE, "pod_container".into());
         b.sets.insert(keys::pod_container_key("a", "1", "c"), container);
         let out = NamespaceAggregator::default().process(b);
         let a = &out.sets[&keys::namespace_key("a")];

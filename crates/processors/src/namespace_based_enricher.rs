@@ -57,7 +57,7 @@ impl DataProcessor for NamespaceBasedEnricher {
             };
             match ns {
                 Some(ns) => {
-                    set.labels.insert(labels::NAMESPACE_ID.to_owned(), ns.uid.clone());
+                    set.labels.insert(labels::NAMESPACE_ID, ns.uid.clone());
                 }
                 None => {
                     tracing::debug!(set = %key, namespace = %name, "namespace unknown to metadata");
@@ -78,10 +78,7 @@ mod tests {
 
     fn set(kind: &str, ns: &str) -> MetricSet {
         MetricSet {
-            labels: Labels::from([
-                (labels::TYPE.to_owned(), kind.to_owned()),
-                (labels::NAMESPACE_NAME.to_owned(), ns.to_owned()),
-            ]),
+            labels: Labels::from([(labels::TYPE, kind.to_owned()), (labels::NAMESPACE_NAME, ns.to_owned())]),
             ..Default::default()
         }
     }

@@ -77,10 +77,7 @@ mod tests {
 
     fn pod(node: &str, cpu_req: i64, mem_lim: i64) -> MetricSet {
         let mut s = MetricSet {
-            labels: Labels::from([
-                (labels::TYPE.to_owned(), "pod".to_owned()),
-                (labels::NODENAME.to_owned(), node.to_owned()),
-            ]),
+            labels: Labels::from([(labels::TYPE, "pod".to_owned()), (labels::NODENAME, node.to_owned())]),
             ..Default::default()
         };
         s.set("cpu/request", MetricValue::Int(cpu_req));
@@ -91,7 +88,7 @@ mod tests {
 
     fn node(usage: f64) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE.into(), "node".into());
+        s.labels.insert(labels::TYPE, "node".into());
         s.set("cpu/usage_rate", MetricValue::Float(usage));
         s
     }
@@ -105,7 +102,7 @@ mod tests {
         b.sets.insert(keys::pod_key("a", "3"), pod("n2", 7, 7));
         b.sets.insert(keys::pod_key("a", "4"), pod("", 7, 7));
         let mut c = pod("n1", 1000, 1000);
-        c.labels.insert(labels::TYPE.into(), "pod_container".into());
+        c.labels.insert(labels::TYPE, "pod_container".into());
         b.sets.insert(keys::pod_container_key("a", "1", "c"), c);
         let out = NodeAggregator::default().process(b);
         let n1 = &out.sets[&keys::node_key("n1")];

@@ -62,7 +62,7 @@ impl NodeAutoscalingEnricher {
 
     fn enrich(&self, set: &mut MetricSet, node: &NodeMeta) {
         self.copier.copy(&node.labels, &mut set.labels);
-        set.labels.insert(labels::SCHEDULABLE.to_owned(), node.schedulable.to_string());
+        set.labels.insert(labels::SCHEDULABLE, node.schedulable.to_string());
         let no_pods = || self.metadata.pods_on_node(&node.name).is_empty();
         let resources = [
             (
@@ -155,8 +155,8 @@ mod tests {
 
     fn node_set(name: &str) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE.into(), "node".into());
-        s.labels.insert(labels::NODENAME.into(), name.into());
+        s.labels.insert(labels::TYPE, "node".into());
+        s.labels.insert(labels::NODENAME, name.into());
         s.set("cpu/usage_rate", MetricValue::Float(1900.0));
         s.set("memory/usage", MetricValue::Int(6 * GIB));
         s.set("memory/working_set", MetricValue::Int(3 * GIB));
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn missing_usage_gives_no_utilization_and_an_empty_node_reserves_zero() {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE.into(), "node".into());
+        s.labels.insert(labels::TYPE, "node".into());
         let out = run(NodeAutoscalingConfig::default(), vec![(keys::node_key("n2"), s)]);
         let n = &out.sets[&keys::node_key("n2")];
         assert_eq!(float(n, "cpu/node_capacity"), 2000.0, "name taken from the key");

@@ -80,7 +80,7 @@ fn new_pod_set(container: &Labels) -> MetricSet {
     set.set_kind(MetricSetType::Pod);
     for key in LABELS_TO_POPULATE {
         if let Some(v) = container.get(key) {
-            set.labels.insert(key.to_owned(), v.clone());
+            set.labels.insert(key, v.clone());
         }
     }
     set
@@ -167,12 +167,12 @@ mod tests {
     fn container(pod: &str, name: &str, cpu_rate: f64, mem: i64) -> MetricSet {
         let mut s = MetricSet { create_time: 5_000, scrape_time: 60_000, ..Default::default() };
         s.labels = Labels::from([
-            (labels::TYPE.to_owned(), "pod_container".to_owned()),
-            (labels::NAMESPACE_NAME.to_owned(), "shop".to_owned()),
-            (labels::POD_NAME.to_owned(), pod.to_owned()),
-            (labels::POD_ID.to_owned(), format!("uid-{pod}")),
-            (labels::NODENAME.to_owned(), "n1".to_owned()),
-            (labels::CONTAINER_NAME.to_owned(), name.to_owned()),
+            (labels::TYPE, "pod_container".to_owned()),
+            (labels::NAMESPACE_NAME, "shop".to_owned()),
+            (labels::POD_NAME, pod.to_owned()),
+            (labels::POD_ID, format!("uid-{pod}")),
+            (labels::NODENAME, "n1".to_owned()),
+            (labels::CONTAINER_NAME, name.to_owned()),
         ]);
         s.set("cpu/usage_rate", MetricValue::Float(cpu_rate));
         s.set("memory/usage", MetricValue::Int(mem));
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn does_not_overwrite_what_the_pod_measured_itself() {
         let mut pod = MetricSet::default();
-        pod.labels.insert(labels::TYPE.into(), "pod".into());
+        pod.labels.insert(labels::TYPE, "pod".into());
         pod.set("cpu/usage_rate", MetricValue::Float(180.0));
         pod.set("memory/usage", MetricValue::Int(2048));
         pod.set("cpu/request", MetricValue::Int(250));
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn pods_are_kept_apart_and_other_sets_untouched() {
         let mut node = MetricSet::default();
-        node.labels.insert(labels::TYPE.into(), "node".into());
+        node.labels.insert(labels::TYPE, "node".into());
         node.set("memory/usage", MetricValue::Int(1));
         let out = PodAggregator.process(batch(vec![
             (keys::pod_container_key("shop", "web", "a"), container("web", "a", 1.0, 10)),

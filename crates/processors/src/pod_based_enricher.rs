@@ -102,7 +102,7 @@ impl PodBasedEnricher {
                 Some(uid) if *uid == pod.uid => {}
                 Some(uid) => uid.clone_from(&pod.uid),
                 None => {
-                    set.labels.insert(labels::POD_ID.to_owned(), pod.uid.clone());
+                    set.labels.insert(labels::POD_ID, pod.uid.clone());
                 }
             }
         }
@@ -150,7 +150,7 @@ impl PodBasedEnricher {
             labels: identity_labels(MetricSetType::PodContainer, pod),
             ..Default::default()
         };
-        set.labels.insert(labels::CONTAINER_NAME.to_owned(), c.name.clone());
+        set.labels.insert(labels::CONTAINER_NAME, c.name.clone());
         copy_placement(&pod_set.labels, &mut set.labels, pod);
         self.enrich_common(&mut set, pod);
         set_container_meta(&mut set, c);
@@ -161,21 +161,21 @@ impl PodBasedEnricher {
 /// `type`, namespace and pod name labels of a created set.
 fn identity_labels(kind: MetricSetType, pod: &PodMeta) -> Labels {
     Labels::from([
-        (labels::TYPE.to_owned(), kind.as_str().to_owned()),
-        (labels::NAMESPACE_NAME.to_owned(), pod.namespace.clone()),
-        (labels::POD_NAMESPACE.to_owned(), pod.namespace.clone()),
-        (labels::POD_NAME.to_owned(), pod.name.clone()),
+        (labels::TYPE, kind.as_str().to_owned()),
+        (labels::NAMESPACE_NAME, pod.namespace.clone()),
+        (labels::POD_NAMESPACE, pod.namespace.clone()),
+        (labels::POD_NAME, pod.name.clone()),
     ])
 }
 
 fn copy_placement(from: &Labels, to: &mut Labels, pod: &PodMeta) {
     for key in PLACEMENT_LABELS {
         if let Some(v) = from.get(key) {
-            to.insert(key.to_owned(), v.clone());
+            to.insert(key, v.clone());
         }
     }
     if !to.contains_key(labels::NODENAME) && !pod.node_name.is_empty() {
-        to.insert(labels::NODENAME.to_owned(), pod.node_name.clone());
+        to.insert(labels::NODENAME, pod.node_name.clone());
     }
 }
 
@@ -184,8 +184,8 @@ fn set_container_meta(set: &mut MetricSet, c: &ContainerMeta) {
     let requests = RESOURCE_METRICS.into_iter().zip(resources(c).map(MetricValue::Int));
     let restarts = c.restart_count.map(|n| ("restart_count", MetricValue::Int(n)));
     set.metrics.insert_all(requests.chain(restarts));
-    if !c.image.is_empty() {
-        set.labels.entry(labels::CONTAINER_BASE_IMAGE.to_owned()).or_insert_with(|| c.image.clone());
+    if !c.image.is_empty() && !set.labels.contains_key(labels::CONTAINER_BASE_IMAGE) {
+        set.labels.insert(labels::CONTAINER_BASE_IMAGE, c.image.clone());
     }
 }
 
@@ -381,15 +381,15 @@ mod tests {
 
     fn labels_of(kind: MetricSetType, ns: &str, pod: &str, container: Option<&str>) -> Labels {
         let mut l = Labels::from([
-            (labels::TYPE.to_owned(), kind.as_str().to_owned()),
-            (labels::NAMESPACE_NAME.to_owned(), ns.to_owned()),
-            (labels::POD_NAMESPACE.to_owned(), ns.to_owned()),
-            (labels::POD_NAME.to_owned(), pod.to_owned()),
-            (labels::NODENAME.to_owned(), "n1".to_owned()),
-            (labels::HOSTNAME.to_owned(), "n1".to_owned()),
+            (labels::TYPE, kind.as_str().to_owned()),
+            (labels::NAMESPACE_NAME, ns.to_owned()),
+            (labels::POD_NAMESPACE, ns.to_owned()),
+            (labels::POD_NAME, pod.to_owned()),
+            (labels::NODENAME, "n1".to_owned()),
+            (labels::HOSTNAME, "n1".to_owned()),
         ]);
         if let Some(c) = container {
-            l.insert(labels::CONTAINER_NAME.to_owned(), c.to_owned());
+            l.insert(labels::CONTAINER_NAME, c.to_owned());
         }
         l
     }
@@ -503,7 +503,7 @@ mod tests {
     #[test]
     fn source_image_label_is_kept() {
         let mut c = container_set("shop", "web-1", "nginx");
-        c.labels.insert(labels::CONTAINER_BASE_IMAGE.into(), "nginx@sha256:abc".into());
+        c.labels.insert(labels::CONTAINER_BASE_IMAGE, "nginx@sha256:abc".into());
         let out = enricher(PodEnricherConfig::default())
             .process(batch(vec![(keys::pod_container_key("shop", "web-1", "nginx"), c)]));
         let c = &out.sets[&keys::pod_container_key("shop", "web-1", "nginx")];
@@ -543,7 +543,7 @@ mod tests {
         let mut nameless = container_set("shop", "x", "c");
         nameless.labels.remove(labels::POD_NAME);
         let mut node = MetricSet::default();
-        node.labels.insert(labels::TYPE.into(), "node".into());
+        node.labels.insert(labels::TYPE, "node".into());
         let b = batch(vec![
             (keys::pod_key("shop", "ghost"), pod_set("shop", "ghost")),
             (keys::pod_container_key("shop", "ghost", "c"), container_set("shop", "ghost", "c")),
@@ -559,7 +559,7 @@ mod tests {
     #[test]
     fn a_pod_recreated_under_the_same_name_is_not_enriched_with_the_old_one() {
         let mut p = pod_set("shop", "web-1");
-        p.labels.insert(labels::POD_ID.into(), "uid-new".into());
+        p.labels.insert(labels::POD_ID, "uid-new".into());
         let e = enricher(PodEnricherConfig::default());
         let counter = e.unenriched_sets();
         let mut e = e;

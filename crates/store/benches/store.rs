@@ -121,7 +121,7 @@ fn main() {
                 let mut e = base.clone();
                 e.key = format!("{}/container:c{c}", base.key);
                 e.labels = pod_labels("pod_container");
-                e.labels.insert("container_name".into(), format!("c{c}"));
+                e.labels.insert("container_name", format!("c{c}"));
                 e.pod = false;
                 entities.push(e);
             }

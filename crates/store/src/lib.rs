@@ -197,8 +197,12 @@ impl StoredSet {
 }
 
 fn labels_bytes(l: &Labels) -> usize {
-    // A BTreeMap node holds up to 11 entries; count each entry's two Strings and a share of the node.
-    l.iter().map(|(k, v)| k.capacity() + v.capacity() + 2 * std::mem::size_of::<String>() + 16).sum()
+    // One vector of (name, value) pairs; names are mostly borrowed `&'static str`s.
+    let owned = |k: &heapster_model::batch::MetricName| match k {
+        std::borrow::Cow::Owned(k) => k.capacity(),
+        std::borrow::Cow::Borrowed(_) => 0,
+    };
+    l.iter().map(|(k, v)| owned(k) + v.capacity() + std::mem::size_of::<(String, String)>()).sum()
 }
 
 impl Store {

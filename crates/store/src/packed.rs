@@ -113,12 +113,12 @@ mod tests {
         assert_eq!(p.get("empty"), Some(""));
         assert_eq!(p.get("missing"), None);
         let mut other = labels.clone();
-        other.insert("type".into(), "pod".into());
+        other.insert("type", "pod".into());
         assert!(!p.is(&PackedLabels::pack(&other).0));
         other.remove("type");
         assert!(!p.is(&PackedLabels::pack(&other).0));
         let mut more = labels.clone();
-        more.insert("zzz".into(), String::new());
+        more.insert("zzz", String::new());
         assert!(!p.is(&PackedLabels::pack(&more).0));
         assert!(PackedLabels::pack(&Labels::new()).is(&[]));
         assert!(p.bytes() < 400);

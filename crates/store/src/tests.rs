@@ -11,7 +11,7 @@ fn batch(ts: Timestamp, sets: &[(&str, &[(&'static str, MetricValue)])]) -> Arc<
     let mut b = DataBatch { timestamp: ts, ..Default::default() };
     for (key, metrics) in sets {
         let mut s = MetricSet::default();
-        s.labels.insert("type".into(), "node".into());
+        s.labels.insert("type", "node".into());
         for (n, v) in *metrics {
             s.set(n, *v);
         }
@@ -89,7 +89,7 @@ fn labelled_metrics_are_separate_series() {
     let mut b = DataBatch { timestamp: 1000, ..Default::default() };
     let mut s = MetricSet::default();
     for (dev, v) in [("/dev/vda", 10), ("/dev/vdb", 20)] {
-        s.add_labeled("filesystem/usage", Labels::from([("resource_id".into(), dev.into())]), MetricValue::Int(v));
+        s.add_labeled("filesystem/usage", Labels::from([("resource_id", dev.into())]), MetricValue::Int(v));
     }
     b.sets.insert("node:a".into(), s);
     st.ingest(Arc::new(b));
@@ -166,7 +166,7 @@ fn the_latest_batch_is_rebuilt_with_its_sets_labels_and_values() {
     st.ingest(batch(15_000, &[("node:gone", &[("memory/usage", MetricValue::Int(1))])]));
     let mut b = DataBatch { timestamp: 30_000, ..Default::default() };
     let mut s = MetricSet { create_time: 7, scrape_time: 29_000, ..Default::default() };
-    s.labels.insert("type".into(), "pod".into());
+    s.labels.insert("type", "pod".into());
     s.set("cpu/usage_rate", MetricValue::Float(12.5));
     s.set("memory/usage", MetricValue::Int(1 << 40));
     s.metrics.insert(std::borrow::Cow::Owned("custom/qps".into()), MetricValue::Int(3));

@@ -6,7 +6,7 @@
 //! Kubernetes. Keys and values are validated as Kubernetes does, so a typo is a 400 with the reason, not an empty
 //! list. Field selectors: `metadata.name` and `metadata.namespace` with `=`, `==` or `!=`.
 
-use std::collections::BTreeMap;
+use heapster_model::Labels;
 
 /// One parsed requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl LabelSelector {
     }
 
     /// Whether an object with these labels is selected.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &Labels) -> bool {
         self.requirements.iter().all(|r| match r {
             Requirement::Exists(k) => labels.contains_key(k),
             Requirement::DoesNotExist(k) => !labels.contains_key(k),
@@ -409,7 +409,7 @@ fn unescape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 

@@ -63,7 +63,7 @@ async fn export_is_heapsters_timeseries_list_of_the_latest_batch() {
 async fn export_skips_metrics_outside_the_catalog() {
     let st = empty_state(Duration::from_secs(60));
     let mut b = batch(1_000_000, 0);
-    b.sets.get_mut("node:n1").unwrap().metrics.insert("custom/qps".into(), MetricValue::Float(3.0));
+    b.sets.get_mut("node:n1").unwrap().metrics.insert("custom/qps", MetricValue::Float(3.0));
     st.store.ingest(Arc::new(b));
     let v = get_ok(&st, "/api/v1/metric-export").await;
     assert!(!v.to_string().contains("custom/qps"));

@@ -126,9 +126,9 @@ fn tags(set: &Labels, metric: Option<&Labels>, cluster: Option<&str>, schema: Sc
     let keep = |k: &str, v: &str| !v.is_empty() && (schema == Schema::Legacy || !BLACKLIST.contains(&k));
     let mut all: Vec<(&str, &str)> = set
         .iter()
-        .filter(|(k, _)| metric.is_none_or(|m| !m.contains_key(*k)))
+        .filter(|(k, _)| metric.is_none_or(|m| !m.contains_key(k)))
         .chain(metric.into_iter().flatten())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (&**k, v.as_str()))
         .filter(|(k, v)| keep(k, v) && *k != labels::CLUSTER_NAME)
         .collect();
     if let Some(c) = cluster.filter(|c| !c.is_empty()) {
@@ -198,15 +198,15 @@ mod tests {
             ("labels", "app:web,tier=front"),
             ("container_base_image", ""),
         ] {
-            pod.labels.insert(k.into(), v.into());
+            pod.labels.insert(k, v.into());
         }
         pod.set("cpu/usage", MetricValue::Int(123_456_789));
         pod.set("cpu/usage_rate", MetricValue::Float(250.5));
         pod.set("memory/page_faults", MetricValue::Int(10));
         pod.set("uptime", MetricValue::Int(5000));
         let mut node = MetricSet::default();
-        node.labels.insert("type".into(), "node".into());
-        node.labels.insert("nodename".into(), "node-1".into());
+        node.labels.insert("type", "node".into());
+        node.labels.insert("nodename", "node-1".into());
         node.add_labeled(
             "filesystem/usage",
             Labels::from([("resource_id".to_owned(), "/dev/vda1".to_owned())]),
@@ -293,14 +293,14 @@ mod tests {
     #[test]
     fn escaping_field_types_and_odd_values() {
         let mut set = MetricSet::default();
-        set.labels.insert("type".into(), "sys_container".into());
-        set.labels.insert("container_name".into(), "a=b, c\nd".into());
-        set.labels.insert("cluster_name".into(), "from-labels".into());
+        set.labels.insert("type", "sys_container".into());
+        set.labels.insert("container_name", "a=b, c\nd".into());
+        set.labels.insert("cluster_name", "from-labels".into());
         // Float catalog metric given as an integer, integer catalog metric given as a float, a custom float,
         // and a NaN that line protocol cannot carry.
         set.set("cpu/usage_rate", MetricValue::Int(3));
         set.set("memory/usage", MetricValue::Float(10.6));
-        set.metrics.insert("custom/a b,c".to_owned().into(), MetricValue::Float(0.25));
+        set.metrics.insert("custom/a b,c", MetricValue::Float(0.25));
         set.set("memory/page_faults_rate", MetricValue::Float(f64::NAN));
         let mut b = DataBatch { timestamp: 5, ..Default::default() };
         b.sets.insert("k".into(), set);

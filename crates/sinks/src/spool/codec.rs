@@ -216,8 +216,8 @@ mod tests {
     fn sample(ts: i64) -> DataBatch {
         let mut batch = DataBatch { timestamp: ts, ..Default::default() };
         let mut set = MetricSet { create_time: 5, scrape_time: ts - 1, ..Default::default() };
-        set.labels.insert("type".into(), "node".into());
-        set.labels.insert("nodename".into(), "n1".into());
+        set.labels.insert("type", "node".into());
+        set.labels.insert("nodename", "n1".into());
         set.set("uptime", MetricValue::Int(ts));
         set.set("cpu/usage_rate", MetricValue::Float(12.5));
         set.metrics.insert(Cow::Owned("custom/qps".into()), MetricValue::Float(f64::NAN));
@@ -253,11 +253,7 @@ mod tests {
     fn many_label_maps_in_one_set() {
         let mut set = MetricSet::default();
         for i in 0..300 {
-            set.add_labeled(
-                "filesystem/usage",
-                Labels::from([("resource_id".into(), format!("d{i}"))]),
-                MetricValue::Int(i),
-            );
+            set.add_labeled("filesystem/usage", Labels::from([("resource_id", format!("d{i}"))]), MetricValue::Int(i));
         }
         let batch = DataBatch { timestamp: 1, sets: [("node:x".to_string(), set)].into() };
         let mut buf = Vec::new();

@@ -455,7 +455,7 @@ mod tests {
 
     fn batch(ts: i64) -> DataBatch {
         let mut set = MetricSet::default();
-        set.labels.insert("type".into(), "node".into());
+        set.labels.insert("type", "node".into());
         set.set("uptime", MetricValue::Int(ts));
         DataBatch { timestamp: ts, sets: [("node:n1".to_string(), set)].into() }
     }

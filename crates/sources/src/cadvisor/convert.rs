@@ -94,10 +94,10 @@ pub fn containers_to_sets(
     round: Timestamp,
 ) -> Vec<(String, MetricSet)> {
     let mut node_labels = Labels::new();
-    node_labels.insert(labels::HOSTNAME.to_owned(), host.to_owned());
-    node_labels.insert(labels::NODENAME.to_owned(), host.to_owned());
+    node_labels.insert(labels::HOSTNAME, host.to_owned());
+    node_labels.insert(labels::NODENAME, host.to_owned());
     if let Some(id) = machine.map(|m| m.instance_id.as_str()).filter(|id| !id.is_empty() && *id != "None") {
-        node_labels.insert(labels::HOST_ID.to_owned(), id.to_owned());
+        node_labels.insert(labels::HOST_ID, id.to_owned());
     }
 
     let mut node: Option<(String, MetricSet)> = None;
@@ -153,21 +153,21 @@ fn convert_one(c: &ContainerInfo, kind: &Kind, node_labels: &Labels, round: Time
     let (set_type, key) = match kind {
         Kind::Node => (MetricSetType::Node, keys::node_key(host)),
         Kind::SysContainer(name) => {
-            set.labels.insert(labels::CONTAINER_NAME.to_owned(), name.clone());
+            set.labels.insert(labels::CONTAINER_NAME, name.clone());
             (MetricSetType::SysContainer, keys::node_container_key(host, name))
         }
         Kind::Pod { namespace, pod, uid } | Kind::PodContainer { namespace, pod, uid, .. } => {
-            set.labels.insert(labels::POD_NAME.to_owned(), pod.clone());
-            set.labels.insert(labels::NAMESPACE_NAME.to_owned(), namespace.clone());
-            set.labels.insert(labels::POD_NAMESPACE.to_owned(), namespace.clone());
+            set.labels.insert(labels::POD_NAME, pod.clone());
+            set.labels.insert(labels::NAMESPACE_NAME, namespace.clone());
+            set.labels.insert(labels::POD_NAMESPACE, namespace.clone());
             if let Some(uid) = uid {
-                set.labels.insert(labels::POD_ID.to_owned(), uid.clone());
+                set.labels.insert(labels::POD_ID, uid.clone());
             }
             match kind {
                 Kind::PodContainer { container, .. } => {
-                    set.labels.insert(labels::CONTAINER_NAME.to_owned(), container.clone());
+                    set.labels.insert(labels::CONTAINER_NAME, container.clone());
                     if !c.spec.image.is_empty() {
-                        set.labels.insert(labels::CONTAINER_BASE_IMAGE.to_owned(), c.spec.image.clone());
+                        set.labels.insert(labels::CONTAINER_BASE_IMAGE, c.spec.image.clone());
                     }
                     (MetricSetType::PodContainer, keys::pod_container_key(namespace, pod, container))
                 }

@@ -86,10 +86,10 @@ pub fn summary_to_sets_counted(
     let mut out = Vec::with_capacity(1 + summary.node.system_containers.len() + summary.pods.len() + containers);
 
     let mut node_labels = Labels::new();
-    node_labels.insert(labels::NODENAME.to_owned(), node_name.to_owned());
-    node_labels.insert(labels::HOSTNAME.to_owned(), node_name.to_owned());
+    node_labels.insert(labels::NODENAME, node_name.to_owned());
+    node_labels.insert(labels::HOSTNAME, node_name.to_owned());
     if let Some(id) = host_id {
-        node_labels.insert(labels::HOST_ID.to_owned(), id.to_owned());
+        node_labels.insert(labels::HOST_ID, id.to_owned());
     }
 
     let node = &summary.node;
@@ -140,10 +140,10 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     let r = &pod.pod_ref;
     let sample_time = sample_time(pod.cpu.as_ref(), pod.memory.as_ref(), pod.network.as_ref());
     let mut set = new_set(node_labels, MetricSetType::Pod, ms(pod.start_time), sample_time, scrape_time);
-    set.labels.insert(labels::POD_ID.to_owned(), r.uid.clone());
-    set.labels.insert(labels::POD_NAME.to_owned(), r.name.clone());
-    set.labels.insert(labels::NAMESPACE_NAME.to_owned(), r.namespace.clone());
-    set.labels.insert(labels::POD_NAMESPACE.to_owned(), r.namespace.clone());
+    set.labels.insert(labels::POD_ID, r.uid.clone());
+    set.labels.insert(labels::POD_NAME, r.name.clone());
+    set.labels.insert(labels::NAMESPACE_NAME, r.namespace.clone());
+    set.labels.insert(labels::POD_NAMESPACE, r.namespace.clone());
     add_cpu(&mut set, pod.cpu.as_ref());
     set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     add_io(&mut set, pod.io.as_ref());
@@ -168,7 +168,7 @@ fn container_set(
 ) -> MetricSet {
     let sample_time = sample_time(c.cpu.as_ref(), c.memory.as_ref(), None);
     let mut set = new_set(base, kind, ms(c.start_time), sample_time, scrape_time);
-    set.labels.insert(labels::CONTAINER_NAME.to_owned(), name.to_owned());
+    set.labels.insert(labels::CONTAINER_NAME, name.to_owned());
     add_cpu(&mut set, c.cpu.as_ref());
     for m in &c.user_defined_metrics {
         // Heapster kept gauges, counters and deltas and skipped anything else. The model has no per-value type,
@@ -334,9 +334,9 @@ fn add_fs(set: &mut MetricSet, resource_id: &str, fs: Option<&FsStats>) {
 fn add_accelerators(set: &mut MetricSet, accelerators: &[AcceleratorStats]) {
     for a in accelerators {
         let l = std::sync::Arc::new(Labels::from([
-            (labels::ACCELERATOR_MAKE.to_owned(), a.make.clone()),
-            (labels::ACCELERATOR_MODEL.to_owned(), a.model.clone()),
-            (labels::ACCELERATOR_ID.to_owned(), a.id.clone()),
+            (labels::ACCELERATOR_MAKE, a.make.clone()),
+            (labels::ACCELERATOR_MODEL, a.model.clone()),
+            (labels::ACCELERATOR_ID, a.id.clone()),
         ]));
         set.put_labeled_u64("accelerator/memory_total", &l, a.memory_total);
         set.put_labeled_u64("accelerator/memory_used", &l, a.memory_used);

@@ -228,10 +228,10 @@ impl Inner {
     fn labelled(&self, mut set: MetricSet, set_type: MetricSetType, container: Option<&str>) -> MetricSet {
         let host = &self.config.hostname;
         set.set_kind(set_type);
-        set.labels.insert(labels::HOSTNAME.into(), host.clone());
-        set.labels.insert(labels::NODENAME.into(), host.clone());
+        set.labels.insert(labels::HOSTNAME, host.clone());
+        set.labels.insert(labels::NODENAME, host.clone());
         if let Some(c) = container {
-            set.labels.insert(labels::CONTAINER_NAME.into(), c.into());
+            set.labels.insert(labels::CONTAINER_NAME, c.into());
         }
         set
     }
