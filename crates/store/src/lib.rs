@@ -292,6 +292,11 @@ impl Store {
                 same
             });
             stored.writer.append(&mut stored.blocks, seq, stored.series.len(), &row);
+            if stored.series.capacity() > stored.series.len() {
+                // Series were added (rarely after a set's second batch): give back what doubling left spare.
+                stored.series.shrink_to_fit();
+                stored.by_id.shrink_to_fit();
+            }
         }
         // Keep batches newer than `ts - window`.
         let oldest = ts - self.config.window.as_millis() as Timestamp;
