@@ -99,13 +99,17 @@ impl Pipeline {
             });
         }
         let deadline = self.resolution.mul_f64(0.9);
-        let mut merged = DataBatch { timestamp, ..Default::default() };
+        // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one
+        // into a map of the whole cluster's sets cost a search and its string compares per set. Each source's
+        // sets come sorted, and the final sort takes such runs as they are. A key two sources both gave keeps
+        // the later one's set, as inserting did.
+        let mut sets = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok((name, took, result)) = joined else { continue };
             let labels = SourceLabels { source: name.clone() };
             self.metrics.scrape_seconds.get_or_create(&labels).observe(took.as_secs_f64());
             match result {
-                Ok(Ok(batch)) => merged.sets.extend(batch.sets),
+                Ok(Ok(batch)) => sets.extend(batch.sets),
                 Ok(Err(e)) => {
                     self.metrics.scrape_errors.get_or_create(&labels).inc();
                     tracing::warn!("scrape of {name} failed: {e}");
@@ -118,7 +122,7 @@ impl Pipeline {
                 }
             }
         }
-        merged
+        DataBatch { timestamp, sets: sets.into_iter().collect() }
     }
 }
 
