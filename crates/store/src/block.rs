@@ -20,6 +20,11 @@
 
 use heapster_model::MetricValue;
 
+thread_local! {
+    /// The row being encoded, before it is appended to its block (see [`Writer::encode_row`]).
+    static ROW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Batches per block: one byte of the row header holds the slot.
 pub const SLOTS: u64 = 64;
 
@@ -391,20 +396,28 @@ impl Writer {
             self.codecs.reserve_exact(n - self.codecs.len());
             self.codecs.resize(n, Codec::default());
         }
+        ROW.with_borrow_mut(|out| {
+            out.clear();
+            self.encode_row_into(out, (seq - block.start) as u8, n, values);
+            // The block grows by the row, or by a quarter of itself when that is more. The newest block of every
+            // set is open for up to 64 batches; grown by doubling it held up to twice its bytes, and open blocks
+            // were at times a quarter of the store. Encoded apart first, so that the room is what the row takes,
+            // not the most a row could.
+            let rows = &mut block.rows;
+            if rows.capacity() - rows.len() < out.len() {
+                rows.reserve_exact(out.len().max(rows.len() / 4));
+            }
+            block.last_row = rows.len() as u32;
+            block.last = seq;
+            rows.extend_from_slice(out);
+        });
+    }
+
+    /// The row of `values` for `slot` (see the module docs), appended to `out`.
+    fn encode_row_into(&mut self, out: &mut Vec<u8>, slot: u8, n: usize, values: &[(u32, MetricValue)]) {
         let all = values.len() == n;
         let kinds_change =
             values.iter().any(|&(i, v)| matches!(v, MetricValue::Float(_)) != self.floats.get(i as usize));
-        let out = &mut block.rows;
-        // Room for the row at its largest (a header, two bitmaps, nine bytes a value), growing by a quarter of
-        // the block at least. The newest block of every set is open for up to 64 batches; grown by doubling it
-        // held up to twice its bytes, and open blocks were at times a quarter of the store.
-        let largest = 1 + 10 + 2 * n.div_ceil(8) + 9 * values.len();
-        if out.capacity() - out.len() < largest {
-            out.reserve_exact(largest.max(out.len() / 4));
-        }
-        block.last_row = out.len() as u32;
-        block.last = seq;
-        let slot = (seq - block.start) as u8;
         out.push(slot | if all { 0 } else { P } | if kinds_change { K } else { 0 });
         put_varint(out, n as u64);
         let len = n.div_ceil(8);
