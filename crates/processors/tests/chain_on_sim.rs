@@ -10,8 +10,8 @@ use heapster_sim::kubelet::{NodeSpec, Template};
 use std::collections::HashMap;
 
 /// The kubelet source makes each set with room for what the processors add to it (rates, requests and limits,
-/// sums), so that no processor grows a set's metrics vector again: each growth was a reallocation and a copy of
-/// the set's metrics, for every set of every round.
+/// sums; `labels`, `namespace_id`, `container_base_image`), so that no processor grows a set's metrics or labels
+/// vector again: each growth was a reallocation and a copy, for every set of every round.
 #[test]
 fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
     let template = Template::builtin();
@@ -26,18 +26,27 @@ fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
     run(sim_cluster::batch(&template, &specs, at(0)));
 
     let batch = sim_cluster::batch(&template, &specs, at(1));
-    let before: HashMap<String, (usize, usize)> =
-        batch.sets.iter().map(|(k, s)| (k.clone(), (s.metrics.len(), s.metrics.capacity()))).collect();
+    let before: HashMap<String, (usize, usize, usize)> = batch
+        .sets
+        .iter()
+        .map(|(k, s)| (k.clone(), (s.metrics.len(), s.metrics.capacity(), s.labels.capacity())))
+        .collect();
     let out = run(batch);
     let mut checked = HashMap::<&str, usize>::new();
     for (key, set) in &out.sets {
-        let Some(&(len, capacity)) = before.get(key) else { continue };
+        let Some(&(len, capacity, label_capacity)) = before.get(key) else { continue };
         let kind = set.kind.expect("the kubelet source sets the kind");
         assert!(set.metrics.len() > len, "{key}: the chain added nothing, so this checks nothing");
         assert!(
             set.metrics.len() <= capacity,
             "{key} ({kind:?}): made with room for {capacity} metrics, {len} from the kubelet, {} after the chain",
             set.metrics.len()
+        );
+        assert!(
+            set.labels.len() <= label_capacity,
+            "{key} ({kind:?}): made with room for {label_capacity} labels, {} after the chain: {:?}",
+            set.labels.len(),
+            set.labels
         );
         *checked.entry(kind.as_str()).or_default() += 1;
     }

@@ -203,10 +203,15 @@ fn new_set(
 ) -> MetricSet {
     let scrape_time = sample_time.unwrap_or(fallback);
     let (from_kubelet, from_chain) = expected_metrics(kind);
+    // Room for the labels added later as well: the container's name here, then `labels`, `namespace_id` and
+    // `container_base_image` (pod enricher, namespace enricher), `schedulable` on nodes. Each would otherwise
+    // grow the vector again, to twice its size.
+    let mut labels = Labels::with_capacity(base.len() + 4);
+    labels.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut set = MetricSet {
         create_time: start.unwrap_or(0),
         scrape_time,
-        labels: base.clone(),
+        labels,
         metrics: MetricMap::with_capacity(from_kubelet + from_chain),
         ..Default::default()
     };
