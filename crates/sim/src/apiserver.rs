@@ -1,7 +1,7 @@
 //! A minimal Kubernetes API server for the simulated cluster: list and watch of nodes, pods and namespaces, in
 //! the JSON a real one speaks, enough for a client-go or kube-rs reflector.
 //!
-//! Lists answer everything in one page (no `continue`). Watches stream newline-delimited events: pods and nodes
+//! Lists are paged when the client gives a `limit`, with `continue` tokens. Watches stream newline-delimited events: pods and nodes
 //! are re-computed every second and ADDED/DELETED events sent as churn replaces pods or a test deletes a node
 //! ([`crate::Simulation::delete_node`]); namespaces do not change, so their watch sends only a BOOKMARK. Every
 //! watch ends at `timeoutSeconds`, as a real server's does.
@@ -195,8 +195,25 @@ impl ClusterView {
     }
 }
 
-fn list(kind: &str, items: Vec<Value>) -> Response {
-    let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv_now()}, "items": items});
+/// A list, in pages of `limit` items when the client asks for them (kube-rs's watcher asks for 500), with a
+/// `continue` token as a real API server: a client decoding 150,000 pods in one answer would hold them all at
+/// once, which a real cluster never makes it do. The token holds the offset and the first page's resource
+/// version, which every page reports, so a watch from it sees what changed since the list began.
+fn list(kind: &str, items: Vec<Value>, params: &HashMap<String, String>) -> Response {
+    let (offset, rv) = params
+        .get("continue")
+        .and_then(|c| c.split_once('-'))
+        .and_then(|(o, rv)| Some((o.parse::<usize>().ok()?, rv.to_owned())))
+        .unwrap_or_else(|| (0, rv_now()));
+    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|&l| l > 0).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(limit).min(items.len());
+    let mut metadata = json!({"resourceVersion": rv});
+    if end < items.len() {
+        metadata["continue"] = json!(format!("{end}-{rv}"));
+        metadata["remainingItemCount"] = json!(items.len() - end);
+    }
+    let page: Vec<Value> = items.into_iter().skip(offset).take(end.saturating_sub(offset)).collect();
+    let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": metadata, "items": page});
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
@@ -268,21 +285,21 @@ async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String
     if is_watch(&p) {
         return watch(&p, "Node", v, Some(ClusterView::node_objects));
     }
-    list("Node", v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect())
+    list("Node", v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect(), &p)
 }
 
 async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
     if is_watch(&p) {
         return watch(&p, "Pod", v, Some(ClusterView::pods));
     }
-    list("Pod", v.pods(None).into_values().collect())
+    list("Pod", v.pods(None).into_values().collect(), &p)
 }
 
 async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
     if is_watch(&p) {
         return watch(&p, "Namespace", v, None);
     }
-    list("Namespace", v.namespaces())
+    list("Namespace", v.namespaces(), &p)
 }
 
 /// The API server's routes.

@@ -109,6 +109,41 @@ async fn a_kube_client_lists_and_watches_the_simulated_cluster() {
     assert!(applied > 0 && deleted > 0, "churn seen by the watcher: {applied} added, {deleted} deleted");
 }
 
+/// Lists come in pages when asked, as a real API server's do (kube-rs's watcher asks for 500 at a time): the
+/// pages together are the whole list, each at most `limit`, all at the first page's resource version.
+#[tokio::test]
+async fn lists_are_paged_with_continue_tokens() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+
+    let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 5, ..Default::default() }).await.unwrap();
+    let client =
+        kube::Client::try_from(kube::Config::new(format!("http://{}", sim.api_server).parse().unwrap())).unwrap();
+    let api = Api::<Pod>::all(client);
+    let whole: Vec<String> =
+        api.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|p| p.metadata.uid).collect();
+    assert_eq!(whole.len(), 15);
+    let (mut paged, mut token, mut versions, mut pages) = (Vec::new(), None::<String>, Vec::new(), 0);
+    loop {
+        let mut params = ListParams::default().limit(4);
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let page = api.list(&params).await.unwrap();
+        assert!(page.items.len() <= 4, "a page of {} items", page.items.len());
+        pages += 1;
+        versions.push(page.metadata.resource_version.clone());
+        paged.extend(page.items.into_iter().filter_map(|p| p.metadata.uid));
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!((pages, &paged), (4, &whole), "4 + 4 + 4 + 3 pods, in the unpaged list's order");
+    assert!(versions.windows(2).all(|w| w[0] == w[1]), "every page at the first one's version: {versions:?}");
+}
+
 /// TLS mode: the API server and kubelets serve certificates of the test CA, and answer 401 without the token.
 #[tokio::test]
 async fn tls_mode_serves_certificates_and_requires_the_token() {
