@@ -13,10 +13,12 @@ pub mod keys;
 pub mod labels;
 pub mod metadata;
 pub mod metric_map;
+pub mod options;
 pub mod uri;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
 pub use catalog::{CATALOG, MetricDescriptor, MetricType, Units, ValueType};
 pub use keys::MetricSetType;
 pub use metric_map::MetricMap;
+pub use options::{ConfigError, KindDoc, OptionSpec, Options};
 pub use uri::SpecUri;
