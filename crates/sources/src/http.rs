@@ -5,6 +5,7 @@
 //! (a declared `Content-Length` over the limit is refused before reading), and each failure has a [`FetchError`]
 //! whose [`FetchError::cause`] the sources count per target.
 
+use heapster_net::{describe_tls, error_chain, tls_failure};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -133,61 +134,6 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], open: u8, what: &'st
             FetchError::Decode { what, err }
         }
     })
-}
-
-/// The TLS failure inside a request error, if the request failed in the handshake (rustls' error, wherever it sits
-/// in the chain of causes).
-pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<rustls::Error> {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return Some(r.clone());
-        }
-        // io::Error::source skips the error it wraps (often another io::Error), so step into it instead.
-        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    None
-}
-
-/// What went wrong in a handshake, in words a user can act on: `trust` names the option that adds the right CA,
-/// `insecure` the one that turns verification off (kubelet and API server options differ).
-pub(crate) fn describe_tls(e: &rustls::Error, trust: &str, insecure: &str) -> String {
-    use rustls::CertificateError as C;
-    let what = match e {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
-            format!("certificate not trusted (set {trust} or {insecure})")
-        }
-        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            format!("certificate not valid for this address (connect by a name it carries, or set {insecure})")
-        }
-        rustls::Error::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => "certificate expired or not yet valid (check the certificate and both clocks)".into(),
-        rustls::Error::AlertReceived(_) => {
-            "the server refused the TLS handshake (does it require a client certificate?)".into()
-        }
-        rustls::Error::InvalidMessage(_) => "not a TLS server (is https right for this port?)".into(),
-        _ => "TLS handshake failed".into(),
-    };
-    format!("{what}: {e}")
-}
-
-/// An error and its causes on one line: reqwest's own message is only "error sending request".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = err.source();
-    }
-    out
 }
 
 /// The first bytes of a body, printable, for an error line.

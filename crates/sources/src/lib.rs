@@ -18,18 +18,7 @@ use std::sync::Arc;
 
 pub use factory::{BuiltSource, ConfigError, KNOWN_SOURCES, build};
 
-/// Makes ring the process's TLS crypto provider, once.
-///
-/// reqwest is built without a provider of its own (its default would compile aws-lc-rs, minutes on a small
-/// machine) and panics at the first `Client` it builds unless a process-wide provider is installed. Every program
-/// and test that builds a reqwest client (kubelet clients call this themselves) calls this first; calling it again,
-/// or after someone else installed a provider, does nothing.
-pub fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another thread installing one is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
+pub use heapster_net::ensure_crypto_provider;
 
 /// Why one source produced no batch this round. The scrape loop logs it and counts it per source.
 #[derive(Debug, thiserror::Error)]

@@ -195,7 +195,7 @@ impl Transport {
             };
             self.outcome(kind);
             // Down, slow or unreachable: all worth another try once the server is back.
-            SinkError::Transient(format!("InfluxDB at {}: {kind}: {}", self.config.url, error_chain(&e)))
+            SinkError::Transient(format!("InfluxDB at {}: {kind}: {}", self.config.url, heapster_net::error_chain(&e)))
         })
     }
 
@@ -279,35 +279,12 @@ fn partial_dropped(message: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// reqwest here is built without a TLS provider of its own (see NOTES-ECOSYSTEM.md): install ring before the
-/// first client, as the sources crate does, so that the sink works in any binary or test that uses it.
 /// The HTTP client of the sink and of the historical source: per-request timeout, `insecuressl`, our user agent.
 pub(crate) fn http_client(config: &InfluxdbConfig) -> Result<reqwest::Client, String> {
-    ensure_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(config.timeout)
-        .connect_timeout(config.timeout)
+    heapster_net::client_builder(config.timeout)
         .tls_danger_accept_invalid_certs(config.insecure_ssl)
-        .user_agent(concat!("heapster-rs/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
-}
-
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 #[cfg(test)]

@@ -86,9 +86,9 @@ async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
             return Ok(());
         }
     };
-    if let Some(tls) = crate::http::tls_failure(&e) {
+    if let Some(tls) = heapster_net::tls_failure(&e) {
         let trust = "the CA of the auth= kubeconfig, or the service account's ca.crt,";
-        return Err(format!("API server {server}: {}", crate::http::describe_tls(&tls, trust, "insecure=true")));
+        return Err(format!("API server {server}: {}", heapster_net::describe_tls(&tls, trust, "insecure=true")));
     }
     if let kube::Error::Api(status) = &e
         && (status.code == 401 || status.code == 403)
