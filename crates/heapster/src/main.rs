@@ -9,7 +9,9 @@ mod self_metrics;
 mod server;
 
 use flags::Flags;
-use heapster_processors::{ClusterAggregator, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator};
+use heapster_processors::{
+    ClusterAggregator, ClusterFrom, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator,
+};
 use heapster_sinks::{SinkManager, SinkManagerConfig, SpoolConfig};
 use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
@@ -85,7 +87,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             },
             NodeAutoscalingConfig::default(),
         ),
-        None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator)],
+        None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator::new(ClusterFrom::Nodes))],
     };
     self_metrics::ProcessorCounters::register(&mut registry, &processors);
     let sink_manager = SinkManager::try_start(

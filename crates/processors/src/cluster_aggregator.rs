@@ -1,15 +1,18 @@
-//! The `cluster` metric set: sums of node-level gauges.
+//! The `cluster` metric set: sums of namespace or node gauges.
 //!
-//! Heapster summed namespaces, which leaves out everything outside pods (the kubelet, the runtime, the kernel).
-//! Summing nodes counts what the machines really spend, and works the same in standalone mode, where the cluster
-//! is this one host and there are no namespaces.
+//! With Kubernetes the cluster is the sum of its namespaces, as in Heapster 1.6 (`cluster_aggregator.go`): what
+//! pods use. That leaves out everything outside pods (the kubelet, the runtime, the kernel), which
+//! [`ClusterFrom::Nodes`] counts: the sum of nodes, what the machines really spend
+//! (`--cluster_aggregation=nodes`). Standalone, without namespaces, the cluster is this one host: nodes are summed.
 
 use crate::DataProcessor;
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::{DataBatch, MetricSet, MetricValue};
 
-/// Gauges that add up across nodes. Cumulative counters are left out: a node reboot would make their sum go
-/// backwards, and their rates, which are summed, carry the same information.
+/// Gauges that add up across namespaces or nodes: Heapster's six (`cpu/usage_rate`, `memory/usage`, requests and
+/// limits) and the working set, cache, RSS, network rates and ephemeral storage where the summed sets carry them.
+/// Cumulative counters are left out: a node reboot would make their sum go backwards, and their rates, which are
+/// summed, carry the same information.
 pub const AGGREGATED: &[&str] = &[
     "cpu/usage_rate",
     "cpu/request",
@@ -27,9 +30,36 @@ pub const AGGREGATED: &[&str] = &[
     "ephemeral_storage/usage",
 ];
 
-/// Adds the `cluster` set to every batch that has at least one node.
-#[derive(Default)]
-pub struct ClusterAggregator;
+/// Which sets the cluster is the sum of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterFrom {
+    /// Namespaces: what pods use (Heapster's meaning, the default with Kubernetes).
+    #[default]
+    Namespaces,
+    /// Nodes: what the machines use, system containers included (standalone, or `--cluster_aggregation=nodes`).
+    Nodes,
+}
+
+impl ClusterFrom {
+    fn set_type(self) -> MetricSetType {
+        match self {
+            ClusterFrom::Namespaces => MetricSetType::Namespace,
+            ClusterFrom::Nodes => MetricSetType::Node,
+        }
+    }
+}
+
+/// Adds the `cluster` set to every batch that has at least one set to sum.
+#[derive(Debug, Default)]
+pub struct ClusterAggregator {
+    pub from: ClusterFrom,
+}
+
+impl ClusterAggregator {
+    pub fn new(from: ClusterFrom) -> Self {
+        ClusterAggregator { from }
+    }
+}
 
 impl DataProcessor for ClusterAggregator {
     fn name(&self) -> &'static str {
@@ -39,11 +69,12 @@ impl DataProcessor for ClusterAggregator {
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut cluster = MetricSet { scrape_time: batch.timestamp, ..Default::default() };
         cluster.set_kind(MetricSetType::Cluster);
-        let mut nodes = 0;
-        for set in batch.sets.values().filter(|s| s.set_type() == Some(MetricSetType::Node.as_str())) {
-            nodes += 1;
-            // The cluster is as old as its oldest node.
-            if nodes == 1 || set.create_time < cluster.create_time {
+        let wanted = self.from.set_type().as_str();
+        let mut summed = 0;
+        for set in batch.sets.values().filter(|s| s.set_type() == Some(wanted)) {
+            summed += 1;
+            // The cluster is as old as its oldest part.
+            if summed == 1 || set.create_time < cluster.create_time {
                 cluster.create_time = set.create_time;
             }
             for &name in AGGREGATED {
@@ -57,7 +88,7 @@ impl DataProcessor for ClusterAggregator {
                 }
             }
         }
-        if nodes > 0 {
+        if summed > 0 {
             batch.sets.insert(keys::cluster_key(), cluster);
         }
         batch
@@ -86,7 +117,7 @@ mod tests {
         let mut sys = node(999.0, 999);
         sys.labels.insert(labels::TYPE, "sys_container".into());
         b.sets.insert("node:a/container:x".into(), sys);
-        let out = ClusterAggregator.process(b);
+        let out = ClusterAggregator::new(ClusterFrom::Nodes).process(b);
         let c = &out.sets["cluster"];
         assert_eq!(c.labels[labels::TYPE], "cluster");
         assert_eq!(c.get("cpu/usage_rate"), Some(MetricValue::Float(350.5)));
@@ -96,7 +127,25 @@ mod tests {
 
     #[test]
     fn no_nodes_no_cluster() {
-        let out = ClusterAggregator.process(DataBatch::default());
+        let out = ClusterAggregator::default().process(DataBatch::default());
         assert!(out.sets.is_empty());
+    }
+
+    /// Heapster's meaning: namespaces are summed, nodes and system containers are not.
+    #[test]
+    fn sums_namespaces_by_default() {
+        let mut b = DataBatch { timestamp: 60_000, ..Default::default() };
+        let ns = |cpu, mem| {
+            let mut s = node(cpu, mem);
+            s.labels.insert(labels::TYPE, "ns".into());
+            s
+        };
+        b.sets.insert("namespace:a".into(), ns(10.0, 100));
+        b.sets.insert("namespace:b".into(), ns(5.5, 20));
+        b.sets.insert("node:n".into(), node(999.0, 999_999));
+        let out = ClusterAggregator::default().process(b);
+        let c = &out.sets["cluster"];
+        assert_eq!(c.get("cpu/usage_rate"), Some(MetricValue::Float(15.5)));
+        assert_eq!(c.get("memory/usage"), Some(MetricValue::Int(120)));
     }
 }

@@ -10,7 +10,7 @@
 //! 4. [`PodAggregator`] - pod = sum of its containers, where the kubelet did not measure the pod itself.
 //! 5. [`NamespaceAggregator`] - namespace = sum of its pods.
 //! 6. [`NodeAggregator`] - node requests/limits = sum of its pods'.
-//! 7. [`ClusterAggregator`] - cluster = sum of nodes.
+//! 7. [`ClusterAggregator`] - cluster = sum of namespaces (or of nodes, [`ClusterFrom::Nodes`]).
 //! 8. [`NodeAutoscalingEnricher`] - node capacity, allocatable, utilization, reservation; `schedulable`.
 //!
 //! [`kubernetes_chain`] builds that list.
@@ -32,7 +32,7 @@ pub mod rate_calculator;
 #[cfg(test)]
 mod chain_tests;
 
-pub use cluster_aggregator::ClusterAggregator;
+pub use cluster_aggregator::{ClusterAggregator, ClusterFrom};
 pub use label_copier::{LabelCopier, PodEnricherConfig};
 pub use metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta, StaticMetadata};
 pub use namespace_aggregator::NamespaceAggregator;
@@ -92,6 +92,16 @@ pub fn kubernetes_chain(
     labels: PodEnricherConfig,
     autoscaling: NodeAutoscalingConfig,
 ) -> Vec<Box<dyn DataProcessor>> {
+    kubernetes_chain_with(metadata, labels, autoscaling, ClusterFrom::Namespaces)
+}
+
+/// [`kubernetes_chain`] with the cluster summed from `cluster` (`--cluster_aggregation`).
+pub fn kubernetes_chain_with(
+    metadata: Arc<dyn ClusterMetadata>,
+    labels: PodEnricherConfig,
+    autoscaling: NodeAutoscalingConfig,
+    cluster: ClusterFrom,
+) -> Vec<Box<dyn DataProcessor>> {
     vec![
         Box::new(RateCalculator::new()),
         Box::new(PodBasedEnricher::new(metadata.clone(), labels.clone())),
@@ -99,7 +109,7 @@ pub fn kubernetes_chain(
         Box::new(PodAggregator::new()),
         Box::new(NamespaceAggregator::default()),
         Box::new(NodeAggregator::default()),
-        Box::new(ClusterAggregator),
+        Box::new(ClusterAggregator::new(cluster)),
         Box::new(NodeAutoscalingEnricher::new(metadata, &labels, autoscaling)),
     ]
 }

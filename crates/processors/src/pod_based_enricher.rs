@@ -17,10 +17,11 @@
 //! A set whose pod is unknown (metadata lags a new pod by a watch event) is left as the source made it: kept,
 //! not dropped (Heapster 1.6 kept it too; earlier versions dropped it), and counted in [`PodBasedEnricher::unenriched_sets`].
 //!
+//! Sets are matched to pods by namespace and name, as in Heapster, and take the API object's UID as `pod_id`: a
+//! static pod's sets carry the kubelet's own UID (the mirror pod's `kubernetes.io/config.mirror` annotation), so
+//! matching by UID would leave every control-plane pod of a kubeadm cluster unenriched.
+//!
 //! Deviations from Heapster:
-//! - When the set's `pod_id` (the kubelet's UID) differs from the known pod's UID, the metadata describes another
-//!   pod of the same name (deleted and re-created, e.g. a StatefulSet pod); the set is left unenriched and counted
-//!   rather than given the other pod's labels and requests.
 //! - Pod requests and limits are summed here rather than left to the pod aggregator, so that a pod set carries
 //!   them even when some of its containers are missing from the batch; the pod aggregator does not add to them.
 //! - Heapster moved `create_time` to the pod's `status.startTime`; the metadata does not carry it and the sources
@@ -95,7 +96,7 @@ impl PodBasedEnricher {
     /// [`PodBasedEnricher::enrich_common`] with the pod's `labels` value already joined; `has_uid`: the set is
     /// known to carry `pod_id` = the pod's UID already.
     fn enrich_common_joined(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) {
-        // Sets from the kubelet already carry the pod's UID (a differing one was refused before): then there is
+        // Sets from the kubelet mostly carry the pod's UID already (static pods carry another): then there is
         // nothing to write, and no key or value to allocate.
         if !has_uid {
             match set.labels.get_mut(labels::POD_ID) {
@@ -267,14 +268,9 @@ impl DataProcessor for PodBasedEnricher {
                 unenriched += 1;
                 continue;
             };
-            let has_uid = match set.labels.get(labels::POD_ID) {
-                Some(uid) if !uid.is_empty() && *uid != pod.uid => {
-                    tracing::debug!(set = %key, uid = %pod.uid, "pod known under another UID: left unenriched");
-                    unenriched += 1;
-                    continue;
-                }
-                uid => uid.is_some_and(|uid| *uid == pod.uid),
-            };
+            // Matched by namespace and name, as Heapster did: a static pod's sets carry the kubelet's UID (the
+            // mirror pod's `kubernetes.io/config.mirror` annotation), not the mirror pod's, and take its UID here.
+            let has_uid = set.labels.get(labels::POD_ID).is_some_and(|uid| *uid == pod.uid);
             let joined = current.joined.get_or_insert_with(|| {
                 let at = Arc::as_ptr(&pod) as usize;
                 let (_, joined) = match this_round.entry(at) {
@@ -557,18 +553,26 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_recreated_under_the_same_name_is_not_enriched_with_the_old_one() {
+    fn pods_are_matched_by_name_as_heapster_so_static_pods_are_enriched() {
+        // A static pod: the kubelet reports it under its own UID (the mirror pod's config.mirror annotation).
+        let mut c = container_set("shop", "web-1", "nginx");
+        c.labels.insert(labels::POD_ID, "uid-static-from-kubelet".into());
         let mut p = pod_set("shop", "web-1");
-        p.labels.insert(labels::POD_ID, "uid-new".into());
+        p.labels.insert(labels::POD_ID, "uid-static-from-kubelet".into());
         let e = enricher(PodEnricherConfig::default());
         let counter = e.unenriched_sets();
         let mut e = e;
-        let out = e.process(batch(vec![(keys::pod_key("shop", "web-1"), p)]));
+        let out = e.process(batch(vec![
+            (keys::pod_key("shop", "web-1"), p),
+            (keys::pod_container_key("shop", "web-1", "nginx"), c),
+        ]));
         let pod = &out.sets[&keys::pod_key("shop", "web-1")];
-        assert_eq!(pod.labels[labels::POD_ID], "uid-new");
-        assert_eq!(pod.get("cpu/request"), None);
-        assert_eq!(out.sets.len(), 1, "no stubs for a pod we could not match");
-        assert_eq!(counter.get(), 1);
+        assert_eq!(pod.labels[labels::POD_ID], "uid-web-1", "the API object's UID, as Heapster wrote");
+        assert!(pod.get("cpu/request").is_some(), "requests of the spec: {:?}", pod.metrics);
+        let nginx = &out.sets[&keys::pod_container_key("shop", "web-1", "nginx")];
+        assert_eq!(nginx.labels[labels::POD_ID], "uid-web-1");
+        assert!(nginx.labels.get(labels::LABELS).is_some());
+        assert_eq!(counter.get(), 0);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn summary_to_sets_counted(
     set.put_u64("ephemeral_storage/usage", node.fs.as_ref().and_then(|fs| fs.used_bytes));
     add_io(&mut set, node.io.as_ref());
     add_memory(&mut set, node.memory.as_ref());
-    add_network(&mut set, node.network.as_ref(), Interfaces::Default);
+    add_network(&mut set, node.network.as_ref());
     add_uptime(&mut set, ms(node.start_time));
     add_fs(&mut set, ROOT_FS_RESOURCE_ID, node.fs.as_ref());
     reserve_for_chain(&mut set);
@@ -148,7 +148,7 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     add_io(&mut set, pod.io.as_ref());
     add_memory(&mut set, pod.memory.as_ref());
-    add_network(&mut set, pod.network.as_ref(), Interfaces::All);
+    add_network(&mut set, pod.network.as_ref());
     add_uptime(&mut set, ms(pod.start_time));
     set.labeled_metrics.reserve_exact(FS_METRICS * pod.volumes.len());
     for v in &pod.volumes {
@@ -292,29 +292,15 @@ fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&Ps
     set.put_u64(some, psi.some.as_ref().and_then(|d| d.total));
 }
 
-/// Which of a `network` block's counters make a set's `network/*`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Interfaces {
-    /// The node: the default interface (the inline counters), as Heapster read it. The kubelet lists every host
-    /// interface but `lo`, `veth*` and `docker*`, so summing would add what a CNI bridge or overlay device
-    /// (`cni0`, `flannel.1`) forwards for pods on top of what `eth0` already carried. The sum is the fallback when
-    /// there are no inline counters.
-    Default,
-    /// A pod: every interface of its namespace counts (a second network through Multus carries real traffic);
-    /// the inline counters are the fallback for kubelets before 1.8, which had no list.
-    All,
-}
-
-/// A counter no interface reports stays absent.
-fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>, which: Interfaces) {
+/// A set's `network/*`: the default interface (the inline counters), as Heapster read them for nodes and pods.
+/// The kubelet lists every host interface but `lo`, `veth*` and `docker*`, so summing a node's would add what a
+/// CNI bridge or overlay device (`cni0`, `flannel.1`) forwards for pods on top of what `eth0` already carried; a
+/// pod's second network (Multus) is left out as Heapster left it out. A counter the inline block lacks comes from
+/// the sum of the listed interfaces, and one no interface reports stays absent.
+fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>) {
     let Some(net) = net else { return };
     let sum = |flat: Option<u64>, pick: fn(&InterfaceStats) -> Option<u64>| {
-        let summed = || net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add);
-        match which {
-            Interfaces::Default => flat.or_else(summed),
-            Interfaces::All if net.interfaces.is_empty() => flat,
-            Interfaces::All => summed(),
-        }
+        flat.or_else(|| net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add))
     };
     set.put_u64("network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
     set.put_u64("network/rx_errors", sum(net.rx_errors, |i| i.rx_errors));
@@ -475,12 +461,12 @@ mod tests {
     }
 
     #[test]
-    fn nodes_count_their_default_interface_and_pods_every_interface() {
+    fn nodes_and_pods_count_their_default_interface_as_heapster() {
         let s = sets(
             r#"{"node":{"network":{"rxBytes":1,"txBytes":2,"interfaces":[
                 {"name":"eth0","rxBytes":1,"txBytes":2},{"name":"cni0","rxBytes":100,"txBytes":200,"rxErrors":4}]}},
                "pods":[{"podRef":{"name":"p","namespace":"ns"},"network":{"rxBytes":7,"txErrors":0}},
-                       {"podRef":{"name":"q","namespace":"ns"},"network":{"rxBytes":10,"interfaces":[
+                       {"podRef":{"name":"q","namespace":"ns"},"network":{"name":"eth0","rxBytes":10,"txBytes":20,"interfaces":[
                          {"name":"eth0","rxBytes":10,"txBytes":20},{"name":"net1","rxBytes":100,"txBytes":200}]}}]}"#,
         );
         // The node: eth0 only, so what cni0 forwards for pods is not counted twice; a counter eth0 lacks comes
@@ -490,14 +476,14 @@ mod tests {
         assert_eq!(node.get("network/tx"), Some(MetricValue::Int(2)));
         assert_eq!(node.get("network/rx_errors"), Some(MetricValue::Int(4)));
         assert_eq!(node.get("network/tx_errors"), None, "no interface reports tx errors");
-        // Pods: the inline counters when there is no list (old kubelets), else every interface.
+        // Pods: the inline counters (the default interface), not the second network's.
         let p = get(&s, "namespace:ns/pod:p");
         assert_eq!(p.get("network/rx"), Some(MetricValue::Int(7)));
         assert_eq!(p.get("network/tx_errors"), Some(MetricValue::Int(0)));
         assert_eq!(p.get("network/tx"), None);
         let q = get(&s, "namespace:ns/pod:q");
-        assert_eq!(q.get("network/rx"), Some(MetricValue::Int(110)));
-        assert_eq!(q.get("network/tx"), Some(MetricValue::Int(220)));
+        assert_eq!(q.get("network/rx"), Some(MetricValue::Int(10)));
+        assert_eq!(q.get("network/tx"), Some(MetricValue::Int(20)));
     }
 
     #[test]
