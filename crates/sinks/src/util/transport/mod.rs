@@ -16,9 +16,11 @@
 mod connection;
 pub mod framed;
 pub mod tcp;
+pub mod udp;
 
 pub use framed::FramedWriter;
 pub use tcp::TcpLineWriter;
+pub use udp::{Sent, UdpConfig, UdpWriter};
 
 use crate::SinkError;
 use std::fmt;
