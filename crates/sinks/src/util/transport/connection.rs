@@ -101,7 +101,10 @@ impl Link {
             Ok(Err(Failure::Protocol(what))) => self.error(Cause::Protocol, what),
             Err(_) => self.error(
                 Cause::Timeout,
-                format!("the server took nothing for {:?}: it is not reading, or too slow", self.config.timeout),
+                format!(
+                    "not done within {:?}: the server stopped reading or answering, or is too slow",
+                    self.config.timeout
+                ),
             ),
         };
         state.live = None;

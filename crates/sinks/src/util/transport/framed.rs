@@ -73,14 +73,10 @@ async fn exchange(stream: &mut TcpStream, len: u32, payload: &[u8], max_reply: u
 mod tests {
     use super::*;
     use crate::util::transport::Verdict;
-    use crate::util::transport::test_support::{unused_port, within};
+    use crate::util::transport::test_support::{config, listener, unused_port, within};
     use std::time::{Duration, Instant};
     use tokio::net::TcpListener;
     use tokio::sync::oneshot;
-
-    fn config(timeout: Duration) -> TcpConfig {
-        TcpConfig { timeout, min_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(100) }
-    }
 
     async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
         let mut head = [0u8; 4];
@@ -107,12 +103,6 @@ mod tests {
                 });
             }
         })
-    }
-
-    async fn listener() -> (TcpListener, u16) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        (l, port)
     }
 
     #[tokio::test]

@@ -174,10 +174,12 @@ impl TransportError {
         TransportError { cause, endpoint: endpoint.to_string(), detail: detail.to_string() }
     }
 
+    /// Why, for the sink's self-metrics (`cause().label()`).
     pub fn cause(&self) -> Cause {
         self.cause
     }
 
+    /// Whether the data should be kept and sent again; also what the conversion into [`SinkError`] follows.
     pub fn verdict(&self) -> Verdict {
         self.cause.verdict()
     }
@@ -205,6 +207,18 @@ mod test_support {
     /// `fut`, or a test failure naming `what` after [`PATIENCE`].
     pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         tokio::time::timeout(PATIENCE, fut).await.unwrap_or_else(|_| panic!("{what}: not within {PATIENCE:?}"))
+    }
+
+    /// A deadline of `timeout` and backoffs short enough for tests.
+    pub fn config(timeout: Duration) -> super::TcpConfig {
+        super::TcpConfig { timeout, min_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(100) }
+    }
+
+    /// A TCP listener on a free 127.0.0.1 port, and the port.
+    pub async fn listener() -> (tokio::net::TcpListener, u16) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        (l, port)
     }
 
     /// A 127.0.0.1 port nothing listens on (bound, then released).

@@ -46,20 +46,10 @@ impl TcpLineWriter {
 mod tests {
     use super::*;
     use crate::util::transport::Verdict;
-    use crate::util::transport::test_support::{unused_port, within};
+    use crate::util::transport::test_support::{config, listener, unused_port, within};
     use std::time::{Duration, Instant};
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpStream};
-
-    fn config(timeout: Duration) -> TcpConfig {
-        TcpConfig { timeout, min_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(100) }
-    }
-
-    async fn listener() -> (TcpListener, u16) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        (l, port)
-    }
 
     async fn accept(l: &TcpListener) -> TcpStream {
         within("a connection", l.accept()).await.unwrap().0
@@ -69,6 +59,16 @@ mod tests {
         let mut buf = vec![0; n];
         within("the lines", s.read_exact(&mut buf)).await.unwrap();
         String::from_utf8(buf).unwrap()
+    }
+
+    /// A writer to `l`'s port whose first write, `line`, has arrived; the server's end of its connection.
+    async fn connected(l: &TcpListener, line: &str) -> (TcpLineWriter, TcpStream) {
+        let port = l.local_addr().unwrap().port();
+        let w = TcpLineWriter::new(Endpoint::new("127.0.0.1", port), config(Duration::from_secs(5)));
+        w.write(line.as_bytes()).await.unwrap();
+        let mut s = accept(l).await;
+        assert_eq!(read_exactly(&mut s, line.len()).await, line);
+        (w, s)
     }
 
     /// Megabyte buffers written until one cannot be taken: the server does not read, so the socket buffers on
@@ -107,10 +107,7 @@ mod tests {
     #[tokio::test]
     async fn a_restarted_server_gets_every_buffer_written_after_it_is_back() {
         let (l, port) = listener().await;
-        let w = TcpLineWriter::new(Endpoint::new("127.0.0.1", port), config(Duration::from_secs(5)));
-        w.write(b"a 1 1\n").await.unwrap();
-        let mut s = accept(&l).await;
-        assert_eq!(read_exactly(&mut s, 6).await, "a 1 1\n");
+        let (w, s) = connected(&l, "a 1 1\n").await;
 
         // Restarted between two batches: the connection is closed, the new server listens on the same port.
         drop(s);
@@ -134,11 +131,8 @@ mod tests {
 
     #[tokio::test]
     async fn what_the_server_says_is_read_out_and_the_connection_kept() {
-        let (l, port) = listener().await;
-        let w = TcpLineWriter::new(Endpoint::new("127.0.0.1", port), config(Duration::from_secs(5)));
-        w.write(b"put a 1 1\n").await.unwrap();
-        let mut s = accept(&l).await;
-        assert_eq!(read_exactly(&mut s, 10).await, "put a 1 1\n");
+        let (l, _) = listener().await;
+        let (w, mut s) = connected(&l, "put a 1 1\n").await;
         // OpenTSDB answers bad lines with an error on the same connection, and keeps it open.
         tokio::io::AsyncWriteExt::write_all(&mut s, b"put: illegal argument: no tags\n").await.unwrap();
         w.write(b"put b 2 2 host=x\n").await.unwrap();

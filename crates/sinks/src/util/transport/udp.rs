@@ -38,6 +38,7 @@ impl Default for UdpConfig {
 /// What one [`UdpWriter::send`] did, for the sink's self-metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
+    /// Datagrams handed to the kernel (UDP says no more than that).
     pub datagrams: usize,
     /// Lines longer than `max_datagram`, sent alone in a datagram that may be fragmented (or dropped) on the way.
     pub oversized: usize,
