@@ -10,6 +10,7 @@ pub mod log;
 pub mod manager;
 pub mod metrics;
 pub mod spool;
+pub mod util;
 
 use async_trait::async_trait;
 use heapster_model::{DataBatch, SpecUri};
