@@ -43,12 +43,8 @@ pub struct StoreConfig {
     pub resolution: Duration,
 }
 
-/// One stored value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    pub timestamp: Timestamp,
-    pub value: MetricValue,
-}
+/// One stored value: the type a historical source answers too, so the API renders both alike.
+pub use heapster_model::historical::Sample as Point;
 
 /// What the store knows about one metric set, apart from its points.
 #[derive(Debug, Clone, PartialEq)]
