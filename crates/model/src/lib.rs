@@ -14,6 +14,7 @@ pub mod keys;
 pub mod labels;
 pub mod metadata;
 pub mod metric_map;
+pub mod quantity;
 pub mod uri;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
