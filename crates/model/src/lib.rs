@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod metric_map;
 pub mod quantity;
 pub mod uri;
+pub mod varint;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
 pub use catalog::{CATALOG, MetricDescriptor, MetricType, Units, ValueType};
