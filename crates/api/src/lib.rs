@@ -3,10 +3,10 @@
 //! Routes follow Heapster 1.x (`metrics/api/v1/model_handlers.go` and `api.go`) so that dashboards, scripts and
 //! the old Kubernetes dashboard keep working unchanged:
 //!
-//! - `/api/v1/model/...`: entity lists, metric-name lists and metric time series ([`model`]),
+//! - `/api/v1/model/...`: entity lists, metric-name lists and metric time series ([`model_api`]),
 //! - `/api/v1/historical/...`: the same routes and aggregations, read back from a long-term store ([`historical`]),
 //! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
-//! - `/healthz` ([`health`]) and `/metrics` ([`prom`]),
+//! - `/healthz` ([`health`]) and `/metrics` ([`self_metrics`]),
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
 //! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
@@ -23,9 +23,9 @@ pub mod export;
 pub mod health;
 pub mod historical;
 pub mod metrics_api;
-pub mod model;
+pub mod model_api;
 pub mod params;
-pub mod prom;
+pub mod self_metrics;
 pub mod types;
 
 #[cfg(test)]
@@ -66,14 +66,14 @@ impl ApiState {
 /// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .merge(model::routes())
+        .merge(model_api::routes())
         .merge(historical::routes())
         .merge(export::routes())
         .merge(cadvisor::routes())
         .merge(metrics_api::routes())
         .merge(dashboard::routes())
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(prom::metrics))
+        .route("/metrics", get(self_metrics::scrape))
         .fallback(error::not_found_fallback)
         .with_state(state)
 }

@@ -156,21 +156,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// A size in bytes: a number with an optional suffix K, M, G (powers of 1000) or Ki, Mi, Gi (of 1024), and an
 /// optional `B`.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim().trim_end_matches(['B', 'b']);
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, suffix) = t.split_at(split);
-    let unit: u64 = match suffix {
-        "" => 1,
-        "K" | "k" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        _ => return Err(format!("{s:?} is not a size like 500Mi or 1G")),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size like 500Mi or 1G"))?;
-    n.checked_mul(unit).filter(|n| *n > 0).ok_or_else(|| format!("{s:?}: must be more than zero and fit 64 bits"))
+    heapster_model::quantity::parse_size(s)
 }
 
 /// Rewrites Heapster-style arguments into what clap parses: `-flag` becomes `--flag`, and `-` inside a flag name

@@ -14,6 +14,7 @@ mod common;
 
 use common::Heapster;
 use common::cgroups::Fixture;
+use heapster_model::quantity;
 use heapster_sim::{SimConfig, Simulation};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -343,22 +344,14 @@ fn kubectl_top_against_standalone_heapster() {
 async fn sim_allocatable(sim: &Simulation) -> Allocatable {
     heapster_sources::ensure_crypto_provider();
     let list: Value = reqwest::get(format!("{}/api/v1/nodes", sim.api_url())).await.unwrap().json().await.unwrap();
-    let quantity = |q: &str, suffixes: &[(&str, f64)]| {
-        let (num, mult) =
-            suffixes.iter().find(|(s, _)| q.ends_with(s)).map_or((q, 1.0), |(s, m)| (&q[..q.len() - s.len()], *m));
-        (num.parse::<f64>().unwrap() * mult) as i64
-    };
     list["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|n| {
             let a = &n["status"]["allocatable"];
-            let cpu = quantity(a["cpu"].as_str().unwrap(), &[("m", 1.0), ("", 1000.0)]);
-            let mem = quantity(
-                a["memory"].as_str().unwrap(),
-                &[("Gi", (1u64 << 30) as f64), ("Mi", MIB as f64), ("Ki", 1024.0)],
-            );
+            let cpu = quantity::millicores(a["cpu"].as_str().unwrap()).unwrap();
+            let mem = quantity::bytes(a["memory"].as_str().unwrap()).unwrap();
             (n["metadata"]["name"].as_str().unwrap().to_owned(), (cpu, mem))
         })
         .collect()

@@ -9,12 +9,15 @@ pub mod batch;
 pub mod cadvisor;
 pub mod catalog;
 pub mod docs;
+pub mod historical;
 pub mod keys;
 pub mod labels;
 pub mod metadata;
 pub mod metric_map;
 pub mod options;
+pub mod quantity;
 pub mod uri;
+pub mod varint;
 
 pub use batch::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, Timestamp};
 pub use catalog::{CATALOG, MetricDescriptor, MetricType, Units, ValueType};

@@ -19,6 +19,7 @@
 //!   a block is coded against zero, so a block decodes on its own and old blocks can be dropped.
 
 use heapster_model::MetricValue;
+use heapster_model::varint;
 
 thread_local! {
     /// The row being encoded, before it is appended to its block (see [`Writer::encode_row`]).
@@ -93,37 +94,6 @@ impl Bits {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(data: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    while let Some(&b) = data.get(*pos) {
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    v
-}
-
-fn skip_varint(data: &[u8], pos: &mut usize) {
-    while let Some(&b) = data.get(*pos) {
-        *pos += 1;
-        if b < 0x80 {
-            break;
-        }
-    }
-}
-
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -194,7 +164,7 @@ fn read_row<'a>(block: &'a Block, pos: &mut usize) -> Row<'a> {
     let data = &block.rows;
     let header = data[*pos];
     *pos += 1;
-    let n = get_varint(data, pos) as usize;
+    let n = varint::get(data, pos) as usize;
     let len = n.div_ceil(8);
     let mut take = |flag: u8| {
         (header & flag != 0).then(|| {
@@ -241,7 +211,7 @@ impl Reader {
             c.prev = if first { x } else { c.prev ^ x };
             MetricValue::Float(f64::from_bits(c.prev))
         } else {
-            let dod = unzigzag(get_varint(data, pos));
+            let dod = unzigzag(varint::get(data, pos));
             if first {
                 c.prev = dod as u64;
                 c.prev_delta = 0;
@@ -255,7 +225,7 @@ impl Reader {
     }
 
     fn skip(&self, data: &[u8], pos: &mut usize, i: usize) {
-        if self.floats.get(i) { skip_float(data, pos) } else { skip_varint(data, pos) }
+        if self.floats.get(i) { skip_float(data, pos) } else { varint::skip(data, pos) }
     }
 }
 
@@ -419,7 +389,7 @@ impl Writer {
         let kinds_change =
             values.iter().any(|&(i, v)| matches!(v, MetricValue::Float(_)) != self.floats.get(i as usize));
         out.push(slot | if all { 0 } else { P } | if kinds_change { K } else { 0 });
-        put_varint(out, n as u64);
+        varint::put(out, n as u64);
         let len = n.div_ceil(8);
         if !all {
             let at = out.len();
@@ -452,11 +422,11 @@ impl Writer {
             match v {
                 MetricValue::Int(v) => {
                     if first {
-                        put_varint(out, zigzag(v));
+                        varint::put(out, zigzag(v));
                         c.prev_delta = 0;
                     } else {
                         let delta = v.wrapping_sub(c.prev as i64);
-                        put_varint(out, zigzag(delta.wrapping_sub(c.prev_delta)));
+                        varint::put(out, zigzag(delta.wrapping_sub(c.prev_delta)));
                         c.prev_delta = delta;
                     }
                     c.prev = v as u64;

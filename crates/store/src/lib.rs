@@ -23,8 +23,9 @@ mod block;
 mod packed;
 
 use block::{Block, Writer};
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
+use indexmap::IndexSet;
 use packed::PackedLabels;
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -43,12 +44,8 @@ pub struct StoreConfig {
     pub resolution: Duration,
 }
 
-/// One stored value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    pub timestamp: Timestamp,
-    pub value: MetricValue,
-}
+/// One stored value: the type a historical source answers too, so the API renders both alike.
+pub use heapster_model::historical::Sample as Point;
 
 /// What the store knows about one metric set, apart from its points.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,25 +91,22 @@ struct Inner {
     swept_at: u64,
 }
 
-/// Values to small ids and back.
-struct Interner<T> {
-    ids: HashMap<T, u32>,
-    values: Vec<T>,
-}
+/// Values to small ids (their index) and back, each value kept once.
+struct Interner<T>(IndexSet<T, foldhash::fast::RandomState>);
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
-        Interner { ids: HashMap::new(), values: Vec::new() }
+        Interner(IndexSet::default())
     }
 }
 
-impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+impl<T: std::hash::Hash + Eq> Interner<T> {
     fn id<Q>(&self, q: &Q) -> Option<u32>
     where
         T: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
     {
-        self.ids.get(q).copied()
+        self.0.get_index_of(q).map(|i| i as u32)
     }
 
     fn intern<Q>(&mut self, q: &Q) -> u32
@@ -121,14 +115,19 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
         Q: std::hash::Hash + Eq + ?Sized + ToOwned,
         Q::Owned: Into<T>,
     {
-        if let Some(&id) = self.ids.get(q) {
-            return id;
+        match self.id(q) {
+            Some(id) => id,
+            None => self.0.insert_full(q.to_owned().into()).0 as u32,
         }
-        let id = self.values.len() as u32;
-        let v: T = q.to_owned().into();
-        self.values.push(v.clone());
-        self.ids.insert(v, id);
-        id
+    }
+
+    fn get(&self, id: u32) -> &T {
+        &self.0[id as usize]
+    }
+
+    /// Heap bytes: each value's own heap (`heap`), its slot (the value, its hash) and its index in the table.
+    fn bytes(&self, heap: impl Fn(&T) -> usize) -> usize {
+        self.0.iter().map(|v| heap(v) + std::mem::size_of::<T>() + 16).sum()
     }
 }
 
@@ -257,7 +256,7 @@ impl Store {
             let mut next = 0;
             for (name, value) in &set.metrics {
                 let i = match stored.series.get(next) {
-                    Some(&(n, 0)) if *inner.names.values[n as usize] == **name => next,
+                    Some(&(n, 0)) if **inner.names.get(n) == **name => next,
                     _ => stored.find_or_add((inner.names.intern::<str>(name), 0)),
                 };
                 row.push((i as u32, *value));
@@ -266,9 +265,7 @@ impl Store {
             for m in &set.labeled_metrics {
                 let i = match stored.series.get(next) {
                     Some(&(n, l))
-                        if l != 0
-                            && *inner.names.values[n as usize] == *m.name
-                            && inner.label_sets.values[l as usize - 1] == *m.labels =>
+                        if l != 0 && **inner.names.get(n) == *m.name && *inner.label_sets.get(l - 1) == *m.labels =>
                     {
                         next
                     }
@@ -340,7 +337,7 @@ impl Store {
                     continue;
                 }
                 let value = s.writer.last_value(i);
-                let name = &*inner.names.values[name as usize];
+                let name = &**inner.names.get(name);
                 let name: Cow<'static, str> = match heapster_model::catalog::find(name) {
                     Some(d) => Cow::Borrowed(d.name),
                     None => Cow::Owned(name.to_owned()),
@@ -348,7 +345,7 @@ impl Store {
                 if labels == 0 {
                     set.metrics.insert(name, value);
                 } else {
-                    let labels = Arc::new(inner.label_sets.values[labels as usize - 1].clone());
+                    let labels = Arc::new(inner.label_sets.get(labels - 1).clone());
                     set.labeled_metrics.push(LabeledMetric { name, labels, value });
                 }
             }
@@ -394,7 +391,7 @@ impl Store {
             .iter()
             .zip(&live)
             .filter(|(_, live)| **live)
-            .map(|(&(name, _), _)| inner.names.values[name as usize].to_string())
+            .map(|(&(name, _), _)| inner.names.get(name).to_string())
             .collect();
         metric_names.sort();
         metric_names.dedup();
@@ -425,7 +422,7 @@ impl Store {
             .iter()
             .zip(&live)
             .filter(|((n, _), live)| *n == name && **live)
-            .map(|(&(_, l), _)| if l == 0 { Labels::new() } else { inner.label_sets.values[l as usize - 1].clone() })
+            .map(|(&(_, l), _)| if l == 0 { Labels::new() } else { inner.label_sets.get(l - 1).clone() })
             .collect();
         out.sort();
         out
@@ -486,8 +483,7 @@ impl Store {
                 b.row_counts(|seq, n| st.points += if seq >= inner.first_seq { n } else { 0 });
             }
         }
-        st.bytes += inner.names.values.iter().map(|n| 2 * n.len() + 40).sum::<usize>();
-        st.bytes += inner.label_sets.values.iter().map(|l| 2 * labels_bytes(l) + 40).sum::<usize>();
+        st.bytes += inner.names.bytes(|n| n.len()) + inner.label_sets.bytes(labels_bytes);
         st
     }
 }

@@ -5,19 +5,11 @@
 //! length-prefixed key and value bytes in key order they cost their text and one allocation header, and an unchanged
 //! set is recognised with one byte compare.
 
-use heapster_model::Labels;
+use heapster_model::{Labels, varint};
 
 /// Labels as `[len][key][len][value]...` in key order, lengths as LEB128 varints.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PackedLabels(Box<[u8]>);
-
-fn put_len(out: &mut Vec<u8>, mut v: usize) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
 
 impl PackedLabels {
     #[cfg(test)]
@@ -32,9 +24,9 @@ impl PackedLabels {
     pub fn pack_into(labels: &Labels, out: &mut Vec<u8>) {
         out.clear();
         for (k, v) in labels {
-            put_len(out, k.len());
+            varint::put(out, k.len() as u64);
             out.extend_from_slice(k.as_bytes());
-            put_len(out, v.len());
+            varint::put(out, v.len() as u64);
             out.extend_from_slice(v.as_bytes());
         }
     }
@@ -57,17 +49,7 @@ impl PackedLabels {
                 return None;
             }
             let mut next = || {
-                let mut len = 0usize;
-                let mut shift = 0;
-                loop {
-                    let b = data[pos];
-                    pos += 1;
-                    len |= usize::from(b & 0x7f) << shift;
-                    if b < 0x80 {
-                        break;
-                    }
-                    shift += 7;
-                }
+                let len = varint::get(data, &mut pos) as usize;
                 let s = &data[pos..pos + len];
                 pos += len;
                 // Packed from `&str`s, cut at their boundaries: always valid UTF-8.

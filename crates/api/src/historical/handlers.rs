@@ -3,7 +3,7 @@
 use super::{AggregatedBucket, Aggregation, HistoricalError, HistoricalSource, parse_aggregations, parse_bucket};
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::model::Entity;
+use crate::model_api::Entity;
 use crate::params::{MetricQuery, metric_name, now_millis};
 use crate::types::{
     AggregationValue, MetricAggregationBucket, MetricAggregationResult, MetricAggregationResultList, MetricResult,

@@ -2,57 +2,8 @@
 //! (`getAggregations`, `getBucketSize`).
 
 use crate::error::ApiError;
+use heapster_model::historical::Aggregation;
 use std::time::Duration;
-
-/// One aggregation of `metrics-aggregated`, named as in Heapster's URLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Aggregation {
-    Average,
-    Max,
-    Min,
-    Median,
-    Count,
-    Percentile50,
-    Percentile95,
-    Percentile99,
-}
-
-impl Aggregation {
-    pub const ALL: [Aggregation; 8] = [
-        Aggregation::Average,
-        Aggregation::Max,
-        Aggregation::Min,
-        Aggregation::Median,
-        Aggregation::Count,
-        Aggregation::Percentile50,
-        Aggregation::Percentile95,
-        Aggregation::Percentile99,
-    ];
-
-    /// The name in a URL: `average`, `max`, `min`, `median`, `count`, `50-perc`, `95-perc`, `99-perc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregation::Average => "average",
-            Aggregation::Max => "max",
-            Aggregation::Min => "min",
-            Aggregation::Median => "median",
-            Aggregation::Count => "count",
-            Aggregation::Percentile50 => "50-perc",
-            Aggregation::Percentile95 => "95-perc",
-            Aggregation::Percentile99 => "99-perc",
-        }
-    }
-
-    /// The percentile, for the `percentiles` map of the JSON answer.
-    pub fn percentile(self) -> Option<u8> {
-        match self {
-            Aggregation::Percentile50 => Some(50),
-            Aggregation::Percentile95 => Some(95),
-            Aggregation::Percentile99 => Some(99),
-            _ => None,
-        }
-    }
-}
 
 /// Parses `average,max,95-perc`. Unknown names and empty lists are 400 (Heapster logged the error and went on
 /// with what it had). A name given twice counts once; the order of first mention is kept.

@@ -8,7 +8,7 @@
 //! `memory/limit` (the machine's CPUs and memory; allocatable equals capacity, nothing is reserved), Ready.
 
 use super::objects::{Meta, NodeMetrics, ResourceList, time};
-use super::quantity::{binary_si, decimal_si, go_duration};
+use super::quantity::go_duration;
 use super::{ApiVersion, ListParams, Selectors, Status, UsageReader, int, pass_through, path_param};
 use crate::ApiState;
 use axum::Json;
@@ -18,6 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use heapster_model::quantity::{binary_si, decimal_si};
 use heapster_model::{Labels, MetricSetType, keys};
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -2,9 +2,9 @@
 //! that writing a big list allocates little per item.
 
 use super::Usage;
-use super::quantity::{binary_si, decimal_si};
 use crate::types::rfc3339;
 use heapster_model::Labels;
+use heapster_model::quantity::{binary_si, decimal_si};
 use serde::Serialize;
 
 /// `metadata` of a NodeMetrics, PodMetrics, Node or Pod.

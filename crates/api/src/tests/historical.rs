@@ -3,7 +3,7 @@
 
 use super::{empty_state, get, get_err, get_ok};
 use crate::historical::{AggregatedBucket, Aggregation, HistoricalError, HistoricalSource, Sample};
-use crate::model::Entity;
+use crate::model_api::Entity;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use heapster_model::{Labels, MetricValue, Timestamp};

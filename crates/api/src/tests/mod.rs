@@ -4,7 +4,7 @@ mod cadvisor;
 mod export;
 mod fuzz;
 mod historical;
-mod model;
+mod model_api;
 mod ops;
 
 use crate::{ApiState, router};

@@ -41,7 +41,7 @@ async fn metrics_renders_the_registry_and_the_store_size() {
 
     let r = get(&st, "/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.content_type, crate::prom::CONTENT_TYPE);
+    assert_eq!(r.content_type, crate::self_metrics::CONTENT_TYPE);
     let body = &r.body;
     assert!(body.contains("heapster_scrapes_total 7"), "{body}");
     assert!(body.contains(&format!("heapster_store_sets {}\n", stats.sets)), "{body}");

@@ -13,9 +13,8 @@
 
 use super::config::{Api, InfluxdbConfig, Schema};
 use async_trait::async_trait;
-use heapster_api::historical::{AggregatedBucket, Aggregation, HistoricalError, HistoricalSource, Sample};
-use heapster_api::model::Entity;
 use heapster_model::catalog::{self, ValueType};
+use heapster_model::historical::{AggregatedBucket, Aggregation, Entity, HistoricalError, HistoricalSource, Sample};
 use heapster_model::{Labels, MetricValue, SpecUri, Timestamp, labels};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@
 //! reading, as the sources share them (a filesystem's five metrics carry one `resource_id` map).
 
 use heapster_model::batch::MetricName;
-use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, catalog};
+use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricValue, catalog, varint};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -101,16 +101,8 @@ fn metric_name(s: String) -> MetricName {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, mut v: usize) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn put_len(out: &mut Vec<u8>, v: usize) {
+    varint::put(out, v as u64);
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -162,15 +154,10 @@ impl Reader<'_> {
     }
 
     fn varint(&mut self) -> Result<u64, String> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(format!("varint too long at offset {}", self.pos))
+        varint::read(self.buf, &mut self.pos).map_err(|e| match e {
+            varint::Error::Truncated => format!("batch ends early: 1 bytes wanted at offset {}", self.pos),
+            varint::Error::TooLong => format!("varint too long at offset {}", self.pos),
+        })
     }
 
     /// A count or length; never more than the bytes left (each element takes one at least), so a corrupt count

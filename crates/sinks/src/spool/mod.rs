@@ -402,31 +402,11 @@ fn parse_header(h: &[u8; HEADER]) -> (u32, u32, u64, i64) {
     )
 }
 
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
 /// CRC-32 (IEEE) of the parts, one after the other.
 fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut c = !0u32;
-    for part in parts {
-        for &b in *part {
-            c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-        }
-    }
-    !c
+    let mut h = crc32fast::Hasher::new();
+    parts.iter().for_each(|p| h.update(p));
+    h.finalize()
 }
 
 #[cfg(test)]

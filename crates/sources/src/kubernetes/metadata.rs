@@ -1,9 +1,9 @@
 //! Pods, namespaces and nodes from the API server, kept as the processors' [`ClusterMetadata`]: only the fields
 //! heapster uses (names, UIDs, labels, node, requests and limits, restart counts, capacity), not whole objects.
 
-use super::quantity;
 use futures_util::StreamExt;
 use heapster_model::metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta};
+use heapster_model::quantity;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::runtime::{WatchStreamExt, watcher};

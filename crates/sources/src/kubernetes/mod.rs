@@ -7,7 +7,6 @@
 
 mod metadata;
 mod options;
-pub mod quantity;
 
 pub use metadata::KubeMetadata;
 pub use options::{AddressType, Connection, KubernetesOptions, SERVICE_ACCOUNT_DIR};

@@ -5,7 +5,7 @@
 //! a parent (pods of a namespace, containers of a pod) is 404 only when the parent is unknown altogether: neither
 //! its own set nor any child is in the store.
 
-use super::Entity;
+use super::entity::{Entity, lookup};
 use crate::ApiState;
 use crate::error::ApiError;
 use axum::Json;
@@ -32,7 +32,7 @@ fn children(store: &Store, set_type: MetricSetType, prefix: &str, nested_ok: boo
 /// 404 when `names` is empty and the parent has no set of its own.
 fn under(store: &Store, parent: Entity, names: Vec<String>) -> ListResult {
     if names.is_empty() {
-        parent.lookup(store)?;
+        lookup(&parent, store)?;
     }
     Ok(Json(names))
 }

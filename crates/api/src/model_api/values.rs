@@ -1,6 +1,6 @@
 //! Metric-name lists and metric values of one entity, and the `pod-list` variant for several pods at once.
 
-use super::Entity;
+use super::entity::{Entity, lookup};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::params::{MetricQuery, metric_name, now_millis};
@@ -16,7 +16,7 @@ type Params = Query<HashMap<String, String>>;
 /// Every metric the entity has points for, labelled ones included, sorted. (Heapster listed only unlabelled
 /// metrics, which hid `filesystem/usage` from anyone browsing the API.)
 fn names(store: &Store, entity: Entity) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(entity.lookup(store)?.metric_names))
+    Ok(Json(lookup(&entity, store)?.metric_names))
 }
 
 /// The points of `metric` of a known entity. A labelled metric asked without `labels` (or an unlabelled one asked
@@ -36,7 +36,7 @@ fn value(
 ) -> Result<Json<MetricResult>, ApiError> {
     let q = MetricQuery::parse(params, now_millis())?;
     let metric = metric_name(raw_metric);
-    let info = entity.lookup(store)?;
+    let info = lookup(&entity, store)?;
     if !info.metric_names.iter().any(|m| m == metric) {
         return Err(ApiError::not_found(format!("metric {metric:?} not found for {entity}")));
     }
@@ -145,7 +145,7 @@ pub async fn pod_list_metric(
     let mut items = Vec::new();
     for pod in pods.split(',') {
         let entity = Entity::Pod(ns.clone(), pod.to_owned());
-        if let Ok(info) = entity.lookup(&st.store) {
+        if let Ok(info) = lookup(&entity, &st.store) {
             any_pod = true;
             if info.metric_names.iter().any(|m| m == metric) {
                 any_metric = true;

@@ -40,7 +40,7 @@ pub fn render(st: &ApiState) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
-pub async fn metrics(State(st): State<ApiState>) -> Response {
+pub async fn scrape(State(st): State<ApiState>) -> Response {
     match render(&st) {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed").into_response(),
