@@ -2,7 +2,7 @@
 //! `--flag=value` or `--flag value`, one or two leading dashes (Go's flag package took both), and `_` or `-`
 //! inside names (`--metric_resolution` and `--metric-resolution` are the same flag).
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use heapster_model::SpecUri;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,13 +15,11 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "heapster", version, about, long_about = None, max_term_width = 110, args_override_self = true)]
 pub struct Flags {
-    /// Where to read metrics: KEY[:URL][?options], repeatable. Known: local (this host's cgroups and procfs;
-    /// option hostname=NAME), kubernetes.summary_api:URL, cadvisor:external?hostsFile=PATH&cadvisorPort=PORT.
-    /// Default: local.
+    /// Where to read metrics: KEY[:URL][?options], repeatable; default local. --help lists the kinds.
     #[arg(long = "source", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
     pub sources: Vec<SpecUri>,
 
-    /// Where to write metrics: KEY[:URL][?options], repeatable. Known: log (print every batch).
+    /// Where to write metrics: KEY[:URL][?options], repeatable. --help lists the kinds.
     #[arg(long = "sink", value_name = "KEY[:URL][?opts]", value_parser = parse_uri)]
     pub sinks: Vec<SpecUri>,
 
@@ -191,7 +189,24 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 impl Flags {
     /// Parses the process arguments, exiting with one clear line (and clap's usage hint) on a bad one.
     pub fn from_env() -> Flags {
-        Flags::parse_from(normalize_args(std::env::args()))
+        Flags::try_parse_args(normalize_args(std::env::args())).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses arguments already normalized by [`normalize_args`].
+    pub fn try_parse_args(args: Vec<String>) -> Result<Flags, clap::Error> {
+        Flags::from_arg_matches(&Flags::command_with_kinds().try_get_matches_from(args)?)
+    }
+
+    /// The flags' command, whose `--help` (not `-h`) lists every source and sink kind with its options, from the
+    /// sources' and sinks' own tables.
+    pub fn command_with_kinds() -> clap::Command {
+        let kinds = |arg: clap::Arg, list: String| {
+            let short = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            arg.long_help(format!("{short}\n\nKinds and their options ([default]):{list}"))
+        };
+        Flags::command()
+            .mut_arg("sources", |a| kinds(a, heapster_sources::help()))
+            .mut_arg("sinks", |a| kinds(a, heapster_sinks::help()))
     }
 
     /// The sources to use: `--source` values, or `local` when none was given.
@@ -269,7 +284,7 @@ impl Flags {
                         --authentication_token_webhook"
                 .into());
         }
-        let kubernetes = self.sources.iter().any(|s| s.key == "kubernetes.summary_api" || s.key == "kubernetes");
+        let kubernetes = self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes);
         if self.authentication_token_webhook && !kubernetes {
             return Err("--authentication_token_webhook asks the API server of a kubernetes source: add \
                         --source=kubernetes.summary_api:... or use --token_auth_file"
@@ -285,7 +300,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
         let argv = std::iter::once("heapster").chain(args.iter().copied()).map(String::from);
-        Flags::try_parse_from(normalize_args(argv))
+        Flags::try_parse_args(normalize_args(argv))
     }
 
     #[test]
@@ -387,6 +402,25 @@ mod tests {
         bad(&["--tls_client_ca=/ca.pem"], "needs --tls_cert");
         bad(&["--allowed_users=a"], "needs a way to authenticate");
         assert!(parse(&["--authentication_token_webhook=maybe"]).is_err());
+    }
+
+    #[test]
+    fn long_help_lists_every_source_and_sink_kind_with_its_options() {
+        let help = Flags::command_with_kinds().render_long_help().to_string();
+        for kind in heapster_sources::SOURCES {
+            for key in std::iter::once(&kind.doc.key).chain(kind.doc.aliases) {
+                assert!(help.contains(key), "--help lacks the source {key}");
+            }
+            for o in kind.doc.options {
+                assert!(help.contains(&format!("{}=", o.name)), "--help lacks {}'s option {}", kind.doc.key, o.name);
+            }
+        }
+        for line in heapster_sinks::help().lines().map(str::trim).filter(|l| !l.is_empty()) {
+            assert!(help.contains(line), "--help lacks the sinks' {line:?}");
+        }
+        assert!(["log", "influxdb:", "batch_points="].iter().all(|s| help.contains(s)), "{help}");
+        let short = Flags::command_with_kinds().render_help().to_string();
+        assert!(!short.contains("kubeletPreferredAddressTypes"), "-h stays short: {short}");
     }
 
     #[test]

@@ -3,8 +3,7 @@
 //! cluster's real nodes (their allocatable CPU and memory) and its real version.
 
 use heapster_api::metrics_api::{KubeApiProxy, ProxyResponse};
-use heapster_model::SpecUri;
-use heapster_sources::kubernetes::KubernetesOptions;
+use heapster_sources::kubernetes::Cluster;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,24 +13,15 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest answer passed on (a NodeList of 5,000 nodes is about 50 MB).
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
-/// A kube-rs client for the API server of one `--source=kubernetes...`.
+/// The API server of one `--source=kubernetes...`, through the client its source uses.
 pub struct KubeProxy {
     client: kube::Client,
     server: String,
 }
 
-/// The pass-through for the first kubernetes `--source`, with its credentials; `None` without one (standalone:
-/// the API answers those routes itself).
-pub async fn from_sources(sources: &[SpecUri]) -> Result<Option<Arc<dyn KubeApiProxy>>, String> {
-    let Some(uri) = sources.iter().find(|u| matches!(u.key.as_str(), "kubernetes" | "kubernetes.summary_api")) else {
-        return Ok(None);
-    };
-    let options = KubernetesOptions::parse(uri).map_err(|e| format!("--source={uri}: {e}"))?;
-    let connection = options.connection().await.map_err(|e| format!("--source={uri}: {e}"))?;
-    let server = connection.kube.cluster_url.to_string();
-    let client = kube::Client::try_from(connection.kube)
-        .map_err(|e| format!("--source={uri}: kubernetes client for {server}: {e}"))?;
-    Ok(Some(Arc::new(KubeProxy { client, server })))
+/// The pass-through to `cluster`'s API server.
+pub fn for_cluster(cluster: &Cluster) -> Arc<dyn KubeApiProxy> {
+    Arc::new(KubeProxy { client: cluster.client.clone(), server: cluster.server.clone() })
 }
 
 #[async_trait::async_trait]

@@ -58,17 +58,20 @@ impl MetricsSourceProvider for Providers {
 
 async fn run(flags: Flags) -> Result<(), String> {
     let mut registry = prometheus_client::registry::Registry::default();
-    heapster_sources::metrics::register(&mut registry);
+    let source_metrics = heapster_sources::SourceMetrics::register(&mut registry);
     heapster_sinks::metrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
     let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
 
     let mut providers = Vec::new();
     let mut metadata = None;
+    let mut cluster = None;
     for uri in flags.sources_or_default() {
-        let built = heapster_sources::build(&uri).await.map_err(|e| e.to_string())?;
+        let built = heapster_sources::build(&uri, &source_metrics).await.map_err(|e| e.to_string())?;
         providers.push(built.provider);
         metadata = metadata.or(built.metadata);
+        // The first kubernetes source's client also serves the /api/v1/nodes pass-through and the TokenReviews.
+        cluster = cluster.or(built.cluster);
     }
     let sinks =
         flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
@@ -101,7 +104,7 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, flags.heapster_port);
-    let server_setup = server::ServerSetup::from_flags(&flags, auth_metrics).await?;
+    let server_setup = server::ServerSetup::from_flags(&flags, cluster.as_ref(), auth_metrics)?;
     let listener = bind(addr).await?;
     tracing::info!(
         "heapster {} serving on {}://{} (resolution {:?}, store window {:?})",
@@ -118,7 +121,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         registry: Arc::new(registry),
         resolution: flags.metric_resolution,
         max_staleness: flags.metric_resolution * 3,
-        kube_api: kube_proxy::from_sources(&flags.sources_or_default()).await?,
+        kube_api: cluster.as_ref().map(kube_proxy::for_cluster),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

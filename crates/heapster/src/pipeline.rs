@@ -197,8 +197,9 @@ mod tests {
         )
         .parse()
         .unwrap();
-        let options = heapster_sources::kubernetes::KubernetesOptions::parse(&uri).unwrap();
-        let provider = heapster_sources::kubernetes::KubernetesProvider::start(options).await.unwrap();
+        use heapster_sources::kubernetes::{Cluster, KubernetesOptions, KubernetesProvider};
+        let cluster = Cluster::connect(KubernetesOptions::parse(&uri).unwrap()).await.unwrap();
+        let provider = KubernetesProvider::start(&cluster, Default::default()).await.unwrap();
         tokio::time::timeout(Duration::from_secs(10), provider.ready()).await.unwrap();
         assert_eq!(provider.sources().len(), 4);
         sim.silence_kubelet(2);

@@ -18,6 +18,7 @@ async fn each_node_answers_on_its_own_address_with_growing_counters() {
         host_id: None,
         url: format!("http://{}/stats/summary", node.addr),
         client,
+        metrics: Default::default(),
     };
     let a = source.scrape(0).await.unwrap();
     let pods = a.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count();

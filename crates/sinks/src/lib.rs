@@ -62,3 +62,37 @@ pub fn build(uri: &SpecUri) -> Result<Arc<dyn DataSink>, ConfigError> {
         }),
     }
 }
+
+/// `--help`'s list of sink kinds with their options. (This branch's stand-in: the sink table replaces it.)
+pub fn help() -> String {
+    use heapster_model::options::{KindDoc, OptionSpec, render_help};
+    const INFLUXDB: &[OptionSpec] = &[
+        OptionSpec::new("db", "k8s", "the 1.x database"),
+        OptionSpec::new("user", "root", "the 1.x user"),
+        OptionSpec::secret("pw", "the 1.x password (default root)"),
+        OptionSpec::new("retention", "", "a retention policy to create and write to (1.x)"),
+        OptionSpec::new("secure", "false", "https even when the URL says http"),
+        OptionSpec::new("insecuressl", "false", "accept any server certificate"),
+        OptionSpec::new("withfields", "false", "one measurement per metric group, values as fields"),
+        OptionSpec::new("schema", "heapster", "heapster or legacy"),
+        OptionSpec::new("cluster_name", "default", "the cluster_name tag"),
+        OptionSpec::new("disable_counter_metrics", "false", "leave out cumulative metrics"),
+        OptionSpec::new("concurrency", "1", "requests of one batch in flight"),
+        OptionSpec::new("timeout", "10s", "deadline of one request"),
+        OptionSpec::new("batch_points", "10000", "points per request"),
+        OptionSpec::new("gzip", "true", "gzip request bodies"),
+        OptionSpec::secret("token", "the 2.x/3.x API token"),
+        OptionSpec::new("org", "", "the 2.x organisation"),
+        OptionSpec::new("bucket", "", "the 2.x/3.x bucket (default: db)"),
+    ];
+    render_help(&[
+        KindDoc { key: "log", aliases: &[], usage: "log", summary: "Prints every batch to stdout.", options: &[] },
+        KindDoc {
+            key: "influxdb",
+            aliases: &[],
+            usage: "influxdb:http://HOST:8086[?opts]",
+            summary: "InfluxDB 1.x, 2.x or 3.x, in Heapster's schema.",
+            options: INFLUXDB,
+        },
+    ])
+}

@@ -48,7 +48,7 @@ impl Drop for Cgroups {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let source = LocalSource::new(LocalSourceConfig::default()).expect("local source");
+    let source = LocalSource::new(LocalSourceConfig::default(), Default::default()).expect("local source");
     let baseline = rt.block_on(source.scrape(0)).unwrap().sets.len();
     println!("local source: {baseline} sets on this host before the benchmark's cgroups");
     for n in [100usize, 1000] {

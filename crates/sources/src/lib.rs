@@ -10,13 +10,15 @@ pub mod http;
 pub mod kubelet;
 pub mod kubernetes;
 pub mod local;
-pub mod metrics;
+pub mod self_metrics;
 
 use async_trait::async_trait;
 use heapster_model::{DataBatch, Timestamp};
 use std::sync::Arc;
 
-pub use factory::{BuiltSource, ConfigError, KNOWN_SOURCES, build};
+pub use factory::{BuiltSource, SOURCES, SourceKind, build, help, kind};
+pub use heapster_model::options::ConfigError;
+pub use self_metrics::SourceMetrics;
 
 pub use heapster_net::ensure_crypto_provider;
 

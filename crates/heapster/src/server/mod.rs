@@ -14,6 +14,7 @@ use auth::token_file::TokenFile;
 use auth::token_review::TokenReviewer;
 use auth::{Authenticator, Peer};
 use axum::Router;
+use heapster_sources::kubernetes::Cluster;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -35,9 +36,9 @@ pub struct ServerSetup {
 }
 
 impl ServerSetup {
-    /// From the serving flags: loads the certificates and the token file, and connects the TokenReview client to
-    /// the kubernetes source's API server. Errors name the flag to fix.
-    pub async fn from_flags(flags: &Flags, metrics: AuthMetrics) -> Result<ServerSetup, String> {
+    /// From the serving flags: loads the certificates and the token file, and reviews tokens through the client of
+    /// the (first) kubernetes source's `cluster`. Errors name the flag to fix.
+    pub fn from_flags(flags: &Flags, cluster: Option<&Cluster>, metrics: AuthMetrics) -> Result<ServerSetup, String> {
         let tls = match flags.tls_files() {
             Some((cert, key)) => {
                 let config = tls::server_config(&cert, &key, flags.tls_client_ca().as_deref())?;
@@ -46,9 +47,19 @@ impl ServerSetup {
             None => None,
         };
         let token_file = flags.token_auth_file().map(|p| TokenFile::load(&p)).transpose()?;
-        let reviewer = match flags.authentication_token_webhook {
-            true => Some(token_reviewer(flags, metrics.clone()).await?),
-            false => None,
+        let reviewer = match (flags.authentication_token_webhook, cluster) {
+            (true, Some(c)) => Some(TokenReviewer::new(
+                c.client.clone(),
+                flags.authentication_token_webhook_cache_ttl,
+                metrics.clone(),
+            )),
+            (true, None) => {
+                return Err(
+                    "--authentication_token_webhook needs a kubernetes source (--source=kubernetes.summary_api:...)"
+                        .into(),
+                );
+            }
+            (false, _) => None,
         };
         let auth = Authenticator {
             client_certs: flags.tls_client_ca().is_some(),
@@ -92,21 +103,6 @@ impl ServerSetup {
             );
         }
     }
-}
-
-/// The TokenReview client: the API server and credentials of the first kubernetes source.
-async fn token_reviewer(flags: &Flags, metrics: AuthMetrics) -> Result<TokenReviewer, String> {
-    let uri = flags
-        .sources
-        .iter()
-        .find(|s| s.key == "kubernetes.summary_api" || s.key == "kubernetes")
-        .ok_or("--authentication_token_webhook needs a kubernetes source (--source=kubernetes.summary_api:...)")?;
-    let options = heapster_sources::kubernetes::KubernetesOptions::parse(uri)
-        .map_err(|e| format!("--authentication_token_webhook: --source={uri}: {e}"))?;
-    let connection = options.connection().await.map_err(|e| format!("--authentication_token_webhook: {e}"))?;
-    let client = kube::Client::try_from(connection.kube)
-        .map_err(|e| format!("--authentication_token_webhook: a client for the API server: {e}"))?;
-    Ok(TokenReviewer::new(client, flags.authentication_token_webhook_cache_ttl, metrics))
 }
 
 /// Serves `app` on `listener` until `stop` completes, then finishes the requests in flight.

@@ -8,6 +8,7 @@
 
 use super::client::CadvisorClient;
 use super::source::CadvisorSource;
+use crate::self_metrics::SourceMetrics;
 use crate::{MetricsSource, MetricsSourceProvider};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -78,6 +79,7 @@ pub struct HostsProvider {
     path: PathBuf,
     port: u16,
     client: CadvisorClient,
+    metrics: SourceMetrics,
     state: Mutex<State>,
 }
 
@@ -91,11 +93,12 @@ struct State {
 impl HostsProvider {
     /// Reads the file once; unlike later re-reads, a file that is missing or malformed now is a start-up error,
     /// because there is no previous list to fall back on.
-    pub fn new(path: PathBuf, port: u16, client: CadvisorClient) -> Result<Self, String> {
+    pub fn new(path: PathBuf, port: u16, client: CadvisorClient, metrics: SourceMetrics) -> Result<Self, String> {
         let seen = stamp(&path).map_err(|e| format!("hosts file {}: {e}", path.display()))?;
         let text = std::fs::read(&path).map_err(|e| format!("hosts file {}: {e}", path.display()))?;
         let hosts = parse_hosts(&text).map_err(|e| format!("hosts file {}: {e}", path.display()))?;
-        let p = HostsProvider { path, port, client, state: Mutex::new(State { seen: None, sources: Vec::new() }) };
+        let p =
+            HostsProvider { path, port, client, metrics, state: Mutex::new(State { seen: None, sources: Vec::new() }) };
         p.replace(&mut p.state.lock().unwrap(), hosts, seen);
         Ok(p)
     }
@@ -150,7 +153,7 @@ impl HostsProvider {
                     kept += 1;
                     s
                 }
-                None => Arc::new(CadvisorSource::new(h.name, base, self.client.clone())),
+                None => Arc::new(CadvisorSource::new(h.name, base, self.client.clone(), self.metrics.clone())),
             };
             state.sources.push(source);
         }

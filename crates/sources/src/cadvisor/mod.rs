@@ -21,8 +21,9 @@ pub use source::CadvisorSource;
 
 use crate::kubelet::ClientConfig;
 use heapster_model::SpecUri;
+use heapster_model::options::{ConfigError, OptionSpec, Options};
+use std::num::NonZeroU16;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// cAdvisor's default port when run on its own (Heapster's default `cadvisorPort`, too).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -48,49 +49,49 @@ pub struct CadvisorOptions {
 
 const USAGE: &str = "use cadvisor:external?hostsFile=PATH[&cadvisorPort=8080] or cadvisor:?standalone=true";
 
+/// The options of `--source=cadvisor:...`, as `--help` lists them.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new(
+        "hostsFile",
+        "",
+        "a JSON file listing the hosts ({\"Items\":[{\"Name\":..,\"IP\":..}]}), re-read on change",
+    ),
+    OptionSpec::new("cadvisorPort", "8080", "cAdvisor's port on every host"),
+    OptionSpec::new("standalone", "false", "scrape this host's cAdvisor on 127.0.0.1 only"),
+    OptionSpec::new("hostname", "", "this host's name in standalone mode (default: the system's)"),
+    OptionSpec::new("cadvisorTimeout", "10s", "deadline of one request"),
+];
+
 impl CadvisorOptions {
     /// Parses `cadvisor:external?hostsFile=...`, `cadvisor:?standalone=true` or `cadvisor:standalone`, rejecting
     /// options it does not know so that a typo is not silently ignored.
-    pub fn parse(uri: &SpecUri) -> Result<Self, String> {
-        let mut hosts_file = None;
-        let mut standalone = uri.target == "standalone";
-        let mut hostname = None;
-        let mut port = DEFAULT_PORT;
-        let mut client = ClientConfig::default();
-        for (k, v) in &uri.options {
-            match k.as_str() {
-                "hostsFile" if !v.is_empty() => hosts_file = Some(PathBuf::from(v)),
-                "cadvisorPort" => {
-                    port = v.parse().ok().filter(|&p| p > 0).ok_or(format!("cadvisorPort={v:?} is not a port"))?
-                }
-                "standalone" => {
-                    standalone = v.parse().map_err(|_| format!("standalone={v:?}: expected true or false"))?
-                }
-                "hostname" if !v.is_empty() => hostname = Some(v.clone()),
-                "cadvisorTimeout" => {
-                    client.timeout = humantime::parse_duration(v)
-                        .ok()
-                        .filter(|d| *d > Duration::ZERO)
-                        .ok_or(format!("cadvisorTimeout={v:?} is not a duration like 10s"))?
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown option {k:?}; the cadvisor source takes hostsFile, cadvisorPort, standalone, \
-                         hostname and cadvisorTimeout"
-                    ));
-                }
-            }
-        }
-        let hosts = match (uri.target.as_str(), standalone, hosts_file) {
+    pub fn parse(uri: &SpecUri) -> Result<Self, ConfigError> {
+        Self::from_options(&Options::new("--source", uri, OPTIONS)?)
+    }
+
+    /// As [`Self::parse`], from options already checked against [`OPTIONS`].
+    pub fn from_options(o: &Options) -> Result<Self, ConfigError> {
+        let target = o.uri().target.as_str();
+        let hosts_file = o.non_empty("hostsFile").map(PathBuf::from);
+        let standalone = o.bool("standalone", target == "standalone")?;
+        let port = o.parse::<NonZeroU16>("cadvisorPort", NonZeroU16::new(DEFAULT_PORT).expect("not 0"), "a port")?;
+        let defaults = ClientConfig::default();
+        let client = ClientConfig { timeout: o.duration("cadvisorTimeout", defaults.timeout)?, ..defaults };
+        let hosts = match (target, standalone, hosts_file) {
             ("external" | "", false, Some(hosts_file)) => Hosts::External { hosts_file },
-            ("external", _, None) => return Err(format!("cadvisor:external needs hostsFile=PATH; {USAGE}")),
+            ("external", _, None) => return Err(o.error(format!("cadvisor:external needs hostsFile=PATH; {USAGE}"))),
             ("" | "standalone", true, None) => Hosts::Standalone {
-                hostname: hostname.unwrap_or_else(|| rustix::system::uname().nodename().to_string_lossy().into_owned()),
+                hostname: o
+                    .non_empty("hostname")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| rustix::system::uname().nodename().to_string_lossy().into_owned()),
             },
-            (_, true, Some(_)) => return Err(format!("standalone=true and hostsFile exclude each other; {USAGE}")),
-            (other, _, _) => return Err(format!("{other:?} is not a cAdvisor mode; {USAGE}")),
+            (_, true, Some(_)) => {
+                return Err(o.error(format!("standalone=true and hostsFile exclude each other; {USAGE}")));
+            }
+            (other, _, _) => return Err(o.error(format!("{other:?} is not a cAdvisor mode; {USAGE}"))),
         };
-        Ok(CadvisorOptions { hosts, port, client })
+        Ok(CadvisorOptions { hosts, port: port.get(), client })
     }
 }
 

@@ -3,28 +3,13 @@
 
 use super::client::{CadvisorClient, FetchError};
 use super::convert::containers_to_sets;
+use crate::self_metrics::{CadvisorCauseLabels, SourceMetrics};
 use crate::{MetricsSource, SourceError};
 use async_trait::async_trait;
 use heapster_model::cadvisor::MachineInfo;
 use heapster_model::{DataBatch, Timestamp};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Labels of [`SCRAPE_ERRORS`].
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CauseLabels {
-    /// `subcontainers` or `machine`: which document failed.
-    pub document: String,
-    /// [`FetchError::cause`].
-    pub cause: String,
-}
-
-/// Failed cAdvisor requests by document and cause (`connect`, `timeout`, `malformed`, ...), registered by
-/// [`crate::metrics::register`]. Per host failures are in the scrape loop's `heapster_scrape_errors{source}`.
-pub static SCRAPE_ERRORS: LazyLock<Family<CauseLabels, Counter>> = LazyLock::new(Family::default);
 
 /// How long machine info (cores, memory size, instance ID) is trusted: it changes only with the hardware, and
 /// asking each round would double the requests.
@@ -37,6 +22,7 @@ pub struct CadvisorSource {
     /// `http://IP:PORT`, to which the API paths are appended.
     pub base: String,
     client: CadvisorClient,
+    metrics: SourceMetrics,
     /// The last machine info and when it was last asked for (asked again after [`MACHINE_REFRESH`], also after a
     /// failure, so a cAdvisor without `/machine/` is not asked every round).
     machine: Mutex<(Option<MachineInfo>, Option<Instant>)>,
@@ -45,12 +31,13 @@ pub struct CadvisorSource {
 impl CadvisorSource {
     /// A source for one host; machine info is fetched at its first scrape. `client` is shared by all hosts, so they
     /// share one connection pool.
-    pub fn new(host: String, base: String, client: CadvisorClient) -> Self {
-        CadvisorSource { host, base, client, machine: Mutex::new((None, None)) }
+    pub fn new(host: String, base: String, client: CadvisorClient, metrics: SourceMetrics) -> Self {
+        CadvisorSource { host, base, client, metrics, machine: Mutex::new((None, None)) }
     }
 
-    fn count(document: &str, e: &FetchError) {
-        SCRAPE_ERRORS.get_or_create(&CauseLabels { document: document.into(), cause: e.cause().into() }).inc();
+    fn count(&self, document: &str, e: &FetchError) {
+        let labels = CadvisorCauseLabels { document: document.into(), cause: e.cause().into() };
+        self.metrics.cadvisor_scrape_errors.get_or_create(&labels).inc();
     }
 
     /// Machine info, fetched when due. A failure leaves the node without `cpu/limit` and `memory/limit` from it,
@@ -69,7 +56,7 @@ impl CadvisorSource {
         match fetched {
             Ok(info) => m.0 = Some(info),
             Err(e) => {
-                Self::count("machine", &e);
+                self.count("machine", &e);
                 tracing::warn!(
                     "cadvisor {} ({}/api/v1.3/machine/): {e}; the node's cpu/limit and memory/limit are left out, \
                      asking again in {MACHINE_REFRESH:?}",
@@ -90,7 +77,7 @@ impl MetricsSource for CadvisorSource {
 
     async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
         let containers = self.client.subcontainers(&self.base).await.map_err(|e| {
-            Self::count("subcontainers", &e);
+            self.count("subcontainers", &e);
             SourceError::Other(format!("cadvisor {} ({}/api/v1.3/subcontainers/): {e}", self.host, self.base))
         })?;
         let machine = self.machine().await;

@@ -7,6 +7,7 @@ use super::hosts::{HostsProvider, base_url, parse_hosts};
 use super::source::CadvisorSource;
 use super::{CadvisorOptions, Hosts};
 use crate::kubelet::ClientConfig;
+use crate::self_metrics::SourceMetrics;
 use crate::{MetricsSource, MetricsSourceProvider};
 use heapster_model::{MetricSet, MetricValue, labels};
 use std::time::Duration;
@@ -194,7 +195,7 @@ fn client(timeout: Duration) -> CadvisorClient {
 #[tokio::test]
 async fn a_host_is_scraped_over_http() {
     let base = serve("200 OK", SUBCONTAINERS.to_vec()).await;
-    let source = CadvisorSource::new("node-1".into(), base, client(Duration::from_secs(5)));
+    let source = CadvisorSource::new("node-1".into(), base, client(Duration::from_secs(5)), SourceMetrics::default());
     assert_eq!(source.name(), "cadvisor:node-1");
     let batch = source.scrape(7).await.unwrap();
     assert_eq!(batch.timestamp, 7);
@@ -256,7 +257,7 @@ fn hosts_files_in_heapsters_format_and_go_spellings() {
 fn the_hosts_file_is_re_read_when_it_changes_and_kept_when_broken() {
     let path = std::env::temp_dir().join(format!("heapster-hosts-{}.json", std::process::id()));
     std::fs::write(&path, br#"{"Items":[{"Name":"a","IP":"127.0.0.1"}]}"#).unwrap();
-    let p = HostsProvider::new(path.clone(), 8080, client(Duration::from_secs(1))).unwrap();
+    let p = HostsProvider::new(path.clone(), 8080, client(Duration::from_secs(1)), SourceMetrics::default()).unwrap();
     let names = |p: &HostsProvider| p.sources().iter().map(|s| s.name()).collect::<Vec<_>>();
     assert_eq!(names(&p), ["cadvisor:a"]);
 
@@ -272,13 +273,14 @@ fn the_hosts_file_is_re_read_when_it_changes_and_kept_when_broken() {
     assert_eq!(names(&p), ["cadvisor:b"]);
     std::fs::remove_file(&path).unwrap();
 
-    let e = HostsProvider::new(path.clone(), 8080, client(Duration::from_secs(1))).err().unwrap();
+    let e =
+        HostsProvider::new(path.clone(), 8080, client(Duration::from_secs(1)), SourceMetrics::default()).err().unwrap();
     assert!(e.contains("hosts file") && e.contains(&path.display().to_string()), "{e}");
 }
 
 #[test]
 fn source_options() {
-    let parse = |s: &str| CadvisorOptions::parse(&s.parse().unwrap());
+    let parse = |s: &str| CadvisorOptions::parse(&s.parse().unwrap()).map_err(|e| e.to_string());
     let o = parse("cadvisor:external?hostsFile=/etc/h.json&cadvisorPort=4194").unwrap();
     assert_eq!(o.hosts, Hosts::External { hosts_file: "/etc/h.json".into() });
     assert_eq!(o.port, 4194);
@@ -289,9 +291,9 @@ fn source_options() {
     assert_eq!(o.client.timeout, Duration::from_secs(3));
     for (bad, says) in [
         ("cadvisor:external", "needs hostsFile"),
-        ("cadvisor:external?hostsFile=/h&cadvisorPort=x", "not a port"),
-        ("cadvisor:external?hostsfile=/h", "unknown option"),
-        ("cadvisor:coreos?fleetEndpoint=x", "unknown option"),
+        ("cadvisor:external?hostsFile=/h&cadvisorPort=x", "expected a port"),
+        ("cadvisor:external?hostsfile=/h", "unknown cadvisor option"),
+        ("cadvisor:coreos?fleetEndpoint=x", "unknown cadvisor option"),
         ("cadvisor:coreos", "not a cAdvisor mode"),
         ("cadvisor:", "not a cAdvisor mode"),
         ("cadvisor:?standalone=true&hostsFile=/h", "exclude each other"),
@@ -303,13 +305,18 @@ fn source_options() {
 
 #[tokio::test]
 async fn the_factory_builds_both_modes() {
-    let built =
-        crate::build(&"cadvisor:?standalone=true&hostname=me&cadvisorPort=4194".parse().unwrap()).await.unwrap();
+    let metrics = SourceMetrics::default();
+    let built = crate::build(&"cadvisor:?standalone=true&hostname=me&cadvisorPort=4194".parse().unwrap(), &metrics)
+        .await
+        .unwrap();
     assert!(built.metadata.is_none());
     let names: Vec<String> = built.provider.sources().iter().map(|s| s.name()).collect();
     assert_eq!(names, ["cadvisor:me"]);
-    let e = crate::build(&"cadvisor:external?hostsFile=/nonexistent/hosts.json".parse().unwrap()).await.err().unwrap();
+    let e = crate::build(&"cadvisor:external?hostsFile=/nonexistent/hosts.json".parse().unwrap(), &metrics)
+        .await
+        .err()
+        .unwrap();
     let e = e.to_string();
     assert!(e.starts_with("--source=cadvisor:external") && e.contains("/nonexistent/hosts.json"), "{e}");
-    assert!(crate::KNOWN_SOURCES.contains(&"cadvisor"));
+    assert!(crate::kind("cadvisor").is_some());
 }

@@ -3,6 +3,7 @@
 use super::client::{ClientConfig, KubeletClient, ScrapeError};
 use super::source::KubeletSource;
 use crate::MetricsSource;
+use crate::self_metrics::{KindLabels, KubeletCauseLabels, SourceMetrics};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -101,7 +102,13 @@ async fn fails(b: Behaviour, timeout_ms: u64, max_body: usize) -> ScrapeError {
 #[tokio::test]
 async fn a_good_kubelet_gives_its_nodes_pods_and_containers() {
     let url = kubelet(Behaviour::Answer("200 OK", "application/json", FIXTURE.as_bytes().to_vec())).await;
-    let source = KubeletSource { node: "n1".into(), host_id: None, url, client: client(5000, 1 << 20) };
+    let source = KubeletSource {
+        node: "n1".into(),
+        host_id: None,
+        url,
+        client: client(5000, 1 << 20),
+        metrics: SourceMetrics::default(),
+    };
     let batch = source.scrape(1_700_000_000_000).await.unwrap();
     assert!(batch.sets.contains_key("node:n1"));
     assert_eq!(batch.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count(), 18);
@@ -191,21 +198,26 @@ const DUPLICATES: &str = r#"{
   ]
 }"#;
 
-fn dropped(kind: &str) -> u64 {
-    use super::source::{DUPLICATES_DROPPED, KindLabels};
-    DUPLICATES_DROPPED.get_or_create(&KindLabels { kind: kind.into() }).get()
+fn dropped(metrics: &SourceMetrics, kind: &str) -> u64 {
+    metrics.kubelet_duplicates_dropped.get_or_create(&KindLabels { kind: kind.into() }).get()
 }
 
 /// Issue 3, "duplicate pods": one set per key, the newest entry's values, and what was dropped counted by kind.
-/// (No other test feeds duplicates through a `KubeletSource`, so the counters move by exactly this document's.)
 #[tokio::test]
 async fn duplicate_pods_and_containers_keep_the_newest_and_are_counted() {
     use heapster_model::{MetricValue, labels};
     let url = kubelet(Behaviour::Answer("200 OK", "application/json", DUPLICATES.as_bytes().to_vec())).await;
-    let source = KubeletSource { node: "dup-node".into(), host_id: None, url, client: client(5000, 1 << 20) };
-    let before = [dropped("pod"), dropped("container"), dropped("system_container")];
+    let m = SourceMetrics::default();
+    let source = KubeletSource {
+        node: "dup-node".into(),
+        host_id: None,
+        url,
+        client: client(5000, 1 << 20),
+        metrics: m.clone(),
+    };
+    let before = [dropped(&m, "pod"), dropped(&m, "container"), dropped(&m, "system_container")];
     let batch = source.scrape(1_700_000_000_000).await.unwrap();
-    let after = [dropped("pod"), dropped("container"), dropped("system_container")];
+    let after = [dropped(&m, "pod"), dropped(&m, "container"), dropped(&m, "system_container")];
     assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [2, 1, 1]);
 
     let mut want = vec![
@@ -233,13 +245,14 @@ async fn duplicate_pods_and_containers_keep_the_newest_and_are_counted() {
 
     // Scraped again with the same duplicates: counted again (they were dropped again), logged at warn only once.
     source.scrape(1_700_000_015_000).await.unwrap();
-    assert_eq!(dropped("pod") - after[0], 2);
+    assert_eq!(dropped(&m, "pod") - after[0], 2);
 }
 
 #[test]
 fn duplicates_are_logged_at_warn_only_when_they_change() {
     use super::convert::Duplicates;
-    use super::source::count_duplicates;
+    let m = SourceMetrics::default();
+    let count_duplicates = |node, d| m.count_duplicates(node, d);
     let node = "log-once-node";
     let some = Duplicates { pods: 1, containers: 0, system_containers: 0 };
     let more = Duplicates { pods: 1, containers: 2, system_containers: 0 };
@@ -257,11 +270,17 @@ fn duplicates_are_logged_at_warn_only_when_they_change() {
 /// endless one both end with no batch and count under `too_large`, reading no more than the limit.
 #[tokio::test]
 async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
-    use super::source::{CauseLabels, SCRAPE_ERRORS};
-    let too_large = || SCRAPE_ERRORS.get_or_create(&CauseLabels { cause: "too_large".into() }).get();
+    let m = SourceMetrics::default();
+    let too_large = || m.kubelet_scrape_errors.get_or_create(&KubeletCauseLabels { cause: "too_large".into() }).get();
     for b in [Behaviour::Declares10Gb, Behaviour::Endless] {
         let url = kubelet(b).await;
-        let source = KubeletSource { node: "big".into(), host_id: None, url, client: client(10_000, 1 << 20) };
+        let source = KubeletSource {
+            node: "big".into(),
+            host_id: None,
+            url,
+            client: client(10_000, 1 << 20),
+            metrics: m.clone(),
+        };
         let before = too_large();
         let e = source.scrape(1).await.unwrap_err();
         assert!(e.to_string().contains("kubelet big"), "{e}");

@@ -2,7 +2,8 @@
 //! [`convert`] turns it into heapster's node, system-container, pod and container sets.
 //!
 //! Decoding and conversion are separate, pure steps, so that they can be tested against recorded kubelet responses
-//! and benchmarked without a network; the HTTP client that fetches the document comes later and only feeds them.
+//! and benchmarked without a network; [`client`] fetches the document and only feeds them, and [`source`] is the
+//! two as one kubelet's [`crate::MetricsSource`].
 
 pub mod client;
 pub mod convert;

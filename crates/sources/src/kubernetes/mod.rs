@@ -9,20 +9,54 @@ mod metadata;
 mod options;
 
 pub use metadata::KubeMetadata;
-pub use options::{AddressType, Connection, KubernetesOptions, SERVICE_ACCOUNT_DIR};
+pub use options::{AddressType, Connection, KubernetesOptions, OPTIONS, SERVICE_ACCOUNT_DIR};
 
-use crate::kubelet::{KubeletClient, KubeletSource};
+use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
+use crate::self_metrics::SourceMetrics;
 use crate::{MetricsSource, MetricsSourceProvider};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use prometheus_client::metrics::gauge::Gauge;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-/// Nodes skipped this round because their Ready condition is not True (scraping them would only time out).
-pub static NOT_READY_NODES: LazyLock<Gauge> = LazyLock::new(Gauge::default);
-/// Nodes known from the API server.
-pub static KNOWN_NODES: LazyLock<Gauge> = LazyLock::new(Gauge::default);
+/// The `--source` key of this kind (`kubernetes` is its alias).
+pub const KEY: &str = "kubernetes.summary_api";
+
+/// Whether a `--source` value names this kind.
+pub fn is_kubernetes(uri: &heapster_model::SpecUri) -> bool {
+    crate::kind(&uri.key).is_some_and(|k| k.doc.key == KEY)
+}
+
+/// One kubernetes `--source`, resolved once at start-up: its options, and one API server client that the node
+/// discovery, the metadata watches, the `/api/v1/nodes` pass-through and the TokenReview authenticator all share
+/// (as metrics-server's `Config.Complete()` makes one rest config for everything).
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// The API server's URL, for messages.
+    pub server: String,
+    pub options: KubernetesOptions,
+    /// The kubelet client's settings, which take the bearer token and trust of the API server connection.
+    pub kubelet: ClientConfig,
+}
+
+impl Cluster {
+    /// Reads the kubeconfig, service account and CA files the options name, and makes the client. Nothing is
+    /// asked of the API server yet. Must be called inside a tokio runtime (the client spawns its worker).
+    pub async fn connect(options: KubernetesOptions) -> Result<Cluster, String> {
+        let connection = options.connection().await?;
+        Cluster::new(options, connection)
+    }
+
+    /// As [`Self::connect`], with the connection already resolved (tests resolve it with their own environment).
+    pub fn new(options: KubernetesOptions, connection: Connection) -> Result<Cluster, String> {
+        crate::ensure_crypto_provider();
+        let server = connection.kube.cluster_url.to_string();
+        let client =
+            kube::Client::try_from(connection.kube).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
+        Ok(Cluster { client, server, options, kubelet: connection.kubelet })
+    }
+}
 
 /// Kubelet sources for every Ready node the API server knows.
 pub struct KubernetesProvider {
@@ -31,26 +65,16 @@ pub struct KubernetesProvider {
     nodes: reflector::Store<Node>,
     options: KubernetesOptions,
     client: KubeletClient,
+    metrics: SourceMetrics,
 }
 
 impl KubernetesProvider {
-    /// Connects to the API server and starts watching nodes. Must be called inside a tokio runtime.
-    pub async fn start(options: KubernetesOptions) -> Result<Self, String> {
-        crate::ensure_crypto_provider();
-        let connection = options.connection().await?;
-        Self::start_with(options, connection).await
-    }
-
-    /// As [`Self::start`], with the connection already resolved (tests resolve it with their own environment).
-    pub async fn start_with(options: KubernetesOptions, connection: Connection) -> Result<Self, String> {
-        crate::ensure_crypto_provider();
-        let server = connection.kube.cluster_url.to_string();
-        let kube =
-            kube::Client::try_from(connection.kube).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
-        probe(&kube, &server).await?;
+    /// Checks that the cluster's API server accepts heapster, then starts watching nodes.
+    pub async fn start(cluster: &Cluster, metrics: SourceMetrics) -> Result<Self, String> {
+        probe(&cluster.client, &cluster.server).await?;
         let (reader, writer) = reflector::store();
-        let metadata = KubeMetadata::start(kube.clone());
-        let api = kube::Api::<Node>::all(kube);
+        let metadata = KubeMetadata::start(cluster.client.clone());
+        let api = kube::Api::<Node>::all(cluster.client.clone());
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .modify(|n: &mut Node| n.metadata.managed_fields = None)
@@ -63,8 +87,8 @@ impl KubernetesProvider {
                 }
             }
         });
-        let client = KubeletClient::new(connection.kubelet)?;
-        Ok(KubernetesProvider { metadata, nodes: reader, options, client })
+        let client = KubeletClient::new(cluster.kubelet.clone())?;
+        Ok(KubernetesProvider { metadata, nodes: reader, options: cluster.options.clone(), client, metrics })
     }
 
     /// Waits until the first list of nodes arrived (start-up, tests).
@@ -118,7 +142,7 @@ fn is_ready(node: &Node) -> bool {
 impl MetricsSourceProvider for KubernetesProvider {
     fn sources(&self) -> Vec<Arc<dyn MetricsSource>> {
         let nodes = self.nodes.state();
-        KNOWN_NODES.set(nodes.len() as i64);
+        self.metrics.kubernetes_nodes.set(nodes.len() as i64);
         let mut not_ready = 0;
         let mut out: Vec<Arc<dyn MetricsSource>> = Vec::with_capacity(nodes.len());
         for node in nodes.iter() {
@@ -142,9 +166,15 @@ impl MetricsSourceProvider for KubernetesProvider {
             let scheme = if self.options.kubelet_https { "https" } else { "http" };
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             let url = format!("{scheme}://{host}:{}/stats/summary", self.options.kubelet_port);
-            out.push(Arc::new(KubeletSource { node: name, host_id, url, client: self.client.clone() }));
+            out.push(Arc::new(KubeletSource {
+                node: name,
+                host_id,
+                url,
+                client: self.client.clone(),
+                metrics: self.metrics.clone(),
+            }));
         }
-        NOT_READY_NODES.set(not_ready);
+        self.metrics.kubernetes_nodes_not_ready.set(not_ready);
         out
     }
 }

@@ -3,6 +3,7 @@
 use crate::kubelet::client::read_token_file;
 use crate::kubelet::{ClientConfig, KubeletTls};
 use heapster_model::SpecUri;
+use heapster_model::options::{ConfigError, OptionSpec, Options};
 use k8s_openapi::api::core::v1::Node;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -44,6 +45,24 @@ impl AddressType {
 
 /// Where a pod's service account is mounted (token, ca.crt, namespace), as client-go and kube-rs read it.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// metrics-server's order of node address types.
+const DEFAULT_ADDRESS_TYPES: &str = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP";
+
+/// The options of `--source=kubernetes.summary_api:...`, as `--help` lists them.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new("inClusterConfig", "true", "reach the API server with the pod's service account"),
+    OptionSpec::new("auth", "", "a kubeconfig file to connect with (implies inClusterConfig=false)"),
+    OptionSpec::new("insecure", "false", "accept any API server certificate"),
+    OptionSpec::new("useServiceAccount", "false", "authenticate with the pod's service account token"),
+    OptionSpec::new("kubeletPort", "10255", "the kubelets' port (10250 with kubeletHttps=true)"),
+    OptionSpec::new("kubeletHttps", "false", "scrape kubelets over https"),
+    OptionSpec::new("kubeletTimeout", "10s", "deadline of one kubelet request"),
+    OptionSpec::new("kubeletCAFile", "", "PEM roots for the kubelets' certificates (default: the cluster CA)"),
+    OptionSpec::new("kubeletInsecureTLS", "false", "accept any kubelet certificate"),
+    OptionSpec::new("host_id_annotation", "", "a node annotation whose value becomes the host_id label"),
+    OptionSpec::new("kubeletPreferredAddressTypes", DEFAULT_ADDRESS_TYPES, "which node address to scrape, first found"),
+];
 
 /// Parsed and checked once at start-up.
 ///
@@ -101,10 +120,6 @@ pub struct Connection {
     pub kubelet: ClientConfig,
 }
 
-fn flag(uri: &SpecUri, name: &str, v: &str) -> Result<bool, String> {
-    v.parse().map_err(|_| format!("{}: option {name}={v:?} must be true or false", uri.key))
-}
-
 /// Every certificate in a PEM file, DER-encoded, or why there is none.
 fn read_pem_certs(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
@@ -120,96 +135,59 @@ fn read_pem_certs(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, String> {
 
 impl KubernetesOptions {
     /// Reads the options of a `--source=kubernetes...` value; files are read later, by [`Self::connection`].
-    pub fn parse(uri: &SpecUri) -> Result<Self, String> {
-        let mut o = KubernetesOptions {
+    pub fn parse(uri: &SpecUri) -> Result<Self, ConfigError> {
+        Self::from_options(&Options::new("--source", uri, OPTIONS)?)
+    }
+
+    /// As [`Self::parse`], from options already checked against [`OPTIONS`].
+    pub fn from_options(opts: &Options) -> Result<Self, ConfigError> {
+        let uri = opts.uri();
+        // Heapster treated `auth=` (empty) as "no kubeconfig".
+        let auth = opts.non_empty("auth").map(PathBuf::from);
+        let kubelet_https = opts.bool("kubeletHttps", false)?;
+        let preferred = opts.string("kubeletPreferredAddressTypes", DEFAULT_ADDRESS_TYPES);
+        let preferred_address_types = preferred
+            .split(',')
+            .map(|t| {
+                AddressType::parse(t.trim()).ok_or_else(|| {
+                    opts.error(format!(
+                        "unknown address type {t:?} (Hostname, InternalDNS, InternalIP, ExternalDNS, ExternalIP)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let o = KubernetesOptions {
             api_server: (!uri.target.is_empty()).then(|| uri.target.clone()),
-            in_cluster_config: true,
-            auth: None,
-            insecure: false,
-            use_service_account: false,
-            kubelet_port: 10255,
-            kubelet_https: false,
-            kubelet_timeout: Duration::from_secs(10),
+            in_cluster_config: opts.bool("inClusterConfig", true)? && auth.is_none(),
+            insecure: opts.bool("insecure", false)?,
+            use_service_account: opts.bool("useServiceAccount", false)?,
+            kubelet_port: opts.parse("kubeletPort", if kubelet_https { 10250 } else { 10255 }, "a port")?,
+            kubelet_https,
+            kubelet_timeout: opts.duration("kubeletTimeout", Duration::from_secs(10))?,
             kubelet_token: None,
-            kubelet_ca_file: None,
-            kubelet_insecure_tls: false,
-            host_id_annotation: None,
-            // metrics-server's default order.
-            preferred_address_types: vec![
-                AddressType::Hostname,
-                AddressType::InternalDns,
-                AddressType::InternalIp,
-                AddressType::ExternalDns,
-                AddressType::ExternalIp,
-            ],
+            kubelet_ca_file: opts.non_empty("kubeletCAFile").map(PathBuf::from),
+            kubelet_insecure_tls: opts.bool("kubeletInsecureTLS", false)?,
+            host_id_annotation: opts.get("host_id_annotation").map(str::to_owned),
+            preferred_address_types,
             service_account_dir: PathBuf::from(SERVICE_ACCOUNT_DIR),
+            auth,
         };
-        let mut port_given = false;
-        let mut in_cluster_given = false;
-        for (k, v) in &uri.options {
-            match k.as_str() {
-                "inClusterConfig" => {
-                    o.in_cluster_config = flag(uri, k, v)?;
-                    in_cluster_given = true;
-                }
-                "auth" if !v.is_empty() => o.auth = Some(PathBuf::from(v)),
-                // Heapster treated `auth=` (empty) as "no kubeconfig".
-                "auth" => o.auth = None,
-                "insecure" => o.insecure = flag(uri, k, v)?,
-                "useServiceAccount" => o.use_service_account = flag(uri, k, v)?,
-                "kubeletPort" => {
-                    o.kubelet_port = v.parse().map_err(|_| format!("{}: kubeletPort={v:?} is not a port", uri.key))?;
-                    port_given = true;
-                }
-                "kubeletHttps" => o.kubelet_https = flag(uri, k, v)?,
-                "kubeletCAFile" if !v.is_empty() => o.kubelet_ca_file = Some(PathBuf::from(v)),
-                "kubeletInsecureTLS" => o.kubelet_insecure_tls = flag(uri, k, v)?,
-                "kubeletTimeout" => {
-                    o.kubelet_timeout = humantime::parse_duration(v)
-                        .map_err(|_| format!("{}: kubeletTimeout={v:?} is not a duration like 10s", uri.key))?
-                }
-                "host_id_annotation" => o.host_id_annotation = Some(v.clone()),
-                "kubeletPreferredAddressTypes" => {
-                    o.preferred_address_types = v
-                        .split(',')
-                        .map(|t| {
-                            AddressType::parse(t.trim()).ok_or_else(|| {
-                                format!("{}: unknown address type {t:?} (Hostname, InternalDNS, InternalIP, ExternalDNS, ExternalIP)", uri.key)
-                            })
-                        })
-                        .collect::<Result<_, _>>()?
-                }
-                _ => return Err(format!("{}: unknown option {k:?}", uri.key)),
-            }
-        }
-        if o.auth.is_some() {
-            if in_cluster_given && o.in_cluster_config {
-                return Err(format!(
-                    "{}: auth= (a kubeconfig) and inClusterConfig=true exclude each other: drop one of them",
-                    uri.key
-                ));
-            }
-            o.in_cluster_config = false;
+        if o.auth.is_some() && opts.bool("inClusterConfig", false)? {
+            return Err(
+                opts.error("auth= (a kubeconfig) and inClusterConfig=true exclude each other: drop one of them")
+            );
         }
         if !o.kubelet_https && (o.kubelet_ca_file.is_some() || o.kubelet_insecure_tls) {
-            return Err(format!(
-                "{}: kubeletCAFile= and kubeletInsecureTLS= apply to https kubelets only: add kubeletHttps=true",
-                uri.key
-            ));
+            return Err(opts
+                .error("kubeletCAFile= and kubeletInsecureTLS= apply to https kubelets only: add kubeletHttps=true"));
         }
         if o.kubelet_ca_file.is_some() && o.kubelet_insecure_tls {
-            return Err(format!(
-                "{}: kubeletCAFile= and kubeletInsecureTLS=true contradict each other: keep one",
-                uri.key
-            ));
+            return Err(opts.error("kubeletCAFile= and kubeletInsecureTLS=true contradict each other: keep one"));
         }
         if let Some(url) = &o.api_server
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(format!("{}: {url:?} is not an http:// or https:// URL", uri.key));
-        }
-        if !port_given && o.kubelet_https {
-            o.kubelet_port = 10250;
+            return Err(opts.error(format!("{url:?} is not an http:// or https:// URL")));
         }
         Ok(o)
     }
@@ -221,7 +199,10 @@ impl KubernetesOptions {
     }
 
     /// As [`Self::connection`], with the environment given (tests).
-    pub async fn connection_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Connection, String> {
+    pub async fn connection_with_env(
+        &self,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Connection, String> {
         let url = match &self.api_server {
             Some(u) => Some(u.parse::<http::Uri>().map_err(|e| format!("{u:?} is not a URL: {e}"))?),
             None => None,
@@ -344,7 +325,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<KubernetesOptions, String> {
-        KubernetesOptions::parse(&s.parse().unwrap())
+        KubernetesOptions::parse(&s.parse().unwrap()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -356,7 +337,7 @@ mod tests {
         assert_eq!(o.preferred_address_types, vec![AddressType::InternalIp, AddressType::Hostname]);
         assert_eq!(o.host_id_annotation.as_deref(), Some("x/id"));
         assert!(parse("kubernetes:?kubeletPort=x").unwrap_err().contains("kubeletPort"));
-        assert!(parse("kubernetes:?bogus=1").unwrap_err().contains("unknown option"));
+        assert!(parse("kubernetes:?bogus=1").unwrap_err().contains("unknown kubernetes option"));
         assert!(parse("kubernetes:?kubeletPreferredAddressTypes=Nope").unwrap_err().contains("unknown address type"));
         let o = parse("kubernetes:?kubeletHttps=true").unwrap();
         assert_eq!(o.kubelet_port, 10250, "https kubelets default to 10250");

@@ -3,7 +3,7 @@
 //! deadline cuts a kubelet that never answers is tested in heapster's pipeline.)
 
 use super::*;
-use crate::kubelet::source::{CauseLabels, SCRAPE_ERRORS};
+use crate::self_metrics::KubeletCauseLabels;
 use heapster_model::SpecUri;
 use heapster_sim::{SimConfig, Simulation};
 use std::time::Duration;
@@ -15,7 +15,8 @@ async fn provider(sim: &Simulation, extra: &str) -> KubernetesProvider {
         sim.nodes[0].addr.port()
     );
     let uri: SpecUri = spec.parse().unwrap();
-    let p = KubernetesProvider::start(KubernetesOptions::parse(&uri).unwrap()).await.unwrap();
+    let cluster = Cluster::connect(KubernetesOptions::parse(&uri).unwrap()).await.unwrap();
+    let p = KubernetesProvider::start(&cluster, SourceMetrics::default()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), p.ready()).await.expect("a node list within 10s");
     p
 }
@@ -26,8 +27,8 @@ fn names(sources: &[Arc<dyn MetricsSource>]) -> Vec<String> {
     n
 }
 
-fn connect_errors() -> u64 {
-    SCRAPE_ERRORS.get_or_create(&CauseLabels { cause: "connect".into() }).get()
+fn connect_errors(p: &KubernetesProvider) -> u64 {
+    p.metrics.kubelet_scrape_errors.get_or_create(&KubeletCauseLabels { cause: "connect".into() }).get()
 }
 
 /// A node deleted while heapster runs: a scrape of it that was already planned fails with cause `connect`
@@ -41,7 +42,7 @@ async fn a_node_that_vanishes_fails_its_scrape_then_leaves_the_source_list() {
     assert_eq!(names(&round), ["kubelet:sim-node-0", "kubelet:sim-node-1", "kubelet:sim-node-2", "kubelet:sim-node-3"]);
 
     // Mid-run: the round's sources are planned, then node 1 vanishes before its scrape.
-    let before = connect_errors();
+    let before = connect_errors(&p);
     sim.delete_node(1);
     for s in &round {
         let result = s.scrape(1).await;
@@ -53,7 +54,7 @@ async fn a_node_that_vanishes_fails_its_scrape_then_leaves_the_source_list() {
             assert_eq!(batch.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count(), 2);
         }
     }
-    assert!(connect_errors() > before, "counted under cause=connect");
+    assert!(connect_errors(&p) > before, "counted under cause=connect");
 
     // The DELETED event (the simulated API server diffs once a second) takes it out of the list.
     let until = tokio::time::Instant::now() + Duration::from_secs(10);

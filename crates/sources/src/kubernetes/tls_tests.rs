@@ -79,7 +79,7 @@ fn options(spec: &str) -> KubernetesOptions {
 
 /// Starts the provider and waits for the first list of nodes.
 async fn start(o: KubernetesOptions) -> Result<KubernetesProvider, String> {
-    let p = KubernetesProvider::start(o).await?;
+    let p = KubernetesProvider::start(&Cluster::connect(o).await?, SourceMetrics::default()).await?;
     tokio::time::timeout(Duration::from_secs(20), p.ready()).await.map_err(|_| "no node list within 20s")?;
     Ok(p)
 }
@@ -211,7 +211,7 @@ async fn in_cluster_config_uses_the_service_account() {
     assert_eq!(conn.kube.default_namespace, "kube-system");
     assert!(matches!(conn.kubelet.tls, KubeletTls::Roots(_)), "kubelets verified against the cluster CA");
     assert!(conn.kubelet.keep_alive, "https kubelets keep their connections: a handshake per scrape costs more");
-    let p = KubernetesProvider::start_with(o, conn).await.unwrap();
+    let p = KubernetesProvider::start(&Cluster::new(o, conn).unwrap(), SourceMetrics::default()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(20), p.ready()).await.unwrap();
     let sources = p.sources();
     assert_eq!(sources.len(), 2);
@@ -286,7 +286,7 @@ async fn kubelet_options_from_the_source_uri() {
 
     let p = start(options(&base)).await.unwrap();
     let source = p.sources().into_iter().find(|s| s.name() == "kubelet:sim-node-0").unwrap();
-    let errors = || crate::kubelet::source::SCRAPE_ERRORS.get_or_create(&CauseLabels { cause: "tls".into() }).get();
+    let errors = || p.metrics.kubelet_scrape_errors.get_or_create(&KubeletCauseLabels { cause: "tls".into() }).get();
     let before = errors();
     let e = source.scrape(0).await.err().unwrap().to_string();
     assert!(e.contains("certificate not trusted (set kubeletCAFile= or kubeletInsecureTLS=true)"), "{e}");
@@ -301,7 +301,7 @@ async fn kubelet_options_from_the_source_uri() {
     }
 }
 
-use crate::kubelet::source::CauseLabels;
+use crate::self_metrics::KubeletCauseLabels;
 
 #[tokio::test]
 async fn plain_http_kubelets_are_reconnected_each_round() {

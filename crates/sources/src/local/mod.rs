@@ -13,7 +13,8 @@ mod mounts;
 mod node;
 mod parse;
 
-use crate::{MetricsSource, SourceError, metrics};
+use crate::self_metrics::{SourceMetrics, UnavailableLabels};
+use crate::{MetricsSource, SourceError};
 use async_trait::async_trait;
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::{DataBatch, MetricSet, Timestamp, labels};
@@ -52,6 +53,7 @@ pub struct LocalSource {
 
 struct Inner {
     config: LocalSourceConfig,
+    metrics: SourceMetrics,
     state: Mutex<State>,
 }
 
@@ -88,7 +90,7 @@ pub(crate) struct CgroupDirs {
 
 impl LocalSource {
     /// Checks that this host has cgroups to read at all; everything finer is reported per metric at run time.
-    pub fn new(config: LocalSourceConfig) -> Result<Self, SourceError> {
+    pub fn new(config: LocalSourceConfig, metrics: SourceMetrics) -> Result<Self, SourceError> {
         let text = std::fs::read_to_string(&config.mountinfo).map_err(|err| SourceError::Io {
             source_name: format!("local:{}", config.hostname),
             path: config.mountinfo.display().to_string(),
@@ -100,7 +102,7 @@ impl LocalSource {
                 config.mountinfo.display()
             )));
         }
-        Ok(LocalSource { inner: Arc::new(Inner { config, state: Mutex::new(State::default()) }) })
+        Ok(LocalSource { inner: Arc::new(Inner { config, metrics, state: Mutex::new(State::default()) }) })
     }
 }
 
@@ -213,8 +215,9 @@ impl Inner {
                     "{metric} cannot be read for {example} (and any other with the same cause): {reason}; it is left \
                      out, not reported as zero"
                 );
-                metrics::UNAVAILABLE
-                    .get_or_create(&metrics::UnavailableLabels {
+                self.metrics
+                    .unavailable
+                    .get_or_create(&UnavailableLabels {
                         source: source_name.clone(),
                         metric: metric.to_owned(),
                         reason,

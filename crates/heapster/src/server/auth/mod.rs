@@ -26,7 +26,7 @@ use token_review::{Review, TokenReviewer};
 pub struct Identity {
     /// What `--allowed_users` lists: a certificate's CN, a token file's user column, a TokenReview's username.
     pub name: String,
-    /// Kept for logs and a later group allow-list; no decision uses them yet.
+    /// As the token file or the TokenReview gave them; no decision uses them (`--allowed_users` names users).
     pub groups: Vec<String>,
 }
 
