@@ -235,6 +235,7 @@ impl HttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn bodies_are_cut_by_points_and_bytes() {
@@ -305,5 +306,69 @@ mod tests {
         assert!(matches!(&e, SinkError::Retry(m) if m.starts_with("Test at here: connect: ")), "{e:?}");
         let labels = crate::self_metrics::SinkOutcomeLabels { sink: "t".into(), outcome: "connect".into() };
         assert_eq!(kind.requests.get_or_create(&labels).get(), 1);
+    }
+
+    /// An https server on 127.0.0.1 with a certificate of a CA made on the spot, answering `204` to every request
+    /// on one connection each; and the CA's PEM.
+    async fn https_server() -> (String, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let cert =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, &issuer).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key.serialize_der().try_into().unwrap())
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/write", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A handshake the client refused ends here.
+                    let Ok(mut tls) = acceptor.accept(conn).await else { return };
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (url, ca.pem())
+    }
+
+    #[tokio::test]
+    async fn tls_is_trusted_through_the_extra_ca_or_insecure_and_else_a_retry_naming_the_options() {
+        let (url, ca_pem) = https_server().await;
+        let kind = crate::SinkMetrics::register(&mut prometheus_client::registry::Registry::default()).for_kind("test");
+        let send = |settings: ClientSettings| {
+            let (url, http) = (url.clone(), HttpClient::new(settings, kind.sink("t"), "Test".into()).unwrap());
+            async move { http.send(http.client().post(url), |_| None).await.map(|(v, _)| v) }
+        };
+        let e = send(settings(None)).await.unwrap_err();
+        assert!(
+            matches!(&e, SinkError::Retry(m) if m.starts_with("Test: tls: certificate not trusted (set ca_file= or insecure=true)")),
+            "{e:?}"
+        );
+        let ca_file = std::env::temp_dir().join(format!("heapster-sinks-test-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        assert_eq!(send(settings(Some(ca_file.clone()))).await.unwrap(), Verdict::Accepted);
+        let _ = std::fs::remove_file(&ca_file);
+        assert_eq!(send(ClientSettings { insecure: true, ..settings(None) }).await.unwrap(), Verdict::Accepted);
+        let outcome = |o: &str| {
+            kind.requests
+                .get_or_create(&crate::self_metrics::SinkOutcomeLabels { sink: "t".into(), outcome: o.into() })
+                .get()
+        };
+        assert_eq!((outcome("tls"), outcome("ok")), (1, 2));
     }
 }
