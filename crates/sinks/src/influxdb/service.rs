@@ -1,11 +1,8 @@
-//! The HTTP side of the InfluxDB sink: `/write` with line protocol (or `/api/v2/write` for InfluxDB 2.x/3.x),
-//! `CREATE DATABASE` when a 1.x database is missing, gzip-compressed bodies, and a verdict per request that the
-//! manager's retry loop acts on.
-//!
-//! Heapster's sink had no HTTP timeout (a hung server hung the sink) and dropped the batch on any error. Here
-//! every request has a deadline, and an error is sorted into "try again" (server down, timeout, 5xx) — the batch
-//! stays queued — and "retrying will not help" (InfluxDB rejected points: bad data, type conflicts, auth), which
-//! is reported with InfluxDB's own words and counted per cause.
+//! The HTTP side of the InfluxDB sink: `/write` with line protocol (or `/api/v2/write` for InfluxDB 2.x/3.x) and
+//! `CREATE DATABASE` when a 1.x database is missing. The client, gzip and the retry-or-reject verdict are
+//! [`crate::util::http`]'s; what is InfluxDB's own is here: its URLs and credentials, the answers that mean "make
+//! the database again" or "the bucket is not made yet", and the cause and `dropped=N` of a rejection, reported in
+//! InfluxDB's own words and counted per cause.
 
 use super::config::{Api, InfluxdbConfig};
 use crate::SinkError;

@@ -167,15 +167,6 @@ impl Verdict {
             Verdict::Reject { .. } => "rejected",
         }
     }
-
-    /// The verdict as the manager takes it, with `message` saying what happened in the server's words.
-    pub fn into_result(self, message: impl FnOnce() -> String) -> Result<(), SinkError> {
-        match self {
-            Verdict::Accepted => Ok(()),
-            Verdict::Retry { .. } => Err(SinkError::Retry(message())),
-            Verdict::Reject { .. } => Err(SinkError::Reject(message())),
-        }
-    }
 }
 
 /// One sink's HTTP client with its counters: every request it sends is judged and counted here.
@@ -268,8 +259,6 @@ mod tests {
             assert_eq!(v(s), Verdict::Reject { cause: cause.into() }, "{s}");
             assert_eq!(v(s).outcome(), "rejected");
         }
-        assert_eq!(v(400).into_result(|| "bad".into()), Err(SinkError::Reject("bad".into())));
-        assert_eq!(v(503).into_result(|| "busy".into()).unwrap_err().to_string(), "busy (will retry)");
     }
 
     fn settings(ca_file: Option<PathBuf>) -> ClientSettings {
