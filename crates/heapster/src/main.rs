@@ -59,7 +59,7 @@ impl MetricsSourceProvider for Providers {
 async fn run(flags: Flags) -> Result<(), String> {
     let mut registry = prometheus_client::registry::Registry::default();
     let source_metrics = heapster_sources::SourceMetrics::register(&mut registry);
-    heapster_sinks::metrics::register(&mut registry);
+    let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
     let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
 
@@ -73,10 +73,15 @@ async fn run(flags: Flags) -> Result<(), String> {
         // The first kubernetes source's client also serves the /api/v1/nodes pass-through and the TokenReviews.
         cluster = cluster.or(built.cluster);
     }
-    let sinks =
-        flags.sinks.iter().map(heapster_sinks::build).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let sinks = flags
+        .sinks
+        .iter()
+        .map(|uri| heapster_sinks::build(uri, &sink_metrics))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
 
-    let historical = flags.historical_source.as_ref().map(historical_source).transpose()?;
+    let historical =
+        flags.historical_source.as_ref().map(heapster_sinks::historical).transpose().map_err(|e| e.to_string())?;
 
     let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
     // With a Kubernetes source, Heapster's whole chain (enrichment and roll-ups); standalone, rates and the cluster.
@@ -100,6 +105,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             export_timeout: flags.sink_export_data_timeout,
             spool: flags.sink_buffer_dir().map(|dir| SpoolConfig { dir, max_bytes: flags.sink_buffer_max_bytes }),
         },
+        sink_metrics,
     )?;
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
@@ -151,18 +157,6 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// `--historical_source`: the reader behind `/api/v1/historical`, checked at start-up (no server contacted).
-fn historical_source(
-    uri: &heapster_model::SpecUri,
-) -> Result<Arc<dyn heapster_api::historical::HistoricalSource>, String> {
-    match uri.key.as_str() {
-        "influxdb" => Ok(Arc::new(heapster_sinks::influxdb::historical::InfluxdbHistorical::from_uri(uri)?)),
-        other => {
-            Err(format!("--historical_source={uri}: unknown historical source {other:?}; this build knows: influxdb"))
-        }
-    }
 }
 
 /// Binds the API port; on a dual-stack host `[::]` also takes IPv4.

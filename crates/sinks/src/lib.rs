@@ -1,5 +1,7 @@
-//! Sinks: where batches go after the processors. Each sink is one folder (`log/`, later `influxdb/`, ...) with
-//! the same shape: config parsed from the `--sink` URI once, an encoder, a transport, tests beside them.
+//! Sinks: where batches go after the processors. Each sink is one folder (`log/`, `influxdb/`, ...) with the same
+//! shape: its options declared once and read from the `--sink` URI once, an encoder, a transport, tests beside
+//! them, and a [`SinkKind`] that one line of [`SINKS`] lists. What sinks share (HTTP clients, gzip, bodies cut by
+//! size, the retry-or-reject verdict) is in [`util`]; their self-metrics come from [`self_metrics`].
 //!
 //! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
@@ -8,34 +10,29 @@
 pub mod influxdb;
 pub mod log;
 pub mod manager;
-pub mod metrics;
+pub mod self_metrics;
 pub mod spool;
 pub mod util;
 
 use async_trait::async_trait;
-use heapster_model::{DataBatch, SpecUri};
+use heapster_model::historical::HistoricalSource;
+use heapster_model::{DataBatch, KindDoc, SpecUri};
 use std::sync::Arc;
 
+pub use heapster_model::ConfigError;
 pub use manager::{SinkManager, SinkManagerConfig};
+pub use self_metrics::SinkMetrics;
 pub use spool::SpoolConfig;
 
-/// Why a sink could not take a batch.
-#[derive(Debug, thiserror::Error)]
+/// Why a sink could not take a batch, as the manager acts on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SinkError {
-    /// Worth trying again later (server down, timeout, 5xx).
+    /// Worth trying again later (server down, timeout, 5xx): the batch stays at the head of the sink's queue.
     #[error("{0} (will retry)")]
-    Transient(String),
-    /// Retrying will not help (rejected data, bad credentials).
+    Retry(String),
+    /// Retrying will not help (rejected data, bad credentials): the batch is dropped at once.
     #[error("{0}")]
-    Permanent(String),
-}
-
-/// Why a `--sink` value could not be turned into a sink. Reported at start-up, before anything runs.
-#[derive(Debug, thiserror::Error)]
-#[error("--sink={uri}: {reason}")]
-pub struct ConfigError {
-    pub uri: String,
-    pub reason: String,
+    Reject(String),
 }
 
 /// One destination for batches.
@@ -48,51 +45,99 @@ pub trait DataSink: Send + Sync {
     async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError>;
 }
 
-/// The sink keys this build knows, for `--help` and error messages.
-pub const KNOWN_SINKS: &[&str] = &["log", "influxdb"];
+/// How a `--sink` value becomes a sink of one kind, counting on the given self-metrics.
+pub type BuildSink = fn(&SpecUri, &SinkMetrics) -> Result<Arc<dyn DataSink>, ConfigError>;
 
-/// Turns one `--sink` value into a sink.
-pub fn build(uri: &SpecUri) -> Result<Arc<dyn DataSink>, ConfigError> {
-    match uri.key.as_str() {
-        "log" => Ok(Arc::new(log::LogSink::from_uri(uri)?)),
-        "influxdb" => Ok(Arc::new(influxdb::InfluxdbSink::from_uri(uri)?)),
-        other => Err(ConfigError {
-            uri: uri.to_string(),
-            reason: format!("unknown sink {other:?}; this build knows: {}", KNOWN_SINKS.join(", ")),
-        }),
+/// How a `--historical_source` value becomes a reader of one kind's server.
+pub type BuildHistorical = fn(&SpecUri) -> Result<Arc<dyn HistoricalSource>, ConfigError>;
+
+/// One kind of sink: what `--help` says about it, how a `--sink` value becomes one, and, when the kind's server
+/// can be read back, how `--historical_source` becomes a reader.
+pub struct SinkKind {
+    pub doc: KindDoc,
+    pub build: BuildSink,
+    pub historical: Option<BuildHistorical>,
+}
+
+/// Every sink kind this build knows, in the order `--help` lists them.
+pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND];
+
+fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
+    kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
+}
+
+/// Turns one `--sink` value into a sink, its self-metrics on `metrics`. Contacts no server.
+pub fn build(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Arc<dyn DataSink>, ConfigError> {
+    match SINKS.iter().find(|k| k.doc.is(&uri.key)) {
+        Some(kind) => (kind.build)(uri, metrics),
+        None => Err(ConfigError::new(
+            "--sink",
+            uri,
+            &[],
+            format!("unknown sink {:?}; this build knows: {}", uri.key, known(SINKS.iter())),
+        )),
     }
 }
 
-/// `--help`'s list of sink kinds with their options. (This branch's stand-in: the sink table replaces it.)
+/// Turns the `--historical_source` value into the reader behind `/api/v1/historical`. Contacts no server.
+pub fn historical(uri: &SpecUri) -> Result<Arc<dyn HistoricalSource>, ConfigError> {
+    match SINKS.iter().find(|k| k.doc.is(&uri.key)).and_then(|k| k.historical) {
+        Some(build) => build(uri),
+        None => Err(ConfigError::new(
+            "--historical_source",
+            uri,
+            &[],
+            format!(
+                "unknown historical source {:?}; this build knows: {}",
+                uri.key,
+                known(SINKS.iter().filter(|k| k.historical.is_some()))
+            ),
+        )),
+    }
+}
+
+/// The sinks' part of `heapster --help`: every kind with its options and their defaults.
 pub fn help() -> String {
-    use heapster_model::options::{KindDoc, OptionSpec, render_help};
-    const INFLUXDB: &[OptionSpec] = &[
-        OptionSpec::new("db", "k8s", "the 1.x database"),
-        OptionSpec::new("user", "root", "the 1.x user"),
-        OptionSpec::secret("pw", "the 1.x password (default root)"),
-        OptionSpec::new("retention", "", "a retention policy to create and write to (1.x)"),
-        OptionSpec::new("secure", "false", "https even when the URL says http"),
-        OptionSpec::new("insecuressl", "false", "accept any server certificate"),
-        OptionSpec::new("withfields", "false", "one measurement per metric group, values as fields"),
-        OptionSpec::new("schema", "heapster", "heapster or legacy"),
-        OptionSpec::new("cluster_name", "default", "the cluster_name tag"),
-        OptionSpec::new("disable_counter_metrics", "false", "leave out cumulative metrics"),
-        OptionSpec::new("concurrency", "1", "requests of one batch in flight"),
-        OptionSpec::new("timeout", "10s", "deadline of one request"),
-        OptionSpec::new("batch_points", "10000", "points per request"),
-        OptionSpec::new("gzip", "true", "gzip request bodies"),
-        OptionSpec::secret("token", "the 2.x/3.x API token"),
-        OptionSpec::new("org", "", "the 2.x organisation"),
-        OptionSpec::new("bucket", "", "the 2.x/3.x bucket (default: db)"),
-    ];
-    render_help(&[
-        KindDoc { key: "log", aliases: &[], usage: "log", summary: "Prints every batch to stdout.", options: &[] },
-        KindDoc {
-            key: "influxdb",
-            aliases: &[],
-            usage: "influxdb:http://HOST:8086[?opts]",
-            summary: "InfluxDB 1.x, 2.x or 3.x, in Heapster's schema.",
-            options: INFLUXDB,
-        },
-    ])
+    heapster_model::options::render_help(&SINKS.iter().map(|k| k.doc).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics() -> SinkMetrics {
+        SinkMetrics::register(&mut prometheus_client::registry::Registry::default())
+    }
+
+    #[test]
+    fn the_table_builds_every_kind_and_names_them_when_one_is_unknown() {
+        assert_eq!(build(&"log".parse().unwrap(), &metrics()).unwrap().name(), "log");
+        let influx = build(&"influxdb:http://h:8086?pw=x".parse().unwrap(), &metrics()).unwrap();
+        assert_eq!(influx.name(), "influxdb:http://h:8086/?db=k8s");
+        let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
+        assert_eq!(e, "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb");
+    }
+
+    #[test]
+    fn historical_sources_come_from_the_same_table() {
+        assert!(historical(&"influxdb:http://h:8086".parse().unwrap()).is_ok());
+        for key in ["log", "x"] {
+            let e = historical(&key.parse().unwrap()).err().unwrap().to_string();
+            let want =
+                format!("--historical_source={key}: unknown historical source {key:?}; this build knows: influxdb");
+            assert_eq!(e, want);
+        }
+    }
+
+    #[test]
+    fn help_lists_every_kind_with_its_options() {
+        let h = help();
+        for kind in SINKS {
+            assert!(h.contains(kind.doc.usage), "{h}");
+            for o in kind.doc.options {
+                assert!(h.contains(&format!("{}=", o.name)), "{}: {h}", o.name);
+            }
+        }
+        assert!(h.contains("db= [k8s]"), "{h}");
+    }
 }

@@ -16,10 +16,12 @@
 //! first batch not acknowledged. What the bound drops is counted in `heapster_sink_batches_dropped` and logged
 //! with its time range.
 
-use crate::metrics::{self, SinkErrorLabels, SinkLabels};
+use crate::self_metrics::{self, SinkErrorLabels, SinkLabels, SinkMetrics};
 use crate::spool::{Spool, SpoolConfig, rfc3339, sink_dir};
 use crate::{DataSink, SinkError};
 use heapster_model::DataBatch;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,11 +47,18 @@ impl Default for SinkManagerConfig {
     }
 }
 
+/// What [`SinkManager::push`] appends to, per sink.
 struct Queue {
     batches: Mutex<VecDeque<Arc<DataBatch>>>,
     /// Wakes the sink's task when a batch arrives or on shutdown.
     notify: Notify,
     closed: AtomicBool,
+}
+
+impl Queue {
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
 }
 
 /// What a spooled sink's two tasks share.
@@ -77,6 +86,7 @@ struct Handle {
 pub struct SinkManager {
     handles: Vec<Handle>,
     config: SinkManagerConfig,
+    metrics: SinkMetrics,
 }
 
 /// A lock that a panicked holder does not make unusable: the data behind these locks stays consistent.
@@ -89,24 +99,35 @@ impl SinkManager {
     ///
     /// # Panics
     /// When a spool cannot be opened; [`SinkManager::try_start`] reports that instead.
-    pub fn start(sinks: Vec<Arc<dyn DataSink>>, config: SinkManagerConfig) -> Self {
-        Self::try_start(sinks, config).unwrap_or_else(|e| panic!("{e}"))
+    pub fn start(sinks: Vec<Arc<dyn DataSink>>, config: SinkManagerConfig, metrics: SinkMetrics) -> Self {
+        Self::try_start(sinks, config, metrics).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts one task per sink (two with a spool), opening each sink's spool and scheduling what an earlier run
-    /// left unsent in it before anything new. Must be called inside a tokio runtime.
-    pub fn try_start(sinks: Vec<Arc<dyn DataSink>>, config: SinkManagerConfig) -> Result<Self, String> {
+    /// left unsent in it before anything new. Counts on `metrics`. Must be called inside a tokio runtime.
+    pub fn try_start(
+        sinks: Vec<Arc<dyn DataSink>>,
+        config: SinkManagerConfig,
+        metrics: SinkMetrics,
+    ) -> Result<Self, String> {
         let mut handles: Vec<Handle> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for sink in sinks {
             let name = sink.name();
+            let labels = self_metrics::sink(&name);
             let queue = Arc::new(Queue {
                 batches: Mutex::new(VecDeque::new()),
                 notify: Notify::new(),
                 closed: Default::default(),
             });
+            let delivery =
+                Delivery { sink, labels: labels.clone(), timeout: config.export_timeout, metrics: metrics.clone() };
+            let queued = metrics.queued.get_or_create(&labels).clone();
+            let dropped = metrics.dropped.get_or_create(&labels).clone();
             let Some(spool_config) = &config.spool else {
-                let task = tokio::spawn(run(sink, queue.clone(), config.export_timeout, config.queue_batches));
+                let memory =
+                    Memory { queue: queue.clone(), limit: config.queue_batches, queued, dropped, name: name.clone() };
+                let task = tokio::spawn(delivery.run(memory));
                 handles.push(Handle { name, queue, task, sender: None });
                 continue;
             };
@@ -127,10 +148,7 @@ impl SinkManager {
                     return Err(format!("--sink_buffer_dir: cannot open the spool {} of {name}: {e}", dir.display()));
                 }
             };
-            let labels = metrics::sink(&name);
-            if spool.torn() > 0 {
-                metrics::DROPPED.get_or_create(&labels).inc_by(spool.torn());
-            }
+            dropped.inc_by(spool.torn());
             match spool.pending() {
                 Some(p) => tracing::info!(
                     sink = %name,
@@ -142,34 +160,44 @@ impl SinkManager {
                 ),
                 None => tracing::info!(sink = %name, "spool {}: empty", dir.display()),
             }
-            metrics::QUEUED.get_or_create(&labels).set(spool.pending_count() as i64);
+            queued.set(spool.pending_count() as i64);
             let spooled = Arc::new(Spooled {
                 spool: Mutex::new(spool),
                 cache: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
                 spooler_done: AtomicBool::new(false),
             });
-            let task = tokio::spawn(spooler(name.clone(), queue.clone(), spooled.clone(), config.queue_batches));
-            let sender = tokio::spawn(send_spooled(sink, queue.clone(), spooled.clone(), config.export_timeout));
+            let spooler = Spooler {
+                name: name.clone(),
+                queue: queue.clone(),
+                s: spooled.clone(),
+                cache_limit: config.queue_batches,
+                queued: queued.clone(),
+                dropped: dropped.clone(),
+            };
+            let task = tokio::spawn(spooler.run());
+            let backlog = FromSpool { name: name.clone(), queue: queue.clone(), s: spooled.clone(), queued, dropped };
+            let sender = tokio::spawn(delivery.run(backlog));
             handles.push(Handle { name, queue, task, sender: Some((spooled, sender)) });
         }
-        Ok(SinkManager { handles, config })
+        Ok(SinkManager { handles, config, metrics })
     }
 
     /// Hands `batch` to every sink without waiting for any of them.
     pub fn push(&self, batch: Arc<DataBatch>) {
         for h in &self.handles {
+            let labels = self_metrics::sink(&h.name);
             let dropped = {
-                let mut q = h.queue.batches.lock().unwrap();
+                let mut q = lock(&h.queue.batches);
                 q.push_back(batch.clone());
                 let dropped = if q.len() > self.config.queue_batches { q.pop_front() } else { None };
                 if h.sender.is_none() {
-                    metrics::QUEUED.get_or_create(&metrics::sink(&h.name)).set(q.len() as i64);
+                    self.metrics.queued.get_or_create(&labels).set(q.len() as i64);
                 }
                 dropped
             };
             if let Some(d) = dropped {
-                metrics::DROPPED.get_or_create(&metrics::sink(&h.name)).inc();
+                self.metrics.dropped.get_or_create(&labels).inc();
                 let why =
                     if h.sender.is_some() { "the spool's disk is too slow" } else { "the sink is too slow or down" };
                 tracing::warn!(
@@ -201,7 +229,7 @@ impl SinkManager {
             let abort = h.task.abort_handle();
             if tokio::time::timeout(left, h.task).await.is_err() {
                 abort.abort();
-                let lost = h.queue.batches.lock().unwrap().len();
+                let lost = lock(&h.queue.batches).len();
                 let what = if h.sender.is_some() { "spooled" } else { "written" };
                 tracing::warn!(sink = %h.name, "shutdown deadline passed: {lost} queued batches not {what}");
             }
@@ -229,251 +257,108 @@ const RETRY_MIN: Duration = Duration::from_millis(500);
 /// Longest wait between retries, so a server that comes back is written to within seconds.
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
-async fn run(sink: Arc<dyn DataSink>, queue: Arc<Queue>, timeout: Duration, limit: usize) {
-    let name = sink.name();
-    let labels = metrics::sink(&name);
-    let mut backoff = RETRY_MIN;
-    loop {
-        let next = queue.batches.lock().unwrap().pop_front();
-        let Some(batch) = next else {
-            if queue.closed.load(Ordering::SeqCst) {
-                return;
-            }
-            queue.notify.notified().await;
-            continue;
-        };
-        metrics::QUEUED.get_or_create(&labels).set(queue.batches.lock().unwrap().len() as i64);
-        let Some(kind) = attempt(sink.as_ref(), &name, &labels, &batch, timeout).await else {
-            backoff = RETRY_MIN;
-            continue;
-        };
-        if kind == "permanent" {
-            continue;
-        }
-        if queue.closed.load(Ordering::SeqCst) {
-            // Shutting down and the sink is failing: waiting out backoffs would only delay the exit.
-            let lost = queue.batches.lock().unwrap().len() + 1;
-            tracing::warn!(sink = %name, "shutting down while the sink fails: {lost} batches not written");
-            return;
-        }
-        // Back at the head, unless newer batches filled the queue meanwhile: then it is the oldest, and goes.
-        let dropped = {
-            let mut q = queue.batches.lock().unwrap();
-            if q.len() >= limit {
-                true
-            } else {
-                q.push_front(batch.clone());
-                metrics::QUEUED.get_or_create(&labels).set(q.len() as i64);
-                false
-            }
-        };
-        if dropped {
-            metrics::DROPPED.get_or_create(&labels).inc();
-            tracing::warn!(
-                sink = %name,
-                "sink queue full ({limit} batches) while retrying: dropped the batch of timestamp {} ({} points)",
-                batch.timestamp,
-                batch.point_count()
-            );
-        } else {
-            metrics::RETRIES.get_or_create(&labels).inc();
-        }
-        back_off(&mut backoff, &queue.closed, &queue.notify).await;
-        if queue.closed.load(Ordering::SeqCst) {
-            let lost = queue.batches.lock().unwrap().len();
-            tracing::warn!(sink = %name, "shutting down while the sink fails: {lost} batches not written");
-            return;
-        }
-    }
+/// Where a sink's delivery loop takes its batches from, oldest first: the in-memory queue ([`Memory`]) or the
+/// spool ([`FromSpool`]). The loop itself (export, retry with backoff, shutdown) is [`Delivery::run`], once.
+trait Backlog: Send {
+    /// What identifies a batch handed out by [`Backlog::next`] when it is done with or kept.
+    type Ticket: Send;
+    /// The oldest batch not yet delivered, waiting for one; `None` once the manager is closed and nothing is left.
+    async fn next(&mut self) -> Option<(Self::Ticket, Arc<DataBatch>)>;
+    /// The sink took the batch, or rejected it (sending it again would be rejected again): forget it.
+    async fn done(&mut self, ticket: Self::Ticket);
+    /// The export failed and will be tried again: the batch stays first. False when it was dropped instead.
+    fn keep(&mut self, ticket: Self::Ticket, batch: Arc<DataBatch>) -> bool;
+    fn queue(&self) -> &Queue;
+    /// What cuts a backoff short to re-check the queue (a new batch, shutdown).
+    fn wake(&self) -> &Notify;
+    /// Says what stays unwritten when the manager stops while the sink fails; `in_hand` when the batch that
+    /// failed last was not kept.
+    fn give_up(&self, in_hand: bool);
 }
 
-/// One export within its deadline, timed and counted: `None` when the sink took the batch, else the kind of failure
-/// (`transient`, `permanent`, `timeout`), logged.
-async fn attempt(
-    sink: &dyn DataSink,
-    name: &str,
-    labels: &SinkLabels,
-    batch: &Arc<DataBatch>,
+/// How one export ended, as the loop acts on it.
+enum Outcome {
+    Written,
+    /// Refused for good: dropped at once.
+    Rejected,
+    /// Worth another try (an error worth retrying, or the deadline passed).
+    Failed,
+}
+
+/// One sink's delivery: exports the oldest batch of its backlog, one at a time and in order, retries it with
+/// backoff while the sink fails, and stops when the manager closes.
+struct Delivery {
+    sink: Arc<dyn DataSink>,
+    labels: SinkLabels,
     timeout: Duration,
-) -> Option<&'static str> {
-    let started = Instant::now();
-    let result = tokio::time::timeout(timeout, sink.export(batch.clone())).await;
-    metrics::EXPORT_SECONDS.get_or_create(labels).observe(started.elapsed().as_secs_f64());
-    let kind = match result {
-        Ok(Ok(())) => {
-            metrics::EXPORTED.get_or_create(labels).inc();
-            return None;
-        }
-        Ok(Err(SinkError::Transient(e))) => {
-            tracing::warn!(sink = %name, "export of batch {} failed: {e}", batch.timestamp);
-            "transient"
-        }
-        Ok(Err(SinkError::Permanent(e))) => {
-            tracing::error!(sink = %name, "export of batch {} rejected: {e}", batch.timestamp);
-            "permanent"
-        }
-        Err(_) => {
-            tracing::warn!(sink = %name, "export of batch {} took longer than {timeout:?}: abandoned", batch.timestamp);
-            "timeout"
-        }
-    };
-    metrics::ERRORS.get_or_create(&SinkErrorLabels { sink: name.to_owned(), kind: kind.into() }).inc();
-    Some(kind)
+    metrics: SinkMetrics,
 }
 
-/// A spooled sink's first task: appends each pushed batch to the spool (off the async threads), keeps the newest
-/// `cache_limit` in memory for the sender, and counts and logs what the spool's bound drops.
-async fn spooler(name: String, queue: Arc<Queue>, s: Arc<Spooled>, cache_limit: usize) {
-    let labels = metrics::sink(&name);
-    loop {
-        let next = lock(&queue.batches).pop_front();
-        let Some(batch) = next else {
-            if queue.closed.load(Ordering::SeqCst) {
-                s.spooler_done.store(true, Ordering::SeqCst);
-                s.wake.notify_one();
-                return;
-            }
-            queue.notify.notified().await;
-            continue;
-        };
-        let (s2, b2, l2) = (s.clone(), batch.clone(), labels.clone());
-        let appended = tokio::task::spawn_blocking(move || {
-            let mut spool = lock(&s2.spool);
-            let appended = spool.append(&b2);
-            // Under the lock, so that the sender's newer count is never overwritten by this one.
-            metrics::QUEUED.get_or_create(&l2).set(spool.pending_count() as i64);
-            appended.map(|(seq, dropped)| (seq, dropped, spool.max_bytes()))
-        })
-        .await;
-        match appended {
-            Ok(Ok((seq, dropped, max_bytes))) => {
-                for d in dropped {
-                    metrics::DROPPED.get_or_create(&labels).inc_by(d.batches);
-                    tracing::warn!(
-                        sink = %name,
-                        "spool full ({max_bytes} bytes): dropped the oldest batches not yet written, {d}; the sink \
-                         has been failing that long"
-                    );
+impl Delivery {
+    async fn run(self, mut backlog: impl Backlog) {
+        let mut backoff = RETRY_MIN;
+        while let Some((ticket, batch)) = backlog.next().await {
+            match self.attempt(&batch).await {
+                Outcome::Written => {
+                    backlog.done(ticket).await;
+                    backoff = RETRY_MIN;
                 }
-                let mut cache = lock(&s.cache);
-                cache.push_back((seq, batch));
-                while cache.len() > cache_limit {
-                    cache.pop_front();
-                }
-                s.wake.notify_one();
-            }
-            Ok(Err(e)) => {
-                metrics::DROPPED.get_or_create(&labels).inc();
-                tracing::error!(
-                    sink = %name,
-                    "cannot write the batch of {} to the spool: {e}: the batch is lost",
-                    rfc3339(batch.timestamp)
-                );
-            }
-            Err(e) => {
-                metrics::DROPPED.get_or_create(&labels).inc();
-                tracing::error!(sink = %name, "spool writer failed on the batch of {}: {e}", rfc3339(batch.timestamp));
-            }
-        }
-    }
-}
-
-/// A spooled sink's second task: sends the oldest unacknowledged batch, in order, one at a time; retries it with
-/// backoff while the sink fails (the spool, not memory, bounds an outage); acknowledges it once taken or rejected.
-async fn send_spooled(sink: Arc<dyn DataSink>, queue: Arc<Queue>, s: Arc<Spooled>, timeout: Duration) {
-    let name = sink.name();
-    let labels = metrics::sink(&name);
-    let mut backoff = RETRY_MIN;
-    loop {
-        let next = lock(&s.spool).first_pending();
-        let Some(seq) = next else {
-            if queue.closed.load(Ordering::SeqCst) && s.spooler_done.load(Ordering::SeqCst) {
-                return;
-            }
-            s.wake.notified().await;
-            continue;
-        };
-        let cached = {
-            let mut cache = lock(&s.cache);
-            while cache.front().is_some_and(|(q, _)| *q < seq) {
-                cache.pop_front();
-            }
-            cache.front().filter(|(q, _)| *q == seq).map(|(_, b)| b.clone())
-        };
-        let batch = match cached {
-            Some(b) => b,
-            None => {
-                let s2 = s.clone();
-                match tokio::task::spawn_blocking(move || lock(&s2.spool).read(seq)).await {
-                    Ok(Ok(b)) => Arc::new(b),
-                    Ok(Err(_)) if lock(&s.spool).first_pending() != Some(seq) => {
-                        continue; // Dropped by the spool's bound meanwhile: counted there.
+                Outcome::Rejected => backlog.done(ticket).await,
+                Outcome::Failed => {
+                    if backlog.queue().closed() {
+                        // Shutting down and the sink is failing: waiting out backoffs would only delay the exit.
+                        backlog.give_up(true);
+                        return;
                     }
-                    Ok(Err(e)) => {
-                        metrics::DROPPED.get_or_create(&labels).inc();
-                        tracing::error!(sink = %name, "spool: {e}: batch skipped");
-                        acknowledge(&s, seq, &name, &labels).await;
-                        continue;
+                    if backlog.keep(ticket, batch) {
+                        self.metrics.retries.get_or_create(&self.labels).inc();
                     }
-                    Err(e) => {
-                        tracing::error!(sink = %name, "spool reader failed: {e}");
+                    back_off(&mut backoff, backlog.queue(), backlog.wake()).await;
+                    if backlog.queue().closed() {
+                        backlog.give_up(false);
                         return;
                     }
                 }
             }
-        };
-        let Some(kind) = attempt(sink.as_ref(), &name, &labels, &batch, timeout).await else {
-            acknowledge(&s, seq, &name, &labels).await;
-            backoff = RETRY_MIN;
-            continue;
-        };
-        if kind == "permanent" {
-            // Rejected: sending it again would be rejected again.
-            acknowledge(&s, seq, &name, &labels).await;
-            continue;
-        }
-        metrics::RETRIES.get_or_create(&labels).inc();
-        back_off(&mut backoff, &queue.closed, &s.wake).await;
-        if queue.closed.load(Ordering::SeqCst) {
-            // The sink fails and heapster stops: the spool keeps the rest for the next start.
-            let spool = lock(&s.spool);
-            tracing::info!(
-                sink = %name,
-                "shutting down while the sink fails: {} batches stay in the spool {} for the next start",
-                spool.pending_count(),
-                spool.dir().display()
-            );
-            return;
         }
     }
-}
 
-/// Records that the sink took batch `seq` (durably, off the async threads).
-async fn acknowledge(s: &Arc<Spooled>, seq: u64, name: &str, labels: &SinkLabels) {
-    let (s2, l2) = (s.clone(), labels.clone());
-    let done = tokio::task::spawn_blocking(move || {
-        let mut spool = lock(&s2.spool);
-        let result = spool.ack(seq);
-        metrics::QUEUED.get_or_create(&l2).set(spool.pending_count() as i64);
-        result
-    })
-    .await;
-    match done {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(
-            sink = %name,
-            "spool: cannot record that batch {seq} was written ({e}): after a restart it may be sent again"
-        ),
-        Err(e) => tracing::warn!(sink = %name, "spool: recording batch {seq} as written failed: {e}"),
+    /// One export within its deadline, timed and counted (failures by kind: `transient`, `permanent`, `timeout`)
+    /// and logged.
+    async fn attempt(&self, batch: &Arc<DataBatch>) -> Outcome {
+        let (name, timeout) = (&self.labels.sink, self.timeout);
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, self.sink.export(batch.clone())).await;
+        self.metrics.export_seconds.get_or_create(&self.labels).observe(started.elapsed().as_secs_f64());
+        let (outcome, kind) = match result {
+            Ok(Ok(())) => {
+                self.metrics.exported.get_or_create(&self.labels).inc();
+                return Outcome::Written;
+            }
+            Ok(Err(SinkError::Retry(e))) => {
+                tracing::warn!(sink = %name, "export of batch {} failed: {e}", batch.timestamp);
+                (Outcome::Failed, "transient")
+            }
+            Ok(Err(SinkError::Reject(e))) => {
+                tracing::error!(sink = %name, "export of batch {} rejected: {e}", batch.timestamp);
+                (Outcome::Rejected, "permanent")
+            }
+            Err(_) => {
+                tracing::warn!(sink = %name, "export of batch {} took longer than {timeout:?}: abandoned", batch.timestamp);
+                (Outcome::Failed, "timeout")
+            }
+        };
+        self.metrics.errors.get_or_create(&SinkErrorLabels { sink: name.clone(), kind: kind.into() }).inc();
+        outcome
     }
 }
 
 /// Waits `backoff` before a retry (cut short when the manager closes; a `wake` only re-checks), then doubles it up
 /// to [`RETRY_MAX`].
-async fn back_off(backoff: &mut Duration, closed: &AtomicBool, wake: &tokio::sync::Notify) {
+async fn back_off(backoff: &mut Duration, queue: &Queue, wake: &Notify) {
     let until = tokio::time::Instant::now() + *backoff;
     *backoff = (*backoff * 2).min(RETRY_MAX);
-    while tokio::time::Instant::now() < until && !closed.load(Ordering::SeqCst) {
+    while tokio::time::Instant::now() < until && !queue.closed() {
         tokio::select! {
             _ = tokio::time::sleep_until(until) => {}
             _ = wake.notified() => {}
@@ -481,29 +366,287 @@ async fn back_off(backoff: &mut Duration, closed: &AtomicBool, wake: &tokio::syn
     }
 }
 
+/// The backlog without a spool: the batches [`SinkManager::push`] queued, at most `limit`.
+struct Memory {
+    queue: Arc<Queue>,
+    limit: usize,
+    queued: Gauge,
+    dropped: Counter,
+    name: String,
+}
+
+impl Backlog for Memory {
+    type Ticket = ();
+
+    async fn next(&mut self) -> Option<((), Arc<DataBatch>)> {
+        loop {
+            let next = {
+                let mut q = lock(&self.queue.batches);
+                let next = q.pop_front();
+                self.queued.set(q.len() as i64);
+                next
+            };
+            match next {
+                Some(batch) => return Some(((), batch)),
+                None if self.queue.closed() => return None,
+                None => self.queue.notify.notified().await,
+            }
+        }
+    }
+
+    async fn done(&mut self, _: ()) {}
+
+    fn keep(&mut self, _: (), batch: Arc<DataBatch>) -> bool {
+        // Back at the head, unless newer batches filled the queue meanwhile: then it is the oldest, and goes.
+        {
+            let mut q = lock(&self.queue.batches);
+            if q.len() < self.limit {
+                q.push_front(batch);
+                self.queued.set(q.len() as i64);
+                return true;
+            }
+        }
+        self.dropped.inc();
+        tracing::warn!(
+            sink = %self.name,
+            "sink queue full ({} batches) while retrying: dropped the batch of timestamp {} ({} points)",
+            self.limit,
+            batch.timestamp,
+            batch.point_count()
+        );
+        false
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.queue.notify
+    }
+
+    fn give_up(&self, in_hand: bool) {
+        let lost = lock(&self.queue.batches).len() + usize::from(in_hand);
+        tracing::warn!(sink = %self.name, "shutting down while the sink fails: {lost} batches not written");
+    }
+}
+
+/// A spooled sink's first task: appends each pushed batch to the spool (off the async threads), keeps the newest
+/// `cache_limit` in memory for the sender, and counts and logs what the spool's bound drops.
+struct Spooler {
+    name: String,
+    queue: Arc<Queue>,
+    s: Arc<Spooled>,
+    cache_limit: usize,
+    queued: Gauge,
+    dropped: Counter,
+}
+
+impl Spooler {
+    async fn run(self) {
+        let Spooler { name, queue, s, cache_limit, queued, dropped } = self;
+        loop {
+            let next = lock(&queue.batches).pop_front();
+            let Some(batch) = next else {
+                if queue.closed() {
+                    s.spooler_done.store(true, Ordering::SeqCst);
+                    s.wake.notify_one();
+                    return;
+                }
+                queue.notify.notified().await;
+                continue;
+            };
+            let (s2, b2, q2) = (s.clone(), batch.clone(), queued.clone());
+            let appended = tokio::task::spawn_blocking(move || {
+                let mut spool = lock(&s2.spool);
+                let appended = spool.append(&b2);
+                // Under the lock, so that the sender's newer count is never overwritten by this one.
+                q2.set(spool.pending_count() as i64);
+                appended.map(|(seq, dropped)| (seq, dropped, spool.max_bytes()))
+            })
+            .await;
+            match appended {
+                Ok(Ok((seq, spool_dropped, max_bytes))) => {
+                    for d in spool_dropped {
+                        dropped.inc_by(d.batches);
+                        tracing::warn!(
+                            sink = %name,
+                            "spool full ({max_bytes} bytes): dropped the oldest batches not yet written, {d}; the \
+                             sink has been failing that long"
+                        );
+                    }
+                    let mut cache = lock(&s.cache);
+                    cache.push_back((seq, batch));
+                    while cache.len() > cache_limit {
+                        cache.pop_front();
+                    }
+                    s.wake.notify_one();
+                }
+                Ok(Err(e)) => {
+                    dropped.inc();
+                    tracing::error!(
+                        sink = %name,
+                        "cannot write the batch of {} to the spool: {e}: the batch is lost",
+                        rfc3339(batch.timestamp)
+                    );
+                }
+                Err(e) => {
+                    dropped.inc();
+                    tracing::error!(sink = %name, "spool writer failed on the batch of {}: {e}", rfc3339(batch.timestamp));
+                }
+            }
+        }
+    }
+}
+
+/// The backlog of a spooled sink: the oldest unacknowledged batch (from memory while it is still there, else from
+/// disk), acknowledged once taken or rejected. The spool, not memory, bounds an outage.
+struct FromSpool {
+    name: String,
+    queue: Arc<Queue>,
+    s: Arc<Spooled>,
+    queued: Gauge,
+    dropped: Counter,
+}
+
+impl Backlog for FromSpool {
+    type Ticket = u64;
+
+    async fn next(&mut self) -> Option<(u64, Arc<DataBatch>)> {
+        let s = self.s.clone();
+        loop {
+            let next = lock(&s.spool).first_pending();
+            let Some(seq) = next else {
+                if self.queue.closed() && s.spooler_done.load(Ordering::SeqCst) {
+                    return None;
+                }
+                s.wake.notified().await;
+                continue;
+            };
+            let cached = {
+                let mut cache = lock(&s.cache);
+                while cache.front().is_some_and(|(q, _)| *q < seq) {
+                    cache.pop_front();
+                }
+                cache.front().filter(|(q, _)| *q == seq).map(|(_, b)| b.clone())
+            };
+            if let Some(b) = cached {
+                return Some((seq, b));
+            }
+            let s2 = s.clone();
+            match tokio::task::spawn_blocking(move || lock(&s2.spool).read(seq)).await {
+                Ok(Ok(b)) => return Some((seq, Arc::new(b))),
+                // Dropped by the spool's bound meanwhile: counted there.
+                Ok(Err(_)) if lock(&s.spool).first_pending() != Some(seq) => {}
+                Ok(Err(e)) => {
+                    self.dropped.inc();
+                    tracing::error!(sink = %self.name, "spool: {e}: batch skipped");
+                    self.done(seq).await;
+                }
+                Err(e) => {
+                    tracing::error!(sink = %self.name, "spool reader failed: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Records that the sink is done with batch `seq` (durably, off the async threads).
+    async fn done(&mut self, seq: u64) {
+        let (s2, q2) = (self.s.clone(), self.queued.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let mut spool = lock(&s2.spool);
+            let result = spool.ack(seq);
+            q2.set(spool.pending_count() as i64);
+            result
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                sink = %self.name,
+                "spool: cannot record that batch {seq} was written ({e}): after a restart it may be sent again"
+            ),
+            Err(e) => tracing::warn!(sink = %self.name, "spool: recording batch {seq} as written failed: {e}"),
+        }
+    }
+
+    /// Nothing to do: an unacknowledged batch stays the spool's first.
+    fn keep(&mut self, _: u64, _: Arc<DataBatch>) -> bool {
+        true
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.s.wake
+    }
+
+    fn give_up(&self, _: bool) {
+        let spool = lock(&self.s.spool);
+        tracing::info!(
+            sink = %self.name,
+            "shutting down while the sink fails: {} batches stay in the spool {} for the next start",
+            spool.pending_count(),
+            spool.dir().display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use async_trait::async_trait;
+    use prometheus_client::registry::Registry;
 
     fn memory(queue_batches: usize, export_timeout: Duration) -> SinkManagerConfig {
         SinkManagerConfig { queue_batches, export_timeout, spool: None }
     }
 
-    /// Records the timestamps it exported; sleeps `delay` per export.
-    struct Slow {
+    /// Self-metrics on a registry of the test's own.
+    fn metrics() -> SinkMetrics {
+        SinkMetrics::register(&mut Registry::default())
+    }
+
+    /// Records the timestamps it exported after sleeping `delay`; fails with `failure` while one is set.
+    struct TestSink {
         name: &'static str,
         delay: Duration,
+        failure: Mutex<Option<SinkError>>,
         seen: Mutex<Vec<i64>>,
     }
 
+    impl TestSink {
+        /// Down (failing with an error worth retrying) or up.
+        fn new(name: &'static str, down: bool) -> Arc<TestSink> {
+            Self::with(name, Duration::ZERO, down.then(|| SinkError::Retry("down".into())))
+        }
+
+        fn with(name: &'static str, delay: Duration, failure: Option<SinkError>) -> Arc<TestSink> {
+            Arc::new(TestSink { name, delay, failure: Mutex::new(failure), seen: Mutex::default() })
+        }
+
+        fn set_up(&self) {
+            *self.failure.lock().unwrap() = None;
+        }
+
+        fn seen(&self) -> Vec<i64> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
     #[async_trait]
-    impl DataSink for Slow {
+    impl DataSink for TestSink {
         fn name(&self) -> String {
             self.name.into()
         }
         async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
             tokio::time::sleep(self.delay).await;
+            if let Some(e) = self.failure.lock().unwrap().clone() {
+                return Err(e);
+            }
             self.seen.lock().unwrap().push(batch.timestamp);
             Ok(())
         }
@@ -513,110 +656,79 @@ mod tests {
         Arc::new(DataBatch { timestamp: ts, ..Default::default() })
     }
 
+    fn count(family: &prometheus_client::metrics::family::Family<SinkLabels, Counter>, sink: &str) -> u64 {
+        family.get_or_create(&self_metrics::sink(sink)).get()
+    }
+
     #[tokio::test]
     async fn a_slow_sink_drops_its_oldest_batches_and_does_not_hold_up_a_fast_one() {
-        let fast = Arc::new(Slow { name: "fast-test", delay: Duration::ZERO, seen: Mutex::default() });
-        let slow = Arc::new(Slow { name: "slow-test", delay: Duration::from_millis(200), seen: Mutex::default() });
-        let cfg = memory(2, Duration::from_secs(5));
-        let m = SinkManager::start(vec![fast.clone(), slow.clone()], cfg);
+        let fast = TestSink::new("fast", false);
+        let slow = TestSink::with("slow", Duration::from_millis(200), None);
+        let m = metrics();
+        let manager =
+            SinkManager::start(vec![fast.clone(), slow.clone()], memory(2, Duration::from_secs(5)), m.clone());
         for ts in 1..=6 {
-            m.push(batch(ts));
+            manager.push(batch(ts));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        m.shutdown(Duration::from_secs(5)).await;
-        assert_eq!(*fast.seen.lock().unwrap(), vec![1, 2, 3, 4, 5, 6]);
-        let slow_seen = slow.seen.lock().unwrap().clone();
+        manager.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(fast.seen(), vec![1, 2, 3, 4, 5, 6]);
+        let slow_seen = slow.seen();
         assert_eq!(slow_seen.first(), Some(&1), "the batch being exported is finished");
         assert_eq!(&slow_seen[slow_seen.len() - 2..], &[5, 6], "newest batches are kept: {slow_seen:?}");
         assert!(slow_seen.len() < 6, "some were dropped: {slow_seen:?}");
-        let dropped = metrics::DROPPED.get_or_create(&metrics::sink("slow-test")).get();
-        assert_eq!(dropped as usize, 6 - slow_seen.len());
-    }
-
-    /// Fails with a transient error while `down` is set; records what it exported.
-    struct Flaky {
-        down: std::sync::atomic::AtomicBool,
-        seen: Mutex<Vec<i64>>,
-    }
-
-    #[async_trait]
-    impl DataSink for Flaky {
-        fn name(&self) -> String {
-            "flaky-test".into()
-        }
-        async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(SinkError::Transient("down".into()));
-            }
-            self.seen.lock().unwrap().push(batch.timestamp);
-            Ok(())
-        }
+        assert_eq!(count(&m.dropped, "slow") as usize, 6 - slow_seen.len());
+        assert_eq!(count(&m.dropped, "fast"), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_outage_shorter_than_the_queue_loses_nothing_and_keeps_order() {
-        let sink = Arc::new(Flaky { down: true.into(), seen: Mutex::default() });
-        let cfg = memory(8, Duration::from_secs(5));
-        let m = SinkManager::start(vec![sink.clone()], cfg);
+        let sink = TestSink::new("flaky", true);
+        let m = metrics();
+        let manager = SinkManager::start(vec![sink.clone()], memory(8, Duration::from_secs(5)), m.clone());
         for ts in 1..=5 {
-            m.push(batch(ts));
+            manager.push(batch(ts));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        assert!(sink.seen.lock().unwrap().is_empty());
-        sink.down.store(false, Ordering::SeqCst);
+        assert!(sink.seen().is_empty());
+        sink.set_up();
         for ts in 6..=7 {
-            m.push(batch(ts));
+            manager.push(batch(ts));
             tokio::time::sleep(Duration::from_secs(11)).await;
         }
-        m.shutdown(Duration::from_secs(5)).await;
-        assert_eq!(*sink.seen.lock().unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
-        assert!(metrics::RETRIES.get_or_create(&metrics::sink("flaky-test")).get() >= 3);
-        assert_eq!(metrics::DROPPED.get_or_create(&metrics::sink("flaky-test")).get(), 0);
+        manager.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(sink.seen(), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert!(count(&m.retries, "flaky") >= 3);
+        assert_eq!(count(&m.dropped, "flaky"), 0);
     }
 
     #[tokio::test]
     async fn an_export_past_its_deadline_is_counted_as_a_timeout() {
-        let stuck = Arc::new(Slow { name: "stuck-test", delay: Duration::from_secs(60), seen: Mutex::default() });
-        let cfg = memory(2, Duration::from_millis(50));
-        let m = SinkManager::start(vec![stuck.clone()], cfg);
-        m.push(batch(1));
+        let stuck = TestSink::with("stuck", Duration::from_secs(60), None);
+        let m = metrics();
+        let manager = SinkManager::start(vec![stuck.clone()], memory(2, Duration::from_millis(50)), m.clone());
+        manager.push(batch(1));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        m.shutdown(Duration::from_secs(1)).await;
-        let timeouts =
-            metrics::ERRORS.get_or_create(&SinkErrorLabels { sink: "stuck-test".into(), kind: "timeout".into() }).get();
+        manager.shutdown(Duration::from_secs(1)).await;
+        let timeouts = m.errors.get_or_create(&SinkErrorLabels { sink: "stuck".into(), kind: "timeout".into() }).get();
         assert_eq!(timeouts, 1);
-        assert!(stuck.seen.lock().unwrap().is_empty());
+        assert!(stuck.seen().is_empty());
     }
 
-    /// Fails with a transient error while `down` is set; records what it took. Named per test, for its metrics.
-    struct Recorder {
-        name: &'static str,
-        down: std::sync::atomic::AtomicBool,
-        seen: Mutex<Vec<i64>>,
-    }
-
-    impl Recorder {
-        fn new(name: &'static str, down: bool) -> Arc<Recorder> {
-            Arc::new(Recorder { name, down: down.into(), seen: Mutex::default() })
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_batch_is_dropped_at_once_without_retries() {
+        let m = metrics();
+        let refusing = TestSink::with("refusing", Duration::ZERO, Some(SinkError::Reject("bad data".into())));
+        let manager = SinkManager::start(vec![refusing], memory(8, Duration::from_secs(5)), m.clone());
+        for ts in 1..=3 {
+            manager.push(batch(ts));
         }
-
-        fn seen(&self) -> Vec<i64> {
-            self.seen.lock().unwrap().clone()
-        }
-    }
-
-    #[async_trait]
-    impl DataSink for Recorder {
-        fn name(&self) -> String {
-            self.name.into()
-        }
-        async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(SinkError::Transient("down".into()));
-            }
-            self.seen.lock().unwrap().push(batch.timestamp);
-            Ok(())
-        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        manager.shutdown(Duration::from_secs(1)).await;
+        let rejected =
+            m.errors.get_or_create(&SinkErrorLabels { sink: "refusing".into(), kind: "permanent".into() }).get();
+        assert_eq!(rejected, 3);
+        assert_eq!(count(&m.retries, "refusing"), 0);
     }
 
     fn spooled(dir: &std::path::Path, max_bytes: u64) -> SinkManagerConfig {
@@ -645,33 +757,34 @@ mod tests {
     #[tokio::test]
     async fn a_spooled_sink_loses_nothing_across_an_outage_longer_than_memory_and_a_restart() {
         let dir = temp_dir("restart");
+        let m = metrics();
         // Down for six batches, three times what memory holds; then heapster stops.
-        let down = Recorder::new("spool-restart-test", true);
-        let m = SinkManager::try_start(vec![down.clone()], spooled(&dir, 1 << 20)).unwrap();
+        let down = TestSink::new("spooled", true);
+        let manager = SinkManager::try_start(vec![down.clone()], spooled(&dir, 1 << 20), m.clone()).unwrap();
         for ts in 1..=6 {
-            m.push(batch(ts));
+            manager.push(batch(ts));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         assert!(down.seen().is_empty());
 
         // The next run, with the sink back: the six first, in order, then the new ones.
-        let up = Recorder::new("spool-restart-test", false);
-        let m = SinkManager::try_start(vec![up.clone()], spooled(&dir, 1 << 20)).unwrap();
-        m.push(batch(7));
-        m.push(batch(8));
+        let up = TestSink::new("spooled", false);
+        let manager = SinkManager::try_start(vec![up.clone()], spooled(&dir, 1 << 20), m.clone()).unwrap();
+        manager.push(batch(7));
+        manager.push(batch(8));
         wait_until("all eight written", || up.seen().len() >= 8).await;
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(up.seen(), (1..=8).collect::<Vec<_>>());
-        assert_eq!(metrics::DROPPED.get_or_create(&metrics::sink("spool-restart-test")).get(), 0);
-        assert_eq!(metrics::QUEUED.get_or_create(&metrics::sink("spool-restart-test")).get(), 0);
+        assert_eq!(count(&m.dropped, "spooled"), 0);
+        assert_eq!(m.queued.get_or_create(&self_metrics::sink("spooled")).get(), 0);
 
         // And a third run sends none of them again.
-        let again = Recorder::new("spool-restart-test", false);
-        let m = SinkManager::try_start(vec![again.clone()], spooled(&dir, 1 << 20)).unwrap();
-        m.push(batch(9));
+        let again = TestSink::new("spooled", false);
+        let manager = SinkManager::try_start(vec![again.clone()], spooled(&dir, 1 << 20), m.clone()).unwrap();
+        manager.push(batch(9));
         wait_until("the new batch written", || !again.seen().is_empty()).await;
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(again.seen(), vec![9]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -682,19 +795,20 @@ mod tests {
         let mut one = Vec::new();
         crate::spool::codec::encode(&batch(1), &mut one);
         let record = (24 + one.len()) as u64;
-        let down = Recorder::new("spool-bound-test", true);
-        let m = SinkManager::try_start(vec![down.clone()], spooled(&dir, record * 3)).unwrap();
+        let m = metrics();
+        let down = TestSink::new("bounded", true);
+        let manager = SinkManager::try_start(vec![down.clone()], spooled(&dir, record * 3), m.clone()).unwrap();
         for ts in 1..=10 {
-            m.push(batch(ts));
+            manager.push(batch(ts));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        m.shutdown(Duration::from_secs(2)).await;
-        assert_eq!(metrics::DROPPED.get_or_create(&metrics::sink("spool-bound-test")).get(), 7);
+        manager.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(count(&m.dropped, "bounded"), 7);
 
-        let up = Recorder::new("spool-bound-test", false);
-        let m = SinkManager::try_start(vec![up.clone()], spooled(&dir, record * 3)).unwrap();
+        let up = TestSink::new("bounded", false);
+        let manager = SinkManager::try_start(vec![up.clone()], spooled(&dir, record * 3), m.clone()).unwrap();
         wait_until("the kept batches written", || up.seen().len() >= 3).await;
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(up.seen(), vec![8, 9, 10], "the newest are kept, in order");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -702,16 +816,16 @@ mod tests {
     #[tokio::test]
     async fn two_sinks_of_the_same_name_get_a_spool_each() {
         let dir = temp_dir("twins");
-        let (a, b) = (Recorder::new("spool-twin-test", true), Recorder::new("spool-twin-test", true));
-        let m = SinkManager::try_start(vec![a.clone(), b.clone()], spooled(&dir, 1 << 20)).unwrap();
-        m.push(batch(1));
+        let (a, b) = (TestSink::new("twin", true), TestSink::new("twin", true));
+        let manager = SinkManager::try_start(vec![a.clone(), b.clone()], spooled(&dir, 1 << 20), metrics()).unwrap();
+        manager.push(batch(1));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
-        let (a, b) = (Recorder::new("spool-twin-test", false), Recorder::new("spool-twin-test", false));
-        let m = SinkManager::try_start(vec![a.clone(), b.clone()], spooled(&dir, 1 << 20)).unwrap();
+        let (a, b) = (TestSink::new("twin", false), TestSink::new("twin", false));
+        let manager = SinkManager::try_start(vec![a.clone(), b.clone()], spooled(&dir, 1 << 20), metrics()).unwrap();
         wait_until("both written", || a.seen().len() == 1 && b.seen().len() == 1).await;
-        m.shutdown(Duration::from_secs(2)).await;
+        manager.shutdown(Duration::from_secs(2)).await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -719,9 +833,9 @@ mod tests {
     async fn a_spool_that_cannot_be_opened_is_an_error_at_start() {
         let file = temp_dir("not-a-dir");
         std::fs::write(&file, "x").unwrap();
-        let sink = Recorder::new("spool-error-test", false);
-        let e = SinkManager::try_start(vec![sink], spooled(&file, 1 << 20)).err().expect("an error");
-        assert!(e.contains("--sink_buffer_dir") && e.contains("spool-error-test"), "{e}");
+        let sink = TestSink::new("unopenable", false);
+        let e = SinkManager::try_start(vec![sink], spooled(&file, 1 << 20), metrics()).err().expect("an error");
+        assert!(e.contains("--sink_buffer_dir") && e.contains("unopenable"), "{e}");
         let _ = std::fs::remove_file(&file);
     }
 }

@@ -2,7 +2,7 @@
 //! heapster with one clear line instead of surfacing as write errors an hour later.
 
 use crate::ConfigError;
-use heapster_model::SpecUri;
+use heapster_model::{OptionSpec, Options, SpecUri};
 use std::time::Duration;
 
 /// Which series layout the sink writes. Both are options of one sink so that a user can move dashboards from
@@ -70,25 +70,29 @@ pub struct InfluxdbConfig {
     pub gzip: bool,
 }
 
-/// The options this sink accepts, for the error message of an unknown one.
-const OPTIONS: &[&str] = &[
-    "user",
-    "pw",
-    "db",
-    "retention",
-    "secure",
-    "insecuressl",
-    "withfields",
-    "cluster_name",
-    "disable_counter_metrics",
-    "concurrency",
-    "schema",
-    "timeout",
-    "batch_points",
-    "token",
-    "org",
-    "bucket",
-    "gzip",
+/// The options this sink accepts, with Heapster's defaults; `--help` prints them, [`Options`] refuses any other.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new("user", "root", "1.x user (basic auth; a server without auth ignores it)"),
+    OptionSpec { name: "pw", default: "root", help: "1.x password", secret: true },
+    OptionSpec::new("db", "k8s", "1.x database, created when missing"),
+    OptionSpec::new(
+        "retention",
+        "",
+        "the database's duration when heapster creates it (InfluxQL: 7d, 168h, INF; 0: the server's default)",
+    ),
+    OptionSpec::new("secure", "false", "https instead of http"),
+    OptionSpec::new("insecuressl", "false", "skip certificate checks (self-signed test servers)"),
+    OptionSpec::new("withfields", "false", "one measurement per metric group, one field per metric (Heapster 1.x)"),
+    OptionSpec::new("cluster_name", "default", "the cluster_name tag of every point"),
+    OptionSpec::new("disable_counter_metrics", "false", "leave out cumulative metrics (their rates are kept)"),
+    OptionSpec::new("concurrency", "1", "requests of one batch in flight at once"),
+    OptionSpec::new("schema", "heapster", "heapster (Heapster 1.x's series) or legacy (before Heapster 1.0)"),
+    OptionSpec::new("timeout", "10s", "deadline of one HTTP request"),
+    OptionSpec::new("batch_points", "10000", "points per write request"),
+    OptionSpec::secret("token", "2.x/3.x API token (selects the /api/v2/write API)"),
+    OptionSpec::new("org", "", "2.x organisation (selects the /api/v2/write API)"),
+    OptionSpec::new("bucket", "", "2.x/3.x bucket, or InfluxDB 3's database (selects the /api/v2/write API)"),
+    OptionSpec::new("gzip", "true", "gzip-compressed request bodies"),
 ];
 
 /// Options that only the 1.x API has, and what to use with the 2.x/3.x API instead.
@@ -106,121 +110,104 @@ const V1_ONLY: &[(&str, &str)] = &[
 impl InfluxdbConfig {
     /// Parses `--sink=influxdb:URL?options`. Any unknown option or bad value is an error naming it.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError { uri: redacted(uri), reason };
-        for (k, _) in &uri.options {
-            if !OPTIONS.contains(&k.as_str()) {
-                return Err(err(format!("unknown influxdb option {k:?}; known: {}", OPTIONS.join(", "))));
-            }
-        }
+        Self::from_options(&Options::new("--sink", uri, OPTIONS)?)
+    }
+
+    /// The options of `--sink` or `--historical_source`, which take the same ones; errors name the flag given.
+    pub fn from_options(o: &Options) -> Result<Self, ConfigError> {
+        let uri = o.uri();
         let target = if uri.target.is_empty() { "http://localhost:8086" } else { uri.target.as_str() };
         // Heapster took a bare `host:port`; accept it too.
         let target = if target.contains("://") { target.to_owned() } else { format!("http://{target}") };
-        let mut url = url::Url::parse(&target).map_err(|e| err(format!("{target:?} is not a URL ({e})")))?;
+        let mut url = url::Url::parse(&target).map_err(|e| o.error(format!("{target:?} is not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(err(format!("{target:?}: expected http://host:port or https://host:port")));
+            return Err(o.error(format!("{target:?}: expected http://host:port or https://host:port")));
         }
-        let flag = |name: &str| -> Result<bool, ConfigError> {
-            match uri.option(name) {
-                None => Ok(false),
-                Some(v) => parse_bool(v).ok_or_else(|| err(format!("{name}={v:?}: expected true or false"))),
-            }
-        };
-        if flag("secure")? && url.scheme() == "http" {
+        if o.bool("secure", false)? && url.scheme() == "http" {
             url.set_scheme("https").expect("http -> https");
         }
-        let retention = match uri.option("retention") {
+        let retention = match o.get("retention") {
             None | Some("") | Some("0") => None,
             Some(r) if valid_duration(r) => Some(r.to_owned()),
             Some(r) => {
-                return Err(err(format!(
+                return Err(o.error(format!(
                     "retention={r:?}: expected an InfluxQL duration such as 7d, 168h or 2w (or INF, or 0 for the \
                      server's default)"
                 )));
             }
         };
-        let with_fields = flag("withfields")?;
-        let schema = match (uri.option("schema"), with_fields) {
+        let with_fields = o.bool("withfields", false)?;
+        let schema = match (o.get("schema"), with_fields) {
             (None | Some("") | Some("heapster"), false) => Schema::Heapster,
             (None | Some("") | Some("heapster"), true) => Schema::WithFields,
             (Some("legacy"), false) => Schema::Legacy,
-            (Some("legacy"), true) => return Err(err("schema=legacy and withfields=true exclude each other".into())),
-            (Some(s), _) => return Err(err(format!("schema={s:?}: expected heapster (the default) or legacy"))),
+            (Some("legacy"), true) => return Err(o.error("schema=legacy and withfields=true exclude each other")),
+            (Some(s), _) => return Err(o.error(format!("schema={s:?}: expected heapster (the default) or legacy"))),
         };
-        let positive = |name: &str, default: usize| -> Result<usize, ConfigError> {
-            match uri.option(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| err(format!("{name}={v:?}: expected a whole number above 0"))),
-            }
-        };
-        let timeout = match uri.option("timeout") {
-            None => Duration::from_secs(10),
-            Some(v) => humantime_like(v).ok_or_else(|| err(format!("timeout={v:?}: expected a duration like 10s")))?,
-        };
-        let db = uri.option("db").unwrap_or("k8s").to_owned();
+        let db = o.string("db", "k8s");
         if db.is_empty() {
-            return Err(err("db= is empty: name the database (Heapster's default is k8s)".into()));
+            return Err(o.error("db= is empty: name the database (Heapster's default is k8s)"));
         }
-        let api = if ["token", "org", "bucket"].iter().any(|o| uri.option(o).is_some()) {
-            if let Some((o, instead)) = V1_ONLY.iter().find(|(o, _)| uri.option(o).is_some()) {
-                return Err(err(format!(
-                    "{o}= is an InfluxDB 1.x option, but token=/org=/bucket= select the 2.x/3.x write API: {instead}"
+        let api = if ["token", "org", "bucket"].iter().any(|n| o.has(n)) {
+            if let Some((n, instead)) = V1_ONLY.iter().find(|(n, _)| o.has(n)) {
+                return Err(o.error(format!(
+                    "{n}= is an InfluxDB 1.x option, but token=/org=/bucket= select the 2.x/3.x write API: {instead}"
                 )));
             }
-            let bucket = match uri.option("bucket") {
+            let bucket = match o.get("bucket") {
                 Some(b) if !b.is_empty() => b.to_owned(),
-                Some(_) => return Err(err("bucket= is empty: name the bucket to write to".into())),
+                Some(_) => return Err(o.error("bucket= is empty: name the bucket to write to")),
                 None => {
-                    return Err(err(
+                    return Err(o.error(
                         "the 2.x/3.x write API (selected by token= or org=) needs bucket=: name the bucket to write \
-                         to (InfluxDB 3: the database)"
-                            .into(),
+                         to (InfluxDB 3: the database)",
                     ));
                 }
             };
-            let token = match uri.option("token") {
+            let token = match o.get("token") {
                 Some("") => {
-                    return Err(err("token= is empty: give the API token, or leave token out for a server without \
-                         authentication"
-                        .into()));
+                    return Err(o.error(
+                        "token= is empty: give the API token, or leave token out for a server without authentication",
+                    ));
                 }
                 Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
-                    return Err(err("token= holds spaces or characters an HTTP header cannot carry".into()));
+                    return Err(o.error("token= holds spaces or characters an HTTP header cannot carry"));
                 }
                 t => t.map(str::to_owned),
             };
-            let org = match uri.option("org") {
-                Some("") => return Err(err("org= is empty: name the organisation, or leave org out".into())),
-                o => o.map(str::to_owned),
+            let org = match o.get("org") {
+                Some("") => return Err(o.error("org= is empty: name the organisation, or leave org out")),
+                org => org.map(str::to_owned),
             };
             Api::V2 { token, org, bucket }
         } else {
             Api::V1
         };
-        let gzip = match uri.option("gzip") {
-            None => true,
-            Some(v) => parse_bool(v).ok_or_else(|| err(format!("gzip={v:?}: expected true or false")))?,
-        };
         Ok(InfluxdbConfig {
             url,
-            user: uri.option("user").unwrap_or("root").to_owned(),
-            password: uri.option("pw").unwrap_or("root").to_owned(),
+            user: o.string("user", "root"),
+            password: o.string("pw", "root"),
             db,
             retention,
-            insecure_ssl: flag("insecuressl")?,
+            insecure_ssl: o.bool("insecuressl", false)?,
             schema,
-            cluster_name: uri.option("cluster_name").unwrap_or("default").to_owned(),
-            cluster_name_set: uri.option("cluster_name").is_some(),
-            disable_counter_metrics: flag("disable_counter_metrics")?,
-            concurrency: positive("concurrency", 1)?,
-            timeout,
-            batch_points: positive("batch_points", 10_000)?,
+            cluster_name: o.string("cluster_name", "default"),
+            cluster_name_set: o.has("cluster_name"),
+            disable_counter_metrics: o.bool("disable_counter_metrics", false)?,
+            concurrency: o.positive("concurrency", 1)?,
+            timeout: o.duration("timeout", Duration::from_secs(10))?,
+            batch_points: o.positive("batch_points", 10_000)?,
             api,
-            gzip,
+            gzip: o.bool("gzip", true)?,
         })
+    }
+
+    /// The sink's name in logs and on `/metrics`: `influxdb:` with the URL and [`InfluxdbConfig::destination`],
+    /// without credentials.
+    pub fn name(&self) -> String {
+        let mut shown = self.url.clone();
+        shown.set_query(Some(&self.destination()));
+        format!("influxdb:{shown}")
     }
 
     /// Where the points go, for the sink's name in logs and on `/metrics`: `db=k8s`, or `org=o&bucket=b`.
@@ -231,26 +218,6 @@ impl InfluxdbConfig {
             Api::V2 { org: Some(org), bucket, .. } => format!("org={org}&bucket={bucket}"),
             Api::V2 { org: None, bucket, .. } => format!("bucket={bucket}"),
         }
-    }
-}
-
-/// The `--sink` value with secrets (`pw`, `token`) masked, for error messages that end up in logs.
-fn redacted(uri: &SpecUri) -> String {
-    let mut u = uri.clone();
-    for (k, v) in &mut u.options {
-        if k == "pw" || k == "token" {
-            *v = "***".into();
-        }
-    }
-    u.to_string()
-}
-
-/// Go's `strconv.ParseBool`, which Heapster used, so old manifests keep working.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
     }
 }
 
@@ -274,19 +241,6 @@ fn valid_duration(s: &str) -> bool {
         }
     }
     true
-}
-
-/// A duration such as `500ms`, `10s` or `1m` for the request timeout.
-fn humantime_like(v: &str) -> Option<Duration> {
-    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
 }
 
 #[cfg(test)]
@@ -384,6 +338,16 @@ mod tests {
             assert!(e.starts_with("--sink=influxdb:"), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn the_defaults_help_shows_are_the_ones_parsing_uses() {
+        let given: Vec<String> =
+            OPTIONS.iter().filter(|o| !o.default.is_empty()).map(|o| format!("{}={}", o.name, o.default)).collect();
+        let mut explicit = parse(&format!("influxdb:http://h?{}", given.join("&"))).unwrap();
+        assert!(explicit.cluster_name_set);
+        explicit.cluster_name_set = false;
+        assert_eq!(explicit, parse("influxdb:http://h").unwrap());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! recommends, and empty tag values are left out because InfluxDB rejects them (Heapster did the same).
 
 use super::config::{InfluxdbConfig, Schema};
+use crate::util::http::Bodies;
 use heapster_model::catalog::{self, MetricType, Units, ValueType};
 use heapster_model::{DataBatch, Labels, MetricValue, labels};
 use std::borrow::Cow;
@@ -26,9 +27,13 @@ pub struct Encoded {
     pub unrepresentable: usize,
 }
 
+/// Where the sink's bodies are compressed; here for the tests and benchmarks that measure it with the encoder.
+pub use crate::util::http::gzip;
+
 /// Encodes `batch` as `config` says.
 pub fn encode(batch: &DataBatch, config: &InfluxdbConfig) -> Encoded {
-    let mut enc = Encoder { config, out: Encoded::default(), body: String::new(), in_body: 0 };
+    // Cut by points only: InfluxDB's own bound is on points per request.
+    let mut enc = Encoder { config, bodies: Bodies::new(config.batch_points, usize::MAX), unrepresentable: 0 };
     let cluster = match config.schema {
         Schema::Legacy if !config.cluster_name_set => None,
         _ => Some(config.cluster_name.as_str()),
@@ -43,14 +48,14 @@ pub fn encode(batch: &DataBatch, config: &InfluxdbConfig) -> Encoded {
             enc.point(&m.name, &t, m.value, batch.timestamp);
         }
     }
-    enc.finish()
+    let points = enc.bodies.points();
+    Encoded { bodies: enc.bodies.finish(), points, unrepresentable: enc.unrepresentable }
 }
 
 struct Encoder<'a> {
     config: &'a InfluxdbConfig,
-    out: Encoded,
-    body: String,
-    in_body: usize,
+    bodies: Bodies,
+    unrepresentable: usize,
 }
 
 impl Encoder<'_> {
@@ -68,7 +73,7 @@ impl Encoder<'_> {
         };
         let f = value.as_f64();
         if !f.is_finite() {
-            self.out.unrepresentable += 1;
+            self.unrepresentable += 1;
             return;
         }
         let (measurement, field): (Cow<str>, &str) = match self.config.schema {
@@ -79,31 +84,19 @@ impl Encoder<'_> {
             },
             Schema::Legacy => (legacy_name(metric), "value"),
         };
-        let b = &mut self.body;
-        escape(b, &measurement, &[',', ' ']);
-        b.push_str(tags);
-        b.push(' ');
-        escape(b, field, &[',', '=', ' ']);
-        b.push('=');
-        match (as_float, value) {
-            (true, _) => write!(b, "{f:?}").unwrap(),
-            (false, MetricValue::Int(v)) => write!(b, "{v}i").unwrap(),
-            (false, MetricValue::Float(v)) => write!(b, "{}i", v.round() as i64).unwrap(),
-        }
-        writeln!(b, " {ts}").unwrap();
-        self.out.points += 1;
-        self.in_body += 1;
-        if self.in_body >= self.config.batch_points {
-            self.out.bodies.push(std::mem::take(&mut self.body));
-            self.in_body = 0;
-        }
-    }
-
-    fn finish(mut self) -> Encoded {
-        if !self.body.is_empty() {
-            self.out.bodies.push(self.body);
-        }
-        self.out
+        self.bodies.line(|b| {
+            escape(b, &measurement, &[',', ' ']);
+            b.push_str(tags);
+            b.push(' ');
+            escape(b, field, &[',', '=', ' ']);
+            b.push('=');
+            match (as_float, value) {
+                (true, _) => write!(b, "{f:?}").unwrap(),
+                (false, MetricValue::Int(v)) => write!(b, "{v}i").unwrap(),
+                (false, MetricValue::Float(v)) => write!(b, "{}i", v.round() as i64).unwrap(),
+            }
+            write!(b, " {ts}").unwrap();
+        });
     }
 }
 
@@ -143,17 +136,6 @@ fn tags(set: &Labels, metric: Option<&Labels>, cluster: Option<&str>, schema: Sc
         escape(&mut s, v, &[',', '=', ' ']);
     }
     s
-}
-
-/// A request body gzip-compressed for `Content-Encoding: gzip`, which InfluxDB 1.x (since 0.13), 2.x, 3.x and
-/// VictoriaMetrics accept. Level 1 (fastest): line protocol repeats its measurement and tag text on every line,
-/// so even the fastest level shrinks it many times (see `benches/influxdb_encode.rs`); higher levels cost much
-/// more CPU for a few per cent less.
-pub fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8 + 64), flate2::Compression::fast());
-    enc.write_all(body).expect("writing to a Vec cannot fail");
-    enc.finish().expect("writing to a Vec cannot fail")
 }
 
 /// Appends `s` with a backslash before each of `special`. Line protocol has no escape for a newline, so one

@@ -11,11 +11,13 @@
 //! verbatim. Times are inclusive epoch milliseconds (`time >= 1700000000000ms`), the precision points are written
 //! with, so the API's bounds are exact.
 
-use super::config::{Api, InfluxdbConfig, Schema};
+use super::config::{Api, InfluxdbConfig, OPTIONS, Schema};
+use crate::ConfigError;
+use crate::util::http;
 use async_trait::async_trait;
 use heapster_model::catalog::{self, ValueType};
 use heapster_model::historical::{AggregatedBucket, Aggregation, Entity, HistoricalError, HistoricalSource, Sample};
-use heapster_model::{Labels, MetricValue, SpecUri, Timestamp, labels};
+use heapster_model::{Labels, MetricValue, Options, SpecUri, Timestamp, labels};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,34 +31,26 @@ pub struct InfluxdbHistorical {
 
 impl InfluxdbHistorical {
     /// Parses `--historical_source=influxdb:...`; contacts no server. Errors are one line naming the flag.
-    pub fn from_uri(uri: &SpecUri) -> Result<Self, String> {
-        let config =
-            InfluxdbConfig::from_uri(uri).map_err(|e| format!("--historical_source={}: {}", e.uri, e.reason))?;
-        let flag = || {
-            let mut shown = config.url.clone();
-            shown.set_query(Some(&config.destination()));
-            format!("--historical_source=influxdb:{shown}")
-        };
+    pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
+        let options = Options::new("--historical_source", uri, OPTIONS)?;
+        let config = InfluxdbConfig::from_options(&options)?;
         if matches!(config.api, Api::V2 { .. }) {
-            return Err(format!(
-                "{}: the historical API reads with InfluxQL (InfluxDB 1.x /query, db=); token=/org=/bucket= are \
-                 not supported",
-                flag()
+            return Err(options.error(
+                "the historical API reads with InfluxQL (InfluxDB 1.x /query, db=); token=/org=/bucket= are not \
+                 supported",
             ));
         }
         match config.schema {
             Schema::Heapster => {}
             Schema::WithFields => {
-                return Err(format!("{}: withfields=true is not supported: only the default schema is read", flag()));
+                return Err(options.error("withfields=true is not supported: only the default schema is read"));
             }
             Schema::Legacy => {
-                return Err(format!("{}: schema=legacy is not supported: only the default schema is read", flag()));
+                return Err(options.error("schema=legacy is not supported: only the default schema is read"));
             }
         }
-        let client = super::service::http_client(&config).map_err(|e| format!("{}: {e}", flag()))?;
-        let mut shown = config.url.clone();
-        shown.set_query(Some(&config.destination()));
-        Ok(InfluxdbHistorical { client, name: format!("influxdb:{shown}"), config })
+        let client = http::client(&super::service::client_settings(&config)).map_err(|e| options.error(e))?;
+        Ok(InfluxdbHistorical { client, name: config.name(), config })
     }
 
     fn cluster(&self) -> Option<&str> {
@@ -558,7 +552,7 @@ mod tests {
             ("influxdb:http://h?token=t&bucket=b", "token=/org=/bucket= are not supported"),
             ("influxdb:http://h?dbname=x&pw=hunter2", "unknown influxdb option"),
         ] {
-            let e = build(uri).err().unwrap();
+            let e = build(uri).err().unwrap().to_string();
             assert!(e.starts_with("--historical_source=influxdb:") && e.contains(says), "{uri}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
         }

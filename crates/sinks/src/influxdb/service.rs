@@ -1,26 +1,28 @@
-//! The HTTP side of the InfluxDB sink: `/write` with line protocol (or `/api/v2/write` for InfluxDB 2.x/3.x),
-//! `CREATE DATABASE` when a 1.x database is missing, gzip-compressed bodies, and a verdict per request that the
-//! manager's retry loop acts on.
-//!
-//! Heapster's sink had no HTTP timeout (a hung server hung the sink) and dropped the batch on any error. Here
-//! every request has a deadline, and an error is sorted into "try again" (server down, timeout, 5xx) — the batch
-//! stays queued — and "retrying will not help" (InfluxDB rejected points: bad data, type conflicts, auth), which
-//! is reported with InfluxDB's own words and counted per cause.
+//! The HTTP side of the InfluxDB sink: `/write` with line protocol (or `/api/v2/write` for InfluxDB 2.x/3.x) and
+//! `CREATE DATABASE` when a 1.x database is missing. The client, gzip and the retry-or-reject verdict are
+//! [`crate::util::http`]'s; what is InfluxDB's own is here: its URLs and credentials, the answers that mean "make
+//! the database again" or "the bucket is not made yet", and the cause and `dropped=N` of a rejection, reported in
+//! InfluxDB's own words and counted per cause.
 
 use super::config::{Api, InfluxdbConfig};
-use super::encoder;
 use crate::SinkError;
-use crate::metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
+use crate::self_metrics::SinkCounters;
+use crate::util::http::{self, Answer, ClientSettings, HttpClient, Verdict};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The verdict cause of a write to a 1.x database that does not exist (any more).
+const DATABASE_NOT_FOUND: &str = "database_not_found";
+/// The verdict cause of a write to a 2.x/3.x bucket or organisation that does not exist (yet).
+const BUCKET_NOT_FOUND: &str = "bucket_not_found";
+
 /// One InfluxDB server (1.x, or 2.x/3.x through `/api/v2/write`), as seen by one sink.
 pub struct Transport {
-    client: reqwest::Client,
+    http: HttpClient,
     config: InfluxdbConfig,
     write_url: url::Url,
-    /// The sink's name, for self-metrics and logs.
+    /// The sink's name, for logs.
     name: String,
     /// Set once `CREATE DATABASE` answered; cleared by a "database not found" so that a database dropped
     /// mid-run is made again instead of failing every write (Heapster reset its connection for the same reason).
@@ -30,11 +32,11 @@ pub struct Transport {
 
 impl Transport {
     /// Builds the HTTP client. Fails only when TLS cannot be set up, which is a start-up error.
-    pub fn new(config: InfluxdbConfig, name: String) -> Result<Self, String> {
-        let client = http_client(&config)?;
+    pub fn new(config: InfluxdbConfig, name: String, counters: SinkCounters) -> Result<Self, String> {
+        let http = HttpClient::new(client_settings(&config), counters, format!("InfluxDB at {}", config.url))?;
         let write_url = write_url(&config);
         let db_ready = AtomicBool::new(matches!(config.api, Api::V2 { .. }));
-        Ok(Transport { client, config, write_url, name, db_ready })
+        Ok(Transport { http, config, write_url, name, db_ready })
     }
 
     /// Writes every body of one batch, `concurrency` at a time. The batch fails as a whole if any body failed;
@@ -50,11 +52,11 @@ impl Transport {
                 set.spawn(async move { me.write(body).await });
             }
             while let Some(r) = set.join_next().await {
-                let r = r.unwrap_or_else(|e| Err(SinkError::Transient(format!("write task failed: {e}"))));
+                let r = r.unwrap_or_else(|e| Err(SinkError::Retry(format!("write task failed: {e}"))));
                 if let Err(e) = r {
                     // "Try again" wins over "rejected": the batch must be written again either way.
                     worst = match (worst, e) {
-                        (Some(SinkError::Transient(w)), _) => Some(SinkError::Transient(w)),
+                        (Some(SinkError::Retry(w)), _) => Some(SinkError::Retry(w)),
                         (_, e) => Some(e),
                     };
                 }
@@ -69,55 +71,69 @@ impl Transport {
         // Every line ends in a newline, so this counts points without walking the lines.
         let lines = body.bytes().filter(|b| *b == b'\n').count() as u64;
         // Compressed once, whatever the number of attempts.
-        let payload = if self.config.gzip { encoder::gzip(body.as_bytes()) } else { body.into_bytes() };
+        let payload = if self.config.gzip { http::gzip(body.as_bytes()) } else { body.into_bytes() };
         for attempt in 0..2 {
-            let resp = self.post(self.write_url.clone(), payload.clone(), self.config.gzip).await?;
-            let status = resp.status();
-            if status.is_success() {
-                self.outcome("ok");
-                metrics::INFLUXDB_POINTS.get_or_create(&metrics::sink(&self.name)).inc_by(lines);
-                return Ok(());
+            let request = self.request(self.write_url.clone(), payload.clone(), self.config.gzip);
+            let (verdict, answer) = self.http.send(request, |a| self.judge_write(a)).await?;
+            let (status, message) = (answer.status, error_message(&answer.text));
+            match (verdict, &self.config.api) {
+                (Verdict::Accepted, _) => {
+                    self.http.counters().written(lines);
+                    return Ok(());
+                }
+                (Verdict::Retry { cause }, _) if cause == DATABASE_NOT_FOUND && attempt == 0 => {
+                    tracing::warn!(sink = %self.name, "database {:?} not found: creating it again", self.config.db);
+                    self.db_ready.store(false, Ordering::SeqCst);
+                    self.ensure_db().await?;
+                }
+                (Verdict::Retry { cause }, _) if cause == DATABASE_NOT_FOUND => break,
+                (Verdict::Retry { cause }, Api::V2 { bucket, .. }) if cause == BUCKET_NOT_FOUND => {
+                    // Heapster does not make buckets (they belong to an organisation and get their retention where
+                    // they are made), but one made by an operator or a deployment job a little later should get
+                    // the data: keep the batch and try again.
+                    return Err(SinkError::Retry(format!(
+                        "InfluxDB answered {status}: {message} (create bucket {bucket:?}, e.g. influx bucket create \
+                         --name {bucket} --org <org>; batches are kept and retried meanwhile)"
+                    )));
+                }
+                (Verdict::Retry { .. }, _) => {
+                    return Err(SinkError::Retry(format!("InfluxDB answered {status}: {message}")));
+                }
+                (Verdict::Reject { cause }, _) => return Err(self.rejected(status, &cause, &message, lines)),
             }
-            let text = resp.text().await.unwrap_or_default();
-            let message = error_message(&text);
-            if let (Api::V2 { bucket, .. }, StatusCode::NOT_FOUND) = (&self.config.api, status) {
-                // The bucket (or organisation) does not exist. Heapster does not make buckets (they belong to an
-                // organisation and get their retention where they are made), but one made by an operator or a
-                // deployment job a little later should get the data: keep the batch and try again.
-                self.outcome("bucket_not_found");
-                return Err(SinkError::Transient(format!(
-                    "InfluxDB answered {status}: {message} (create bucket {bucket:?}, e.g. influx bucket create \
-                     --name {bucket} --org <org>; batches are kept and retried meanwhile)"
-                )));
-            }
-            if message.contains("database not found") && attempt == 0 && self.config.api == Api::V1 {
-                tracing::warn!(sink = %self.name, "database {:?} not found: creating it again", self.config.db);
-                self.outcome("database_not_found");
-                self.db_ready.store(false, Ordering::SeqCst);
-                self.ensure_db().await?;
-                continue;
-            }
-            return Err(self.rejected(status, &message, lines));
         }
-        Err(SinkError::Transient(format!("database {:?} vanished again right after being created", self.config.db)))
+        Err(SinkError::Retry(format!("database {:?} vanished again right after being created", self.config.db)))
     }
 
-    /// Sorts a non-2xx answer to `/write` into retry or report.
-    fn rejected(&self, status: StatusCode, message: &str, lines: u64) -> SinkError {
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            self.outcome("server_error");
-            return SinkError::Transient(format!("InfluxDB answered {status}: {message}"));
+    /// InfluxDB's reading of a failed write, where it differs from the status alone: a missing 1.x database or
+    /// 2.x bucket is worth a retry, and a rejection's cause is named from InfluxDB's message.
+    fn judge_write(&self, answer: &Answer) -> Option<Verdict> {
+        if answer.status.is_success() {
+            return None;
         }
-        self.outcome("rejected");
-        let cause = cause_of(status, message);
+        let message = error_message(&answer.text);
+        match (&self.config.api, Verdict::of_status(answer.status)) {
+            (Api::V2 { .. }, _) if answer.status == StatusCode::NOT_FOUND => {
+                Some(Verdict::Retry { cause: BUCKET_NOT_FOUND.into() })
+            }
+            (Api::V1, _) if message.contains("database not found") => {
+                Some(Verdict::Retry { cause: DATABASE_NOT_FOUND.into() })
+            }
+            (_, Verdict::Reject { cause }) => Some(Verdict::Reject { cause: known_cause(&message).unwrap_or(cause) }),
+            _ => None,
+        }
+    }
+
+    /// Counts and words a rejected write: the points InfluxDB dropped by `cause`, and those of a partial write
+    /// that it did store.
+    fn rejected(&self, status: StatusCode, cause: &str, message: &str, lines: u64) -> SinkError {
         // A partial write names how many points it dropped; anything else rejected the whole body.
         let dropped = partial_dropped(message).unwrap_or(lines);
-        metrics::INFLUXDB_REJECTED
-            .get_or_create(&SinkCauseLabels { sink: self.name.clone(), cause: cause.clone() })
-            .inc_by(dropped);
+        let counters = self.http.counters();
+        counters.rejected(cause, dropped);
         let written = lines.saturating_sub(dropped);
         if written > 0 {
-            metrics::INFLUXDB_POINTS.get_or_create(&metrics::sink(&self.name)).inc_by(written);
+            counters.written(written);
         }
         let hint = match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.config.api == Api::V1 => " (check user= and pw=)",
@@ -125,9 +141,7 @@ impl Transport {
             StatusCode::PAYLOAD_TOO_LARGE => " (lower batch_points=)",
             _ => "",
         };
-        SinkError::Permanent(format!(
-            "InfluxDB rejected {dropped} of {lines} points ({cause}){hint}: {status}: {message}"
-        ))
+        SinkError::Reject(format!("InfluxDB rejected {dropped} of {lines} points ({cause}){hint}: {status}: {message}"))
     }
 
     /// `CREATE DATABASE` with the configured duration, once; InfluxDB answers success if it already exists
@@ -142,33 +156,34 @@ impl Transport {
         }
         let mut url = endpoint(&self.config.url, "query");
         url.query_pairs_mut().append_pair("q", &q);
-        let resp = self.post(url, Vec::new(), false).await?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let message = error_message(&text);
-        if status.is_server_error() {
-            return Err(SinkError::Transient(format!("{q}: InfluxDB answered {status}: {message}")));
-        }
-        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
-            // A user without admin rights cannot create databases; the database may exist anyway (made by an
-            // admin). Writes tell: "database not found" comes back here.
-            tracing::warn!(sink = %self.name, "{q}: {status}: {message}; writing to the database as it is");
-        } else if !status.is_success() {
-            return Err(SinkError::Permanent(format!("{q}: InfluxDB answered {status}: {message}")));
-        } else if !message.is_empty() {
+        let (verdict, answer) = self.http.send(self.request(url, Vec::new(), false), |_| None).await?;
+        let (status, message) = (answer.status, error_message(&answer.text));
+        match verdict {
+            Verdict::Retry { .. } => {
+                return Err(SinkError::Retry(format!("{q}: InfluxDB answered {status}: {message}")));
+            }
+            Verdict::Reject { cause } if cause == "unauthorized" => {
+                // A user without admin rights cannot create databases; the database may exist anyway (made by an
+                // admin). Writes tell: "database not found" comes back here.
+                tracing::warn!(sink = %self.name, "{q}: {status}: {message}; writing to the database as it is");
+            }
+            Verdict::Reject { .. } => {
+                return Err(SinkError::Reject(format!("{q}: InfluxDB answered {status}: {message}")));
+            }
             // Most often "retention policy conflicts with an existing policy": the database exists with another
             // duration. Writing works; changing a user's retention behind their back would not be ours to do.
-            tracing::warn!(sink = %self.name, "{q}: {message}; writing to the existing database");
-        } else {
-            tracing::info!(sink = %self.name, "{q}: done");
+            Verdict::Accepted if !message.is_empty() => {
+                tracing::warn!(sink = %self.name, "{q}: {message}; writing to the existing database");
+            }
+            Verdict::Accepted => tracing::info!(sink = %self.name, "{q}: done"),
         }
         self.db_ready.store(true, Ordering::SeqCst);
         Ok(())
     }
 
     /// One POST with the API's credentials; `gzipped` says that `body` is compressed.
-    async fn post(&self, url: url::Url, body: Vec<u8>, gzipped: bool) -> Result<reqwest::Response, SinkError> {
-        let mut req = self.client.post(url).body(body);
+    fn request(&self, url: url::Url, body: Vec<u8>, gzipped: bool) -> reqwest::RequestBuilder {
+        let mut req = self.http.client().post(url).body(body);
         if gzipped {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
@@ -185,24 +200,18 @@ impl Transport {
                 req = req.header(reqwest::header::AUTHORIZATION, value);
             }
         }
-        req.send().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "transport"
-            };
-            self.outcome(kind);
-            // Down, slow or unreachable: all worth another try once the server is back.
-            SinkError::Transient(format!("InfluxDB at {}: {kind}: {}", self.config.url, heapster_net::error_chain(&e)))
-        })
+        req
     }
+}
 
-    fn outcome(&self, outcome: &str) {
-        metrics::INFLUXDB_REQUESTS
-            .get_or_create(&SinkOutcomeLabels { sink: self.name.clone(), outcome: outcome.into() })
-            .inc();
+/// The HTTP client settings of the sink and of the historical source: per-request timeout, `insecuressl`.
+pub(crate) fn client_settings(config: &InfluxdbConfig) -> ClientSettings {
+    ClientSettings {
+        timeout: config.timeout,
+        insecure: config.insecure_ssl,
+        ca_file: None,
+        trust_hint: "SSL_CERT_FILE",
+        insecure_hint: "insecuressl=true",
     }
 }
 
@@ -256,20 +265,14 @@ fn error_message(text: &str) -> String {
     e.chars().take(500).collect()
 }
 
-/// A short, bounded name for why points were rejected, for the self-metric's label: `field type conflict`,
-/// `unable to parse`, `points beyond retention policy`, `unauthorized`...
-fn cause_of(status: StatusCode, message: &str) -> String {
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        return "unauthorized".into();
-    }
+/// A short, bounded name for why InfluxDB rejected points, when its message names one: `field type conflict`,
+/// `unable to parse`, `points beyond retention policy`, `max-values-per-tag`. Other rejections keep the cause the
+/// status gives (`unauthorized`, `request too large`, `http 400`).
+fn known_cause(message: &str) -> Option<std::borrow::Cow<'static, str>> {
     // Looked for anywhere in the message: 1.x starts with the cause (`partial write: field type conflict: ...`),
     // 2.x wraps it (`failure writing points to database: partial write: ...`).
     let known = ["field type conflict", "unable to parse", "points beyond retention policy", "max-values-per-tag"];
-    match known.iter().find(|k| message.contains(**k)) {
-        Some(k) => (*k).into(),
-        None if status == StatusCode::PAYLOAD_TOO_LARGE => "request too large".into(),
-        None => format!("http {}", status.as_u16()),
-    }
+    known.iter().find(|k| message.contains(**k)).map(|k| (*k).into())
 }
 
 /// `dropped=N` of a partial write.
@@ -279,17 +282,20 @@ fn partial_dropped(message: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The HTTP client of the sink and of the historical source: per-request timeout, `insecuressl`, our user agent.
-pub(crate) fn http_client(config: &InfluxdbConfig) -> Result<reqwest::Client, String> {
-    heapster_net::client_builder(config.timeout)
-        .tls_danger_accept_invalid_certs(config.insecure_ssl)
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SinkMetrics;
+    use crate::self_metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
+    use prometheus_client::registry::Registry;
+
+    /// The cause a rejected write is counted under.
+    fn cause_of(status: StatusCode, message: &str) -> String {
+        match transport("influxdb:http://h").judge_write(&Answer { status, text: message.into() }) {
+            Some(Verdict::Reject { cause }) => cause.into_owned(),
+            v => panic!("{status} {message}: {v:?}"),
+        }
+    }
 
     #[test]
     fn causes_of_influxdb_errors() {
@@ -373,8 +379,13 @@ mod tests {
     }
 
     fn transport(sink: &str) -> Arc<Transport> {
+        transport_counted(sink, &SinkMetrics::register(&mut Registry::default()))
+    }
+
+    fn transport_counted(sink: &str, metrics: &SinkMetrics) -> Arc<Transport> {
         let config = InfluxdbConfig::from_uri(&sink.parse().unwrap()).unwrap();
-        Arc::new(Transport::new(config, format!("test:{sink}")).unwrap())
+        let name = format!("test:{sink}");
+        Arc::new(Transport::new(config, name.clone(), metrics.for_kind("influxdb").sink(&name)).unwrap())
     }
 
     fn gunzip(b: &[u8]) -> String {
@@ -426,20 +437,35 @@ mod tests {
             ),
             (503, r#"{"code":"unavailable","message":"service unavailable"}"#),
         ]);
-        let t = transport(&format!("influxdb:{url}?token=t&bucket=k8s"));
+        let metrics = SinkMetrics::register(&mut Registry::default());
+        let sink = format!("influxdb:{url}?token=t&bucket=k8s");
+        let t = transport_counted(&sink, &metrics);
         let mut verdicts = Vec::new();
         for _ in 0..4 {
             verdicts.push(t.write_all(vec![BODY.to_owned()]).await.unwrap_err());
         }
         server.join().unwrap();
         let [missing, auth, conflict, busy] = &verdicts[..] else { unreachable!() };
-        assert!(matches!(missing, SinkError::Transient(m) if m.contains("influx bucket create")), "{missing:?}");
-        assert!(matches!(auth, SinkError::Permanent(m) if m.contains("check token=")), "{auth:?}");
+        assert!(matches!(missing, SinkError::Retry(m) if m.contains("influx bucket create")), "{missing:?}");
+        assert!(matches!(auth, SinkError::Reject(m) if m.contains("check token=")), "{auth:?}");
         assert!(
-            matches!(conflict, SinkError::Permanent(m) if m.contains("rejected 1 of 2 points (field type conflict)")),
+            matches!(conflict, SinkError::Reject(m) if m.contains("rejected 1 of 2 points (field type conflict)")),
             "{conflict:?}"
         );
-        assert!(matches!(busy, SinkError::Transient(_)), "{busy:?}");
+        assert!(matches!(busy, SinkError::Retry(_)), "{busy:?}");
+        // Counted on the test's own registry: the points each rejection cost, the partial write's stored point,
+        // and every request by outcome.
+        let kind = metrics.for_kind("influxdb");
+        let name = format!("test:{sink}");
+        let rejected = |cause: &str| {
+            kind.points_rejected.get_or_create(&SinkCauseLabels { sink: name.clone(), cause: cause.into() }).get()
+        };
+        assert_eq!((rejected("unauthorized"), rejected("field type conflict")), (2, 1));
+        assert_eq!(kind.points_written.get_or_create(&self_metrics::sink(&name)).get(), 1);
+        let requests = |outcome: &str| {
+            kind.requests.get_or_create(&SinkOutcomeLabels { sink: name.clone(), outcome: outcome.into() }).get()
+        };
+        assert_eq!([requests("bucket_not_found"), requests("rejected"), requests("server_error")], [1, 2, 1]);
     }
 
     #[test]

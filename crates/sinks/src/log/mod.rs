@@ -1,11 +1,24 @@
 //! `--sink=log`: prints every batch, one line per metric, for debugging a pipeline without any server.
 
-use crate::{ConfigError, DataSink, SinkError};
+use crate::{ConfigError, DataSink, SinkError, SinkKind, SinkMetrics};
 use async_trait::async_trait;
-use heapster_model::{DataBatch, SpecUri};
+use heapster_model::{DataBatch, KindDoc, Options, SpecUri};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+
+/// The log sink in the sink table: no options, nothing to read back.
+pub const KIND: SinkKind = SinkKind {
+    doc: KindDoc {
+        key: "log",
+        aliases: &[],
+        usage: "log",
+        summary: "Prints every batch to stdout, one line per metric, for debugging a pipeline without any server.",
+        options: &[],
+    },
+    build: |uri, _: &SinkMetrics| Ok(Arc::new(LogSink::from_uri(uri)?)),
+    historical: None,
+};
 
 /// Writes batches as text to stdout (or, in tests, to any writer).
 pub struct LogSink {
@@ -14,12 +27,7 @@ pub struct LogSink {
 
 impl LogSink {
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        if let Some((k, _)) = uri.options.first() {
-            return Err(ConfigError {
-                uri: uri.to_string(),
-                reason: format!("the log sink takes no options, got {k:?}"),
-            });
-        }
+        Options::new("--sink", uri, KIND.doc.options)?;
         Ok(Self::to_writer(Box::new(std::io::stdout())))
     }
 
@@ -55,7 +63,7 @@ impl DataSink for LogSink {
     async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
         let text = encode(&batch);
         let mut out = self.out.lock().unwrap();
-        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| SinkError::Transient(format!("log: {e}")))
+        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| SinkError::Retry(format!("log: {e}")))
     }
 }
 
@@ -98,6 +106,7 @@ mod tests {
 
     #[test]
     fn rejects_options() {
-        assert!(LogSink::from_uri(&"log?x=1".parse().unwrap()).is_err());
+        let e = LogSink::from_uri(&"log?x=1".parse().unwrap()).err().unwrap().to_string();
+        assert_eq!(e, "--sink=log?x=1: unknown log option \"x\"; known: none");
     }
 }

@@ -188,8 +188,8 @@ impl TransportError {
 impl From<TransportError> for SinkError {
     fn from(e: TransportError) -> Self {
         match e.verdict() {
-            Verdict::Retry => SinkError::Transient(e.to_string()),
-            Verdict::Refuse => SinkError::Permanent(e.to_string()),
+            Verdict::Retry => SinkError::Retry(e.to_string()),
+            Verdict::Refuse => SinkError::Reject(e.to_string()),
         }
     }
 }
@@ -242,8 +242,8 @@ mod tests {
     #[test]
     fn verdicts_become_sink_errors() {
         let e = TransportError::new(Cause::Connect, &Endpoint::new("h", 1), "refused");
-        assert!(matches!(SinkError::from(e), SinkError::Transient(m) if m == "h:1: connect: refused"));
+        assert!(matches!(SinkError::from(e), SinkError::Retry(m) if m == "h:1: connect: refused"));
         let e = TransportError::new(Cause::TooLarge, &Endpoint::new("h", 1), "5 GB");
-        assert!(matches!(SinkError::from(e), SinkError::Permanent(_)));
+        assert!(matches!(SinkError::from(e), SinkError::Reject(_)));
     }
 }
