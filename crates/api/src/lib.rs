@@ -54,12 +54,22 @@ pub struct ApiState {
     /// The Kubernetes API server, when a kubernetes source is configured: `/api/v1/nodes` and `/version` pass
     /// through to it (see [`metrics_api`]); `None` answers them from the store (standalone).
     pub kube_api: Option<Arc<dyn metrics_api::KubeApiProxy>>,
+    /// How the model and historical APIs write values: Heapster's `uint64` unless `--api_typed_values`.
+    pub values: types::ValueStyle,
 }
 
 impl ApiState {
     /// The usual staleness bound is a few resolutions; callers with a different policy set the field directly.
     pub fn new(store: Arc<Store>, registry: Arc<Registry>, resolution: Duration, max_staleness: Duration) -> Self {
-        ApiState { store, registry, resolution, max_staleness, historical: None, kube_api: None }
+        ApiState {
+            store,
+            registry,
+            resolution,
+            max_staleness,
+            historical: None,
+            kube_api: None,
+            values: Default::default(),
+        }
     }
 }
 

@@ -30,11 +30,43 @@ impl Serialize for Time {
     }
 }
 
-/// One value of a metric. Heapster's `value` was a truncated `uint64`; here it keeps its type.
+/// How the model and historical APIs write a point's `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueStyle {
+    /// Heapster's `uint64` (`types.MetricPoint.Value`): a fraction truncated toward zero as Go's
+    /// `uint64(int64(f))`, so Go clients of the original (the HPA's legacy client, the old dashboard) decode it.
+    #[default]
+    Heapster,
+    /// The stored type: integers for counters and gauges, fractions for rates (`--api_typed_values`).
+    Typed,
+}
+
+impl ValueStyle {
+    /// `v` as this style writes it.
+    pub fn value(self, v: MetricValue) -> MetricValue {
+        match (self, v) {
+            (ValueStyle::Typed, v) | (ValueStyle::Heapster, v @ MetricValue::Int(_)) => v,
+            // Go's int64(f) truncates toward zero; NaN and infinities, which Go leaves undefined, become 0.
+            (ValueStyle::Heapster, MetricValue::Float(f)) => MetricValue::Int(if f.is_finite() { f as i64 } else { 0 }),
+        }
+    }
+}
+
+/// One value of a metric, written as [`ValueStyle`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MetricPoint {
     pub timestamp: Time,
+    #[serde(serialize_with = "heapster_uint64")]
     pub value: MetricValue,
+}
+
+/// Heapster's `value` was a `uint64`: an integer below zero (which no metric should carry) wraps as Go's
+/// `uint64(int64)` does, so the JSON stays a valid `uint64` for Go clients.
+fn heapster_uint64<S: Serializer>(v: &MetricValue, s: S) -> Result<S::Ok, S::Error> {
+    match *v {
+        MetricValue::Int(i) => s.serialize_u64(i as u64),
+        MetricValue::Float(f) => s.serialize_f64(f),
+    }
 }
 
 /// A metric's points, oldest first, and the newest timestamp among them.
@@ -46,11 +78,11 @@ pub struct MetricResult {
 }
 
 impl MetricResult {
-    pub fn from_points(points: &[heapster_store::Point]) -> Self {
+    pub fn from_points(points: &[heapster_store::Point], style: ValueStyle) -> Self {
         MetricResult {
             metrics: points
                 .iter()
-                .map(|p| MetricPoint { timestamp: Time(Some(p.timestamp)), value: p.value })
+                .map(|p| MetricPoint { timestamp: Time(Some(p.timestamp)), value: style.value(p.value) })
                 .collect(),
             latest_timestamp: Time(points.iter().map(|p| p.timestamp).max()),
         }

@@ -78,6 +78,18 @@ pub struct Flags {
     #[arg(long = "store_label", value_name = "[NEW=]KEY")]
     pub store_label: Vec<String>,
 
+    /// Model and historical API values in their stored type (rates as fractions, `"value":677.70`) instead of
+    /// Heapster's truncated `uint64`, which Go clients of the original expect.
+    #[arg(long = "api_typed_values", value_name = "BOOL", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub api_typed_values: bool,
+
+    /// What the `cluster` set sums with Kubernetes: `namespaces` (Heapster's: what pods use) or `nodes` (what the
+    /// machines use, system containers included). Standalone, nodes are always summed.
+    #[arg(long = "cluster_aggregation", value_name = "namespaces|nodes", default_value = "namespaces",
+          value_parser = parse_cluster_aggregation)]
+    pub cluster_aggregation: heapster_processors::ClusterFrom,
+
     /// Log filter, as RUST_LOG (error, warn, info, debug, or per module: heapster_sources=debug).
     #[arg(long = "log_level", value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -131,6 +143,14 @@ fn parse_listen_ip(s: &str) -> Result<ListenIp, String> {
         return Ok(ListenIp(None));
     }
     s.parse().map(|ip| ListenIp(Some(ip))).map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+fn parse_cluster_aggregation(s: &str) -> Result<heapster_processors::ClusterFrom, String> {
+    match s {
+        "namespaces" => Ok(heapster_processors::ClusterFrom::Namespaces),
+        "nodes" => Ok(heapster_processors::ClusterFrom::Nodes),
+        _ => Err(format!("{s:?}: expected namespaces (Heapster's) or nodes")),
+    }
 }
 
 /// A path that may be empty: Heapster's manifests pass `--tls_cert=` for "none" (clap's own parser refuses it).

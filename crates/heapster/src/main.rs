@@ -9,6 +9,7 @@ mod self_metrics;
 mod server;
 
 use flags::Flags;
+use heapster_api::types::ValueStyle;
 use heapster_processors::{
     ClusterAggregator, ClusterFrom, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator,
 };
@@ -86,7 +87,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
     // With a Kubernetes source, Heapster's whole chain (enrichment and roll-ups); standalone, rates and the cluster.
     let processors: Vec<Box<dyn DataProcessor>> = match metadata {
-        Some(md) => heapster_processors::kubernetes_chain(
+        Some(md) => heapster_processors::kubernetes_chain_with(
             md,
             PodEnricherConfig {
                 label_separator: flags.label_separator.clone(),
@@ -94,6 +95,7 @@ async fn run(flags: Flags) -> Result<(), String> {
                 store_labels: flags.store_label.clone(),
             },
             NodeAutoscalingConfig::default(),
+            flags.cluster_aggregation,
         ),
         None => vec![Box::new(RateCalculator::new()), Box::new(ClusterAggregator::new(ClusterFrom::Nodes))],
     };
@@ -128,6 +130,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         max_staleness: flags.metric_resolution * 3,
         kube_api: cluster.as_ref().map(kube_proxy::for_cluster),
+        values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -96,7 +96,7 @@ async fn metric(
     if points.is_empty() {
         known(&*src, &entity, metric).await?;
     }
-    Ok(Json(MetricResult::from_points(&points)))
+    Ok(Json(MetricResult::from_points(&points, st.values)))
 }
 
 /// Heapster's `exportTimestampedAggregationValue`.
@@ -165,7 +165,7 @@ async fn pod_list_metric(
         .values(metric_name(&raw_metric), r.labels.as_ref(), &entities, r.start, r.end)
         .await
         .map_err(|e| upstream(&*src, e))?;
-    Ok(Json(MetricResultList { items: all.iter().map(|p| MetricResult::from_points(p)).collect() }))
+    Ok(Json(MetricResultList { items: all.iter().map(|p| MetricResult::from_points(p, st.values)).collect() }))
 }
 
 async fn pod_list_aggregated(

@@ -4,7 +4,7 @@ use super::entity::{Entity, lookup};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::params::{MetricQuery, metric_name, now_millis};
-use crate::types::{MetricResult, MetricResultList};
+use crate::types::{MetricResult, MetricResultList, ValueStyle};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use heapster_model::Labels;
@@ -21,26 +21,26 @@ fn names(store: &Store, entity: Entity) -> Result<Json<Vec<String>>, ApiError> {
 
 /// The points of `metric` of a known entity. A labelled metric asked without `labels` (or an unlabelled one asked
 /// with them) has no series under those labels and answers an empty result, as Heapster did.
-fn points(store: &Store, key: &str, metric: &str, q: &MetricQuery) -> MetricResult {
+fn points(store: &Store, key: &str, metric: &str, q: &MetricQuery, style: ValueStyle) -> MetricResult {
     let empty = Labels::new();
     let labels = q.labels.as_ref().unwrap_or(&empty);
     let pts = store.points(key, metric, labels, q.start, Some(q.end)).unwrap_or_default();
-    MetricResult::from_points(&pts)
+    MetricResult::from_points(&pts, style)
 }
 
 fn value(
-    store: &Store,
+    st: &ApiState,
     entity: Entity,
     raw_metric: &str,
     params: &HashMap<String, String>,
 ) -> Result<Json<MetricResult>, ApiError> {
     let q = MetricQuery::parse(params, now_millis())?;
     let metric = metric_name(raw_metric);
-    let info = lookup(&entity, store)?;
+    let info = lookup(&entity, &st.store)?;
     if !info.metric_names.iter().any(|m| m == metric) {
         return Err(ApiError::not_found(format!("metric {metric:?} not found for {entity}")));
     }
-    Ok(Json(points(store, &entity.key(), metric, &q)))
+    Ok(Json(points(&st.store, &entity.key(), metric, &q, st.values)))
 }
 
 pub async fn cluster_metric_names(State(st): State<ApiState>) -> Result<Json<Vec<String>>, ApiError> {
@@ -52,7 +52,7 @@ pub async fn cluster_metric(
     Path(metric): Path<String>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::Cluster, &metric, &p)
+    value(&st, Entity::Cluster, &metric, &p)
 }
 
 pub async fn node_metric_names(
@@ -67,7 +67,7 @@ pub async fn node_metric(
     Path((node, metric)): Path<(String, String)>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::Node(node), &metric, &p)
+    value(&st, Entity::Node(node), &metric, &p)
 }
 
 pub async fn free_container_metric_names(
@@ -82,7 +82,7 @@ pub async fn free_container_metric(
     Path((node, container, metric)): Path<(String, String, String)>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::FreeContainer(node, container), &metric, &p)
+    value(&st, Entity::FreeContainer(node, container), &metric, &p)
 }
 
 pub async fn namespace_metric_names(
@@ -97,7 +97,7 @@ pub async fn namespace_metric(
     Path((ns, metric)): Path<(String, String)>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::Namespace(ns), &metric, &p)
+    value(&st, Entity::Namespace(ns), &metric, &p)
 }
 
 pub async fn pod_metric_names(
@@ -112,7 +112,7 @@ pub async fn pod_metric(
     Path((ns, pod, metric)): Path<(String, String, String)>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::Pod(ns, pod), &metric, &p)
+    value(&st, Entity::Pod(ns, pod), &metric, &p)
 }
 
 pub async fn pod_container_metric_names(
@@ -127,7 +127,7 @@ pub async fn pod_container_metric(
     Path((ns, pod, container, metric)): Path<(String, String, String, String)>,
     Query(p): Params,
 ) -> Result<Json<MetricResult>, ApiError> {
-    value(&st.store, Entity::PodContainer(ns, pod, container), &metric, &p)
+    value(&st, Entity::PodContainer(ns, pod, container), &metric, &p)
 }
 
 /// `/namespaces/{ns}/pod-list/{p1,p2,...}/metrics/{metric}`: one result per listed pod, in the listed order, so a
@@ -149,11 +149,11 @@ pub async fn pod_list_metric(
             any_pod = true;
             if info.metric_names.iter().any(|m| m == metric) {
                 any_metric = true;
-                items.push(points(&st.store, &entity.key(), metric, &q));
+                items.push(points(&st.store, &entity.key(), metric, &q, st.values));
                 continue;
             }
         }
-        items.push(MetricResult::from_points(&[]));
+        items.push(MetricResult::from_points(&[], st.values));
     }
     if !any_pod {
         return Err(ApiError::not_found(format!("none of the pods {pods:?} found in namespace {ns:?}")));

@@ -23,7 +23,10 @@ pub const BIG: i64 = 9_007_199_254_740_993;
 /// Timestamps of the three fixture batches: three, two and one minute ago (recent, so `/healthz` is happy and the
 /// default `end=now` includes all of them).
 pub fn times() -> [Timestamp; 3] {
-    let now = chrono::Utc::now().timestamp_millis() / 1000 * 1000;
+    // Taken once per test process: a test that builds its state and then asks for the times again must get the
+    // same three, even when a second boundary passes in between on a loaded machine.
+    static NOW: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+    let now = *NOW.get_or_init(|| chrono::Utc::now().timestamp_millis() / 1000 * 1000);
     [now - 180_000, now - 120_000, now - 60_000]
 }
 

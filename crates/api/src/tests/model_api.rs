@@ -28,8 +28,9 @@ async fn cluster_routes() {
     let t = times();
     assert_eq!(v["metrics"][0]["timestamp"], json!(rfc3339(t[0])));
     assert_eq!(v["latestTimestamp"], json!(rfc3339(t[2])));
+    // Heapster's uint64: rates truncated toward zero.
     let v = get_ok(&st, &format!("{M}/metrics/cpu/usage_rate")).await;
-    assert_eq!(values(&v), [json!(100.5), json!(101.5), json!(102.5)]);
+    assert_eq!(values(&v), [json!(100), json!(101), json!(102)]);
 }
 
 #[tokio::test]
@@ -47,13 +48,22 @@ async fn node_routes() {
 }
 
 #[tokio::test]
-async fn values_keep_their_type() {
+async fn values_are_heapsters_uint64_unless_typed_values_are_asked_for() {
     let st = state();
     let v = get_ok(&st, &format!("{M}/nodes/n1/metrics/memory/usage")).await;
     let vals = values(&v);
-    assert!(vals.iter().all(Value::is_i64), "{vals:?}");
+    assert!(vals.iter().all(Value::is_u64), "{vals:?}");
     assert_eq!(vals[0].as_i64(), Some(BIG), "big integers must not go through f64");
     assert!(v.to_string().contains("9007199254740993"));
+    let v = get_ok(&st, &format!("{M}/nodes/n1/metrics/cpu/usage_rate")).await;
+    assert_eq!(values(&v), [json!(250), json!(251), json!(252)], "truncated as Go's uint64(int64(f))");
+    assert!(!v.to_string().contains("floatValue"), "the model API never sent floatValue");
+
+    // --api_typed_values: the stored types.
+    let mut st = state();
+    st.values = crate::types::ValueStyle::Typed;
+    let v = get_ok(&st, &format!("{M}/nodes/n1/metrics/memory/usage")).await;
+    assert!(values(&v).iter().all(Value::is_i64));
     let v = get_ok(&st, &format!("{M}/nodes/n1/metrics/cpu/usage_rate")).await;
     let vals = values(&v);
     assert!(vals.iter().all(Value::is_f64), "{vals:?}");
@@ -85,7 +95,7 @@ async fn namespace_pod_and_container_routes() {
         ["cpu/usage_rate", "memory/usage"]
     );
     let v = get_ok(&st, &format!("{M}/namespaces/ns1/pods/p1/metrics/cpu/usage_rate")).await;
-    assert_eq!(values(&v), [json!(12.75), json!(13.75), json!(14.75)]);
+    assert_eq!(values(&v), [json!(12), json!(13), json!(14)]);
 
     assert_eq!(strings(&get_ok(&st, &format!("{M}/namespaces/ns1/pods/p1/containers/")).await), ["c1"]);
     assert_eq!(
