@@ -114,6 +114,12 @@ const fn rate(name: &'static str, counter: &'static str, units: Units, descripti
     }
 }
 
+/// A rate whose values are whole numbers (`cpu/usage_rate` in millicores, as Heapster typed it).
+const fn int_rate(mut d: MetricDescriptor) -> MetricDescriptor {
+    d.value_type = ValueType::Int64;
+    d
+}
+
 use MetricType::{Cumulative, Gauge};
 use Units::*;
 use ValueType::{Float, Int64};
@@ -150,7 +156,8 @@ pub const CATALOG: &[MetricDescriptor] = &[
         "Total number of bytes used on a filesystem identified by label 'resource_id'",
     )),
     // --- Heapster 1.x ---
-    rate("cpu/usage_rate", "cpu/usage", Millicores, "CPU usage on all cores in millicores"),
+    // An integer, as in Heapster: its InfluxDB field is an integer and a float would be a field type conflict.
+    int_rate(rate("cpu/usage_rate", "cpu/usage", Millicores, "CPU usage on all cores in millicores")),
     metric("cpu/request", Gauge, Int64, Millicores, "CPU request (the guaranteed amount of resources) in millicores"),
     metric("cpu/limit", Gauge, Int64, Millicores, "CPU hard limit in millicores"),
     metric(

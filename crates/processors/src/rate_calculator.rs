@@ -76,8 +76,17 @@ fn pairs() -> &'static Pairs {
 }
 
 /// Per-second rate of `cur - prev` over `dt_ms`, or `None` when the counter went down. `cpu/usage` is in ns and
-/// its rate in millicores: 1 core = 1e9 ns/s = 1000 millicores, hence the extra factor.
-fn rate(counter: &str, prev: MetricValue, cur: MetricValue, dt_ms: i64) -> Option<f64> {
+/// its rate in whole millicores (1 core = 1e9 ns/s = 1000 millicores), an integer truncated as Heapster's
+/// `1000 * delta_ns / dt_ns`, so that InfluxDB fields and API values have the original's type; every other rate
+/// is a fraction.
+fn rate(counter: &str, prev: MetricValue, cur: MetricValue, dt_ms: i64) -> Option<MetricValue> {
+    if counter == "cpu/usage"
+        && let (MetricValue::Int(p), MetricValue::Int(c)) = (prev, cur)
+    {
+        let delta = c.checked_sub(p).filter(|d| *d >= 0)?;
+        let millicores = i128::from(delta) * 1000 / (i128::from(dt_ms) * 1_000_000);
+        return Some(MetricValue::Int(i64::try_from(millicores).ok()?));
+    }
     let delta = match (prev, cur) {
         (MetricValue::Int(p), MetricValue::Int(c)) => c.checked_sub(p)? as f64,
         (p, c) => c.as_f64() - p.as_f64(),
@@ -86,7 +95,7 @@ fn rate(counter: &str, prev: MetricValue, cur: MetricValue, dt_ms: i64) -> Optio
         return None;
     }
     let per_second = delta * 1000.0 / dt_ms as f64;
-    Some(if counter == "cpu/usage" { per_second / 1e6 } else { per_second })
+    Some(MetricValue::Float(if counter == "cpu/usage" { per_second / 1e6 } else { per_second }))
 }
 
 impl DataProcessor for RateCalculator {
@@ -177,8 +186,8 @@ fn add_rates(
         let (name, desc) = pairs[cur.pair];
         let Some(r) = rate(name, before.value, cur.value, dt_ms) else { continue };
         match (&cur.labels, desc.labeled) {
-            (Some(labels), true) => set.add_labeled(desc.name, labels.clone(), MetricValue::Float(r)),
-            (None, false) => rates.push((MetricName::Borrowed(desc.name), MetricValue::Float(r))),
+            (Some(labels), true) => set.add_labeled(desc.name, labels.clone(), r),
+            (None, false) => rates.push((MetricName::Borrowed(desc.name), r)),
             _ => {}
         }
     }
@@ -240,9 +249,10 @@ mod tests {
         ];
         let r = rates_over(&readings);
         assert_eq!(r[0], (None, None));
-        assert!((r[1].0.unwrap() - 24.512_450_9).abs() < 1e-6, "{:?}", r[1]);
+        // 367,686,764 ns in 15 s = 24.51 millicores, truncated as Heapster's integer division.
+        assert_eq!(r[1].0, Some(24.0), "{:?}", r[1]);
         assert_eq!(r[2], (None, None), "restart starts a new segment");
-        assert!((r[3].0.unwrap() - 24.311_858_2).abs() < 1e-6, "{:?}", r[3]);
+        assert_eq!(r[3].0, Some(24.0), "{:?}", r[3]);
         assert_eq!(r[4], (None, None), "counter went down: new segment, no rate");
         assert!(r[5].0.unwrap() > 0.0 && r[5].1.unwrap() > 0.0);
         for (cpu, rx) in r.iter() {
@@ -271,7 +281,7 @@ mod tests {
                 out.sets.iter().map(|(k, s)| (k.clone(), s.get("cpu/usage_rate"))).collect();
             rates
         };
-        let some = Some(MetricValue::Float(1000.0));
+        let some = Some(MetricValue::Int(1000));
         assert!(round(&mut rc, 1000, &["b", "d"]).iter().all(|(_, r)| r.is_none()));
         let r = round(&mut rc, 2000, &["a", "b", "c", "e"]);
         assert_eq!(r, [("a".into(), None), ("b".into(), some), ("c".into(), None), ("e".into(), None)]);
@@ -309,12 +319,13 @@ mod tests {
         let rates: Vec<_> = catalog::CATALOG.iter().filter(|d| d.rate_of.is_some()).collect();
         assert!(rates.len() >= 14);
         for d in rates {
-            let want = if d.rate_of == Some("cpu/usage") { 10.0 / 1e6 } else { 10.0 };
+            // 10 ns in a second is 0.00001 millicores: 0 in Heapster's whole millicores.
+            let want = if d.rate_of == Some("cpu/usage") { MetricValue::Int(0) } else { MetricValue::Float(10.0) };
             let got = match d.labeled {
                 true => s.labeled_metrics.iter().find(|m| m.name == d.name).map(|m| m.value),
                 false => s.get(d.name),
             };
-            assert_eq!(got, Some(MetricValue::Float(want)), "{}", d.name);
+            assert_eq!(got, Some(want), "{}", d.name);
         }
     }
 

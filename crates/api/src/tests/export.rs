@@ -94,7 +94,10 @@ async fn schema_lists_every_catalog_metric_and_every_label() {
         cpu,
         &json!({"name": "cpu/usage", "description": "Cumulative CPU usage on all cores", "type": "cumulative", "value_type": "int64", "units": "ns"})
     );
+    // Heapster's types: cpu/usage_rate in whole millicores, the other rates fractions.
     let rate = metrics.iter().find(|m| m["name"] == "cpu/usage_rate").unwrap();
+    assert_eq!((rate["type"].as_str(), rate["value_type"].as_str()), (Some("gauge"), Some("int64")));
+    let rate = metrics.iter().find(|m| m["name"] == "network/rx_rate").unwrap();
     assert_eq!((rate["type"].as_str(), rate["value_type"].as_str()), (Some("gauge"), Some("double")));
     let fs = metrics.iter().find(|m| m["name"] == "filesystem/usage").unwrap();
     assert_eq!(fs["labels"][0]["key"], json!("resource_id"));

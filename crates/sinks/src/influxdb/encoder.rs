@@ -280,7 +280,7 @@ mod tests {
         set.labels.insert("cluster_name", "from-labels".into());
         // Float catalog metric given as an integer, integer catalog metric given as a float, a custom float,
         // and a NaN that line protocol cannot carry.
-        set.set("cpu/usage_rate", MetricValue::Int(3));
+        set.set("network/rx_rate", MetricValue::Int(3));
         set.set("memory/usage", MetricValue::Float(10.6));
         set.metrics.insert("custom/a b,c", MetricValue::Float(0.25));
         set.set("memory/page_faults_rate", MetricValue::Float(f64::NAN));
@@ -290,7 +290,7 @@ mod tests {
         let tags = "cluster_name=c\\ 1,container_name=a\\=b\\,\\ c\\ d,type=sys_container";
         let mut want = vec![
             format!("custom/a\\ b\\,c,{tags} value=0.25 5"),
-            format!("cpu/usage_rate,{tags} value=3.0 5"),
+            format!("network/rx_rate,{tags} value=3.0 5"),
             format!("memory/usage,{tags} value=11i 5"),
         ];
         want.sort();
