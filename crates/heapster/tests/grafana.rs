@@ -16,7 +16,7 @@
 mod common;
 
 use common::Heapster;
-use common::influxd::Influxd;
+use heapster_testkit::Influxd;
 use heapster_sim::{SimConfig, Simulation};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

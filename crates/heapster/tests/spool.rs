@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::influxd::Influxd;
 use common::{Heapster, model_points};
+use heapster_testkit::Influxd;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
