@@ -12,9 +12,9 @@
 mod common;
 
 use common::{Heapster, model_points};
-use heapster_testkit::{Influxd, VictoriaMetrics};
+use heapster_testkit::{Influxd, VictoriaMetrics, wait};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Every model point up to the newest timestamp InfluxDB has is in InfluxDB, once, with the same value.
 fn assert_same(what: &str, model: &BTreeMap<i64, f64>, stored: &BTreeMap<i64, Vec<f64>>, at_least: usize) -> usize {
@@ -42,15 +42,6 @@ fn assert_within(
     }
     assert!(compared >= at_least, "{what}: only {compared} points compared");
     compared
-}
-
-/// Polls until `ok` holds, for at most `limit`.
-fn wait(what: &str, limit: Duration, ok: impl Fn() -> bool) {
-    let until = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < until, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// One heapster, three sinks into one InfluxDB: the default schema, `withfields=true` and `schema=legacy`, each

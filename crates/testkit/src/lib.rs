@@ -55,6 +55,16 @@ pub fn http(method: &str, url: &str, body: Option<&[u8]>) -> (u16, String) {
     })
 }
 
+/// Polls until `ok` holds, for at most `limit`: servers store what they are sent a moment later, and heapster
+/// writes on its own schedule.
+pub fn wait(what: &str, limit: Duration, ok: impl Fn() -> bool) {
+    let until = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < until, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// What tells that a server is up.
 #[derive(Debug, Clone)]
 pub enum Probe {

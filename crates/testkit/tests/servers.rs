@@ -1,18 +1,9 @@
 //! Each server starts, answers, and takes what its sink will send: the fixtures work before a sink relies on them.
 //! A server that is not installed fails its test with the package to install.
 
-use heapster_testkit::{Carbon, Influxd, Prometheus, Statsd, VictoriaMetrics, http};
+use heapster_testkit::{Carbon, Influxd, Prometheus, Statsd, VictoriaMetrics, http, wait};
 use std::io::Write as _;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Polls until `ok` holds, for at most 20 s.
-fn eventually(what: &str, ok: impl Fn() -> bool) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < until, "{what}: not within 20 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -43,7 +34,9 @@ fn victoria_metrics_takes_the_influxdb_2x_write_api() {
     let (status, answer) =
         http("POST", &format!("{}/api/v2/write?bucket=b&precision=ms", vm.url()), Some(body.as_bytes()));
     assert_eq!(status, 204, "{answer}");
-    eventually("the point in VictoriaMetrics", || !vm.node_values("memory_usage", "n1", "c").is_empty());
+    wait("the point in VictoriaMetrics", Duration::from_secs(20), || {
+        !vm.node_values("memory_usage", "n1", "c").is_empty()
+    });
     assert_eq!(vm.node_values("memory_usage", "n1", "c"), [(ms, vec![5.0])].into());
     assert!(vm.names().contains(&"memory_usage".to_owned()));
 }
@@ -64,7 +57,9 @@ fn carbon_writes_plaintext_points_to_whisper() {
     let mut conn = std::net::TcpStream::connect(carbon.address()).unwrap();
     conn.write_all(format!("heapster.test.uptime 42 {t}\n").as_bytes()).unwrap();
     drop(conn);
-    eventually("the point in whisper", || carbon.values("heapster.test.uptime").get(&(t as i64)) == Some(&42.0));
+    wait("the point in whisper", Duration::from_secs(20), || {
+        carbon.values("heapster.test.uptime").get(&(t as i64)) == Some(&42.0)
+    });
 }
 
 #[test]
@@ -73,6 +68,6 @@ fn statsd_aggregates_datagrams() {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.send_to(b"heapster.test:3|c\nheapster.test:4|c", statsd.address()).unwrap();
     sock.send_to(b"heapster.gauge:9|g", statsd.address()).unwrap();
-    eventually("the counter in statsd", || statsd.mgmt("counters").contains("'heapster.test': 7"));
+    wait("the counter in statsd", Duration::from_secs(20), || statsd.mgmt("counters").contains("'heapster.test': 7"));
     assert!(statsd.mgmt("gauges").contains("'heapster.gauge': 9"), "{}", statsd.mgmt("gauges"));
 }
