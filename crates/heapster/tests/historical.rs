@@ -5,7 +5,7 @@
 mod common;
 
 use common::Heapster;
-use common::influxd::Influxd;
+use heapster_testkit::Influxd;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, UNIX_EPOCH};

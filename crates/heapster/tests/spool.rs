@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::influxd::Influxd;
 use common::{Heapster, model_points};
+use heapster_testkit::{Influxd, wait};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,15 +24,6 @@ fn self_metric(h: &Heapster, name: &str) -> u64 {
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
         .sum()
-}
-
-/// Polls until `ok` holds, for at most `limit`.
-fn wait(what: &str, limit: Duration, ok: impl Fn() -> bool) {
-    let until = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < until, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// SIGTERM, then waits for a clean exit.

@@ -15,9 +15,9 @@ use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
 use heapster_sinks::DataSink;
 use heapster_sinks::influxdb::encoder::{self, Encoded};
 use heapster_sinks::influxdb::{InfluxdbConfig, InfluxdbSink};
-use std::process::{Child, Command, Stdio};
+use heapster_testkit::Influxd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -190,16 +190,17 @@ fn main() {
     println!("  encode + gzip (what the sink does per batch) {}", per_100k(secs, points));
 
     if std::env::var("INFLUXD").as_deref() != Ok("0") {
-        match Influxd::start() {
-            Some(server) => real_writes(&server, nodes, pods, rounds),
-            None => println!("\n(influxd not on the PATH: no writes to a real InfluxDB; scripts/test installs it)"),
+        if Influxd::installed() {
+            real_writes(&Influxd::start(), nodes, pods, rounds);
+        } else {
+            println!("\n(influxd not on the PATH: no writes to a real InfluxDB; scripts/test installs it)");
         }
     }
 }
 
 /// Batches written by the sink itself (encode, gzip or not, HTTP) into a real InfluxDB 1.x on loopback.
 fn real_writes(server: &Influxd, nodes: usize, pods: usize, rounds: usize) {
-    println!("\n== writes into a real InfluxDB ({}) on 127.0.0.1, through the sink, concurrency=1", server.version);
+    println!("\n== writes into a real InfluxDB ({}) on 127.0.0.1, through the sink, concurrency=1", server.version());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for (what, opts) in [("gzip (default)", "db=bench_gzip"), ("gzip=false", "db=bench_plain&gzip=false")] {
         let uri = format!("influxdb:http://127.0.0.1:{}?{opts}", server.port).parse().unwrap();
@@ -209,13 +210,13 @@ fn real_writes(server: &Influxd, nodes: usize, pods: usize, rounds: usize) {
         let batches: Vec<Arc<DataBatch>> =
             (1..=rounds as i64).map(|r| Arc::new(batch(nodes, pods, 1_700_000_000_000 + r * 15_000))).collect();
         let points: usize = batches.iter().map(|b| b.point_count()).sum();
-        let (wall, me, srv) = (Instant::now(), cpu(libc::CLOCK_PROCESS_CPUTIME_ID), server.cpu());
+        let (wall, me, srv) = (Instant::now(), cpu(libc::CLOCK_PROCESS_CPUTIME_ID), server.cpu_seconds());
         for b in batches {
             rt.block_on(sink.export(b)).unwrap();
         }
         let wall = wall.elapsed().as_secs_f64();
         let me = cpu(libc::CLOCK_PROCESS_CPUTIME_ID) - me;
-        let srv = server.cpu() - srv;
+        let srv = server.cpu_seconds() - srv;
         let per = |s: f64| s * 1e3 * 100_000.0 / points as f64;
         println!(
             "  {what:15} {:7.0} points/s written ({points} points in {wall:.2} s); CPU per 100k points: heapster \
@@ -224,63 +225,5 @@ fn real_writes(server: &Influxd, nodes: usize, pods: usize, rounds: usize) {
             per(me),
             per(srv)
         );
-    }
-}
-
-/// A throw-away `influxd` on free loopback ports, as in crates/heapster/tests/influxdb.rs.
-struct Influxd {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-    version: String,
-}
-
-impl Influxd {
-    fn start() -> Option<Influxd> {
-        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (port, rpc) = (free(), free());
-        let version = Command::new("influxd").arg("version").output().ok()?;
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-        let dir = std::env::temp_dir().join(format!("heapster-bench-influxd-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.display();
-        let config = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-             [monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n"
-        );
-        std::fs::write(dir.join("influxdb.conf"), config).unwrap();
-        let child = Command::new("influxd")
-            .arg("-config")
-            .arg(dir.join("influxdb.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let until = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "influxd did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(Influxd { child, port, dir, version })
-    }
-
-    /// user + system CPU seconds of the server so far.
-    fn cpu(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

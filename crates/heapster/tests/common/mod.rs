@@ -3,7 +3,6 @@
 #![allow(dead_code)] // Each test file uses its own part of this.
 
 pub mod cgroups;
-pub mod influxd;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

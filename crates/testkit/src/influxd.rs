@@ -1,29 +1,27 @@
-//! A real InfluxDB 1.x (`influxd` from the Debian package `influxdb`, installed by scripts/test), started per test
-//! on free 127.0.0.1 ports with a temporary directory, and the HTTP calls the tests make to it.
+//! InfluxDB 1.x (`influxd`, Debian package `influxdb`), and the InfluxQL the tests ask it.
 
+use crate::{Probe, Server, free_port, http};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// One `influxd` with its own config and data under a temporary directory; stopped and removed on drop.
+/// One `influxd` with its own config and data; stopped and removed on drop.
 pub struct Influxd {
-    child: Option<Child>,
+    server: Server,
     pub port: u16,
-    pub dir: PathBuf,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Influxd {
+    /// Whether `influxd` is installed, for a benchmark that skips the real server without it.
+    pub fn installed() -> bool {
+        crate::find_program(&["influxd"]).is_some()
+    }
+
+    /// Starts `influxd` on a free port (and a free one for its RPC service) and waits until `/ping` answers.
     pub fn start() -> Influxd {
+        let server = Server::new(&["influxd"], "the Debian package influxdb");
         let (port, rpc) = (free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("heapster-influxd-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.display();
+        let d = server.dir().display();
+        // Nothing kept outside the directory; no reporting, monitoring or query logs to slow a test down.
         let config = format!(
             "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
              [meta]\n  dir = \"{d}/meta\"\n\
@@ -32,39 +30,36 @@ impl Influxd {
              [monitor]\n  store-enabled = false\n\
              [continuous_queries]\n  enabled = false\n"
         );
-        std::fs::write(dir.join("influxdb.conf"), config).unwrap();
-        let mut me = Influxd { child: None, port, dir };
-        me.launch();
-        me
+        let conf = server.dir().join("influxdb.conf");
+        std::fs::write(&conf, config).unwrap();
+        let ping = Probe::Http { url: format!("http://127.0.0.1:{port}/ping"), status: 204 };
+        let server = server.start([std::ffi::OsString::from("-config"), conf.into()], ping);
+        Influxd { server, port }
     }
 
-    /// Starts (or restarts, on the same port and data) the server and waits until `/ping` answers.
+    /// Starts the server again after [`Influxd::stop`], on the same port and data.
     pub fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.join("influxd.log")).unwrap();
-        let child = Command::new("influxd")
-            .arg("-config")
-            .arg(self.dir.join("influxdb.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run influxd ({e}): scripts/test installs the Debian package influxdb"));
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(20);
-        while http("GET", &format!("http://127.0.0.1:{}/ping", self.port)).0 != 204 {
-            assert!(Instant::now() < until, "influxd did not answer /ping: see {}/influxd.log", self.dir.display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.server.launch();
     }
 
+    /// Kills the server (an outage); [`Influxd::launch`] brings it back.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.stop();
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `influxd version`'s answer, for benchmark reports.
+    pub fn version(&self) -> String {
+        let out = std::process::Command::new(self.server.program()).arg("version").output().expect("influxd version");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The server's CPU seconds so far (see [`Server::cpu_seconds`]).
+    pub fn cpu_seconds(&self) -> f64 {
+        self.server.cpu_seconds()
     }
 
     /// The whole answer of `GET /query` for one InfluxQL query, timestamps as epoch milliseconds: `results[i]`
@@ -72,7 +67,7 @@ impl Influxd {
     pub fn query_json(&self, db: &str, q: &str) -> Value {
         let mut url = url::Url::parse(&format!("{}/query", self.url())).unwrap();
         url.query_pairs_mut().append_pair("db", db).append_pair("epoch", "ms").append_pair("q", q);
-        let (status, body) = http("GET", url.as_str());
+        let (status, body) = http("GET", url.as_str(), None);
         assert!(status == 200 || status == 400, "{q}: {status} {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{q}: not JSON ({e}): {body}"))
     }
@@ -97,12 +92,7 @@ impl Influxd {
         if lines.is_none() {
             url.query_pairs_mut().append_pair("q", q);
         }
-        heapster_sources::ensure_crypto_provider();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (status, body) = rt.block_on(async {
-            let r = reqwest::Client::new().post(url).body(lines.unwrap_or_default().to_owned()).send().await.unwrap();
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
-        });
+        let (status, body) = http("POST", url.as_str(), Some(lines.unwrap_or_default().as_bytes()));
         assert!(status == 200 || status == 204, "{q}: {status} {body}");
     }
 
@@ -126,25 +116,4 @@ impl Influxd {
         }
         out
     }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Status and body of one request; status 0 when nothing answered.
-pub fn http(method: &str, url: &str) -> (u16, String) {
-    heapster_sources::ensure_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let req = client.request(method.parse().unwrap(), url);
-        match req.send().await {
-            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-            Err(_) => (0, String::new()),
-        }
-    })
 }

@@ -1,0 +1,214 @@
+//! Real servers for the sinks' tests and benchmarks, so that a sink is checked against what it will talk to in
+//! production rather than against a mock of our own reading of the protocol.
+//!
+//! Every server is a [`Server`]: its program found on the PATH (the panic names the Debian or npm package that
+//! scripts/test installs), a free 127.0.0.1 port, a temporary directory for its config, data and log, a readiness
+//! probe waited for before the test goes on, and on drop the process killed and the directory removed (kept, and
+//! named on stderr, when the test panicked, so its log can be read). The per-server modules only say how to
+//! configure and probe one, and what to ask it afterwards.
+
+pub mod carbon;
+pub mod influxd;
+pub mod prometheus;
+pub mod statsd;
+pub mod victoria_metrics;
+
+pub use carbon::Carbon;
+pub use influxd::Influxd;
+pub use prometheus::Prometheus;
+pub use statsd::Statsd;
+pub use victoria_metrics::VictoriaMetrics;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its probe: influxd and carbon need a few seconds on a loaded machine.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// A 127.0.0.1 port nothing listens on right now. Another process may take it before the server binds it; that
+/// is rare enough on a test machine, and shows as a probe timeout with the server's bind error in its log.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The first of `programs` on the PATH, if any.
+pub fn find_program(programs: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    programs.iter().find_map(|p| std::env::split_paths(&path).map(|d| d.join(p)).find(|f| f.is_file()))
+}
+
+/// Status and body of one HTTP request; status 0 when nothing answered (a server still starting).
+pub fn http(method: &str, url: &str, body: Option<&[u8]>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = heapster_net::client_builder(Duration::from_secs(10)).build().unwrap();
+        let mut req = client.request(method.parse().unwrap(), url);
+        if let Some(body) = body {
+            req = req.body(body.to_vec());
+        }
+        match req.send().await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    })
+}
+
+/// Polls until `ok` holds, for at most `limit`: servers store what they are sent a moment later, and heapster
+/// writes on its own schedule.
+pub fn wait(what: &str, limit: Duration, ok: impl Fn() -> bool) {
+    let until = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < until, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What tells that a server is up.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// `GET url` answers this status.
+    Http { url: String, status: u16 },
+    /// A TCP connection to this loopback port is accepted (servers without an HTTP side: carbon, statsd).
+    Tcp(u16),
+}
+
+impl Probe {
+    fn ready(&self) -> bool {
+        match self {
+            Probe::Http { url, status } => http("GET", url, None).0 == *status,
+            Probe::Tcp(port) => std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok(),
+        }
+    }
+}
+
+/// One server process with its own temporary directory and log file.
+pub struct Server {
+    name: String,
+    program: PathBuf,
+    args: Vec<OsString>,
+    probe: Option<Probe>,
+    dir: Option<tempfile::TempDir>,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Finds the first of `programs` on the PATH and makes the server's directory; starts nothing yet, so that
+    /// the caller can write a config file there first. Panics naming `package` when no program is installed.
+    pub fn new(programs: &[&str], package: &str) -> Server {
+        let program = find_program(programs).unwrap_or_else(|| {
+            panic!("{} is not on the PATH: install {package} (scripts/test does)", programs.join(" or "),)
+        });
+        let name = program.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = tempfile::TempDir::with_prefix(format!("heapster-{name}-")).expect("a temporary directory");
+        Server { name, program, args: Vec::new(), probe: None, dir: Some(dir), child: None }
+    }
+
+    /// The program found on the PATH.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The server's own directory: config, data and `<program>.log` go here.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    /// Where the server's stdout and stderr go.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir().join(format!("{}.log", self.name))
+    }
+
+    /// The log so far (empty if none), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Runs the program with `args` and waits until `probe` answers; [`Server::launch`] later runs it again the
+    /// same way, on the same ports and data.
+    pub fn start<I, S>(mut self, args: I, probe: Probe) -> Server
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self.probe = Some(probe);
+        self.launch();
+        self
+    }
+
+    /// Starts the process again after [`Server::stop`], and waits until it answers. Panics with the log's end
+    /// when it exits or does not answer in time.
+    pub fn launch(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(self.dir())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
+        self.child = Some(child);
+        let probe = self.probe.clone().expect("start() sets the probe");
+        let until = Instant::now() + READY_WITHIN;
+        while !probe.ready() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                panic!("{} exited ({status}) before it answered {probe:?}:\n{}", self.name, self.log_tail());
+            }
+            assert!(
+                Instant::now() < until,
+                "{} did not answer {probe:?} within {READY_WITHIN:?}:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the process; its directory stays for [`Server::launch`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
+    /// User plus system CPU seconds the server has used so far, from `/proc/PID/stat`: what a benchmark charges to
+    /// the server's side of a write.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/PID/stat");
+        // After the command name (in parentheses, which may hold spaces): state is field 3, utime and stime are
+        // fields 14 and 15, in clock ticks.
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("/proc/PID/stat").1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+    }
+
+    /// The last lines of the log, with its path.
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("{tail}\n(log: {})", self.log_path().display())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("{}'s directory is kept for the failed test: {}", self.name, dir.keep().display());
+        }
+    }
+}
