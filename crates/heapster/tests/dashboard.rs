@@ -218,7 +218,9 @@ fn png_stats(path: &Path, rgb: &[[u8; 3]]) -> (u32, u32, Vec<usize>, usize) {
 #[test]
 fn the_dashboard_draws_the_stores_data_in_chromium() {
     let chromium = Chromium::find();
-    let h = Heapster::start(&["--metric_resolution=2s", &format!("--source=local?hostname={HOST}")]);
+    // Typed values: the charts are compared with the model API's points to the last bit.
+    let h =
+        Heapster::start(&["--metric_resolution=2s", "--api_typed_values", &format!("--source=local?hostname={HOST}")]);
     // CPU rates need two scrapes: wait for a few points of them.
     h.wait_for("/api/v1/model/metrics/cpu/usage_rate", Duration::from_secs(90), |v| {
         v["metrics"].as_array().is_some_and(|m| m.len() >= 4)
@@ -303,7 +305,7 @@ async fn the_dashboard_pages_and_searches_a_simulated_clusters_pods_in_chromium(
     );
     // The simulation serves from this runtime's workers; the browser and the blocking HTTP helpers run beside it.
     tokio::task::spawn_blocking(move || {
-        let h = Heapster::start(&["--metric_resolution=2s", &source]);
+        let h = Heapster::start(&["--metric_resolution=2s", "--api_typed_values", &source]);
         let pods = 8 * 20;
         h.wait_for("/api/v1/dashboard/overview", Duration::from_secs(90), |v| v["pods"] == pods);
         h.wait_for("/api/v1/model/metrics/cpu/usage_rate", Duration::from_secs(60), |v| {
