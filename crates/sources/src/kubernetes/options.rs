@@ -46,8 +46,9 @@ impl AddressType {
 /// Where a pod's service account is mounted (token, ca.crt, namespace), as client-go and kube-rs read it.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/// metrics-server's order of node address types.
-const DEFAULT_ADDRESS_TYPES: &str = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP";
+/// Heapster's order of node address types (`GetNodeHostnameAndIP`: the InternalIP, else the ExternalIP), then the
+/// names, for nodes that have no IP address at all (Heapster skipped those).
+const DEFAULT_ADDRESS_TYPES: &str = "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS";
 
 /// The options of `--source=kubernetes.summary_api:...`, as `--help` lists them.
 pub const OPTIONS: &[OptionSpec] = &[
@@ -157,7 +158,8 @@ impl KubernetesOptions {
             })
             .collect::<Result<_, _>>()?;
         let o = KubernetesOptions {
-            api_server: (!uri.target.is_empty()).then(|| uri.target.clone()),
+            // Heapster's docs and manifests write `kubernetes.summary_api:''` for "the in-cluster API server".
+            api_server: (!matches!(uri.target.as_str(), "" | "''" | "\"\"")).then(|| uri.target.clone()),
             in_cluster_config: opts.bool("inClusterConfig", true)? && auth.is_none(),
             insecure: opts.bool("insecure", false)?,
             use_service_account: opts.bool("useServiceAccount", false)?,
@@ -347,5 +349,33 @@ mod tests {
         assert!(parse("kubernetes:?auth=/k&inClusterConfig=true").unwrap_err().contains("exclude"));
         assert!(!parse("kubernetes:?auth=/k").unwrap().in_cluster_config, "auth= implies inClusterConfig=false");
         assert!(parse("kubernetes:ftp://x").unwrap_err().contains("http"));
+    }
+
+    /// What the original's docs and manifests write, and which address it scrapes.
+    #[test]
+    fn heapster_spellings_and_address_order() {
+        for s in ["kubernetes.summary_api:''", "kubernetes.summary_api:\"\"", "kubernetes.summary_api:", "kubernetes"] {
+            let o = parse(s).unwrap();
+            assert_eq!(o.api_server, None, "{s}: the in-cluster API server");
+            assert!(o.in_cluster_config, "{s}");
+        }
+        let node: Node = serde_json::from_value(serde_json::json!({"status": {"addresses": [
+            {"type": "Hostname", "address": "node-1"},
+            {"type": "ExternalIP", "address": "203.0.113.7"},
+            {"type": "InternalIP", "address": "10.0.0.3"},
+        ]}}))
+        .unwrap();
+        let o = parse("kubernetes:''").unwrap();
+        assert_eq!(o.address_of(&node).as_deref(), Some("10.0.0.3"), "InternalIP first, as Heapster");
+        let external: Node = serde_json::from_value(serde_json::json!({"status": {"addresses": [
+            {"type": "Hostname", "address": "node-1"}, {"type": "ExternalIP", "address": "203.0.113.7"},
+        ]}}))
+        .unwrap();
+        assert_eq!(o.address_of(&external).as_deref(), Some("203.0.113.7"), "then ExternalIP");
+        let named: Node = serde_json::from_value(
+            serde_json::json!({"status": {"addresses": [{"type": "Hostname", "address": "n"}]}}),
+        )
+        .unwrap();
+        assert_eq!(o.address_of(&named).as_deref(), Some("n"), "a node with no IP: its name (Heapster skipped it)");
     }
 }
