@@ -56,6 +56,8 @@ pub struct ApiState {
     pub kube_api: Option<Arc<dyn metrics_api::KubeApiProxy>>,
     /// How the model and historical APIs write values: Heapster's `uint64` unless `--api_typed_values`.
     pub values: types::ValueStyle,
+    /// Serve `/api/v1/metric-export` and its schema (Heapster's `--disable_export` turns them off: 404).
+    pub export: bool,
 }
 
 impl ApiState {
@@ -69,16 +71,18 @@ impl ApiState {
             historical: None,
             kube_api: None,
             values: Default::default(),
+            export: true,
         }
     }
 }
 
 /// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
 pub fn router(state: ApiState) -> Router {
+    let export = if state.export { export::routes() } else { Router::new() };
     Router::new()
         .merge(model_api::routes())
         .merge(historical::routes())
-        .merge(export::routes())
+        .merge(export)
         .merge(cadvisor::routes())
         .merge(metrics_api::routes())
         .merge(dashboard::routes())

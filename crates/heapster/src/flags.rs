@@ -28,9 +28,18 @@ pub struct Flags {
     #[arg(long = "historical_source", value_name = "influxdb:URL?opts", value_parser = parse_uri)]
     pub historical_source: Option<SpecUri>,
 
-    /// How often to scrape every source (Go duration syntax: 15s, 1m).
-    #[arg(long = "metric_resolution", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    /// How often to scrape every source (Go duration syntax: 15s, 1m). Default: 60s as Heapster's, or 15s when
+    /// heapster only watches this host (no --source, or only local ones).
+    #[arg(long = "metric_resolution", value_name = "DURATION", value_parser = parse_duration)]
+    metric_resolution_given: Option<Duration>,
+
+    /// `--metric_resolution`, or its default for the sources given; set by [`Flags::try_parse_args`].
+    #[arg(skip = Duration::ZERO)]
     pub metric_resolution: Duration,
+
+    /// The flags of the original that only need to be accepted, or mean something else here.
+    #[arg(skip)]
+    pub compat: crate::compat_flags::Compat,
 
     /// How much history the embedded store keeps for the APIs and the dashboard.
     #[arg(long = "store_window", value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
@@ -91,7 +100,12 @@ pub struct Flags {
     pub cluster_aggregation: heapster_processors::ClusterFrom,
 
     /// Log filter, as RUST_LOG (error, warn, info, debug, or per module: heapster_sources=debug).
-    #[arg(long = "log_level", value_name = "FILTER", default_value = "info")]
+    /// Default: info, or what glog's --v stands for.
+    #[arg(long = "log_level", value_name = "FILTER")]
+    log_level_given: Option<String>,
+
+    /// `--log_level`, else what `--v` stands for, else `info`; set by [`Flags::try_parse_args`].
+    #[arg(skip)]
     pub log_level: String,
 
     /// Serve https with this PEM certificate (chain, server first); needs --tls_key. Plain http when not given.
@@ -133,6 +147,12 @@ pub struct Flags {
           value_parser = parse_duration, help_heading = "Serving and access control")]
     pub authentication_token_webhook_cache_ttl: Duration,
 }
+
+/// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.
+pub const HEAPSTER_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// The default when heapster only watches this host: a dashboard wants fresher points than a cluster's sinks.
+pub const STANDALONE_RESOLUTION: Duration = Duration::from_secs(15);
 
 /// `--listen_ip`: empty means every interface, as in Heapster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +234,27 @@ impl Flags {
 
     /// Parses arguments already normalized by [`normalize_args`].
     pub fn try_parse_args(args: Vec<String>) -> Result<Flags, clap::Error> {
-        Flags::from_arg_matches(&Flags::command_with_kinds().try_get_matches_from(args)?)
+        let cmd = Flags::command_with_kinds();
+        let matches = cmd.clone().try_get_matches_from(args)?;
+        let mut flags = Flags::from_arg_matches(&matches)?;
+        flags.compat = crate::compat_flags::Compat::from_matches(&matches)
+            .map_err(|e| cmd.clone().error(clap::error::ErrorKind::InvalidValue, e))?;
+        flags.log_level = match (&flags.log_level_given, flags.compat.log_filter()) {
+            (Some(l), _) => l.clone(),
+            (None, Some(v)) => v.to_owned(),
+            (None, None) => "info".to_owned(),
+        };
+        flags.metric_resolution = flags.metric_resolution_given.unwrap_or(if flags.standalone() {
+            STANDALONE_RESOLUTION
+        } else {
+            HEAPSTER_RESOLUTION
+        });
+        Ok(flags)
+    }
+
+    /// Whether heapster only watches this host: no `--source`, or only `local` ones.
+    pub fn standalone(&self) -> bool {
+        self.sources.iter().all(|s| s.key == "local")
     }
 
     /// The flags' command, whose `--help` (not `-h`) lists every source and sink kind with its options, from the
@@ -224,7 +264,7 @@ impl Flags {
             let short = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             arg.long_help(format!("{short}\n\nKinds and their options ([default]):{list}"))
         };
-        Flags::command()
+        crate::compat_flags::add_to(Flags::command())
             .mut_arg("sources", |a| kinds(a, heapster_sources::help()))
             .mut_arg("sinks", |a| kinds(a, heapster_sinks::help()))
     }
@@ -326,11 +366,15 @@ mod tests {
     #[test]
     fn defaults() {
         let f = parse(&[]).unwrap();
-        assert_eq!(f.metric_resolution, Duration::from_secs(15));
+        assert_eq!(f.metric_resolution, Duration::from_secs(15), "standalone: this host only");
         assert_eq!(f.store_window, Duration::from_secs(900));
         assert_eq!(f.heapster_port, 8082);
         assert_eq!(f.listen_ip, ListenIp(None));
         assert_eq!(f.sources_or_default()[0].key, "local");
+        let k = parse(&["--source=kubernetes.summary_api:''"]).unwrap();
+        assert_eq!(k.metric_resolution, Duration::from_secs(60), "Heapster's default with a cluster");
+        let c = parse(&["--source=cadvisor:external?hostsFile=/h", "--metric_resolution=30s"]).unwrap();
+        assert_eq!(c.metric_resolution, Duration::from_secs(30));
     }
 
     #[test]

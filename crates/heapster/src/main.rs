@@ -2,6 +2,7 @@
 //! down cleanly on SIGTERM or SIGINT.
 
 mod allocator;
+mod compat_flags;
 mod flags;
 mod kube_proxy;
 mod pipeline;
@@ -34,11 +35,19 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    for notice in &flags.compat.notices {
+        tracing::info!("{notice}");
+    }
     allocator::keep_freed_pages_for_rounds_of(flags.metric_resolution);
     // Before any TLS client (kubelets, API server, sinks) is built: reqwest has no provider of its own here.
     heapster_sources::ensure_crypto_provider();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = flags.compat.max_procs {
+        // --max_procs: Heapster's GOMAXPROCS.
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -84,7 +93,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     let historical =
         flags.historical_source.as_ref().map(heapster_sinks::historical).transpose().map_err(|e| e.to_string())?;
 
-    let store = Arc::new(Store::new(StoreConfig { window: flags.store_window, resolution: flags.metric_resolution }));
+    // --disable_metric_sink (Heapster's in-memory sink off): only the newest batch, which /healthz still reads.
+    let window = if flags.compat.disable_metric_sink { flags.metric_resolution } else { flags.store_window };
+    let store = Arc::new(Store::new(StoreConfig { window, resolution: flags.metric_resolution }));
     // With a Kubernetes source, Heapster's whole chain (enrichment and roll-ups); standalone, rates and the cluster.
     let processors: Vec<Box<dyn DataProcessor>> = match metadata {
         Some(md) => heapster_processors::kubernetes_chain_with(
@@ -131,6 +142,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         max_staleness: flags.metric_resolution * 3,
         kube_api: cluster.as_ref().map(kube_proxy::for_cluster),
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
+        export: !flags.compat.disable_export,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
