@@ -102,7 +102,7 @@ pub struct Compat {
 impl Compat {
     /// Reads the flags [`add_to`] added. Errors are one line naming the flag.
     pub fn from_matches(m: &ArgMatches) -> Result<Compat, String> {
-        let last = |name: &str| m.get_many::<String>(name).and_then(|v| v.last().cloned());
+        let last = |name: &str| m.get_many::<String>(name).and_then(|mut v| v.next_back().cloned());
         let verbosity = match last("v") {
             None => None,
             Some(v) => Some(v.parse::<u8>().map_err(|_| format!("--v={v:?}: expected a verbosity level like 2"))?),
