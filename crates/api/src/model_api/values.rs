@@ -16,7 +16,8 @@ type Params = Query<HashMap<String, String>>;
 /// Every metric the entity has points for, labelled ones included, sorted. (Heapster listed only unlabelled
 /// metrics, which hid `filesystem/usage` from anyone browsing the API.)
 fn names(store: &Store, entity: Entity) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(lookup(&entity, store)?.metric_names))
+    // An unknown entity has no metrics: `[]`, as Heapster answered.
+    Ok(Json(lookup(&entity, store).map(|info| info.metric_names).unwrap_or_default()))
 }
 
 /// The points of `metric` of a known entity. A labelled metric asked without `labels` (or an unlabelled one asked
@@ -36,9 +37,10 @@ fn value(
 ) -> Result<Json<MetricResult>, ApiError> {
     let q = MetricQuery::parse(params, now_millis())?;
     let metric = metric_name(raw_metric);
-    let info = lookup(&entity, &st.store)?;
-    if !info.metric_names.iter().any(|m| m == metric) {
-        return Err(ApiError::not_found(format!("metric {metric:?} not found for {entity}")));
+    // An unknown entity or metric has no points: an empty result with Go's zero time, as Heapster answered.
+    let known = lookup(&entity, &st.store).is_ok_and(|info| info.metric_names.iter().any(|m| m == metric));
+    if !known {
+        return Ok(Json(MetricResult::from_points(&[], st.values)));
     }
     Ok(Json(points(&st.store, &entity.key(), metric, &q, st.values)))
 }
@@ -131,8 +133,8 @@ pub async fn pod_container_metric(
 }
 
 /// `/namespaces/{ns}/pod-list/{p1,p2,...}/metrics/{metric}`: one result per listed pod, in the listed order, so a
-/// client can zip them with its list. As in Heapster, a listed pod without the metric gets an empty result; the
-/// request is 404 only when no listed pod exists, or none of them has the metric.
+/// client can zip them with its list. As in Heapster, a listed pod without the metric, or unknown, gets an empty
+/// result.
 pub async fn pod_list_metric(
     State(st): State<ApiState>,
     Path((ns, pods, metric)): Path<(String, String, String)>,
@@ -140,26 +142,14 @@ pub async fn pod_list_metric(
 ) -> Result<Json<MetricResultList>, ApiError> {
     let q = MetricQuery::parse(&p, now_millis())?;
     let metric = metric_name(&metric);
-    let mut any_pod = false;
-    let mut any_metric = false;
     let mut items = Vec::new();
     for pod in pods.split(',') {
         let entity = Entity::Pod(ns.clone(), pod.to_owned());
-        if let Ok(info) = lookup(&entity, &st.store) {
-            any_pod = true;
-            if info.metric_names.iter().any(|m| m == metric) {
-                any_metric = true;
-                items.push(points(&st.store, &entity.key(), metric, &q, st.values));
-                continue;
-            }
-        }
-        items.push(MetricResult::from_points(&[], st.values));
-    }
-    if !any_pod {
-        return Err(ApiError::not_found(format!("none of the pods {pods:?} found in namespace {ns:?}")));
-    }
-    if !any_metric {
-        return Err(ApiError::not_found(format!("metric {metric:?} not found for any of the pods {pods:?}")));
+        let known = lookup(&entity, &st.store).is_ok_and(|info| info.metric_names.iter().any(|m| m == metric));
+        items.push(match known {
+            true => points(&st.store, &entity.key(), metric, &q, st.values),
+            false => MetricResult::from_points(&[], st.values),
+        });
     }
     Ok(Json(MetricResultList { items }))
 }

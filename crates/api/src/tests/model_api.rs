@@ -124,8 +124,11 @@ async fn pod_list() {
     let start = rfc3339(times()[2]);
     let v = get_ok(&st, &format!("{M}/namespaces/ns1/pod-list/p1/metrics/memory/usage?start={start}")).await;
     assert_eq!(values(&v["items"][0]), [json!(302)]);
-    get_err(&st, &format!("{M}/namespaces/ns1/pod-list/x,y/metrics/memory/usage"), StatusCode::NOT_FOUND, "x,y").await;
-    get_err(&st, &format!("{M}/namespaces/ns1/pod-list/p1/metrics/nope"), StatusCode::NOT_FOUND, "nope").await;
+    // Unknown pods or metrics: empty results, as Heapster answered.
+    let v = get_ok(&st, &format!("{M}/namespaces/ns1/pod-list/x,y/metrics/memory/usage")).await;
+    assert_eq!(v, json!({"items": [EMPTY.clone(), EMPTY.clone()]}));
+    let v = get_ok(&st, &format!("{M}/namespaces/ns1/pod-list/p1/metrics/nope")).await;
+    assert_eq!(v, json!({"items": [EMPTY.clone()]}));
     get_err(&st, &format!("{M}/namespaces/ns1/pod-list/p1/metrics/memory/usage?end=x"), StatusCode::BAD_REQUEST, "end")
         .await;
 }
@@ -239,42 +242,48 @@ async fn deprecated_metric_names() {
 }
 
 #[tokio::test]
-async fn unknown_entities_and_metrics_are_404() {
+async fn unknown_entities_and_metrics_are_empty_200s_as_in_heapster() {
     let st = state();
-    let nf = StatusCode::NOT_FOUND;
-    for (path, needle) in [
-        ("/metrics/nope", "nope"),
-        ("/nodes/n9/metrics/", "n9"),
-        ("/nodes/n9/metrics/memory/usage", "n9"),
-        ("/nodes/n1/metrics/nope/x", "nope/x"),
-        ("/nodes/n9/pods/", "n9"),
-        ("/nodes/n9/freecontainers/", "n9"),
-        ("/nodes/n1/freecontainers/nope/metrics/", "nope"),
-        ("/nodes/n1/freecontainers/nope/metrics/memory/usage", "nope"),
-        ("/namespaces/ns9/metrics", "ns9"),
-        ("/namespaces/ns9/metrics/memory/usage", "ns9"),
-        ("/namespaces/ns9/pods/", "ns9"),
-        ("/namespaces/ns1/pods/p9/metrics", "p9"),
-        ("/namespaces/ns1/pods/p9/metrics/memory/usage", "p9"),
-        ("/namespaces/ns1/pods/p1/metrics/cpu/usage", "cpu/usage"),
-        ("/namespaces/ns1/pods/p9/containers/", "p9"),
-        ("/namespaces/ns1/pods/p1/containers/c9/metrics", "c9"),
-        ("/namespaces/ns1/pods/p1/containers/c9/metrics/memory/usage", "c9"),
+    let empty_list = json!([]);
+    for (path, want) in [
+        ("/metrics/nope", &*EMPTY),
+        ("/nodes/n9/metrics/", &empty_list),
+        ("/nodes/n9/metrics/memory/usage", &*EMPTY),
+        ("/nodes/n1/metrics/nope/x", &*EMPTY),
+        ("/nodes/n9/pods/", &empty_list),
+        ("/nodes/n9/freecontainers/", &empty_list),
+        ("/nodes/n1/freecontainers/nope/metrics/", &empty_list),
+        ("/nodes/n1/freecontainers/nope/metrics/memory/usage", &*EMPTY),
+        ("/namespaces/ns9/metrics", &empty_list),
+        ("/namespaces/ns9/metrics/memory/usage", &*EMPTY),
+        ("/namespaces/ns9/pods/", &empty_list),
+        ("/namespaces/ns1/pods/p9/metrics", &empty_list),
+        ("/namespaces/ns1/pods/p9/metrics/memory/usage", &*EMPTY),
+        ("/namespaces/ns1/pods/p1/metrics/cpu/usage", &*EMPTY),
+        ("/namespaces/ns1/pods/p9/containers/", &empty_list),
+        ("/namespaces/ns1/pods/p1/containers/c9/metrics", &empty_list),
+        ("/namespaces/ns1/pods/p1/containers/c9/metrics/memory/usage", &*EMPTY),
         // A name that would reach another kind of set through its key must not.
-        ("/nodes/n1%2Fcontainer:system.slice%2Fdocker/metrics/", "node"),
-        ("/namespaces/ns1%2Fpod:p1/metrics", "namespace"),
-        ("/bogus", "/api/v1/model/bogus"),
+        ("/nodes/n1%2Fcontainer:system.slice%2Fdocker/metrics/", &empty_list),
+        ("/namespaces/ns1%2Fpod:p1/metrics", &empty_list),
     ] {
-        get_err(&st, &format!("{M}{path}"), nf, needle).await;
+        assert_eq!(&get_ok(&st, &format!("{M}{path}")).await, want, "{path}");
     }
+    // Paths that are no route stay 404, with a Kubernetes Status.
+    let nf = StatusCode::NOT_FOUND;
+    get_err(&st, &format!("{M}/bogus"), nf, "/api/v1/model/bogus").await;
     get_err(&st, "/api/v2/whatever", nf, "/api/v2/whatever").await;
-    // Nothing at all in the store: lists of top-level entities are empty, the cluster is unknown.
+    // Nothing at all in the store: lists of top-level entities are empty, and so are the cluster's metrics.
     let empty = empty_state(Duration::from_secs(60));
     assert_eq!(get_ok(&empty, &format!("{M}/nodes/")).await, json!([]));
     assert_eq!(get_ok(&empty, &format!("{M}/namespaces/")).await, json!([]));
     assert_eq!(get_ok(&empty, &format!("{M}/debug/allkeys")).await, json!([]));
-    get_err(&empty, &format!("{M}/metrics/"), nf, "cluster").await;
+    assert_eq!(get_ok(&empty, &format!("{M}/metrics/")).await, json!([]));
 }
+
+/// Heapster's answer for a metric with no points: no points, and Go's zero time.
+static EMPTY: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"metrics": [], "latestTimestamp": "0001-01-01T00:00:00Z"}));
 
 #[tokio::test]
 async fn bad_times_are_400() {
