@@ -100,6 +100,11 @@ pub fn export(batch: &DataBatch) -> Vec<Timeseries> {
         if let Some(c) = container_name {
             labels.insert(l::CONTAINER_NAME.to_owned(), c.to_owned());
         }
+        // Heapster's sources gave every set a host_id, empty without host_id_annotation=, and clients (GKE's
+        // agent) read the key.
+        if labels.get(l::HOST_ID).is_none() {
+            labels.insert(l::HOST_ID.to_owned(), String::new());
+        }
         let mut ts = Timeseries { metrics: Default::default(), labels };
         let mut add = |name: &str, point_labels: Option<&Labels>, value: MetricValue| {
             let Some(d) = catalog::find(name) else { return };

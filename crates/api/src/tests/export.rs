@@ -48,6 +48,7 @@ async fn export_is_heapsters_timeseries_list_of_the_latest_batch() {
     assert_eq!(pod["metrics"]["cpu/usage_rate"][0]["value"], json!(14.75));
 
     let c = find("c1", None);
+    assert_eq!(c["labels"]["host_id"], json!(""), "Heapster always sent host_id, empty when unknown");
     assert_eq!(c["metrics"]["cpu/usage"][0], json!({"start": rfc3339(create), "end": rfc3339(t[2]), "value": 15000}));
     assert_eq!(c["metrics"]["filesystem/usage"][0]["labels"], json!({"resource_id": "/"}));
 
