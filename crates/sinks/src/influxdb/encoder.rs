@@ -12,9 +12,18 @@ use heapster_model::{DataBatch, Labels, MetricValue, labels};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Labels Heapster 1.x never wrote to InfluxDB: UIDs and host names that change on every restart and would
-/// only multiply series. The legacy schema keeps them, as the seed stored every label.
-pub const BLACKLIST: &[&str] = &[labels::POD_ID, labels::NAMESPACE_ID, labels::HOSTNAME, labels::HOST_ID];
+/// Labels Heapster 1.x never wrote to InfluxDB: UIDs and host names that change on every restart and would only
+/// multiply series (its `influxdbBlacklistLabels`), and the two labels heapster-rs adds that Heapster's sets did
+/// not carry (`pod_namespace`, `schedulable`): a tag more changes every series key, so a database Heapster
+/// filled would not continue its series. The legacy schema keeps them all, as the seed stored every label.
+pub const BLACKLIST: &[&str] = &[
+    labels::POD_ID,
+    labels::NAMESPACE_ID,
+    labels::HOSTNAME,
+    labels::HOST_ID,
+    labels::POD_NAMESPACE,
+    labels::SCHEDULABLE,
+];
 
 /// One batch, encoded and cut into request bodies.
 #[derive(Debug, Default)]
@@ -183,7 +192,7 @@ mod tests {
             pod.labels.insert(k, v.into());
         }
         pod.set("cpu/usage", MetricValue::Int(123_456_789));
-        pod.set("cpu/usage_rate", MetricValue::Float(250.5));
+        pod.set("cpu/usage_rate", MetricValue::Int(250));
         pod.set("memory/page_faults", MetricValue::Int(10));
         pod.set("uptime", MetricValue::Int(5000));
         let mut node = MetricSet::default();
@@ -210,7 +219,7 @@ mod tests {
             lines(&batch(), "influxdb:http://h:8086"),
             vec![
                 format!("cpu/usage,{POD_TAGS} value=123456789i {t}"),
-                format!("cpu/usage_rate,{POD_TAGS} value=250.5 {t}"),
+                format!("cpu/usage_rate,{POD_TAGS} value=250i {t}"),
                 format!("memory/page_faults,{POD_TAGS} value=10i {t}"),
                 format!("uptime,{POD_TAGS} value=5000i {t}"),
                 format!(
@@ -227,7 +236,7 @@ mod tests {
         assert_eq!(
             lines(&batch(), "influxdb:http://h:8086?withfields=true&cluster_name=prod&disable_counter_metrics=true"),
             vec![
-                format!("cpu,{tags} usage_rate=250.5 {t}"),
+                format!("cpu,{tags} usage_rate=250i {t}"),
                 format!("filesystem,cluster_name=prod,nodename=node-1,resource_id=/dev/vda1,type=node usage=4096i {t}"),
             ],
             "counters left out, gauges kept"
@@ -243,7 +252,7 @@ mod tests {
             lines(&batch(), "influxdb:http://h:8086?schema=legacy"),
             vec![
                 format!("cpu/usage_ns_cumulative,{tags} value=123456789i {t}"),
-                format!("cpu/usage_rate_millicores_gauge,{tags} value=250.5 {t}"),
+                format!("cpu/usage_rate_millicores_gauge,{tags} value=250i {t}"),
                 format!("memory/page_faults_cumulative,{tags} value=10i {t}"),
                 format!("uptime_ms_cumulative,{tags} value=5000i {t}"),
                 format!("filesystem/usage_bytes_gauge,nodename=node-1,resource_id=/dev/vda1,type=node value=4096i {t}"),

@@ -509,7 +509,7 @@ mod tests {
             ]
         );
         // A float metric whose value happens to be whole comes back as a JSON integer: still a float.
-        assert_eq!(parse_samples(&r[0], "cpu/usage_rate")[0].value, MetricValue::Float(5.0));
+        assert_eq!(parse_samples(&r[0], "network/rx_rate")[0].value, MetricValue::Float(5.0));
         assert_eq!(parse_samples(&r[0], "custom/x")[0].value, MetricValue::Int(5));
         assert!(r[1].is_empty() && r[2].is_empty());
 
