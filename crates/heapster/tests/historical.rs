@@ -117,9 +117,12 @@ fn historical_api_reads_back_what_the_influxdb_sink_wrote() {
     for m in ["memory/usage", "cpu/usage_rate", "uptime"] {
         assert!(names.as_array().unwrap().iter().any(|n| n == m), "{m} not in {names}");
     }
-    // A float metric stays a float; the cluster is there as well.
+    // Points are Heapster's uint64 (cpu/usage_rate in whole millicores, fractions truncated); the cluster is
+    // there as well.
     let rate = h.json(&format!("/api/v1/historical/nodes/{node}/metrics/cpu/usage_rate?start={start}&end={end}"));
-    assert!(points(&rate).values().all(Value::is_f64), "{rate}");
+    assert!(points(&rate).values().all(Value::is_u64), "{rate}");
+    let rx = h.json(&format!("/api/v1/historical/nodes/{node}/metrics/network/rx_rate?start={start}&end={end}"));
+    assert!(points(&rx).values().all(Value::is_u64), "{rx}");
     let cluster = h.json(&format!("/api/v1/historical/metrics/memory/usage?start={start}&end={end}"));
     assert!(!points(&cluster).is_empty(), "{cluster}");
 

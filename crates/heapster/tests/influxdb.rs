@@ -129,9 +129,12 @@ fn heapster_schemas_in_a_real_influxdb_match_the_model_api() {
     assert_eq!(clusters[0]["values"][0][1], "e2e", "{clusters:?}");
     assert!(tag_keys("k8s_legacy", "memory/usage_bytes_gauge").contains(&"hostname".into()));
 
-    // retention=7d made the legacy database with a 7-day default policy.
+    // retention=7d made the legacy database with a 7-day default policy, named "default" as Heapster named it.
     let rps = influx.query("k8s_legacy", "SHOW RETENTION POLICIES ON \"k8s_legacy\"");
+    assert_eq!(rps[0]["values"][0][0], "default", "{rps:?}");
     assert_eq!(rps[0]["values"][0][1], "168h0m0s", "{rps:?}");
+    let rps = influx.query("k8s", "SHOW RETENTION POLICIES ON \"k8s\"");
+    assert_eq!((&rps[0]["values"][0][0], &rps[0]["values"][0][4]), (&"default".into(), &true.into()), "{rps:?}");
 
     // The conflicting points are reported by cause and not retried; the rest of each batch is stored.
     let (_, metrics) = h.get("/metrics");
@@ -183,7 +186,8 @@ fn an_influxdb_outage_loses_no_point() {
         // stored point, where it is not compared.
         let stored = influx.node_values("k8s", metric, "value", node);
         let model = model_points(&h, node, metric);
-        let n = assert_same(metric, &model, &stored, 6);
+        // At least the rounds before and during the outage; how many more ran is the machine's business.
+        let n = assert_same(metric, &model, &stored, 4);
         assert!(n >= down_since + missed, "{metric}: {n} points compared");
     }
 
@@ -212,7 +216,7 @@ fn influxd_stores_gzip_bodies_and_plain_ones() {
     set.labels.insert("type", "node".into());
     set.labels.insert("nodename", "gz".into());
     set.set("uptime", MetricValue::Int(42));
-    set.set("cpu/usage_rate", MetricValue::Float(1.25));
+    set.set("network/rx_rate", MetricValue::Float(1.25));
     let mut batch = DataBatch { timestamp: now, ..Default::default() };
     batch.sets.insert("node:gz".into(), set);
     let batch = std::sync::Arc::new(batch);
@@ -222,7 +226,7 @@ fn influxd_stores_gzip_bodies_and_plain_ones() {
         let sink = heapster_sinks::influxdb::InfluxdbSink::from_uri(&uri).unwrap();
         rt.block_on(sink.export(batch.clone())).unwrap_or_else(|e| panic!("{db}: {e}"));
         assert_eq!(influx.node_values(db, "uptime", "value", "gz"), BTreeMap::from([(now, vec![42.0])]), "{db}");
-        assert_eq!(influx.node_values(db, "cpu/usage_rate", "value", "gz"), BTreeMap::from([(now, vec![1.25])]));
+        assert_eq!(influx.node_values(db, "network/rx_rate", "value", "gz"), BTreeMap::from([(now, vec![1.25])]));
     }
     let packed = heapster_sinks::influxdb::encoder::gzip(format!("uptime,type=node value=1i {now}\n").as_bytes());
     // Over a bare socket: influxd repeats the unparsable bytes in an `X-Influxdb-Error` header, which HTTP

@@ -144,16 +144,19 @@ impl Transport {
         SinkError::Reject(format!("InfluxDB rejected {dropped} of {lines} points ({cause}){hint}: {status}: {message}"))
     }
 
-    /// `CREATE DATABASE` with the configured duration, once; InfluxDB answers success if it already exists
-    /// with the same options. Heapster ignored `retention` on a fresh server; here it is the database's default.
+    /// `CREATE DATABASE` with its default retention policy named `default`, as Heapster made it (queries and
+    /// continuous queries that name `"default"` keep working), with the configured duration, once; InfluxDB
+    /// answers success if it already exists with the same options. Heapster ignored `retention` on a fresh
+    /// server; here it is the policy's duration.
     async fn ensure_db(&self) -> Result<(), SinkError> {
         if self.db_ready.load(Ordering::SeqCst) || self.config.api != Api::V1 {
             return Ok(());
         }
-        let mut q = format!("CREATE DATABASE {}", quote_ident(&self.config.db));
+        let mut q = format!("CREATE DATABASE {} WITH", quote_ident(&self.config.db));
         if let Some(d) = &self.config.retention {
-            q.push_str(&format!(" WITH DURATION {d}"));
+            q.push_str(&format!(" DURATION {d}"));
         }
+        q.push_str(" NAME \"default\"");
         let mut url = endpoint(&self.config.url, "query");
         url.query_pairs_mut().append_pair("q", &q);
         let (verdict, answer) = self.http.send(self.request(url, Vec::new(), false), |_| None).await?;
@@ -417,7 +420,8 @@ mod tests {
         let t = transport(&format!("influxdb:{url}?db=k8s&gzip=false&user=u&pw=p"));
         t.write_all(vec![BODY.to_owned()]).await.unwrap();
         let seen = server.join().unwrap();
-        assert!(seen[0].head.starts_with("post /query?q=create+database+%22k8s%22 "), "{}", seen[0].head);
+        let q = "post /query?q=create+database+%22k8s%22+with+name+%22default%22 ";
+        assert!(seen[0].head.starts_with(q), "{}", seen[0].head);
         let head = &seen[1].head;
         assert!(head.starts_with("post /write?db=k8s&precision=ms http/1.1\r\n"), "{head}");
         // Basic auth u:p.
