@@ -44,7 +44,7 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use heapster_model::{Labels, MetricValue, Timestamp};
 use heapster_store::Store;
 use selector::{FieldSelector, LabelSelector};
@@ -232,21 +232,23 @@ pub(crate) fn int(v: MetricValue) -> i64 {
     }
 }
 
-/// The metrics API, the discovery documents and the core routes kubectl needs.
+/// The metrics API, the discovery documents and the core routes kubectl needs. Every metrics route also answers
+/// with a trailing slash (`.../nodes/`), as Heapster's go-restful router did.
 pub fn routes() -> Router<ApiState> {
     let mut r = discovery::routes().merge(nodes::core_routes()).merge(pods::core_routes());
     for v in ApiVersion::ALL {
         let p = v.prefix();
-        r = r
-            .route(p, get(move || discovery::resource_list(v)))
-            .route(&format!("{p}/nodes"), get(move |st, q| nodes::list(st, v, q)))
-            .route(&format!("{p}/nodes/{{name}}"), get(move |st, name, q| nodes::get_one(st, v, name, q)))
-            .route(&format!("{p}/pods"), get(move |st, q| pods::list_all(st, v, q)))
-            .route(&format!("{p}/namespaces/{{ns}}/pods"), get(move |st, ns, q| pods::list_namespace(st, v, ns, q)))
-            .route(
-                &format!("{p}/namespaces/{{ns}}/pods/{{name}}"),
-                get(move |st, path, q| pods::get_one(st, v, path, q)),
-            );
+        let routes: [(String, MethodRouter<ApiState>); 6] = [
+            (p.to_owned(), get(move || discovery::resource_list(v))),
+            (format!("{p}/nodes"), get(move |st, q| nodes::list(st, v, q))),
+            (format!("{p}/nodes/{{name}}"), get(move |st, name, q| nodes::get_one(st, v, name, q))),
+            (format!("{p}/pods"), get(move |st, q| pods::list_all(st, v, q))),
+            (format!("{p}/namespaces/{{ns}}/pods"), get(move |st, ns, q| pods::list_namespace(st, v, ns, q))),
+            (format!("{p}/namespaces/{{ns}}/pods/{{name}}"), get(move |st, path, q| pods::get_one(st, v, path, q))),
+        ];
+        for (path, handler) in routes {
+            r = r.route(&format!("{path}/"), handler.clone()).route(&path, handler);
+        }
     }
     r
 }

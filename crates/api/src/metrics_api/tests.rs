@@ -177,6 +177,10 @@ async fn node_metrics_in_every_version() {
         let one = ok(&st, &format!("{prefix}/nodes/n1")).await;
         assert_eq!((one["kind"].as_str(), one["apiVersion"].as_str()), (Some("NodeMetrics"), Some(api_version)));
         assert_eq!(one["usage"], n1["usage"]);
+        // With a trailing slash, as Heapster's router answered.
+        assert_eq!(ok(&st, &format!("{prefix}/nodes/")).await, list);
+        assert_eq!(ok(&st, &format!("{prefix}/nodes/n1/")).await, one);
+        assert_eq!(ok(&st, &format!("{prefix}/pods/")).await, ok(&st, &format!("{prefix}/pods")).await);
         let group = if prefix.contains("k8s") { "metrics.k8s.io" } else { "metrics" };
         status(&st, &format!("{prefix}/nodes/n2"), 404, "NotFound", &format!("nodemetrics.{group} \"n2\" not found"))
             .await;
