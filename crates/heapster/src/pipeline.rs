@@ -37,6 +37,12 @@ pub fn now_ms() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Timestamp).unwrap_or(0)
 }
 
+/// The multiple of `resolution` at or before `now`.
+fn last_tick(now: Timestamp, resolution: Duration) -> Timestamp {
+    let res = resolution.as_millis().max(1) as i64;
+    now.div_euclid(res) * res
+}
+
 /// How long until the next multiple of `resolution` in wall-clock time, so that batches of every heapster (and
 /// every restart) land on the same timestamps.
 fn until_next_tick(resolution: Duration) -> (Duration, Timestamp) {
@@ -48,9 +54,11 @@ fn until_next_tick(resolution: Duration) -> (Duration, Timestamp) {
 
 impl Pipeline {
     /// Runs rounds until `stop` turns true, then lets the sinks drain. The first round runs at once, so the APIs
-    /// have data right after start-up; later rounds are aligned to the resolution.
+    /// have data right after start-up; later rounds are aligned to the resolution. Every batch is stamped on the
+    /// resolution grid, as Heapster stamped its batches with the end of their window: the first with the grid
+    /// point just passed, so its series line up with every later one (and with another heapster's).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> SinkManager {
-        let mut timestamp = now_ms();
+        let mut timestamp = last_tick(now_ms(), self.resolution);
         loop {
             self.round(timestamp).await;
             let (wait, next) = until_next_tick(self.resolution);
@@ -244,5 +252,9 @@ mod tests {
         let (wait, next) = until_next_tick(Duration::from_secs(15));
         assert_eq!(next % 15_000, 0);
         assert!(wait <= Duration::from_secs(15));
+        // The first batch: the grid point just passed.
+        assert_eq!(last_tick(1_700_000_007_499, Duration::from_secs(15)), 1_699_999_995_000);
+        assert_eq!(last_tick(1_700_000_010_000, Duration::from_secs(15)), 1_700_000_010_000);
+        assert_eq!(last_tick(1_700_000_010_000, Duration::from_secs(15)) % 15_000, 0);
     }
 }
