@@ -4,6 +4,7 @@ mod cadvisor;
 mod export;
 mod fuzz;
 mod historical;
+mod legacy_clients;
 mod model_api;
 mod ops;
 
