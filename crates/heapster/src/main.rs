@@ -4,6 +4,7 @@
 mod allocator;
 mod compat_flags;
 mod flags;
+mod heapster_summaries;
 mod kube_proxy;
 mod pipeline;
 mod self_metrics;
@@ -69,8 +70,10 @@ impl MetricsSourceProvider for Providers {
 async fn run(flags: Flags) -> Result<(), String> {
     let mut registry = prometheus_client::registry::Registry::default();
     let source_metrics = heapster_sources::SourceMetrics::register(&mut registry);
-    let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
+    let heapster_names = pipeline_metrics.heapster.clone();
+    let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
+        .observe_exports(move |sink, took| heapster_names.exported(sink, took));
     let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
 
     let mut providers = Vec::new();

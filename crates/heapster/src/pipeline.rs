@@ -74,7 +74,12 @@ impl Pipeline {
     pub async fn round(&mut self, timestamp: Timestamp) {
         let started = Instant::now();
         let batch = self.scrape(timestamp).await;
-        let batch = self.processors.iter_mut().fold(batch, |b, p| p.process(b));
+        let batch = self.processors.iter_mut().fold(batch, |b, p| {
+            let started = Instant::now();
+            let b = p.process(b);
+            self.metrics.heapster.processor.observe(p.name(), started.elapsed());
+            b
+        });
         self.metrics.batch_sets.set(batch.sets.len() as i64);
         self.metrics.batch_points.set(batch.point_count() as i64);
         self.metrics.last_batch_timestamp.set(timestamp as f64 / 1000.0);
@@ -116,6 +121,7 @@ impl Pipeline {
             let Ok((name, took, result)) = joined else { continue };
             let labels = SourceLabels { source: name.clone() };
             self.metrics.scrape_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+            self.metrics.heapster.scraped(&name, took);
             match result {
                 Ok(Ok(batch)) => sets.extend(batch.sets),
                 Ok(Err(e)) => {

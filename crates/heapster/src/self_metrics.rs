@@ -25,6 +25,8 @@ pub struct PipelineMetrics {
     pub batch_points: Gauge,
     pub last_batch_timestamp: Gauge<f64, AtomicU64>,
     pub batches: Counter,
+    /// The same events under the original Heapster's names.
+    pub heapster: crate::heapster_summaries::HeapsterSummaries,
 }
 
 impl PipelineMetrics {
@@ -38,6 +40,7 @@ impl PipelineMetrics {
             batch_points: Gauge::default(),
             last_batch_timestamp: Gauge::default(),
             batches: Counter::default(),
+            heapster: crate::heapster_summaries::HeapsterSummaries::register(registry),
         };
         registry.register("heapster_scrape_duration_seconds", "Time to scrape one source", m.scrape_seconds.clone());
         registry.register(

@@ -329,7 +329,7 @@ impl Delivery {
         let (name, timeout) = (&self.labels.sink, self.timeout);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, self.sink.export(batch.clone())).await;
-        self.metrics.export_seconds.get_or_create(&self.labels).observe(started.elapsed().as_secs_f64());
+        self.metrics.exported_in(&self.labels, started.elapsed());
         let (outcome, kind) = match result {
             Ok(Ok(())) => {
                 self.metrics.exported.get_or_create(&self.labels).inc();

@@ -66,6 +66,22 @@ pub struct SinkMetrics {
     /// How long exports take, per sink.
     pub export_seconds: Family<SinkLabels, Histogram>,
     kinds: Arc<Mutex<BTreeMap<&'static str, KindMetrics>>>,
+    /// Told of every export's sink and duration, for metrics kept outside this crate (Heapster's own
+    /// `heapster_exporter_*` names, which the binary serves).
+    export_observer: Option<ExportObserver>,
+}
+
+/// What [`SinkMetrics::observe_exports`] calls: the sink's name and the export's duration.
+type ObserveExport = dyn Fn(&str, std::time::Duration) + Send + Sync;
+
+/// See [`SinkMetrics::observe_exports`].
+#[derive(Clone)]
+pub struct ExportObserver(Arc<ObserveExport>);
+
+impl std::fmt::Debug for ExportObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExportObserver")
+    }
 }
 
 impl SinkMetrics {
@@ -82,6 +98,7 @@ impl SinkMetrics {
                 Histogram::new([0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 20.0, 60.0])
             }),
             kinds: Arc::default(),
+            export_observer: None,
         };
         registry.register("heapster_sink_batches_exported", "Batches a sink accepted", m.exported.clone());
         registry.register("heapster_sink_export_errors", "Failed exports by sink and kind", m.errors.clone());
@@ -99,6 +116,20 @@ impl SinkMetrics {
         );
         registry.register_collector(Box::new(KindCollector(m.kinds.clone())));
         m
+    }
+
+    /// Calls `observe(sink, duration)` after every export attempt, whatever its outcome.
+    pub fn observe_exports(mut self, observe: impl Fn(&str, std::time::Duration) + Send + Sync + 'static) -> Self {
+        self.export_observer = Some(ExportObserver(Arc::new(observe)));
+        self
+    }
+
+    /// Times one export: the histogram, and the observer if there is one.
+    pub(crate) fn exported_in(&self, labels: &SinkLabels, took: std::time::Duration) {
+        self.export_seconds.get_or_create(labels).observe(took.as_secs_f64());
+        if let Some(ExportObserver(observe)) = &self.export_observer {
+            observe(&labels.sink, took);
+        }
     }
 
     /// The families of sink kind `kind` (`influxdb`): `heapster_sink_<kind>_points_written{sink}`,

@@ -1,0 +1,233 @@
+//! The self-metrics the original Heapster served on `/metrics`, under its names, labels and units, so that
+//! dashboards and alerts written for it keep working beside heapster-rs's own metrics:
+//! `heapster_scraper_duration_milliseconds{source}`, `heapster_scraper_last_time_seconds{source}`,
+//! `heapster_processor_duration_milliseconds{processor}`, `heapster_exporter_duration_milliseconds{exporter}`,
+//! `heapster_exporter_last_time_seconds{exporter}` and `heapster_kubelet_summary_request_duration_milliseconds{node}`.
+//!
+//! Heapster's durations were client_golang Summaries: quantiles 0.5, 0.9 and 0.99 over the last ten minutes, plus
+//! `_sum` and `_count`. prometheus-client has no summary type, so each is served as gauge families with exactly the
+//! sample names and labels a Go summary has (`name{source="..",quantile="0.99"}`, `name_sum`, `name_count`); only
+//! the `# TYPE` line says gauge. PromQL over them reads the same.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// client_golang's default objectives.
+const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
+
+/// client_golang's default `MaxAge`: quantiles describe the last ten minutes.
+const MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Observations kept per label value for the quantiles: a bound on memory whatever the rate.
+const MAX_SAMPLES: usize = 2048;
+
+type LabelPairs = Vec<(&'static str, String)>;
+
+/// One summary family with one label.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    windows: Arc<Mutex<BTreeMap<String, Window>>>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    recent: VecDeque<(Instant, f64)>,
+    sum: f64,
+    count: u64,
+}
+
+impl Summary {
+    fn new(name: &'static str, help: &'static str, label: &'static str) -> Self {
+        Summary { name, help, label, windows: Default::default() }
+    }
+
+    /// Records one duration for `label_value`, in milliseconds as Heapster did.
+    pub fn observe(&self, label_value: &str, took: Duration) {
+        let ms = took.as_secs_f64() * 1000.0;
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let w = windows.entry(label_value.to_owned()).or_default();
+        w.sum += ms;
+        w.count += 1;
+        w.recent.push_back((now, ms));
+        while w.recent.len() > MAX_SAMPLES || w.recent.front().is_some_and(|(t, _)| now - *t > MAX_AGE) {
+            w.recent.pop_front();
+        }
+    }
+}
+
+/// The value at quantile `q` of `sorted` (nearest rank); NaN without observations, as client_golang reports.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Collector for Summary {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = Instant::now();
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows = Vec::with_capacity(windows.len());
+        for (value, w) in windows.iter() {
+            let mut recent: Vec<f64> = w.recent.iter().filter(|(t, _)| now - *t <= MAX_AGE).map(|(_, v)| *v).collect();
+            recent.sort_by(f64::total_cmp);
+            rows.push((value.clone(), recent, w.sum, w.count));
+        }
+        drop(windows);
+        let mut family = encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
+        for (value, recent, _, _) in &rows {
+            for (q, q_text) in QUANTILES {
+                let labels: LabelPairs = vec![(self.label, value.clone()), ("quantile", q_text.to_owned())];
+                ConstGauge::new(quantile(recent, q)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let sum_name = format!("{}_sum", self.name);
+        let mut family = encoder.encode_descriptor(&sum_name, self.help, None, MetricType::Gauge)?;
+        for (value, _, sum, _) in &rows {
+            let labels: LabelPairs = vec![(self.label, value.clone())];
+            ConstGauge::new(*sum).encode(family.encode_family(&labels)?)?;
+        }
+        let count_name = format!("{}_count", self.name);
+        let mut family = encoder.encode_descriptor(&count_name, self.help, None, MetricType::Gauge)?;
+        for (value, _, _, count) in &rows {
+            let labels: LabelPairs = vec![(self.label, value.clone())];
+            ConstGauge::new(*count as i64).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Heapster's `*_last_time_seconds` gauges: when something last happened, in Unix seconds.
+pub type LastTime = Family<LabelPairs, Gauge<f64, AtomicU64>>;
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as f64).unwrap_or(0.0)
+}
+
+/// Every self-metric of the original, registered on `main`'s registry.
+#[derive(Debug, Clone)]
+pub struct HeapsterSummaries {
+    pub scraper: Summary,
+    scraper_last: LastTime,
+    pub processor: Summary,
+    pub exporter: Summary,
+    exporter_last: LastTime,
+    pub kubelet_summary: Summary,
+}
+
+impl HeapsterSummaries {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = HeapsterSummaries {
+            scraper: Summary::new(
+                "heapster_scraper_duration_milliseconds",
+                "Time spent scraping sources in milliseconds.",
+                "source",
+            ),
+            scraper_last: LastTime::default(),
+            processor: Summary::new(
+                "heapster_processor_duration_milliseconds",
+                "The Time spent in a processor in milliseconds.",
+                "processor",
+            ),
+            exporter: Summary::new(
+                "heapster_exporter_duration_milliseconds",
+                "Time spent exporting data to sink in milliseconds.",
+                "exporter",
+            ),
+            exporter_last: LastTime::default(),
+            kubelet_summary: Summary::new(
+                "heapster_kubelet_summary_request_duration_milliseconds",
+                "The Kubelet summary request latencies in milliseconds.",
+                "node",
+            ),
+        };
+        for s in [&m.scraper, &m.processor, &m.exporter, &m.kubelet_summary] {
+            registry.register_collector(Box::new(s.clone()));
+        }
+        registry.register(
+            "heapster_scraper_last_time_seconds",
+            "Last time Heapster performed a scrape since unix epoch in seconds.",
+            m.scraper_last.clone(),
+        );
+        registry.register(
+            "heapster_exporter_last_time_seconds",
+            "Last time Heapster exported data since unix epoch in seconds.",
+            m.exporter_last.clone(),
+        );
+        m
+    }
+
+    /// One source scraped: Heapster's scraper summary and time; a kubelet (`kubelet:NODE`) also counts as one
+    /// Summary API request of that node.
+    pub fn scraped(&self, source: &str, took: Duration) {
+        self.scraper.observe(source, took);
+        self.scraper_last.get_or_create(&vec![("source", source.to_owned())]).set(unix_now());
+        if let Some(node) = source.strip_prefix("kubelet:") {
+            self.kubelet_summary.observe(node, took);
+        }
+    }
+
+    /// One export to a sink, whatever its outcome, as Heapster timed it.
+    pub fn exported(&self, sink: &str, took: Duration) {
+        self.exporter.observe(sink, took);
+        self.exporter_last.get_or_create(&vec![("exporter", sink.to_owned())]).set(unix_now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_with_heapsters_names_labels_and_units() {
+        let mut registry = Registry::default();
+        let m = HeapsterSummaries::register(&mut registry);
+        for ms in 1..=100 {
+            m.scraped("kubelet:node-1", Duration::from_millis(ms));
+        }
+        m.processor.observe("rate_calculator", Duration::from_micros(2500));
+        m.exported("influxdb:http://h:8086/?db=k8s", Duration::from_millis(40));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let sample = |line: &str| -> f64 {
+            let l = text.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line}: {text}"));
+            l[line.len()..].trim().parse().unwrap()
+        };
+        let s = "heapster_scraper_duration_milliseconds";
+        assert_eq!(sample(&format!("{s}{{source=\"kubelet:node-1\",quantile=\"0.5\"}}")), 50.0);
+        assert_eq!(sample(&format!("{s}{{source=\"kubelet:node-1\",quantile=\"0.9\"}}")), 90.0);
+        assert_eq!(sample(&format!("{s}{{source=\"kubelet:node-1\",quantile=\"0.99\"}}")), 99.0);
+        assert_eq!(sample(&format!("{s}_sum{{source=\"kubelet:node-1\"}}")), 5050.0);
+        assert_eq!(sample(&format!("{s}_count{{source=\"kubelet:node-1\"}}")), 100.0);
+        let k = "heapster_kubelet_summary_request_duration_milliseconds";
+        assert_eq!(sample(&format!("{k}_count{{node=\"node-1\"}}")), 100.0);
+        let p = "heapster_processor_duration_milliseconds";
+        assert_eq!(sample(&format!("{p}{{processor=\"rate_calculator\",quantile=\"0.5\"}}")), 2.5);
+        let e = "heapster_exporter_duration_milliseconds";
+        assert_eq!(sample(&format!("{e}_count{{exporter=\"influxdb:http://h:8086/?db=k8s\"}}")), 1.0);
+        let last = sample("heapster_exporter_last_time_seconds{exporter=\"influxdb:http://h:8086/?db=k8s\"}");
+        assert!((last - unix_now()).abs() < 5.0, "{last}");
+        assert!(sample("heapster_scraper_last_time_seconds{source=\"kubelet:node-1\"}") > 1.7e9);
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        assert!(quantile(&[], 0.5).is_nan());
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.9), 4.0);
+    }
+}
