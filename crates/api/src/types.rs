@@ -4,18 +4,7 @@ use heapster_model::{Labels, MetricValue, Timestamp};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// Go's zero `time.Time`, which Heapster sent as `latestTimestamp` when there were no points. Clients compare
-/// against it, so it is kept rather than replaced by `null`.
-pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// Formats milliseconds since the epoch as RFC 3339 in UTC, with milliseconds only when they are not zero (as Go's
-/// `time.Time` JSON does).
-pub fn rfc3339(ts: Timestamp) -> String {
-    match chrono::DateTime::from_timestamp_millis(ts) {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        None => GO_ZERO_TIME.to_owned(),
-    }
-}
+pub use heapster_model::time::{GO_ZERO_TIME, rfc3339};
 
 /// A timestamp that serializes as RFC 3339; `None` is Go's zero time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,9 +15,7 @@ fn millis(rfc3339: &str) -> i64 {
     t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms as u64)).to_string()
-}
+use heapster_model::time::rfc3339;
 
 /// `metrics` of a `MetricResult`: timestamp (ms) -> the JSON value, kept as JSON so integer-ness is compared too.
 fn points(v: &Value) -> BTreeMap<i64, Value> {

@@ -114,7 +114,8 @@ fn column_strings(series: &[Value], name: &str) -> Vec<String> {
     out
 }
 
-/// `"name"`: an InfluxQL identifier.
+/// `"name"`: an InfluxQL identifier, quoted so that names with dashes, dots or slashes work (the sink's
+/// `CREATE DATABASE` quotes the database's name with it too).
 pub fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }

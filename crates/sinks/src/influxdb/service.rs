@@ -152,7 +152,7 @@ impl Transport {
         if self.db_ready.load(Ordering::SeqCst) || self.config.api != Api::V1 {
             return Ok(());
         }
-        let mut q = format!("CREATE DATABASE {} WITH", quote_ident(&self.config.db));
+        let mut q = format!("CREATE DATABASE {} WITH", super::historical::ident(&self.config.db));
         if let Some(d) = &self.config.retention {
             q.push_str(&format!(" DURATION {d}"));
         }
@@ -247,11 +247,6 @@ fn endpoint(base: &url::Url, name: &str) -> url::Url {
     u.set_path(&path);
     u.set_query(None);
     u
-}
-
-/// InfluxQL identifier in double quotes, so database names with dashes or dots work.
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The `error` of InfluxDB's JSON answer (1.x: `{"error": ...}` or `{"results":[{"error": ...}]}`; 2.x:
@@ -482,6 +477,6 @@ mod tests {
         assert_eq!(v2("influxdb:http://h:8086/p/?bucket=b"), "http://h:8086/p/api/v2/write?bucket=b&precision=ms");
         assert_eq!(v2("influxdb:http://h?org=o&bucket=a+b"), "http://h/api/v2/write?org=o&bucket=a+b&precision=ms");
         assert_eq!(v2("influxdb:http://h?db=x"), "http://h/write?db=x&precision=ms");
-        assert_eq!(quote_ident("k8s-\"x\""), r#""k8s-\"x\"""#);
+        assert_eq!(crate::influxdb::historical::ident("k8s-\"x\""), r#""k8s-\"x\"""#);
     }
 }

@@ -69,12 +69,7 @@ impl fmt::Display for Dropped {
     }
 }
 
-/// A timestamp for log lines.
-pub fn rfc3339(ts: Timestamp) -> String {
-    chrono::DateTime::from_timestamp_millis(ts)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| format!("{ts} ms"))
-}
+pub use heapster_model::time::rfc3339;
 
 /// The directory of the sink called `key` under `root`: its name made safe for a file name, and a hash of the
 /// whole name so that names alike after sanitizing (or cut short) still get directories of their own.
