@@ -37,12 +37,6 @@ pub fn now_ms() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Timestamp).unwrap_or(0)
 }
 
-/// The multiple of `resolution` at or before `now`.
-fn last_tick(now: Timestamp, resolution: Duration) -> Timestamp {
-    let res = resolution.as_millis().max(1) as i64;
-    now.div_euclid(res) * res
-}
-
 /// How long until the next multiple of `resolution` in wall-clock time, so that batches of every heapster (and
 /// every restart) land on the same timestamps.
 fn until_next_tick(resolution: Duration) -> (Duration, Timestamp) {
@@ -53,17 +47,17 @@ fn until_next_tick(resolution: Duration) -> (Duration, Timestamp) {
 }
 
 impl Pipeline {
-    /// Runs rounds until `stop` turns true, then lets the sinks drain. The first round runs at once, so the APIs
-    /// have data right after start-up; later rounds are aligned to the resolution. Every batch is stamped on the
-    /// resolution grid, as Heapster stamped its batches with the end of their window: the first with the grid
-    /// point just passed, so its series line up with every later one (and with another heapster's).
+    /// Runs rounds until `stop` turns true, then lets the sinks drain. Every round runs at a multiple of the
+    /// resolution in wall-clock time and its batch is stamped with it, as Heapster stamped each batch with the end
+    /// of its window: series line up across restarts and across heapsters. The first round waits for the next
+    /// one too (at most one resolution, as in Heapster): stamping a round run at once with the grid point just
+    /// passed would give a heapster restarted within one resolution the timestamp of its predecessor's last
+    /// batch, and overwrite that batch's points in the sinks.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> SinkManager {
-        let mut timestamp = last_tick(now_ms(), self.resolution);
         loop {
-            self.round(timestamp).await;
             let (wait, next) = until_next_tick(self.resolution);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => timestamp = next,
+                _ = tokio::time::sleep(wait) => self.round(next).await,
                 _ = stop.changed() => break,
             }
         }
@@ -258,9 +252,5 @@ mod tests {
         let (wait, next) = until_next_tick(Duration::from_secs(15));
         assert_eq!(next % 15_000, 0);
         assert!(wait <= Duration::from_secs(15));
-        // The first batch: the grid point just passed.
-        assert_eq!(last_tick(1_700_000_007_499, Duration::from_secs(15)), 1_699_999_995_000);
-        assert_eq!(last_tick(1_700_000_010_000, Duration::from_secs(15)), 1_700_000_010_000);
-        assert_eq!(last_tick(1_700_000_010_000, Duration::from_secs(15)) % 15_000, 0);
     }
 }
