@@ -83,3 +83,26 @@ async fn the_hpa_legacy_client_decodes_pod_list_metrics() {
     let e = serde_json::from_str::<MetricResultList>(&body.body).unwrap_err();
     assert!(e.to_string().contains("invalid type: floating point"), "{e}");
 }
+
+/// The old Kubernetes Dashboard's Heapster integration (`src/app/backend/integration/metric/heapster`): its health
+/// check is a GET of `/`, nodes are asked one by one (`/model/nodes/N/metrics/M`) and pods all in one
+/// (`/model/namespaces/NS/pod-list/P1,P2/metrics/M`, refused unless one item comes back per pod), without `start`,
+/// for `cpu/usage_rate` and `memory/usage`, decoded into Heapster's `MetricResult`/`MetricResultList`.
+#[tokio::test]
+async fn the_old_dashboards_heapster_client_decodes_nodes_and_pod_lists() {
+    let st = state();
+    assert_eq!(get(&st, "/").await.status, StatusCode::OK, "the Dashboard's health check");
+    for metric in ["cpu/usage_rate", "memory/usage"] {
+        let uri = format!("/api/v1/model/nodes/n1/metrics/{metric}");
+        let body = get(&st, &uri).await;
+        let r: MetricResult =
+            serde_json::from_str(&body.body).unwrap_or_else(|e| panic!("{uri}: a Go client fails too: {e}"));
+        assert_eq!(r.metrics.len(), 3, "{uri}: every stored point without start=");
+        let uri = format!("/api/v1/model/namespaces/ns1/pod-list/p1,p2/metrics/{metric}");
+        let body = get(&st, &uri).await;
+        let list: MetricResultList =
+            serde_json::from_str(&body.body).unwrap_or_else(|e| panic!("{uri}: a Go client fails too: {e}"));
+        assert_eq!(list.items.len(), 2, "{uri}: one item per pod, or the Dashboard refuses the answer");
+        assert!(!list.items[0].metrics.is_empty(), "{uri}");
+    }
+}
