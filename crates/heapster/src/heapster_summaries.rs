@@ -54,7 +54,11 @@ impl Summary {
 
     /// Records one duration for `label_value`, in milliseconds as Heapster did.
     pub fn observe(&self, label_value: &str, took: Duration) {
-        let ms = took.as_secs_f64() * 1000.0;
+        self.observe_value(label_value, took.as_secs_f64() * 1000.0);
+    }
+
+    /// Records one value, in the summary's own unit.
+    pub fn observe_value(&self, label_value: &str, ms: f64) {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let w = windows.entry(label_value.to_owned()).or_default();
@@ -126,6 +130,93 @@ pub struct HeapsterSummaries {
     pub exporter: Summary,
     exporter_last: LastTime,
     pub kubelet_summary: Summary,
+    pub http: HttpMetrics,
+}
+
+/// go-restful's instrumentation of Heapster's model and historical routes (`metrics/util/metrics/http.go`):
+/// `http_requests_total{handler,method,code}` and the summaries `http_request_duration_microseconds`,
+/// `http_request_size_bytes` and `http_response_size_bytes`, each `{handler}` with the Go handler's name.
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    requests: Family<LabelPairs, prometheus_client::metrics::counter::Counter>,
+    duration: Summary,
+    request_size: Summary,
+    response_size: Summary,
+}
+
+impl HttpMetrics {
+    /// One answered request of the route whose Go handler is `handler`.
+    pub fn observe(&self, handler: &str, method: &str, code: u16, took: Duration, request: u64, response: u64) {
+        let labels =
+            vec![("handler", handler.to_owned()), ("method", method.to_lowercase()), ("code", code.to_string())];
+        self.requests.get_or_create(&labels).inc();
+        self.duration.observe_value(handler, took.as_secs_f64() * 1e6);
+        self.request_size.observe_value(handler, request as f64);
+        self.response_size.observe_value(handler, response as f64);
+    }
+}
+
+/// The name Heapster's router gave the handler of a model or historical route, from axum's route pattern
+/// (`/api/v1/model/nodes/{node}/metrics/{*metric}` -> `nodeMetrics`); `None` for routes Heapster did not
+/// instrument.
+pub fn go_handler(pattern: &str) -> Option<&'static str> {
+    let rest = pattern.strip_prefix("/api/v1/model").or_else(|| pattern.strip_prefix("/api/v1/historical"))?;
+    let shape: Vec<&str> =
+        rest.split('/').filter(|s| !s.is_empty()).map(|s| if s.starts_with('{') { "*" } else { s }).collect();
+    // A value route and its metrics-aggregated twin share a handler name, as in Heapster.
+    let (entity, tail) = match shape.iter().position(|s| *s == "metrics" || *s == "metrics-aggregated") {
+        Some(i) => (&shape[..i], &shape[i..]),
+        None => (&shape[..], &[][..]),
+    };
+    let values = matches!(tail, ["metrics", "*"] | ["metrics-aggregated", "*", "*"]);
+    let names = tail == ["metrics"];
+    Some(match (entity, values, names) {
+        ([], true, _) => "clusterMetrics",
+        ([], _, true) => "availableClusterMetrics",
+        (["nodes"], ..) if tail.is_empty() => "nodeList",
+        (["nodes", "*"], true, _) => "nodeMetrics",
+        (["nodes", "*"], _, true) => "availableNodeMetrics",
+        (["nodes", "*", "freecontainers"], ..) if tail.is_empty() => "systemContainerList",
+        (["nodes", "*", "freecontainers", "*"], true, _) => "freeContainerMetrics",
+        (["nodes", "*", "freecontainers", "*"], _, true) => "availableMetrics",
+        (["namespaces"], ..) if tail.is_empty() => "namespaceList",
+        (["namespaces", "*"], true, _) => "namespaceMetrics",
+        (["namespaces", "*"], _, true) => "availableNamespaceMetrics",
+        (["namespaces", "*", "pods"], ..) if tail.is_empty() => "namespacePodList",
+        (["namespaces", "*", "pods", "*"] | ["pod-id", "*"], true, _) => "podMetrics",
+        (["namespaces", "*", "pods", "*"], _, true) => "availablePodMetrics",
+        (["namespaces", "*", "pods", "*", "containers"], ..) if tail.is_empty() => "podContainerList",
+        (["namespaces", "*", "pods", "*", "containers", "*"] | ["pod-id", "*", "containers", "*"], true, _) => {
+            "podContainerMetrics"
+        }
+        (["namespaces", "*", "pods", "*", "containers", "*"], _, true) => "availableContainerMetrics",
+        (["namespaces", "*", "pod-list", "*"], true, _) if tail[0] == "metrics" => "podListMetric",
+        (["namespaces", "*", "pod-list", "*"] | ["pod-id-list", "*"], true, _) => "podListAggregations",
+        (["debug", "allkeys"], ..) => "debugAllKeys",
+        _ => return None,
+    })
+}
+
+/// axum middleware: times and counts every model and historical request under its Go handler's name.
+pub async fn instrument(
+    axum::extract::State(metrics): axum::extract::State<HttpMetrics>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let handler = request.extensions().get::<axum::extract::MatchedPath>().and_then(|p| go_handler(p.as_str()));
+    let Some(handler) = handler else { return next.run(request).await };
+    let method = request.method().as_str().to_owned();
+    // As client_golang's approximation: the URL, the method, the headers and the declared body.
+    let headers: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let declared = |h: &axum::http::HeaderMap| {
+        h.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let request_size = (request.uri().to_string().len() + method.len() + headers) as u64 + declared(request.headers());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let body = axum::body::HttpBody::size_hint(response.body()).exact().unwrap_or_else(|| declared(response.headers()));
+    metrics.observe(handler, &method, response.status().as_u16(), started.elapsed(), request_size, body);
+    response
 }
 
 impl HeapsterSummaries {
@@ -153,10 +244,24 @@ impl HeapsterSummaries {
                 "The Kubelet summary request latencies in milliseconds.",
                 "node",
             ),
+            http: HttpMetrics {
+                requests: Family::default(),
+                duration: Summary::new(
+                    "http_request_duration_microseconds",
+                    "The HTTP request latencies in microseconds.",
+                    "handler",
+                ),
+                request_size: Summary::new("http_request_size_bytes", "The HTTP request sizes in bytes.", "handler"),
+                response_size: Summary::new("http_response_size_bytes", "The HTTP response sizes in bytes.", "handler"),
+            },
         };
-        for s in [&m.scraper, &m.processor, &m.exporter, &m.kubelet_summary] {
+        let h = &m.http;
+        for s in
+            [&m.scraper, &m.processor, &m.exporter, &m.kubelet_summary, &h.duration, &h.request_size, &h.response_size]
+        {
             registry.register_collector(Box::new(s.clone()));
         }
+        registry.register("http_requests", "Total number of HTTP requests made.", h.requests.clone());
         registry.register(
             "heapster_scraper_last_time_seconds",
             "Last time Heapster performed a scrape since unix epoch in seconds.",
@@ -221,6 +326,41 @@ mod tests {
         let last = sample("heapster_exporter_last_time_seconds{exporter=\"influxdb:http://h:8086/?db=k8s\"}");
         assert!((last - unix_now()).abs() < 5.0, "{last}");
         assert!(sample("heapster_scraper_last_time_seconds{source=\"kubelet:node-1\"}") > 1.7e9);
+    }
+
+    #[test]
+    fn go_restful_handler_names() {
+        for (pattern, want) in [
+            ("/api/v1/model/metrics/", Some("availableClusterMetrics")),
+            ("/api/v1/model/metrics/{*metric}", Some("clusterMetrics")),
+            ("/api/v1/historical/metrics-aggregated/{aggregations}/{*metric}", Some("clusterMetrics")),
+            ("/api/v1/model/nodes/", Some("nodeList")),
+            ("/api/v1/model/nodes/{node}/metrics/{*metric}", Some("nodeMetrics")),
+            ("/api/v1/model/nodes/{node}/freecontainers/{c}/metrics/", Some("availableMetrics")),
+            ("/api/v1/model/namespaces/{ns}/pods/{pod}/containers/{c}/metrics/{*m}", Some("podContainerMetrics")),
+            ("/api/v1/model/namespaces/{ns}/pod-list/{pods}/metrics/{*m}", Some("podListMetric")),
+            (
+                "/api/v1/historical/namespaces/{ns}/pod-list/{pods}/metrics-aggregated/{a}/{*m}",
+                Some("podListAggregations"),
+            ),
+            ("/api/v1/historical/pod-id/{id}/metrics/{*m}", Some("podMetrics")),
+            ("/api/v1/model/debug/allkeys", Some("debugAllKeys")),
+            ("/api/v1/model/nodes/{node}/pods/", None),
+            ("/apis/metrics.k8s.io/v1beta1/nodes", None),
+        ] {
+            assert_eq!(go_handler(pattern), want, "{pattern}");
+        }
+        let mut registry = Registry::default();
+        let m = HeapsterSummaries::register(&mut registry);
+        m.http.observe("nodeMetrics", "GET", 200, Duration::from_micros(1500), 120, 300);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("http_requests_total{handler=\"nodeMetrics\",method=\"get\",code=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("http_request_duration_microseconds{handler=\"nodeMetrics\",quantile=\"0.5\"} 1500"),
+            "{text}"
+        );
+        assert!(text.contains("http_response_size_bytes_sum{handler=\"nodeMetrics\"} 300"), "{text}");
     }
 
     #[test]

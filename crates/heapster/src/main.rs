@@ -72,6 +72,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let source_metrics = heapster_sources::SourceMetrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
     let heapster_names = pipeline_metrics.heapster.clone();
+    let http_metrics = pipeline_metrics.heapster.http.clone();
     let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
         .observe_exports(move |sink, took| heapster_names.exported(sink, took));
     let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
@@ -146,7 +147,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         kube_api: cluster.as_ref().map(kube_proxy::for_cluster),
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
         export: !flags.compat.disable_export,
-    });
+    })
+    .layer(axum::middleware::from_fn_with_state(http_metrics, heapster_summaries::instrument));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let pipeline = pipeline::Pipeline {

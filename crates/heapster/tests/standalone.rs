@@ -109,6 +109,16 @@ fn standalone_heapster_serves_this_host_and_its_cgroups() {
     let (status, text) = h.get("/metrics");
     assert_eq!(status, 200);
     assert!(text.contains("heapster_scrape_duration_seconds"), "{text}");
+    // The original Heapster's names beside them: its summaries and go-restful's request counts by handler.
+    for name in [
+        "heapster_scraper_duration_milliseconds_count{source=",
+        "heapster_scraper_last_time_seconds{source=",
+        "heapster_processor_duration_milliseconds{processor=\"rate_calculator\",quantile=\"0.99\"}",
+        "http_requests_total{handler=\"nodeMetrics\",method=\"get\",code=\"200\"}",
+        "http_request_duration_microseconds_count{handler=\"nodeMetrics\"}",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics: {text}");
+    }
 
     // SIGTERM: a clean exit, promptly.
     let mut h = h;
