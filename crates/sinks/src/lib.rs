@@ -1,7 +1,8 @@
 //! Sinks: where batches go after the processors. Each sink is one folder (`log/`, `influxdb/`, ...) with the same
 //! shape: its options declared once and read from the `--sink` URI once, an encoder, a transport, tests beside
 //! them, and a [`SinkKind`] that one line of [`SINKS`] lists. What sinks share (HTTP clients, gzip, bodies cut by
-//! size, the retry-or-reject verdict) is in [`util`]; their self-metrics come from [`self_metrics`].
+//! size, the retry-or-reject verdict, TCP line, UDP datagram and framed TCP writers) is in [`util`]; their
+//! self-metrics come from [`self_metrics`].
 //!
 //! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
