@@ -2,18 +2,15 @@
 //!
 //! Names come from the store keys rather than from labels (Heapster read the `hostname`/`pod_name` labels), so a
 //! name listed here is always a name the metric routes accept. Lists are sorted and free of duplicates. A list under
-//! a parent (pods of a namespace, containers of a pod) is 404 only when the parent is unknown altogether: neither
-//! its own set nor any child is in the store.
+//! an unknown parent is empty (200, `[]`), as Heapster answered.
 
-use super::entity::Entity;
 use crate::ApiState;
-use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
 use heapster_model::{MetricSetType, labels};
 use heapster_store::Store;
 
-type ListResult = Result<Json<Vec<String>>, ApiError>;
+type ListResult = Json<Vec<String>>;
 
 /// The part of each key of `set_type` after `prefix`, for keys with no further `/`-separated level. Container
 /// names may contain `/`, so `nested_ok` lets them through.
@@ -29,11 +26,6 @@ fn children(store: &Store, set_type: MetricSetType, prefix: &str, nested_ok: boo
     names
 }
 
-/// The children found, an empty list for an unknown parent as Heapster answered (200, `[]`).
-fn under(_store: &Store, _parent: Entity, names: Vec<String>) -> ListResult {
-    Ok(Json(names))
-}
-
 /// `/nodes/`
 pub async fn nodes(State(st): State<ApiState>) -> Json<Vec<String>> {
     Json(children(&st.store, MetricSetType::Node, "node:", false))
@@ -47,19 +39,19 @@ pub async fn namespaces(State(st): State<ApiState>) -> Json<Vec<String>> {
 /// `/namespaces/{ns}/pods/`
 pub async fn namespace_pods(State(st): State<ApiState>, Path(ns): Path<String>) -> ListResult {
     let names = children(&st.store, MetricSetType::Pod, &format!("namespace:{ns}/pod:"), false);
-    under(&st.store, Entity::Namespace(ns), names)
+    Json(names)
 }
 
 /// `/namespaces/{ns}/pods/{pod}/containers/`
 pub async fn pod_containers(State(st): State<ApiState>, Path((ns, pod)): Path<(String, String)>) -> ListResult {
     let names = children(&st.store, MetricSetType::PodContainer, &format!("namespace:{ns}/pod:{pod}/container:"), true);
-    under(&st.store, Entity::Pod(ns, pod), names)
+    Json(names)
 }
 
 /// `/nodes/{node}/freecontainers/`
 pub async fn free_containers(State(st): State<ApiState>, Path(node): Path<String>) -> ListResult {
     let names = children(&st.store, MetricSetType::SysContainer, &format!("node:{node}/container:"), true);
-    under(&st.store, Entity::Node(node), names)
+    Json(names)
 }
 
 /// `/nodes/{node}/pods/`: pods whose `nodename` (or, from older sources, `hostname`) label is the node, as
@@ -78,7 +70,7 @@ pub async fn node_pods(State(st): State<ApiState>, Path(node): Path<String>) -> 
     }
     names.sort();
     names.dedup();
-    under(&st.store, Entity::Node(node), names)
+    Json(names)
 }
 
 /// `/debug/allkeys`
