@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cadvisor;
 pub mod catalog;
 pub mod docs;
+pub mod events;
 pub mod historical;
 pub mod keys;
 pub mod labels;

@@ -8,6 +8,7 @@
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
 //! `--sink_buffer_dir` the queue is backed by a durable [`spool`] per sink, so outages and restarts lose nothing.
 
+pub mod events;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
