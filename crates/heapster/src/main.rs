@@ -3,6 +3,7 @@
 
 mod allocator;
 mod compat_flags;
+mod eventer;
 mod flags;
 mod heapster_summaries;
 mod kube_proxy;
@@ -25,6 +26,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 fn main() -> ExitCode {
+    // `heapster eventer ...`, or this binary installed (or linked) as `eventer`: Heapster's events binary.
+    let mut args: Vec<String> = std::env::args().collect();
+    let started_as = args.first().map(|a| std::path::Path::new(a).file_name().unwrap_or_default().to_owned());
+    if started_as.is_some_and(|n| n == "eventer") {
+        return eventer::main(args);
+    }
+    if args.get(1).is_some_and(|a| a == "eventer") {
+        args.remove(0);
+        return eventer::main(args);
+    }
     let flags = Flags::from_env();
     if let Err(e) = flags.validate() {
         eprintln!("heapster: {e}");
@@ -196,7 +207,7 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> String {
     format!("cannot listen on {addr}: {e} (is another heapster running? choose another --heapster_port)")
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {

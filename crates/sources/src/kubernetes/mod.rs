@@ -5,6 +5,7 @@
 //! Nodes are kept by a kube-rs reflector (list, then watch, re-listing with backoff when the watch breaks), so a
 //! round never waits for the API server: it scrapes the nodes known at that moment.
 
+pub mod events;
 mod metadata;
 mod options;
 
@@ -100,7 +101,7 @@ impl KubernetesProvider {
 /// Asks the API server for its version once, so that a configuration that can never work (an untrusted
 /// certificate, refused credentials) stops heapster at start-up with a line saying what to change. An API server
 /// that is merely unreachable is only warned about: the watches keep retrying.
-async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
+pub async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
     let e = match tokio::time::timeout(std::time::Duration::from_secs(15), kube.apiserver_version()).await {
         Ok(Ok(_)) => return Ok(()),
         Ok(Err(e)) => e,
