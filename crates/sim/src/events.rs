@@ -332,7 +332,11 @@ pub fn sample_event(i: u64) -> Event {
         ("BackOff", "Warning", "Back-off restarting failed container web in pod {pod}"),
     ];
     let (reason, type_, message) = REASONS[(i % 4) as usize];
-    let namespace = if i.is_multiple_of(5) { "kube-system" } else { "default" };
+    // One event in five is a system pod's.
+    let namespace = match i % 5 {
+        0 => "kube-system",
+        _ => "default",
+    };
     let pod = format!("web-{}", i % 97);
     let node = format!("sim-node-{}", i % 3);
     let now = now_rfc3339();
