@@ -271,13 +271,13 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
 }
 
 /// An mpsc receiver as a stream of body chunks.
-fn tokio_stream_from(
+pub(crate) fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-fn is_watch(p: &HashMap<String, String>) -> bool {
+pub(crate) fn is_watch(p: &HashMap<String, String>) -> bool {
     p.get("watch").is_some_and(|w| w == "true" || w == "1")
 }
 

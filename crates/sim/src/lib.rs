@@ -5,11 +5,16 @@
 //! are rendered from a recorded kubelet response (see [`kubelet`]), with counters that grow with time and pods
 //! that start and die.
 //!
+//! The API server (127.0.0.1) lists and watches nodes, pods and namespaces derived from the kubelets
+//! ([`apiserver`]), and stores Events and Leases that tests drive through [`Simulation::events`] ([`events`]).
+//!
 //! Servers speak plain http unless [`SimConfig`] gives them a certificate ([`tls::SimTls`], made with
 //! [`tls::TestPki`]) and, optionally, a bearer token they require.
 
 pub mod apiserver;
+pub mod events;
 pub mod kubelet;
+mod leases;
 pub mod tls;
 
 use axum::Router;
@@ -47,6 +52,9 @@ pub struct SimConfig {
     /// The last this many pods of every node are reported by its kubelet but not listed by the API server (as pods
     /// whose creation the watch has not delivered yet), so that enrichment finds nothing for them.
     pub unlisted_pods: usize,
+    /// How often an event watch that allows bookmarks gets one (a real server sends one about every minute; the
+    /// simulation's tests want them sooner).
+    pub event_bookmark_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -62,6 +70,7 @@ impl Default for SimConfig {
             kubelet_tls: None,
             kubelet_token: None,
             unlisted_pods: 0,
+            event_bookmark_interval: Duration::from_secs(1),
         }
     }
 }
@@ -82,6 +91,7 @@ pub struct Simulation {
     /// Whether the API server speaks https.
     pub api_https: bool,
     view: Arc<apiserver::ClusterView>,
+    events: Arc<events::EventStore>,
     /// Stops node `i`'s kubelet when set.
     kubelet_stops: Vec<watch::Sender<bool>>,
     node_states: Vec<Arc<NodeState>>,
@@ -97,6 +107,11 @@ impl Simulation {
     /// From now on `/version` reports `git_version` (`v1.27.3`), major and minor taken from it.
     pub fn set_version(&self, git_version: &str) {
         *self.view.git_version.write().unwrap_or_else(|p| p.into_inner()) = git_version.to_owned();
+    }
+
+    /// The API server's events and leases: the handle tests create, update, delete and compact events with.
+    pub fn events(&self) -> &Arc<events::EventStore> {
+        &self.events
     }
 
     /// The API server's TokenReview endpoint: which tokens it accepts, how many reviews it answered.
@@ -200,18 +215,23 @@ impl Simulation {
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;
-        tls::serve(listener, apiserver::router(view.clone()), config.api_tls.as_ref(), config.api_token.as_deref())?;
+        let events = Arc::new(events::EventStore::new(config.event_bookmark_interval));
+        let app = apiserver::router(view.clone()).merge(events::router(events.clone()));
+        tls::serve(listener, app, config.api_tls.as_ref(), config.api_token.as_deref())?;
         Ok(Simulation {
             nodes,
             template,
             api_server,
             api_https: config.api_tls.is_some(),
             view,
+            events,
             kubelet_stops,
             node_states,
         })
     }
 }
 
+#[cfg(test)]
+mod events_tests;
 #[cfg(test)]
 mod tests;

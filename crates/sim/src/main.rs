@@ -30,6 +30,12 @@ struct Args {
     /// Bearer token the API server and kubelets require (401 without it).
     #[arg(long)]
     token: Option<String>,
+    /// Events the API server holds at start-up (`/api/v1/events`), so an eventer has something to ship.
+    #[arg(long, default_value_t = 0)]
+    events: u64,
+    /// Seconds between the BOOKMARKs of an event watch that allows them.
+    #[arg(long, default_value_t = 1)]
+    event_bookmark_seconds: u64,
 }
 
 #[tokio::main]
@@ -62,6 +68,7 @@ async fn main() {
         kubelet_tls: tls.clone(),
         kubelet_token: a.token.clone(),
         unlisted_pods: 0,
+        event_bookmark_interval: Duration::from_secs(a.event_bookmark_seconds.max(1)),
     };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,
@@ -70,7 +77,16 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    for i in 0..a.events {
+        if let Err(e) = sim.events().create(heapster_sim::events::sample_event(i)) {
+            eprintln!("heapster-sim: event {i}: {e}");
+            std::process::exit(1);
+        }
+    }
     println!("API server {}", sim.api_url());
+    if a.events > 0 {
+        println!("{} events, resource version {}", a.events, sim.events().revision());
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     for n in sim.nodes.iter().take(5) {
         println!("{} {scheme}://{}/stats/summary", n.spec.name, n.addr);

@@ -149,7 +149,7 @@ fn tags(set: &Labels, metric: Option<&Labels>, cluster: Option<&str>, schema: Sc
 
 /// Appends `s` with a backslash before each of `special`. Line protocol has no escape for a newline, so one
 /// becomes a space rather than breaking the line in two.
-fn escape(out: &mut String, s: &str, special: &[char]) {
+pub(crate) fn escape(out: &mut String, s: &str, special: &[char]) {
     for c in s.chars() {
         let c = if matches!(c, '\n' | '\r') { ' ' } else { c };
         match c {

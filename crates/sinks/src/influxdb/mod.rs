@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod events;
 pub mod grafana;
 pub mod historical;
 pub mod service;

@@ -39,6 +39,21 @@ impl Transport {
         Ok(Transport { http, config, write_url, name, db_ready })
     }
 
+    /// The same transport writing timestamps in `precision` (`ns`, `u`, `ms`, `s`) instead of milliseconds: the
+    /// event sink keys its points to the nanosecond.
+    pub fn with_precision(mut self, precision: &str) -> Self {
+        let pairs: Vec<(String, String)> = self
+            .write_url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "precision" { precision.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        self.write_url.query_pairs_mut().clear().extend_pairs(pairs);
+        self
+    }
+
     /// Writes every body of one batch, `concurrency` at a time. The batch fails as a whole if any body failed;
     /// a retry rewrites bodies that did arrive, which InfluxDB stores once (same series and timestamp overwrite).
     pub async fn write_all(self: &Arc<Self>, bodies: Vec<String>) -> Result<(), SinkError> {

@@ -1,5 +1,7 @@
 //! `--sink=log`: prints every batch, one line per metric, for debugging a pipeline without any server.
 
+pub mod events;
+
 use crate::{ConfigError, DataSink, SinkError, SinkKind, SinkMetrics};
 use async_trait::async_trait;
 use heapster_model::{DataBatch, KindDoc, Options, SpecUri};
