@@ -63,7 +63,9 @@ impl Shipper {
                     }
                     Some(EventItem::Reached(rv)) => {
                         reached = Some(rv);
-                        false
+                        // The first start's "now" is recorded at once, so that a crash before the first push
+                        // still resumes from here rather than from a later "now".
+                        saved.is_none()
                     }
                     None => false,
                 },
