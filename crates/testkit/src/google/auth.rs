@@ -5,7 +5,7 @@ use super::{Service, Shared, error, error_info, json_response};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ring::signature::{self, KeyPair as _};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject as _;
@@ -16,6 +16,13 @@ use std::time::Instant;
 const TEST_KEY_PEM: &str = include_str!("../../data/google/TEST-ONLY-service-account-key.pem");
 /// The `private_key_id` of the keys written here, the `kid` a JWT header may name.
 const KEY_ID: &str = "0000000000000000000000000000000000test";
+
+/// base64url with or without `=` padding: Google's token endpoint takes both, and client libraries differ
+/// (gcp_auth pads, most others do not).
+const JWT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Scopes any of which lets a token call each service's write methods (the discovery documents' `scopes` lists).
 const MONITORING_SCOPES: &[&str] = &[
@@ -67,19 +74,25 @@ impl TestKey {
         })
     }
 
-    /// Signs `claims` as a service-account JWT with the test key (for the tests of the token endpoint itself).
+    /// Signs `claims` as a service-account JWT with the test key (for the tests of the token endpoint itself),
+    /// its parts in base64url by `engine` (padded or not).
     #[cfg(test)]
-    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+    pub fn sign_with(&self, engine: &impl base64::Engine, header: &Value, claims: &Value) -> String {
         let der = PrivatePkcs8KeyDer::from_pem_slice(self.pem.as_bytes()).unwrap();
         let pair = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
         let input = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap()),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+            engine.encode(serde_json::to_vec(header).unwrap()),
+            engine.encode(serde_json::to_vec(claims).unwrap())
         );
         let mut sig = vec![0; pair.public().modulus_len()];
         pair.sign(&signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+        format!("{input}.{}", engine.encode(sig))
+    }
+
+    #[cfg(test)]
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        self.sign_with(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header, claims)
     }
 }
 
@@ -132,9 +145,8 @@ fn verify_jwt(shared: &Shared, jwt: &str) -> Result<Vec<String>, (&'static str, 
     if parts.len() != 3 {
         return Err(invalid("Invalid JWT: the assertion is not three base64url parts."));
     }
-    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    let (Some(head), Some(claims), Ok(sig)) = (decode(parts[0]), decode(parts[1]), URL_SAFE_NO_PAD.decode(parts[2]))
-    else {
+    let decode = |p: &str| JWT_BASE64.decode(p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let (Some(head), Some(claims), Ok(sig)) = (decode(parts[0]), decode(parts[1]), JWT_BASE64.decode(parts[2])) else {
         return Err(invalid("Invalid JWT: the header, claims or signature is not base64url JSON."));
     };
     if head.get("alg").and_then(Value::as_str) != Some("RS256") {
@@ -184,8 +196,7 @@ fn verify_jwt(shared: &Shared, jwt: &str) -> Result<Vec<String>, (&'static str, 
 pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap, service: Service) -> Option<Response> {
     let unauthenticated = |message: &str, reason: &str| {
         let mut state = shared.state();
-        let key = if service == Service::Logging { "logging" } else { "monitoring" };
-        *state.monitoring.rejected_requests.entry(format!("unauthenticated ({key})")).or_default() += 1;
+        *state.monitoring.rejected_requests.entry("unauthenticated".into()).or_default() += 1;
         error(401, message, vec![error_info(reason, service)])
     };
     let missing = "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";

@@ -5,8 +5,8 @@
 //! `resource_project`, `metric_kind`, `value_type`, `metric_labels`, `gauge_interval`, `non_gauge_interval`,
 //! `out_of_order`, `too_frequent`, `cumulative_start`, `delta_overlap`. For requests refused whole: `invalid_json`,
 //! `no_series`, `too_many_series`, `points_per_series`, `duplicate_series`, `metric_type`, `resource_type`,
-//! `end_time`, `end_time_in_future`, `end_time_too_old`, `start_after_end`, `point_value`, `permission_denied`,
-//! `invalid_descriptor`.
+//! `end_time`, `end_time_in_future`, `end_time_too_old`, `start_after_end`, `point_value`, `distribution`,
+//! `permission_denied`, `invalid_descriptor`, and `unauthenticated` (both APIs).
 
 use super::schema::Violation;
 use super::{Labels, Refusal, Service, Shared, bad_request, check_resource, error, error_info, json_response};
@@ -26,6 +26,9 @@ pub const MIN_POINT_SPACING: TimeDelta = TimeDelta::seconds(5);
 /// minutes in the future").
 pub const MAX_PAST: TimeDelta = TimeDelta::hours(25);
 pub const MAX_FUTURE: TimeDelta = TimeDelta::minutes(5);
+/// Buckets of a custom distribution (Cloud Monitoring quotas: "Histogram buckets per custom distribution
+/// metric: 200").
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 200;
 /// Labels a custom metric descriptor may have (Cloud Monitoring quotas: "Labels per metric descriptor: 30").
 pub const MAX_METRIC_LABELS: usize = 30;
 
@@ -353,6 +356,15 @@ fn parse_series(i: usize, ts: &Value, now: DateTime<Utc>) -> Result<Parsed, (&'s
             ),
         );
     };
+    if let PointValue::Distribution(d) = &value
+        && let Err(why) = check_distribution(d)
+    {
+        return refuse(
+            "distribution",
+            format!("time_series[{i}].points[0].value.distribution_value"),
+            format!("Field timeSeries[{i}].points[0].value.distributionValue had an invalid value: {why}"),
+        );
+    }
     let enum_field = |name: &str, unspecified: &str| {
         ts.get(name).and_then(Value::as_str).filter(|k| *k != unspecified).map(str::to_string)
     };
@@ -385,6 +397,58 @@ fn point_value(value: &Map<String, Value>) -> Option<(PointValue, &'static str)>
         "distributionValue" => (PointValue::Distribution(v.clone()), "DISTRIBUTION"),
         _ => return None,
     })
+}
+
+/// The constraints the `Distribution` schema's descriptions state for Cloud Monitoring v3.
+fn check_distribution(d: &Value) -> Result<(), String> {
+    let int = |v: &Value| v.as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let num = |v: Option<&Value>| v.and_then(double).unwrap_or(0.0);
+    let count = d.get("count").map(int).unwrap_or(0);
+    if count < 0 {
+        return Err(format!("count must be non-negative, not {count}."));
+    }
+    if count == 0 && (num(d.get("mean")) != 0.0 || num(d.get("sumOfSquaredDeviation")) != 0.0) {
+        return Err("mean and sum_of_squared_deviation must be zero when count is zero.".into());
+    }
+    let options = d.get("bucketOptions").ok_or("bucket_options is required in the Cloud Monitoring API v3.")?;
+    let buckets = if let Some(l) = options.get("linearBuckets") {
+        let n = l.get("numFiniteBuckets").and_then(Value::as_i64).unwrap_or(0);
+        if n <= 0 || num(l.get("width")) <= 0.0 {
+            return Err("linear buckets need num_finite_buckets > 0 and width > 0.".into());
+        }
+        n + 2
+    } else if let Some(e) = options.get("exponentialBuckets") {
+        let n = e.get("numFiniteBuckets").and_then(Value::as_i64).unwrap_or(0);
+        if n <= 0 || num(e.get("growthFactor")) <= 1.0 || num(e.get("scale")) <= 0.0 {
+            return Err("exponential buckets need num_finite_buckets > 0, growth_factor > 1 and scale > 0.".into());
+        }
+        n + 2
+    } else if let Some(x) = options.get("explicitBuckets") {
+        let bounds: Vec<f64> = x
+            .get("bounds")
+            .and_then(Value::as_array)
+            .map(|b| b.iter().filter_map(double).collect())
+            .unwrap_or_default();
+        if bounds.is_empty() || bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("explicit bucket bounds must be at least one value, monotonically increasing.".into());
+        }
+        bounds.len() as i64 + 1
+    } else {
+        return Err("bucket_options sets none of linear_buckets, exponential_buckets, explicit_buckets.".into());
+    };
+    if buckets > MAX_HISTOGRAM_BUCKETS {
+        return Err(format!("{buckets} buckets; a distribution metric may have at most {MAX_HISTOGRAM_BUCKETS}."));
+    }
+    let counts: Vec<i64> =
+        d.get("bucketCounts").and_then(Value::as_array).map(|c| c.iter().map(int).collect()).unwrap_or_default();
+    if counts.len() as i64 > buckets {
+        return Err(format!("{} bucket counts for {buckets} buckets.", counts.len()));
+    }
+    let sum: i64 = counts.iter().sum();
+    if sum != count {
+        return Err(format!("the bucket counts add up to {sum}, not to count ({count})."));
+    }
+    Ok(())
 }
 
 fn double(v: &Value) -> Option<f64> {

@@ -78,6 +78,10 @@ fn ts(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+fn container_resource(container_name: &str) -> Value {
+    container(PROJECT, container_name)
+}
+
 fn container(project: &str, container: &str) -> Value {
     json!({ "type": "k8s_container", "labels": {
         "project_id": project, "location": "us-central1-a", "cluster_name": "test-cluster",
@@ -775,4 +779,122 @@ async fn gzip_bodies_are_taken() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(fake.log_entries()[0].insert_id, "gz");
+}
+
+#[test]
+fn runs_outside_a_runtime_and_stops_when_dropped() {
+    let fake = GoogleFake::start_blocking();
+    let host = fake.metadata_host();
+    let get = |host: &str| std::net::TcpStream::connect(host).is_ok();
+    assert!(get(&host));
+    let (status, _) = crate::http("GET", &format!("{}/computeMetadata/v1/project/project-id", fake.url()), None);
+    assert_eq!(status, 403, "no Metadata-Flavor header");
+    drop(fake);
+    assert!(!get(&host), "the port is closed once the fake is dropped");
+}
+
+#[tokio::test]
+async fn padded_jwts_and_metadata_proxies() {
+    let fake = GoogleFake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    fake.write_service_account_key(dir.path(), PROJECT);
+    // gcp_auth pads its base64url; Google takes it.
+    let jwt = fake.shared.key.sign_with(
+        &base64::engine::general_purpose::URL_SAFE,
+        &header(),
+        &claims(&fake, PROJECT, CLOUD_PLATFORM),
+    );
+    assert!(jwt.contains('='));
+    let (status, body) = exchange(&fake, &jwt).await;
+    assert_eq!(status, 200, "{body}");
+    // The metadata server refuses requests that came through a proxy.
+    let r = client()
+        .get(format!("{}/computeMetadata/v1/project/project-id", fake.url()))
+        .header("Metadata-Flavor", "Google")
+        .header("X-Forwarded-For", "10.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn distributions_are_checked_as_documented() {
+    let (fake, token) = fake_with_token(CLOUD_PLATFORM).await;
+    let end = now() - chrono::TimeDelta::minutes(1);
+    let series = |container: &str, d: Value| {
+        json!({
+            "metric": { "type": "custom.googleapis.com/latency" },
+            "resource": container_resource(container),
+            "points": [{ "interval": { "endTime": ts(end) }, "value": { "distributionValue": d } }],
+        })
+    };
+    let good = json!({
+        "count": "3", "mean": 2.0, "sumOfSquaredDeviation": 2.0,
+        "bucketOptions": { "explicitBuckets": { "bounds": [1.0, 2.0, 4.0] } },
+        "bucketCounts": ["0", "1", "1", "1"],
+    });
+    let (status, body) = write_series(&fake, &token, vec![series("a", good.clone())]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(matches!(fake.time_series()[0].value, PointValue::Distribution(_)));
+    assert_eq!(fake.time_series()[0].value_type, "DISTRIBUTION");
+    let mut bad_sum = good.clone();
+    bad_sum["bucketCounts"] = json!(["0", "1", "1", "2"]);
+    let mut no_options = good.clone();
+    no_options.as_object_mut().unwrap().remove("bucketOptions");
+    let mut unordered = good.clone();
+    unordered["bucketOptions"]["explicitBuckets"]["bounds"] = json!([2.0, 1.0]);
+    let mut too_many_counts = good.clone();
+    too_many_counts["bucketCounts"] = json!(["0", "1", "1", "1", "0"]);
+    for d in [bad_sum, no_options, unordered, too_many_counts] {
+        let (status, body) = write_series(&fake, &token, vec![series("b", d.clone())]).await;
+        assert_eq!(status, 400, "{d}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("distributionValue"), "{body}");
+    }
+    assert_eq!(fake.rejected_requests()["distribution"], 4);
+}
+
+#[tokio::test]
+async fn log_payloads_and_times_are_checked() {
+    let (fake, token) = fake_with_token(CLOUD_PLATFORM).await;
+    let now = now();
+    let mut untyped = event_entry("p1", now);
+    untyped.as_object_mut().unwrap().remove("jsonPayload");
+    untyped["protoPayload"] = json!({ "methodName": "x" });
+    let (status, body) = write_entries(&fake, &token, json!({ "entries": [untyped] })).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("Any JSON doesn't have '@type'"), "{body}");
+    let mut user_type = event_entry("p2", now);
+    user_type.as_object_mut().unwrap().remove("jsonPayload");
+    user_type["protoPayload"] = json!({ "@type": "type.googleapis.com/my.Event", "x": 1 });
+    let mut audit = event_entry("p3", now);
+    audit.as_object_mut().unwrap().remove("jsonPayload");
+    audit["protoPayload"] = json!({ "@type": "type.googleapis.com/google.cloud.audit.AuditLog", "methodName": "x" });
+    let old = event_entry("p4", now - chrono::TimeDelta::days(31));
+    let text = {
+        let mut e = event_entry("p5", now);
+        e.as_object_mut().unwrap().remove("jsonPayload");
+        e["textPayload"] = json!("hello");
+        e
+    };
+    let no_time = {
+        let mut e = event_entry("p6", now);
+        e.as_object_mut().unwrap().remove("timestamp");
+        e
+    };
+    let (status, body) = write_entries(
+        &fake,
+        &token,
+        json!({ "entries": [user_type, audit, old, text, no_time], "partialSuccess": true }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let failed: Vec<&String> = body["error"]["details"][0]["logEntryErrors"].as_object().unwrap().keys().collect();
+    assert_eq!(failed, ["0", "2"]);
+    let stored = fake.log_entries();
+    let ids: Vec<&str> = stored.iter().map(|e| e.insert_id.as_str()).collect();
+    assert_eq!(ids, ["p3", "p5", "p6"]);
+    assert_eq!(stored[1].text_payload.as_deref(), Some("hello"));
+    assert!(stored[2].timestamp >= now, "a missing timestamp is the time of receipt");
+    assert_eq!(stored[0].severity, "WARNING");
 }
