@@ -29,6 +29,10 @@ pub const MAX_FUTURE: TimeDelta = TimeDelta::minutes(5);
 /// Buckets of a custom distribution (Cloud Monitoring quotas: "Histogram buckets per custom distribution
 /// metric: 200").
 pub const MAX_HISTOGRAM_BUCKETS: i64 = 200;
+/// Longest label key and value (Cloud Monitoring quotas: "String length for label key: 100", "... for label
+/// value: 1024").
+pub const MAX_LABEL_KEY: usize = 100;
+pub const MAX_LABEL_VALUE: usize = 1024;
 /// Labels a custom metric descriptor may have (Cloud Monitoring quotas: "Labels per metric descriptor: 30").
 pub const MAX_METRIC_LABELS: usize = 30;
 
@@ -498,6 +502,17 @@ impl Store {
                 format!("The value type of the time series ({v}) is not the type of its point ({}).", p.point_type),
             ));
         }
+        if let Some((key, value)) =
+            p.metric_labels.iter().find(|(k, v)| k.len() > MAX_LABEL_KEY || v.chars().count() > MAX_LABEL_VALUE)
+        {
+            return Err((
+                "metric_labels",
+                format!(
+                    "Metric label {key:?} of {t} is too long: keys take at most {MAX_LABEL_KEY} characters, values {MAX_LABEL_VALUE} ({} given).",
+                    value.chars().count()
+                ),
+            ));
+        }
         let descriptor = self.descriptors.get(&(project.to_string(), t.clone()));
         let (kind, value_type) = match descriptor {
             Some(d) => {
@@ -743,7 +758,7 @@ fn create_descriptor(shared: &Shared, project: &str, body: Value) -> Response {
     let mut labels = BTreeMap::new();
     for (i, l) in d.get("labels").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
         let key = l.get("key").and_then(Value::as_str).unwrap_or_default();
-        let valid = key.len() <= 100
+        let valid = key.len() <= MAX_LABEL_KEY
             && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {

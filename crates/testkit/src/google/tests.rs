@@ -275,36 +275,24 @@ async fn denied_projects_and_injected_failures_answer_as_google() {
     assert!(fake.log_entries().is_empty());
 
     let other = "other-project";
-    let series = |end| {
-        let mut s = gauge("custom.googleapis.com/x", "app", end, 1.0);
+    let write_other = || {
+        let mut s = gauge("custom.googleapis.com/x", "app", Utc::now(), 1.0);
         s["resource"] = container(other, "app");
-        vec![s]
+        let path = format!("/v3/projects/{other}/timeSeries");
+        let (fake, token) = (&fake, &token);
+        async move { call(fake, token, "POST", &path, Some(json!({ "timeSeries": [s] }))).await }
     };
     for (status, rpc) in
         [(429, "RESOURCE_EXHAUSTED"), (500, "INTERNAL"), (503, "UNAVAILABLE"), (403, "PERMISSION_DENIED")]
     {
         fake.fail_next(Service::Monitoring, status, 2);
         for _ in 0..2 {
-            let (got, body) = call(
-                &fake,
-                &token,
-                "POST",
-                &format!("/v3/projects/{other}/timeSeries"),
-                Some(json!({ "timeSeries": series(Utc::now()) })),
-            )
-            .await;
+            let (got, body) = write_other().await;
             assert_eq!((got, body["error"]["status"].as_str()), (status, Some(rpc)), "{body}");
             assert_eq!(body["error"]["code"], status);
         }
     }
-    let (got, body) = call(
-        &fake,
-        &token,
-        "POST",
-        &format!("/v3/projects/{other}/timeSeries"),
-        Some(json!({ "timeSeries": series(Utc::now()) })),
-    )
-    .await;
+    let (got, body) = write_other().await;
     assert_eq!(got, 200, "{body}");
     assert_eq!(fake.requests("monitoring.projects.timeSeries.create"), 10);
     assert_eq!(fake.requests("logging.entries.write"), 1);
@@ -635,7 +623,11 @@ async fn metric_descriptors_are_validated_and_govern_writes() {
     let (status, body) = write_series(&fake, &token, vec![point.clone()]).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("Unrecognized metric label key \"node\""));
-    point["metric"]["labels"] = json!({ "mode": "user" });
+    point["metric"]["labels"] = json!({ "mode": "u".repeat(1025) });
+    let (status, body) = write_series(&fake, &token, vec![point.clone()]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("too long"), "{body}");
+    point["metric"]["labels"] = json!({ "mode": "u".repeat(1024) });
     let (status, body) = write_series(&fake, &token, vec![point]).await;
     assert_eq!(status, 200, "{body}");
     // Auto-created descriptors take their labels from the series.
