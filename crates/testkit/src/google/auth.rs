@@ -102,12 +102,18 @@ fn oauth_error(error: &str, description: &str) -> Response {
 
 /// A new bearer token with `scopes`, as both token sources answer it.
 fn issue(shared: &Shared, scopes: Vec<String>) -> Response {
+    let (token, lifetime) = new_token(shared, scopes);
+    json_response(200, &json!({ "access_token": token, "expires_in": lifetime.as_secs(), "token_type": "Bearer" }))
+}
+
+/// A bearer token with `scopes`, valid for the current token lifetime, and that lifetime.
+pub(crate) fn new_token(shared: &Shared, scopes: Vec<String>) -> (String, std::time::Duration) {
     let mut state = shared.state();
     state.tokens_issued += 1;
     let lifetime = state.token_lifetime;
     let token = format!("ya29.fake-{}-{:016x}", state.tokens_issued, rand_u64());
     state.tokens.insert(token.clone(), Token { expires: Instant::now() + lifetime, scopes });
-    json_response(200, &json!({ "access_token": token, "expires_in": lifetime.as_secs(), "token_type": "Bearer" }))
+    (token, lifetime)
 }
 
 fn rand_u64() -> u64 {
@@ -222,6 +228,7 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap, service: Service) 
     };
     let wanted = if service == Service::Logging { LOGGING_SCOPES } else { MONITORING_SCOPES };
     if !scopes.iter().any(|s| wanted.contains(&s.as_str())) {
+        *shared.state().monitoring.rejected_requests.entry("insufficient_scopes".into()).or_default() += 1;
         return Some(error(
             403,
             "Request had insufficient authentication scopes.",

@@ -18,7 +18,8 @@
 //!   1 h apart) for a bearer token; the metadata server hands out tokens too
 //!   (`/computeMetadata/v1/instance/service-accounts/default/token`, `Metadata-Flavor: Google` required).
 //!   [`GoogleFake::set_token_lifetime`] makes tokens short-lived so that refresh can be tested;
-//!   [`GoogleFake::tokens_issued`] counts them. [`GoogleFake::set_metadata`] sets what the metadata server says.
+//!   [`GoogleFake::tokens_issued`] counts them; [`GoogleFake::issue_token`] hands one out directly. A token's scopes
+//!   must cover the API (cloud-platform, or monitoring / logging ones), or the call gets 403 "insufficient scopes". [`GoogleFake::set_metadata`] sets what the metadata server says.
 //! - Knobs: [`GoogleFake::deny_project`] (403 `PERMISSION_DENIED` with the service's message),
 //!   [`GoogleFake::allow_reserved_prefixes`] (metric types outside `custom.googleapis.com/` and
 //!   `external.googleapis.com/`, e.g. `kubernetes.io/`), [`GoogleFake::fail_next`] (the next `count` requests to a
@@ -26,7 +27,7 @@
 //! - Readback: [`GoogleFake::time_series`] (every stored point), [`GoogleFake::metric_descriptors`],
 //!   [`GoogleFake::rejected_series`] and [`GoogleFake::rejected_requests`] (counts by reason),
 //!   [`GoogleFake::log_entries`] (stored, de-duplicated), [`GoogleFake::log_entries_received`] (including
-//!   duplicates and rejected ones), [`GoogleFake::requests`] (by the discovery method id, e.g.
+//!   duplicates and rejected ones), [`GoogleFake::log_duplicates`], [`GoogleFake::requests`] (by the discovery method id, e.g.
 //!   `"monitoring.projects.timeSeries.create"`, `"logging.entries.write"`, or `"token"`, `"metadata"`).
 //!
 //! # Rules enforced
@@ -247,6 +248,12 @@ impl GoogleFake {
         self.shared.state().token_lifetime = lifetime;
     }
 
+    /// A bearer token for `scopes`, as if got from the token endpoint: for tests of what comes after
+    /// authentication. Counts in [`GoogleFake::tokens_issued`].
+    pub fn issue_token(&self, scopes: &[&str]) -> String {
+        auth::new_token(&self.shared, scopes.iter().map(|s| s.to_string()).collect()).0
+    }
+
     /// Bearer tokens issued so far, by the token endpoint and the metadata server.
     pub fn tokens_issued(&self) -> u64 {
         self.shared.state().tokens_issued
@@ -304,7 +311,8 @@ impl GoogleFake {
     }
 
     /// Requests refused whole (nothing stored), by reason (e.g. `"too_many_series"`, `"invalid_json"`,
-    /// `"end_time_too_old"`, `"unauthenticated"`, `"permission_denied"`, `"entry_too_large"`).
+    /// `"end_time_too_old"`, `"unauthenticated"`, `"insufficient_scopes"`, `"permission_denied"`), and log entries
+    /// refused (`"entry_too_large"`, `"log_name"`, ...); the names are listed in `monitoring.rs` and `logging.rs`.
     pub fn rejected_requests(&self) -> BTreeMap<String, u64> {
         let state = self.shared.state();
         let mut all = state.monitoring.rejected_requests.clone();

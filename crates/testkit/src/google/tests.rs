@@ -219,6 +219,12 @@ async fn metadata_server_wants_its_header_and_gives_tokens_for_the_scopes_asked(
         write_series(&fake, token, vec![gauge("custom.googleapis.com/x", "app", Utc::now(), 1.0)]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(fake.tokens_issued(), 2);
+    assert_eq!(fake.rejected_requests()["insufficient_scopes"], 1);
+    let direct = fake.issue_token(&["https://www.googleapis.com/auth/monitoring.write"]);
+    let (status, body) =
+        write_series(&fake, &direct, vec![gauge("custom.googleapis.com/x", "b", Utc::now(), 1.0)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.tokens_issued(), 3);
 }
 
 #[tokio::test]
