@@ -18,33 +18,41 @@
 //!   1 h apart) for a bearer token; the metadata server hands out tokens too
 //!   (`/computeMetadata/v1/instance/service-accounts/default/token`, `Metadata-Flavor: Google` required).
 //!   [`GoogleFake::set_token_lifetime`] makes tokens short-lived so that refresh can be tested;
-//!   [`GoogleFake::tokens_issued`] counts them; [`GoogleFake::issue_token`] hands one out directly. A token's scopes
-//!   must cover the API (cloud-platform, or monitoring / logging ones), or the call gets 403 "insufficient scopes". [`GoogleFake::set_metadata`] sets what the metadata server says.
+//!   [`GoogleFake::tokens_issued`] counts them; [`GoogleFake::issue_token`] hands one out directly. A token's
+//!   scopes must cover the API (cloud-platform, or monitoring / logging ones), or the call gets 403 "insufficient
+//!   scopes". [`GoogleFake::set_metadata`] sets what the metadata server says.
 //! - Knobs: [`GoogleFake::deny_project`] (403 `PERMISSION_DENIED` with the service's message),
 //!   [`GoogleFake::allow_reserved_prefixes`] (metric types outside `custom.googleapis.com/` and
-//!   `external.googleapis.com/`, e.g. `kubernetes.io/`), [`GoogleFake::fail_next`] (the next `count` requests to a
-//!   [`Service`] get Google's error for 429, 500, 503 or 403).
+//!   `external.googleapis.com/`, e.g. `kubernetes.io/`), [`GoogleFake::set_min_point_spacing`] (5 s by default),
+//!   [`GoogleFake::fail_next`] (the next `count` requests to a [`Service`] get Google's error for 429, 500, 503 or
+//!   403).
 //! - Readback: [`GoogleFake::time_series`] (every stored point), [`GoogleFake::metric_descriptors`],
 //!   [`GoogleFake::rejected_series`] and [`GoogleFake::rejected_requests`] (counts by reason),
 //!   [`GoogleFake::log_entries`] (stored, de-duplicated), [`GoogleFake::log_entries_received`] (including
-//!   duplicates and rejected ones), [`GoogleFake::log_duplicates`], [`GoogleFake::requests`] (by the discovery method id, e.g.
-//!   `"monitoring.projects.timeSeries.create"`, `"logging.entries.write"`, or `"token"`, `"metadata"`).
+//!   duplicates and rejected ones), [`GoogleFake::log_duplicates`], [`GoogleFake::requests`] (by the discovery
+//!   method id, e.g. `"monitoring.projects.timeSeries.create"`, `"logging.entries.write"`, or `"token"`,
+//!   `"metadata"`).
 //!
 //! # Rules enforced
-//! Monitoring `projects.timeSeries.create`. The whole request is refused (400, nothing stored) for: a body that
-//! does not parse against the schema; no series; more than 200 series; a series without exactly one point; the
-//! same series (metric type and labels, resource type and labels) twice; a missing metric or resource type; a
-//! point whose value does not set exactly one field; an end time missing, more than 25 h in the past or more than
-//! 5 min ahead, or before the start time. Each series is then checked on its own, and the good ones are stored even
-//! when others fail (the answer is then the service's 400 with a `google.monitoring.v3.CreateTimeSeriesSummary`
-//! detail): the metric type under `custom.googleapis.com/` or `external.googleapis.com/` (unless reserved prefixes
-//! are allowed); the resource one of `k8s_container`, `k8s_pod`, `k8s_node`, `k8s_cluster`, `gce_instance`,
-//! `global` with exactly its labels and `project_id` the project written to; metric kind and value type matching
-//! the descriptor (created automatically, as the service does, for a new custom metric: GAUGE or CUMULATIVE, value
-//! type from the point, labels from the series); metric labels known to an explicitly created descriptor; BOOL and
-//! STRING only as GAUGE; a GAUGE start equal to the end (or absent); a CUMULATIVE or DELTA start before the end;
-//! points of a series newer than its last point and at least 5 s after it (Google's "one point each 5 seconds");
-//! a CUMULATIVE series keeping its start time, or starting anew after the previous point's end.
+//! Monitoring `projects.timeSeries.create`. The whole request is refused (400, nothing stored) for: a body that does
+//! not parse against the schema; no series; more than 200 series; a series without exactly one point; the same series
+//! (metric type and labels, resource type and labels) twice; a missing metric or resource type; a point whose value
+//! does not set exactly one field; a distribution breaking its documented constraints (bucket options required, counts
+//! adding up to `count`, at most 200 buckets); an end time missing, more than 25 h in the past or more than 5 min
+//! ahead, or before the start time. Each series is then checked on its own, and the good ones are stored even when
+//! others fail (the answer is then the service's 400 with a `google.monitoring.v3.CreateTimeSeriesSummary` detail): the
+//! metric type under `custom.googleapis.com/` or `external.googleapis.com/` (unless reserved prefixes are allowed); the
+//! resource one of `k8s_container`, `k8s_pod`, `k8s_node`, `k8s_cluster`, `gce_instance`, `global` with exactly its
+//! labels and `project_id` the project written to; metric kind and value type matching the descriptor (created
+//! automatically, as the service does, for a new custom metric: GAUGE or CUMULATIVE, value type from the point, labels
+//! from the series); metric labels known to an explicitly created descriptor, keys of at most 100 and values of at most
+//! 1,024 characters; BOOL and STRING only as GAUGE; a GAUGE start equal to the end (or absent); a CUMULATIVE or DELTA
+//! start before the end; points of a series newer than its last point and at least 5 s after it (Google's "one point
+//! each 5 seconds"); a CUMULATIVE series keeping its start time, or starting anew after the previous point's end.
+//! `metricDescriptors.create` checks the type (prefix as above), kind and value type (not unspecified; BOOL and
+//! STRING only as GAUGE), label keys (`[a-zA-Z][a-zA-Z0-9_]*`, at most 100 characters, unique, at most 30) and the
+//! unit (the UCUM subset `MetricDescriptor.unit` documents); creating an existing type again replaces it unless its
+//! kind or value type changes.
 //!
 //! Logging `entries.write`: a body over 10 MiB is refused ("Request payload size exceeds the limit"); the schema,
 //! one payload of `jsonPayload`/`textPayload`/`protoPayload` (the latter with an `@type`) are checked for the whole
@@ -147,6 +155,7 @@ pub(crate) struct State {
     pub accounts: HashSet<String>,
     pub denied: HashSet<String>,
     pub allow_reserved: bool,
+    pub min_point_spacing: chrono::TimeDelta,
     pub faults: HashMap<Service, (u16, usize)>,
     pub requests: BTreeMap<String, u64>,
     pub metadata: MetadataConfig,
@@ -188,6 +197,7 @@ impl GoogleFake {
                 accounts: HashSet::new(),
                 denied: HashSet::new(),
                 allow_reserved: false,
+                min_point_spacing: monitoring::MIN_POINT_SPACING,
                 faults: HashMap::new(),
                 requests: BTreeMap::new(),
                 metadata: MetadataConfig::default(),
@@ -278,6 +288,11 @@ impl GoogleFake {
     /// described, as for Google's own agents (`kubernetes.io/`, `container.googleapis.com/`).
     pub fn allow_reserved_prefixes(&self, allow: bool) {
         self.shared.state().allow_reserved = allow;
+    }
+
+    /// How far apart the points of one series must be (5 s by default, the documented sampling limit).
+    pub fn set_min_point_spacing(&self, spacing: Duration) {
+        self.shared.state().min_point_spacing = chrono::TimeDelta::from_std(spacing).expect("a spacing of sane size");
     }
 
     /// The next `count` requests to `service` get Google's answer for `http_status` (429 `RESOURCE_EXHAUSTED`,

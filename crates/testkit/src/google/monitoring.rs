@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// The most series one `timeSeries.create` takes (`CreateTimeSeriesRequest.timeSeries`: "The maximum number of
 /// TimeSeries objects per Create request is 200").
 pub const MAX_SERIES_PER_REQUEST: usize = 200;
-/// Points of one series at least this far apart ("Rate at which data can be written to a single time series: one
-/// point each 5 seconds", Cloud Monitoring quotas).
+/// Points of one series at least this far apart by default ("Rate at which data can be written to a single time
+/// series: one point each 5 seconds", Cloud Monitoring quotas; older versions of the page said 10 seconds, hence
+/// [`super::GoogleFake::set_min_point_spacing`]).
 pub const MIN_POINT_SPACING: TimeDelta = TimeDelta::seconds(5);
 /// Oldest and newest end time accepted (`TimeInterval`: "not more than 25 hours in the past or more than five
 /// minutes in the future").
@@ -239,10 +240,10 @@ fn create_time_series(shared: &Shared, project: &str, body: Value) -> Response {
     let mut errors: Vec<(usize, &'static str, String)> = Vec::new();
     {
         let mut state = shared.state();
-        let allow_reserved = state.allow_reserved;
+        let (allow_reserved, spacing) = (state.allow_reserved, state.min_point_spacing);
         let store = &mut state.monitoring;
         for (i, p) in parsed.into_iter().enumerate() {
-            if let Err((reason, message)) = store.write(project, p, allow_reserved) {
+            if let Err((reason, message)) = store.write(project, p, allow_reserved, spacing) {
                 *store.rejected_series.entry(reason.to_string()).or_default() += 1;
                 errors.push((i, reason, message));
             }
@@ -474,7 +475,7 @@ fn is_user_defined(metric_type: &str) -> bool {
 
 impl Store {
     /// Stores one series' point, or says why the service would refuse it.
-    fn write(&mut self, project: &str, p: Parsed, allow_reserved: bool) -> Result<(), Refusal> {
+    fn write(&mut self, project: &str, p: Parsed, allow_reserved: bool, spacing: TimeDelta) -> Result<(), Refusal> {
         let t = &p.metric_type;
         if !is_user_defined(t) && !allow_reserved {
             return Err((
@@ -613,7 +614,7 @@ impl Store {
                     "Points must be written in order. One or more of the points specified had an older start time than the most recent point.".into(),
                 ));
             }
-            if end - last.end < MIN_POINT_SPACING {
+            if end - last.end < spacing {
                 return Err((
                     "too_frequent",
                     "One or more points were written more frequently than the maximum sampling period configured for the metric.".into(),

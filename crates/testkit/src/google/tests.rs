@@ -498,6 +498,10 @@ async fn points_of_a_series_are_ordered_spaced_and_cumulative_starts_fixed() {
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("more frequently than the maximum sampling period"));
     assert_eq!(write(g(15, 2.0)).await.0, 200);
+    fake.set_min_point_spacing(Duration::from_secs(10));
+    assert_eq!(write(g(24, 2.0)).await.0, 400, "9 s after the last point");
+    assert_eq!(write(g(25, 2.0)).await.0, 200);
+    fake.set_min_point_spacing(Duration::from_secs(5));
 
     let c = |start, end, v| cumulative("custom.googleapis.com/c", t(start), t(end), v);
     assert_eq!(write(c(0, 60, 10)).await.0, 200);
@@ -549,7 +553,7 @@ async fn points_of_a_series_are_ordered_spaced_and_cumulative_starts_fixed() {
         ]
     );
     let r = fake.rejected_series();
-    assert_eq!((r["out_of_order"], r["too_frequent"], r["cumulative_start"]), (2, 1, 1));
+    assert_eq!((r["out_of_order"], r["too_frequent"], r["cumulative_start"]), (2, 2, 1));
     assert_eq!((r["metric_kind"], r["value_type"]), (1, 1));
 }
 
