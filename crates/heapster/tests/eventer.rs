@@ -54,7 +54,8 @@ impl Eventer {
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-        let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+        let ticks: f64 =
+            fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
         ticks / 100.0
     }
 
@@ -344,8 +345,7 @@ fn of_two_replicas_only_the_lease_holder_ships_and_the_other_takes_over_where_it
     leader.wait_caught_up(1, events.revision(), limit);
     assert_eq!(shipped(&leader), 1300.0);
     assert_eq!(shipped(&standby), 0.0, "the replica without the Lease shipped events");
-    let (status, body) =
-        heapster_testkit::http("GET", &format!("http://127.0.0.1:{}/healthz", standby.port), None);
+    let (status, body) = heapster_testkit::http("GET", &format!("http://127.0.0.1:{}/healthz", standby.port), None);
     assert_eq!((status, body.as_str()), (200, "ok"), "a waiting replica is healthy");
 
     // The holder dies without a word; what happens next is shipped by the other, from the holder's cursor.

@@ -33,12 +33,16 @@ impl Cursors {
 
     fn file(&self, sink: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        Some(heapster_sinks::spool::sink_dir(dir, sink).with_extension("resourceversion"))
+        // Appended, not `with_extension`: the name's hash follows its last dot and must stay.
+        let mut file = heapster_sinks::spool::sink_dir(dir, sink).into_os_string();
+        file.push(".resourceversion");
+        Some(PathBuf::from(file))
     }
 
     /// The newest cursor known for `sink`, from its state file and the Lease.
     pub fn load(&self, sink: &str) -> Option<u64> {
-        let from_file = self.file(sink).and_then(|f| std::fs::read_to_string(f).ok()).and_then(|s| s.trim().parse().ok());
+        let from_file =
+            self.file(sink).and_then(|f| std::fs::read_to_string(f).ok()).and_then(|s| s.trim().parse().ok());
         let from_lease = lock(&self.shared).get(sink).copied();
         from_file.max(from_lease)
     }
@@ -98,10 +102,13 @@ mod tests {
         c.save("influxdb:http://h:8086/?db=k8s", 41).unwrap();
         c.save("influxdb:http://h:8086/?db=k8s", 42).unwrap();
         c.save("log", 7).unwrap();
+        c.save("log:/var/log/a.jsonl", 8).unwrap();
+        c.save("log:/var/log/a_jsonl", 9).unwrap();
         // A restart: a fresh process reads the files.
         let again = Cursors::open(Some(dir.clone())).unwrap();
         assert_eq!(again.load("influxdb:http://h:8086/?db=k8s"), Some(42));
         assert_eq!(again.load("log"), Some(7));
+        assert_eq!(again.load("log:/var/log/a.jsonl"), Some(8), "names alike once made safe keep their own file");
         // Another replica, with no state of its own, reads the Lease.
         let other = Cursors::open(None).unwrap();
         other.merge_annotation(&c.to_annotation());

@@ -104,10 +104,7 @@ impl EventerFlags {
     /// What clap cannot check: the original's rules, in its words where it had them.
     pub fn validate(&self) -> Result<(), String> {
         if self.frequency < MIN_FREQUENCY {
-            return Err(format!(
-                "frequency needs to be no less than {MIN_FREQUENCY:?}, supplied {:?}",
-                self.frequency
-            ));
+            return Err(format!("frequency needs to be no less than {MIN_FREQUENCY:?}, supplied {:?}", self.frequency));
         }
         if self.frequency > MAX_SCRAPE_DELAY {
             return Err(format!(

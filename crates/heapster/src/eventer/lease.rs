@@ -52,7 +52,11 @@ pub async fn elect(client: kube::Client, config: LeaseConfig, cursors: Cursors, 
             }
             Ok(Attempt::NotHeld) => {
                 if *leader.borrow() {
-                    tracing::warn!("eventer: Lease {}/{} taken by another replica; stopping", config.namespace, config.name);
+                    tracing::warn!(
+                        "eventer: Lease {}/{} taken by another replica; stopping",
+                        config.namespace,
+                        config.name
+                    );
                 }
                 leader.send_replace(false);
             }
@@ -138,7 +142,11 @@ async fn attempt(
     spec.holder_identity = Some(config.identity.clone());
     spec.lease_duration_seconds = Some(duration_seconds);
     spec.renew_time = Some(now);
-    lease.metadata.annotations.get_or_insert_with(Default::default).insert(LEASE_ANNOTATION.into(), cursors.to_annotation());
+    lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(LEASE_ANNOTATION.into(), cursors.to_annotation());
     match api.replace(&config.name, &Default::default(), &lease).await {
         Ok(l) => {
             let spec = l.spec.unwrap_or_default();

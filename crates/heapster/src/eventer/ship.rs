@@ -126,7 +126,10 @@ impl Shipper {
                 }
                 Err(SinkError::Retry(e)) => {
                     self.metrics.failures.get_or_create(&labels).inc();
-                    tracing::warn!("eventer: {name}: {e}; {} event versions wait, retrying in {delay:?}", batch.events.len());
+                    tracing::warn!(
+                        "eventer: {name}: {e}; {} event versions wait, retrying in {delay:?}",
+                        batch.events.len()
+                    );
                 }
             }
             let told = tokio::select! {

@@ -87,6 +87,9 @@ impl Follower {
         loop {
             let result = match self.seen {
                 None => self.list(&out, false).await,
+                // A watch from "0" means "from any version": the API server opens with the current events in
+                // key order, not version order. From the beginning, then, is a list of everything.
+                Some(0) => self.list(&out, true).await,
                 Some(rv) => self.watch(rv, &out).await,
             };
             match result {
@@ -152,8 +155,9 @@ impl Follower {
     async fn watch(&mut self, from: u64, out: &mpsc::Sender<EventItem>) -> Result<(), Stop> {
         let mut params = WatchParams::default().timeout(WATCH_SECONDS);
         params.bookmarks = true;
-        let request =
-            Request::new("/api/v1/events").watch(&params, &from.to_string()).map_err(|e| Stop::Failed(e.to_string()))?;
+        let request = Request::new("/api/v1/events")
+            .watch(&params, &from.to_string())
+            .map_err(|e| Stop::Failed(e.to_string()))?;
         let stream = self.client.request_events::<Event>(request).await.map_err(|e| stop_of(e, "watching"))?;
         let mut stream = std::pin::pin!(stream);
         while let Some(next) = stream.next().await {
