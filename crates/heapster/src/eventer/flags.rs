@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// heapster eventer: ships every Kubernetes event to its sinks, compatible with Heapster's eventer.
 #[derive(Debug, Parser)]
-#[command(name = "eventer", version, about, long_about = None, max_term_width = 110, args_override_self = true)]
+#[command(name = "eventer", version, about = "heapster eventer: ships every Kubernetes event to its sinks, compatible with Heapster's eventer.", long_about = None, max_term_width = 110, args_override_self = true)]
 pub struct EventerFlags {
     /// Where to read events: kubernetes[:URL][?options] (the options of heapster's kubernetes source). Exactly one.
     #[arg(long = "source", value_name = "kubernetes[:URL][?opts]", value_parser = parse_uri)]

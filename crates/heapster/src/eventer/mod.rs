@@ -144,15 +144,15 @@ async fn run(flags: EventerFlags) -> Result<(), String> {
     if !heapster_sources::kubernetes::is_kubernetes(source) {
         return Err(format!("--source={source}: the eventer reads events from kubernetes[:URL][?options] only"));
     }
-    let options = KubernetesOptions::parse(source).map_err(|e| e.to_string())?;
-    let cluster = Cluster::connect(options).await?;
-    heapster_sources::kubernetes::probe(&cluster.client, &cluster.server).await?;
     let sinks = flags
         .sinks
         .iter()
         .map(|uri| heapster_sinks::events::build(uri, &sink_metrics))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
+    let options = KubernetesOptions::parse(source).map_err(|e| e.to_string())?;
+    let cluster = Cluster::connect(options).await?;
+    heapster_sources::kubernetes::probe(&cluster.client, &cluster.server).await?;
     if sinks.is_empty() {
         tracing::warn!("eventer: no --sink given; events are read and dropped");
     }

@@ -106,7 +106,7 @@ pub async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
         Ok(Ok(_)) => return Ok(()),
         Ok(Err(e)) => e,
         Err(_) => {
-            tracing::warn!("API server {server}: no answer within 15s; watching nodes anyway, with retries");
+            tracing::warn!("API server {server}: no answer within 15s; going on, with retries");
             return Ok(());
         }
     };
@@ -131,7 +131,7 @@ pub async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
     if auth_failed {
         return Err(format!("API server {server}: cannot authenticate with the configured credentials: {e}"));
     }
-    tracing::warn!("API server {server}: {e}; watching nodes anyway, with retries");
+    tracing::warn!("API server {server}: {e}; going on, with retries");
     Ok(())
 }
 
