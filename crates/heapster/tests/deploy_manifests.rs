@@ -11,7 +11,7 @@ use heapster_sim::tls::TestPki;
 use heapster_sim::{SimConfig, Simulation};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde_json::Value;
@@ -31,8 +31,12 @@ struct Manifests {
 
 impl Manifests {
     fn load() -> Manifests {
+        Self::load_from(&deploy_dir())
+    }
+
+    fn load_from(dir: &Path) -> Manifests {
         let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(deploy_dir()).unwrap() {
+        for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();
@@ -381,4 +385,97 @@ fn https_client(ca: &str, identity: Option<(String, String)>) -> reqwest::Client
         b = b.identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
     }
     b.build().unwrap()
+}
+
+/// Whether `rules` grant `verb` on `resource` of `group`, for the object called `name` when given.
+fn rules_grant(rules: &[PolicyRule], group: &str, resource: &str, verb: &str, name: Option<&str>) -> bool {
+    rules.iter().any(|r| {
+        let has = |list: &Option<Vec<String>>, x: &str| list.iter().flatten().any(|v| v == x || v == "*");
+        let named = match (&r.resource_names, name) {
+            (None, _) => true,
+            (Some(names), Some(n)) => names.iter().any(|v| v == n),
+            (Some(_), None) => false,
+        };
+        has(&r.api_groups, group) && has(&r.resources, resource) && r.verbs.iter().any(|v| v == verb) && named
+    })
+}
+
+/// `deploy/kubernetes/eventer/`: valid objects, all applied by its kustomization, RBAC for what the eventer
+/// calls (events list and watch, its Lease), and a container command the binary accepts.
+#[test]
+fn the_eventer_manifests_grant_what_it_calls_and_its_flags_parse() {
+    let m = Manifests::load_from(&deploy_dir().join("eventer"));
+    for o in m.objects() {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let checked = match kind {
+            "ServiceAccount" => round_trips::<ServiceAccount>(o),
+            "ClusterRole" => round_trips::<ClusterRole>(o),
+            "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(o),
+            "Role" => round_trips::<Role>(o),
+            "RoleBinding" => round_trips::<RoleBinding>(o),
+            "Deployment" => round_trips::<Deployment>(o),
+            other => Err(format!("a kind this test does not know: {other:?}")),
+        };
+        checked.unwrap_or_else(|e| panic!("eventer/{kind} {}: {e}", o["metadata"]["name"]));
+    }
+    let k = &m.files["kustomization.yaml"][0];
+    let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+    listed.sort();
+    let mut files: Vec<&str> = m.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
+    files.sort();
+    assert_eq!(listed, files);
+
+    let d = m.deployment();
+    let ns = d.metadata.namespace.clone().unwrap();
+    let c = container(&d);
+    let args = c.args.clone().unwrap_or_default();
+    assert_eq!(c.command.as_deref(), Some(&["/heapster".to_owned(), "eventer".to_owned()][..]));
+    let lease = flag(&args, "leader_elect_lease").expect("--leader_elect_lease");
+    let (lease_ns, lease_name) = lease.split_once('/').unwrap();
+    assert_eq!(lease_ns, ns);
+
+    let account = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().service_account_name.clone().unwrap();
+    let bound_to_account = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
+        subjects
+            .iter()
+            .flatten()
+            .any(|s| s.kind == "ServiceAccount" && s.name == account && s.namespace.as_deref() == Some(&*ns))
+    };
+    let cluster_rules: Vec<PolicyRule> = m
+        .of_kind::<ClusterRoleBinding>("ClusterRoleBinding")
+        .iter()
+        .filter(|b| bound_to_account(&b.subjects))
+        .flat_map(|b| {
+            m.of_kind::<ClusterRole>("ClusterRole")
+                .into_iter()
+                .filter(move |r| r.metadata.name.as_deref() == Some(&*b.role_ref.name))
+        })
+        .flat_map(|r| r.rules.unwrap_or_default())
+        .collect();
+    let lease_rules: Vec<PolicyRule> = m
+        .of_kind::<RoleBinding>("RoleBinding")
+        .iter()
+        .filter(|b| bound_to_account(&b.subjects) && b.metadata.namespace.as_deref() == Some(lease_ns))
+        .flat_map(|b| {
+            m.of_kind::<Role>("Role").into_iter().filter(move |r| r.metadata.name.as_deref() == Some(&*b.role_ref.name))
+        })
+        .flat_map(|r| r.rules.unwrap_or_default())
+        .collect();
+    for verb in ["list", "watch"] {
+        assert!(rules_grant(&cluster_rules, "", "events", verb, None), "{verb} events is not granted");
+    }
+    assert!(!rules_grant(&cluster_rules, "", "events", "create", None), "the eventer writes no events");
+    assert!(rules_grant(&lease_rules, "coordination.k8s.io", "leases", "create", None), "create leases");
+    for verb in ["get", "update"] {
+        assert!(rules_grant(&lease_rules, "coordination.k8s.io", "leases", verb, Some(lease_name)), "{verb} the Lease");
+        assert!(!rules_grant(&lease_rules, "coordination.k8s.io", "leases", verb, Some("kube-controller-manager")));
+    }
+
+    // The binary takes the container's arguments: `--version` only answers once every other flag parsed.
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args(c.command.as_ref().unwrap()[1..].iter().chain(&args))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
