@@ -360,3 +360,20 @@ fn of_two_replicas_only_the_lease_holder_ships_and_the_other_takes_over_where_it
     standby.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The binary started as `eventer` (a symlink, as an image may ship it) is the eventer, with its flags and checks.
+#[test]
+fn the_binary_started_as_eventer_is_the_eventer() {
+    let dir = tempdir("eventer-argv0");
+    let link = dir.join("eventer");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_heapster"), &link).unwrap();
+    let out = Command::new(&link).args(["--source=kubernetes", "--frequency=1s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "eventer: frequency needs to be no less than 5s, supplied 1s"
+    );
+    let out = Command::new(&link).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("eventer "), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
