@@ -138,3 +138,6 @@ impl EventSink for GclSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

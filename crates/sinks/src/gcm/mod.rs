@@ -90,3 +90,6 @@ impl DataSink for GcmSink {
         self.service.export(&batch).await
     }
 }
+
+#[cfg(test)]
+mod tests;

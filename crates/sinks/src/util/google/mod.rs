@@ -144,7 +144,12 @@ impl GoogleApi {
                  letter): use the ID, not the project's display name or number"
             )));
         }
-        let location = o.non_empty(CLUSTER_LOCATION.name).or_else(|| o.non_empty(ZONE.name)).map(str::to_owned);
+        // Only a sink that writes k8s_* resources declares the cluster's options.
+        let cluster_option = |names: &[&str]| {
+            names.iter().filter(|_| spec.needs_cluster).find_map(|n| o.non_empty(n)).map(str::to_owned)
+        };
+        let location = cluster_option(&[CLUSTER_LOCATION.name, ZONE.name]);
+        let cluster_name = cluster_option(&[CLUSTER_NAME.name]);
         let tokens = Tokens::new(provider, spec.scope, http.client().clone());
         Ok(GoogleApi {
             http,
@@ -154,7 +159,7 @@ impl GoogleApi {
             role: spec.role,
             project,
             location,
-            cluster_name: o.non_empty(CLUSTER_NAME.name).map(str::to_owned),
+            cluster_name,
             needs_cluster: spec.needs_cluster,
             identity: tokio::sync::OnceCell::new(),
         })
@@ -171,6 +176,11 @@ impl GoogleApi {
     /// The project given at start-up (option, environment, key file), if any.
     pub fn configured_project(&self) -> Option<&str> {
         self.project.as_deref()
+    }
+
+    /// A bearer token valid for a while yet (cached, or fetched now).
+    pub async fn token(&self) -> Result<std::sync::Arc<str>, SinkError> {
+        self.tokens.token().await
     }
 
     /// Where this sink writes; what the options did not say is asked from the metadata server, once.
@@ -376,6 +386,9 @@ pub fn rfc3339_millis(ms: i64) -> String {
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+#[cfg(test)]
+pub(crate) mod fake_tests;
 
 #[cfg(test)]
 mod tests {
