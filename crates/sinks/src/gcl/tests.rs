@@ -18,7 +18,7 @@ fn event(i: usize, kind: &str, rv: u64, message: &str, at: i64) -> Event {
     e.involved_object.namespace = if kind == "Node" { String::new() } else { "default".into() };
     e.involved_object.name = format!("obj-{i}");
     e.reason = "BackOff".into();
-    e.type_ = if i % 2 == 0 { "Warning" } else { "Normal" }.into();
+    e.type_ = if i.is_multiple_of(2) { "Warning" } else { "Normal" }.into();
     e.message = message.into();
     e.count = 1;
     e.last_timestamp = Some(rfc3339_millis(at));
