@@ -69,7 +69,7 @@ struct TimeSeriesDoc<'a> {
     resource: TypedLabels<'a>,
     metric_kind: &'static str,
     value_type: &'static str,
-    points: [PointDoc; 1],
+    points: [PointDoc<'a>; 1],
 }
 
 #[derive(Serialize, Hash)]
@@ -81,16 +81,16 @@ struct TypedLabels<'a> {
 }
 
 #[derive(Serialize)]
-struct PointDoc {
-    interval: IntervalDoc,
+struct PointDoc<'a> {
+    interval: IntervalDoc<'a>,
     value: ValueDoc,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct IntervalDoc {
-    start_time: String,
-    end_time: String,
+struct IntervalDoc<'a> {
+    start_time: &'a str,
+    end_time: &'a str,
 }
 
 /// `TypedValue`: an `int64Value` is a string in JSON (the discovery document's `format: int64`).
@@ -103,7 +103,15 @@ enum ValueDoc {
 
 /// Encodes `batch` as `cx` says.
 pub fn encode(batch: &DataBatch, cx: &Context) -> Encoded {
-    let mut e = Encoder { cx, out: Encoded::default(), seen: HashSet::new(), end: batch.timestamp };
+    // Every point of a batch ends at the batch's time; names are the prefix and the mapping's name: both made once.
+    let mut e = Encoder {
+        cx,
+        out: Encoded::default(),
+        seen: HashSet::new(),
+        end: batch.timestamp,
+        end_text: rfc3339_millis(batch.timestamp),
+        stackdriver_types: mapping::STACKDRIVER.iter().map(|m| format!("{}{}", cx.prefix, m.name)).collect(),
+    };
     if batch.timestamp < cx.now - MAX_AGE_MS {
         e.drop_all(batch, "older than 25 hours");
         return e.out;
@@ -126,6 +134,9 @@ struct Encoder<'a> {
     out: Encoded,
     seen: HashSet<u64>,
     end: i64,
+    end_text: String,
+    /// The metric type of each of [`mapping::STACKDRIVER`], in its order.
+    stackdriver_types: Vec<String>,
 }
 
 /// One point about to be encoded.
@@ -184,12 +195,12 @@ impl<'a> Encoder<'a> {
 
     fn stackdriver_set(&mut self, set: &MetricSet) {
         let Some(set_type) = set.set_type() else { return };
-        let prefix = self.cx.prefix;
-        for m in mapping::STACKDRIVER.iter().filter(|m| m.set.as_str() == set_type) {
+        let types = std::mem::take(&mut self.stackdriver_types);
+        for (m, metric_type) in mapping::STACKDRIVER.iter().zip(&types).filter(|(m, _)| m.set.as_str() == set_type) {
             match m.source {
                 Source::Metric(name) => {
                     if let Some(v) = set.get(name) {
-                        self.stackdriver_point(m, set, &format!("{prefix}{}", m.name), None, v);
+                        self.stackdriver_point(m, set, metric_type, None, v);
                     }
                 }
                 Source::Evictable => {
@@ -197,17 +208,17 @@ impl<'a> Encoder<'a> {
                         (set.get("memory/usage"), set.get("memory/working_set"))
                     {
                         let v = MetricValue::Int(usage.saturating_sub(ws));
-                        self.stackdriver_point(m, set, &format!("{prefix}{}", m.name), None, v);
+                        self.stackdriver_point(m, set, metric_type, None, v);
                     }
                 }
                 Source::Labeled(name) => {
-                    let metric_type = format!("{prefix}{}", m.name);
                     for lm in set.labeled_metrics.iter().filter(|lm| lm.name == name) {
-                        self.stackdriver_point(m, set, &metric_type, Some(&lm.labels), lm.value);
+                        self.stackdriver_point(m, set, metric_type, Some(&lm.labels), lm.value);
                     }
                 }
             }
         }
+        self.stackdriver_types = types;
     }
 
     fn stackdriver_point(
@@ -376,15 +387,13 @@ impl<'a> Encoder<'a> {
                 SeriesState { start, end, created: p.created }
             }
         };
+        let start_text = if state.start == end { self.end_text.clone() } else { rfc3339_millis(state.start) };
         let doc = TimeSeriesDoc {
             metric,
             resource,
             metric_kind: p.kind.as_str(),
             value_type: p.value_type.as_str(),
-            points: [PointDoc {
-                interval: IntervalDoc { start_time: rfc3339_millis(state.start), end_time: rfc3339_millis(end) },
-                value,
-            }],
+            points: [PointDoc { interval: IntervalDoc { start_time: &start_text, end_time: &self.end_text }, value }],
         };
         let json = serde_json::to_string(&doc).expect("a TimeSeries always serializes");
         self.out.series.push(Series { key, state, json });
