@@ -54,11 +54,7 @@ impl GclSink {
     /// Parses the `--sink` value and reads the key file; contacts no server.
     pub fn new(uri: &SpecUri, metrics: &SinkMetrics, env: &Env) -> Result<Self, ConfigError> {
         let o = Options::new("--sink", uri, OPTIONS)?;
-        if !uri.target.is_empty() {
-            return Err(
-                o.error(format!("gcl takes no address (got {:?}): give the API's base URL as endpoint=", uri.target))
-            );
-        }
+        google::no_target(&o)?;
         let endpoint = google::endpoint(&o, "endpoint", DEFAULT_ENDPOINT)?;
         let name = o.redacted();
         let counters = metrics.for_kind(KIND.doc.key).sink(&name);

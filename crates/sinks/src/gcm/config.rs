@@ -70,13 +70,7 @@ pub struct GcmConfig {
 
 impl GcmConfig {
     pub fn from_options(o: &Options, stackdriver: bool) -> Result<Self, ConfigError> {
-        if !o.uri().target.is_empty() {
-            return Err(o.error(format!(
-                "{} takes no address (got {:?}): give the API's base URL as endpoint=",
-                o.uri().key,
-                o.uri().target
-            )));
-        }
+        google::no_target(o)?;
         let schema = if stackdriver {
             Schema::Stackdriver
         } else {

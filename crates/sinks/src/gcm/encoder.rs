@@ -6,7 +6,7 @@
 
 use super::mapping::{self, Extra, Kind, Mapping, Resource, Source, Value};
 use crate::util::google::{Identity, rfc3339_millis};
-use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, labels as l};
+use heapster_model::{DataBatch, Labels, MetricDescriptor, MetricSet, MetricValue, labels as l};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -264,7 +264,6 @@ impl<'a> Encoder<'a> {
 
     fn gcm_set(&mut self, set: &MetricSet, autoscaling_only: bool) {
         let Some(resource_labels) = self.resource_labels(Resource::Global, &set.labels) else { return };
-        let prefix = self.cx.prefix;
         for (name, value) in set.metrics.iter() {
             let Some(d) = heapster_model::catalog::find(name) else {
                 self.drop("not in the catalog", 1);
@@ -283,18 +282,7 @@ impl<'a> Encoder<'a> {
             } else {
                 mapping::GCM_LABELS.iter().filter_map(|k| Some((*k, set.labels.get(k)?.as_str()))).collect()
             };
-            let (kind, value_type) = mapping::gcm_kind(d);
-            self.point(Point {
-                metric_type: &format!("{prefix}{}", d.name),
-                metric_labels,
-                resource: Resource::Global,
-                resource_labels: resource_labels.clone(),
-                kind,
-                value_type,
-                value: *value,
-                scale: 1.0,
-                created: set.create_time,
-            });
+            self.gcm_point(d, metric_labels, resource_labels.clone(), *value, set.create_time);
         }
         if autoscaling_only {
             return;
@@ -304,7 +292,6 @@ impl<'a> Encoder<'a> {
                 self.drop("not in the catalog", 1);
                 continue;
             };
-            let (kind, value_type) = mapping::gcm_kind(d);
             let metric_labels = {
                 let mut out = BTreeMap::new();
                 for k in mapping::GCM_LABELS {
@@ -314,18 +301,31 @@ impl<'a> Encoder<'a> {
                 }
                 out
             };
-            self.point(Point {
-                metric_type: &format!("{prefix}{}", d.name),
-                metric_labels,
-                resource: Resource::Global,
-                resource_labels: resource_labels.clone(),
-                kind,
-                value_type,
-                value: lm.value,
-                scale: 1.0,
-                created: set.create_time,
-            });
+            self.gcm_point(d, metric_labels, resource_labels.clone(), lm.value, set.create_time);
         }
+    }
+
+    /// A `gcm` point: the catalog's name, kind and value type, on the global resource.
+    fn gcm_point(
+        &mut self,
+        d: &MetricDescriptor,
+        metric_labels: BTreeMap<&str, &str>,
+        resource_labels: BTreeMap<&str, &str>,
+        value: MetricValue,
+        created: i64,
+    ) {
+        let (kind, value_type) = mapping::gcm_kind(d);
+        self.point(Point {
+            metric_type: &format!("{}{}", self.cx.prefix, d.name),
+            metric_labels,
+            resource: Resource::Global,
+            resource_labels,
+            kind,
+            value_type,
+            value,
+            scale: 1.0,
+            created,
+        });
     }
 
     /// Applies the rules to one point and encodes it, or counts why not.

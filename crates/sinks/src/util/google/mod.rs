@@ -367,6 +367,15 @@ fn valid_project(p: &str) -> bool {
         && !id.ends_with('-')
 }
 
+/// The Google sinks name no server before `?` (`gcm`, `stackdriver:?...`): the API's base URL is `endpoint=`.
+pub fn no_target(o: &Options) -> Result<(), ConfigError> {
+    let uri = o.uri();
+    if uri.target.is_empty() {
+        return Ok(());
+    }
+    Err(o.error(format!("{} takes no address (got {:?}): give the API's base URL as endpoint=", uri.key, uri.target)))
+}
+
 /// An `endpoint=` option: an http(s) base URL without a trailing slash.
 pub fn endpoint(o: &Options, name: &str, default: &str) -> Result<String, ConfigError> {
     let raw = o.non_empty(name).unwrap_or(default);
