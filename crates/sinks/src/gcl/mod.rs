@@ -127,11 +127,15 @@ impl EventSink for GclSink {
             }
         }
         // In order, one at a time: a retry resends from the first request, and the service keeps resent entries
-        // once by their insertId.
+        // once by their insertId. A request refused whole does not keep the others from being written.
+        let mut refused = None;
         for (body, n) in encoder::requests(&entries) {
-            self.write(&body, n, &identity.project).await?;
+            match self.write(&body, n, &identity.project).await {
+                Err(SinkError::Reject(why)) => refused = Some(SinkError::Reject(why)),
+                other => other?,
+            }
         }
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 }
 
