@@ -8,6 +8,7 @@
 //! configure and probe one, and what to ask it afterwards.
 
 pub mod carbon;
+pub mod google;
 pub mod influxd;
 pub mod prometheus;
 pub mod statsd;
