@@ -248,37 +248,27 @@ impl Tokens {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    pub const TEST_KEY: &str = include_str!("test_key.pem");
-
-    /// A key file as `gcloud iam service-accounts keys create` writes it, with the test key and `token_uri`.
-    pub fn key_json(token_uri: &str, project: Option<&str>) -> String {
-        let mut doc = serde_json::json!({
-            "type": "service_account",
-            "private_key_id": "k1",
-            "private_key": TEST_KEY,
-            "client_email": "heapster@p.iam.gserviceaccount.com",
-            "token_uri": token_uri,
-        });
-        if let Some(p) = project {
-            doc["project_id"] = p.into();
-        }
-        doc.to_string()
+    /// A key file as the Cloud console writes them, from the Google fakes (their test-only key).
+    fn key() -> ServiceAccountKey {
+        let fake = heapster_testkit::google::GoogleFake::start_blocking();
+        let path = fake.write_service_account_key(&crate::util::google::fake_tests::temp_dir("jwt"), "p-jwt");
+        ServiceAccountKey::from_json(&std::fs::read(path).unwrap()).unwrap()
     }
 
     #[test]
     fn the_assertion_is_a_jwt_signed_with_the_key() {
-        let key = ServiceAccountKey::from_json(key_json("http://127.0.0.1:1/token", Some("p")).as_bytes()).unwrap();
-        assert_eq!(key.project_id.as_deref(), Some("p"));
+        let key = key();
+        assert_eq!(key.project_id.as_deref(), Some("p-jwt"));
         let jwt = key.assertion(MONITORING_WRITE, 1_000).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-        assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}));
+        assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.private_key_id}));
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(claims["aud"], "http://127.0.0.1:1/token");
+        assert_eq!(claims["aud"], key.token_uri);
         assert_eq!(claims["scope"], MONITORING_WRITE);
         assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(1_000), Some(4_600)));
         // The signature verifies with the key's public half, over the first two parts.

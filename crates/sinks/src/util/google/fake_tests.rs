@@ -124,9 +124,12 @@ async fn no_credentials_and_no_project_are_one_line_each_saying_what_to_do() {
 #[tokio::test]
 async fn a_key_the_token_endpoint_does_not_know_is_refused_with_the_fix() {
     let fake = GoogleFake::start().await;
-    // A key the fake never issued: its account is unknown there, as a deleted key's is at Google.
-    let path = temp_dir("unknown").join("key.json");
-    std::fs::write(&path, auth::tests::key_json(&fake.token_uri(), Some("p-unknown"))).unwrap();
+    // A key of an account the fake never issued: unknown there, as a deleted key's is at Google.
+    let issued = fake.write_service_account_key(&temp_dir("unknown"), "p-unknown");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&issued).unwrap()).unwrap();
+    json["client_email"] = "deleted@p-unknown.iam.gserviceaccount.com".into();
+    let path = issued.with_file_name("deleted-key.json");
+    std::fs::write(&path, json.to_string()).unwrap();
     let env = Env { credentials_file: Some(path), project_id: None, metadata_host: Some(nowhere()) };
     let e = make("", &env, false).unwrap().token().await.unwrap_err();
     assert!(matches!(&e, SinkError::Reject(m) if m.contains("create a new key") && !m.contains('\n')), "{e:?}");
