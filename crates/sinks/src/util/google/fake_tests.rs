@@ -134,3 +134,23 @@ async fn a_key_the_token_endpoint_does_not_know_is_refused_with_the_fix() {
     let e = make("", &env, false).unwrap().token().await.unwrap_err();
     assert!(matches!(&e, SinkError::Reject(m) if m.contains("create a new key") && !m.contains('\n')), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_token_the_api_refuses_is_dropped_and_fetched_again_once() {
+    // The token endpoint of one fake, the API of another: the API knows none of the tokens (Google's 401 for a
+    // revoked or expired token).
+    let (issuer, api_server) = (GoogleFake::start().await, GoogleFake::start().await);
+    let key = issuer.write_service_account_key(&temp_dir("401"), "p-refused");
+    let env = Env { credentials_file: Some(key), project_id: None, metadata_host: Some(nowhere()) };
+    let api = make("", &env, false).unwrap();
+    let url = format!("{}/v3/projects/p-refused/timeSeries", api_server.url());
+    let (verdict, answer) = api.post_json(&url, b"{}").await.unwrap();
+    assert_eq!(answer.status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(verdict, Verdict::Retry { cause: "unauthenticated".into() });
+    assert_eq!(issuer.tokens_issued(), 2, "the refused token was replaced once, not again and again");
+    assert!(
+        api.describe(&answer, "p-refused").contains("401 UNAUTHENTICATED"),
+        "{}",
+        api.describe(&answer, "p-refused")
+    );
+}
