@@ -369,7 +369,7 @@ impl<'a> Encoder<'a> {
                 return self.drop("older than the series' last point", 1);
             }
             if end < last.end + self.cx.min_spacing {
-                return self.drop("less than 5 s after the series' last point", 1);
+                return self.drop("too soon after the series' last point (5 s, or min_interval_sec)", 1);
             }
         }
         let state = match p.kind {
@@ -516,7 +516,7 @@ mod tests {
         assert!(again.series.is_empty() && again.dropped.is_empty());
         // 3 s later: too close to the last point.
         let close = run(&batch(T + 3_000, vec![("c", container(created))]), Schema::Stackdriver, &states, T);
-        assert_eq!(close.dropped.get("less than 5 s after the series' last point"), Some(&4));
+        assert_eq!(close.dropped.get("too soon after the series' last point (5 s, or min_interval_sec)"), Some(&4));
         // Older than the last point.
         let old = run(&batch(T - 10_000, vec![("c", container(created))]), Schema::Stackdriver, &states, T);
         assert_eq!(old.dropped.get("older than the series' last point"), Some(&4));

@@ -159,7 +159,7 @@ async fn at_most_200_series_a_request_and_a_resend_writes_nothing_twice() {
     assert_eq!(s.fake.time_series().len(), n);
     assert_eq!(s.fake.rejected_series(), BTreeMap::new());
     assert_eq!(s.metric("heapster_sink_stackdriver_points_dropped_total"), n as f64);
-    assert!(s.metrics_text().contains("cause=\"less than 5 s after the series' last point\""));
+    assert!(s.metrics_text().contains("cause=\"too soon after the series' last point (5 s, or min_interval_sec)\""));
 }
 
 #[tokio::test]
