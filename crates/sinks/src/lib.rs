@@ -9,6 +9,8 @@
 //! `--sink_buffer_dir` the queue is backed by a durable [`spool`] per sink, so outages and restarts lose nothing.
 
 pub mod events;
+pub mod gcl;
+pub mod gcm;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
@@ -62,7 +64,7 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND];
+pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -117,7 +119,10 @@ mod tests {
         let influx = build(&"influxdb:http://h:8086?pw=x".parse().unwrap(), &metrics()).unwrap();
         assert_eq!(influx.name(), "influxdb:http://h:8086/?db=k8s");
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
-        assert_eq!(e, "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb");
+        assert_eq!(
+            e,
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver"
+        );
     }
 
     #[test]

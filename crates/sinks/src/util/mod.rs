@@ -2,5 +2,6 @@
 //! [`http`] for the sinks that speak HTTP, [`transport`] for those that write TCP lines, UDP datagrams or framed
 //! TCP.
 
+pub mod google;
 pub mod http;
 pub mod transport;
