@@ -33,13 +33,11 @@ impl FromStr for SpecUri {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (key, rest) = match s.split_once(':') {
-            Some((k, r)) => (k, r),
-            None => match s.split_once('?') {
-                // `log?opt=1`: no target but options.
-                Some((k, _)) => (k, &s[k.len()..]),
-                None => (s, ""),
-            },
+        // The key ends at the first `:` or, with no target (`log?opt=1`, `gcm?endpoint=http://...`), at the `?`.
+        let (key, rest) = match s.find([':', '?']) {
+            Some(i) if s.as_bytes()[i] == b':' => (&s[..i], &s[i + 1..]),
+            Some(i) => (&s[..i], &s[i..]),
+            None => (s, ""),
         };
         if key.is_empty() {
             return Err(format!("{s:?} has no key: expected KEY[:URL][?options], e.g. influxdb:http://127.0.0.1:8086"));
@@ -94,6 +92,13 @@ mod tests {
         let u: SpecUri = "influxdb:http://h:8086?db=k8s&pw=a%26b".parse().unwrap();
         assert_eq!(u.option("pw"), Some("a&b"));
         assert_eq!(u.to_string(), "influxdb:http://h:8086?db=k8s&pw=a%26b");
+
+        // No target, options holding a URL: the key ends at the `?`, not at the URL's `:`.
+        let u: SpecUri = "gcm?metrics=all&endpoint=http://127.0.0.1:9".parse().unwrap();
+        assert_eq!((u.key.as_str(), u.target.as_str()), ("gcm", ""));
+        assert_eq!(u.option("endpoint"), Some("http://127.0.0.1:9"));
+        let u: SpecUri = "stackdriver:?cluster_name=c".parse().unwrap();
+        assert_eq!((u.key.as_str(), u.target.as_str(), u.option("cluster_name")), ("stackdriver", "", Some("c")));
     }
 
     #[test]
