@@ -9,6 +9,7 @@ use heapster_model::events::Event;
 use heapster_sim::events::{EventStore, WatchKind, sample_event};
 use heapster_sim::{SimConfig, Simulation};
 use heapster_testkit::Influxd;
+use heapster_testkit::google::GoogleFake;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,14 @@ struct Eventer {
 
 impl Eventer {
     fn start(args: &[String]) -> Eventer {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[String], env: &[(&str, &Path)]) -> Eventer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+            .envs(env.iter().copied())
+            .env_remove("GCE_METADATA_HOST")
             .arg("eventer")
             .args(["--healthz-ip=127.0.0.1".to_owned(), format!("--healthz-port={port}")])
             .args(args)
@@ -133,6 +140,15 @@ fn log_file_versions(path: &Path) -> BTreeMap<(String, u64), usize> {
     count(events.iter())
 }
 
+fn logging_versions(fake: &GoogleFake) -> BTreeMap<(String, u64), usize> {
+    let events: Vec<Event> = fake
+        .log_entries()
+        .into_iter()
+        .map(|e| serde_json::from_value(e.json_payload.expect("jsonPayload")).unwrap())
+        .collect();
+    count(events.iter())
+}
+
 fn influx_versions(influx: &Influxd, db: &str) -> BTreeMap<(String, u64), usize> {
     let mut events = Vec::new();
     for series in influx.query(db, r#"SELECT "value" FROM "log/events""#) {
@@ -206,23 +222,27 @@ fn every_event_version_reaches_every_sink_once_through_kills_broken_watches_and_
     let influx = Influxd::start();
     let dir = tempdir("eventer-chaos");
     let log = dir.join("events.jsonl");
+    let google = GoogleFake::start_blocking();
+    let key = google.write_service_account_key(&dir, "sim-project");
     let args = vec![
         source(&sim),
         format!("--sink=log?file={}", log.display()),
         format!("--sink=influxdb:{}?db=events", influx.url()),
+        format!("--sink=gcl?cluster_name=sim&cluster_location=local&endpoint={}", google.url()),
         "--frequency=5s".to_owned(),
         format!("--events_state_dir={}", dir.join("state").display()),
         "--leader_elect_lease=default/eventer".to_owned(),
         "--leader_elect_lease_duration=3s".to_owned(),
         "--leader_elect_retry_period=1s".to_owned(),
     ];
-    let sinks = 2;
+    let sinks = 3;
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.as_path())];
     let events = sim.events().clone();
     let mut work = Workload { events: events.clone(), next: 0, created: Vec::new() };
     let limit = Duration::from_secs(60);
     let mut cpu = 0.0;
 
-    let e = Eventer::start(&args);
+    let e = Eventer::start_with_env(&args, &env);
     // The first start ships from "now": wait until both sinks recorded where now is.
     e.wait_caught_up(sinks, events.revision(), limit);
 
@@ -255,7 +275,7 @@ fn every_event_version_reaches_every_sink_once_through_kills_broken_watches_and_
     work.created.extend(w.created);
     work.bump(1000..1500);
     work.delete(1500..1700);
-    let e = Eventer::start(&args);
+    let e = Eventer::start_with_env(&args, &env);
     e.wait_caught_up(sinks, events.revision(), limit);
 
     // Watches cut (as a dropped connection) five times while 1,000 are created.
@@ -272,7 +292,7 @@ fn every_event_version_reaches_every_sink_once_through_kills_broken_watches_and_
     work.create(1500);
     work.bump(2000..3000);
     events.compact();
-    let e = Eventer::start(&args);
+    let e = Eventer::start_with_env(&args, &env);
     work.create(500);
     e.wait_caught_up(sinks, events.revision(), limit);
     let gone = e.metric("heapster_eventer_export_failures_total");
@@ -283,14 +303,18 @@ fn every_event_version_reaches_every_sink_once_through_kills_broken_watches_and_
     assert!(changes >= 10_000, "{changes} changes made");
     compare("log file", &made, &log_file_versions(&log));
     compare("influxdb", &made, &influx_versions(&influx, "events"));
+    compare("Cloud Logging", &made, &logging_versions(&google));
     println!(
         "eventer: {changes} changes, {} event versions shipped to {sinks} sinks; {:.1} CPU-ms per 1,000 versions \
          over the whole run (three processes, start-ups and idle pushes included), {:.1} in the live phase; live \
-         phase {:.0} versions/s end to end including the wait for the next 5 s push; retried exports {gone:?}",
+         phase {:.0} versions/s end to end including the wait for the next 5 s push; retried exports {gone:?}; \
+         Cloud Logging entries received {} (resends the service de-duplicated: {})",
         made.len(),
         cpu * 1000.0 / (made.len() as f64 / 1000.0),
         live_cpu * 1000.0 / (live_versions / 1000.0),
         live_versions / took.as_secs_f64(),
+        google.log_entries_received(),
+        google.log_duplicates(),
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
