@@ -2,8 +2,8 @@
 //! from the API server into the sinks, on the watch path (events made while the eventer runs).
 //!
 //! `cargo build --release && cargo bench -p heapster --bench eventer` with `EVENTS` (default 50,000: half
-//! created, a quarter updated, a quarter created again). Sinks: a log file, and a real InfluxDB when `influxd` is
-//! installed. The simulator runs in this process; the eventer is the release binary, measured from /proc.
+//! created, a quarter updated, a quarter created again). Sinks: a log file, the Cloud Logging fake (which checks
+//! every entry against the API's schema, in this process), and a real InfluxDB when `influxd` is installed. The simulator runs in this process; the eventer is the release binary, measured from /proc.
 
 use heapster_sim::events::sample_event;
 use heapster_sim::{SimConfig, Simulation};
@@ -38,12 +38,18 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("heapster-eventer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let influx = heapster_testkit::Influxd::installed().then(heapster_testkit::Influxd::start);
-    let mut sinks = vec![format!("--sink=log?file={}", dir.join("events.jsonl").display())];
+    let google = heapster_testkit::google::GoogleFake::start_blocking();
+    let key = google.write_service_account_key(&dir, "bench-project");
+    let mut sinks = vec![
+        format!("--sink=log?file={}", dir.join("events.jsonl").display()),
+        format!("--sink=gcl?cluster_name=bench&cluster_location=local&endpoint={}", google.url()),
+    ];
     if let Some(i) = &influx {
         sinks.push(format!("--sink=influxdb:{}?db=events", i.url()));
     }
     let port = heapster_testkit::free_port();
     let mut child = Command::new(&binary)
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
         .arg("eventer")
         .arg(format!("--source=kubernetes:http://{}?inClusterConfig=false", sim.api_server))
         .args(&sinks)
@@ -84,7 +90,7 @@ fn main() {
          the first change to every sink holding the last (the simulator made them in {:.2} s; pushes every 5 s or \
          every 10,000 versions)",
         sinks.len(),
-        if influx.is_some() { "log file, InfluxDB" } else { "log file" },
+        if influx.is_some() { "log file, Cloud Logging fake, InfluxDB" } else { "log file, Cloud Logging fake" },
         cpu * 1000.0 / (versions / 1000.0),
         versions / took.as_secs_f64(),
         made.as_secs_f64(),
