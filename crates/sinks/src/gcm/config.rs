@@ -52,7 +52,11 @@ pub const STACKDRIVER_OPTIONS: &[OptionSpec] = &[
     OptionSpec::new("min_interval_sec", "", "points of a series at least this many seconds apart (at least 5)"),
     OptionSpec::new("use_new_resources", "", "accepted for Heapster's manifests: the k8s_* resources are always used"),
     OptionSpec::new("use_old_resources", "", "accepted for Heapster's manifests: gke_container is retired by Google"),
-    OptionSpec::new("batch_export_timeout_sec", "", "accepted for Heapster's manifests: --sink_export_data_timeout applies"),
+    OptionSpec::new(
+        "batch_export_timeout_sec",
+        "",
+        "accepted for Heapster's manifests: --sink_export_data_timeout applies",
+    ),
     OptionSpec::new("initial_delay_sec", "", "accepted for Heapster's manifests; ignored"),
 ];
 
