@@ -129,6 +129,19 @@ impl Compat {
         })
     }
 
+    /// Reads the compatibility flags of `matches` (errors in clap's form, for `cmd`) and the log filter that
+    /// `--log_level` (when `given`), else `--v`, else `info` asks for. Shared by heapster's and the eventer's flags.
+    pub fn read(cmd: &Command, matches: &ArgMatches, given: Option<&String>) -> Result<(Compat, String), clap::Error> {
+        let compat =
+            Compat::from_matches(matches).map_err(|e| cmd.clone().error(clap::error::ErrorKind::InvalidValue, e))?;
+        let level = match (given, compat.log_filter()) {
+            (Some(l), _) => l.clone(),
+            (None, Some(v)) => v.to_owned(),
+            (None, None) => "info".to_owned(),
+        };
+        Ok((compat, level))
+    }
+
     /// The log filter `--v` stands for, when `--log_level` was not given.
     pub fn log_filter(&self) -> Option<&'static str> {
         Some(match self.verbosity? {

@@ -41,29 +41,42 @@ fn main() -> ExitCode {
         eprintln!("heapster: {e}");
         return ExitCode::from(2);
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(&flags.log_level);
-    let Ok(filter) = filter else {
-        eprintln!("heapster: --log_level={:?} is not a log filter (try info or debug)", flags.log_level);
+    allocator::keep_freed_pages_for_rounds_of(flags.metric_resolution);
+    let (level, compat) = (flags.log_level.clone(), flags.compat.clone());
+    launch("heapster", &level, &compat, || run(flags))
+}
+
+/// What `heapster` and `heapster eventer` both do around their work: log to standard error through `log_level`,
+/// say what each compatibility flag given means here, install the TLS provider before any client is built
+/// (reqwest has none of its own here), run on a runtime of `--max_procs` threads (Heapster's GOMAXPROCS), and end
+/// with one line naming `program` when the work fails.
+pub(crate) fn launch<F>(
+    program: &str,
+    log_level: &str,
+    compat: &compat_flags::Compat,
+    work: impl FnOnce() -> F,
+) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_new(log_level) else {
+        eprintln!("{program}: --log_level={log_level:?} is not a log filter (try info or debug)");
         return ExitCode::from(2);
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    for notice in &flags.compat.notices {
+    for notice in &compat.notices {
         tracing::info!("{notice}");
     }
-    allocator::keep_freed_pages_for_rounds_of(flags.metric_resolution);
-    // Before any TLS client (kubelets, API server, sinks) is built: reqwest has no provider of its own here.
     heapster_sources::ensure_crypto_provider();
-
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = flags.compat.max_procs {
-        // --max_procs: Heapster's GOMAXPROCS.
+    if let Some(n) = compat.max_procs {
         runtime.worker_threads(n);
     }
     let runtime = runtime.enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(flags)) {
+    match runtime.block_on(work()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("heapster: {e}");
+            eprintln!("{program}: {e}");
             ExitCode::FAILURE
         }
     }

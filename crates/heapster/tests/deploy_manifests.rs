@@ -98,34 +98,44 @@ fn difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 
 #[test]
 fn every_manifest_is_a_valid_kubernetes_object() {
-    let m = Manifests::load();
-    let mut kinds = Vec::new();
-    for o in m.objects() {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        let checked = match kind {
-            "ServiceAccount" => round_trips::<ServiceAccount>(o),
-            "ClusterRole" => round_trips::<ClusterRole>(o),
-            "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(o),
-            "Deployment" => round_trips::<Deployment>(o),
-            "Service" => round_trips::<Service>(o),
-            "APIService" => round_trips::<APIService>(o),
-            other => Err(format!("a kind this test does not know: {other:?}")),
-        };
-        checked.unwrap_or_else(|e| panic!("{kind} {}: {e}", o["metadata"]["name"]));
-        kinds.push(kind.to_string());
-    }
-    kinds.sort();
+    let kinds = Manifests::load().checked_kinds();
     assert_eq!(
         kinds,
         ["APIService", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
     );
-    // `kubectl apply -k deploy/kubernetes/` applies every file.
-    let k = &m.files["kustomization.yaml"][0];
-    let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
-    listed.sort();
-    let mut files: Vec<&str> = m.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
-    files.sort();
-    assert_eq!(listed, files);
+}
+
+impl Manifests {
+    /// Checks that every object round-trips through its k8s-openapi type and that the kustomization applies
+    /// every file (`kubectl apply -k`); the kinds found, sorted.
+    fn checked_kinds(&self) -> Vec<String> {
+        let mut kinds = Vec::new();
+        for o in self.objects() {
+            let kind = o["kind"].as_str().unwrap_or_default();
+            let checked = match kind {
+                "ServiceAccount" => round_trips::<ServiceAccount>(o),
+                "ClusterRole" => round_trips::<ClusterRole>(o),
+                "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(o),
+                "Role" => round_trips::<Role>(o),
+                "RoleBinding" => round_trips::<RoleBinding>(o),
+                "Deployment" => round_trips::<Deployment>(o),
+                "Service" => round_trips::<Service>(o),
+                "APIService" => round_trips::<APIService>(o),
+                other => Err(format!("a kind this test does not know: {other:?}")),
+            };
+            checked.unwrap_or_else(|e| panic!("{kind} {}: {e}", o["metadata"]["name"]));
+            kinds.push(kind.to_string());
+        }
+        kinds.sort();
+        let k = &self.files["kustomization.yaml"][0];
+        let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+        listed.sort();
+        let mut files: Vec<&str> =
+            self.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
+        files.sort();
+        assert_eq!(listed, files, "the kustomization applies every file");
+        kinds
+    }
 }
 
 /// Whether `role` grants `verb` on `resource` of `group`.
@@ -405,26 +415,8 @@ fn rules_grant(rules: &[PolicyRule], group: &str, resource: &str, verb: &str, na
 #[test]
 fn the_eventer_manifests_grant_what_it_calls_and_its_flags_parse() {
     let m = Manifests::load_from(&deploy_dir().join("eventer"));
-    for o in m.objects() {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        let checked = match kind {
-            "ServiceAccount" => round_trips::<ServiceAccount>(o),
-            "ClusterRole" => round_trips::<ClusterRole>(o),
-            "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(o),
-            "Role" => round_trips::<Role>(o),
-            "RoleBinding" => round_trips::<RoleBinding>(o),
-            "Deployment" => round_trips::<Deployment>(o),
-            other => Err(format!("a kind this test does not know: {other:?}")),
-        };
-        checked.unwrap_or_else(|e| panic!("eventer/{kind} {}: {e}", o["metadata"]["name"]));
-    }
-    let k = &m.files["kustomization.yaml"][0];
-    let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
-    listed.sort();
-    let mut files: Vec<&str> = m.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
-    files.sort();
-    assert_eq!(listed, files);
-
+    let kinds = m.checked_kinds();
+    assert_eq!(kinds, ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "ServiceAccount"]);
     let d = m.deployment();
     let ns = d.metadata.namespace.clone().unwrap();
     let c = container(&d);

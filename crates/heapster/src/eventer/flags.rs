@@ -84,13 +84,8 @@ impl EventerFlags {
         let cmd = Self::command_with_kinds();
         let matches = cmd.clone().try_get_matches_from(args)?;
         let mut flags = EventerFlags::from_arg_matches(&matches)?;
-        flags.compat = crate::compat_flags::Compat::from_matches(&matches)
-            .map_err(|e| cmd.clone().error(clap::error::ErrorKind::InvalidValue, e))?;
-        flags.log_level = match (&flags.log_level_given, flags.compat.log_filter()) {
-            (Some(l), _) => l.clone(),
-            (None, Some(v)) => v.to_owned(),
-            (None, None) => "info".to_owned(),
-        };
+        (flags.compat, flags.log_level) =
+            crate::compat_flags::Compat::read(&cmd, &matches, flags.log_level_given.as_ref())?;
         Ok(flags)
     }
 

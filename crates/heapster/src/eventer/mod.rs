@@ -32,27 +32,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
         eprintln!("eventer: {e}");
         return ExitCode::from(2);
     }
-    let Ok(filter) = tracing_subscriber::EnvFilter::try_new(&flags.log_level) else {
-        eprintln!("eventer: --log_level={:?} is not a log filter (try info or debug)", flags.log_level);
-        return ExitCode::from(2);
-    };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    for notice in &flags.compat.notices {
-        tracing::info!("{notice}");
-    }
-    heapster_sources::ensure_crypto_provider();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = flags.compat.max_procs {
-        runtime.worker_threads(n);
-    }
-    let runtime = runtime.enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("eventer: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let (level, compat) = (flags.log_level.clone(), flags.compat.clone());
+    crate::launch("eventer", &level, &compat, || run(flags))
 }
 
 /// The original eventer's self-metrics (`eventer_*`, same names) and heapster-rs's per-sink ones.
