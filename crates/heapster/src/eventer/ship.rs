@@ -48,7 +48,7 @@ impl Shipper {
             None => tracing::info!("eventer: {name} starts with events from now on"),
         }
         let (tx, mut rx) = mpsc::channel(1024);
-        let watch = tokio::spawn(follow(client, start, tx));
+        let mut watch = tokio::spawn(follow(client.clone(), start, tx));
         let mut pending: Vec<EventVersion> = Vec::new();
         let mut reached = saved;
         let mut next_push = next_tick(self.frequency);
@@ -67,7 +67,15 @@ impl Shipper {
                         // still resumes from here rather than from a later "now".
                         saved.is_none()
                     }
-                    None => false,
+                    // The watch task only ends when this end is dropped; if it died anyway (a panic), start
+                    // another from the last version received rather than spin on a closed channel.
+                    None => {
+                        tracing::error!("eventer: {name}: the event watch stopped; starting it again");
+                        let (tx, new_rx) = mpsc::channel(1024);
+                        rx = new_rx;
+                        watch = tokio::spawn(follow(client.clone(), reached.map_or(Start::Now, Start::After), tx));
+                        false
+                    }
                 },
                 _ = tokio::time::sleep_until(next_push) => {
                     next_push = next_tick(self.frequency);
