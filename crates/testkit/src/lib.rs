@@ -17,7 +17,7 @@ pub mod victoria_metrics;
 pub use carbon::Carbon;
 pub use influxd::Influxd;
 pub use prometheus::Prometheus;
-pub use statsd::Statsd;
+pub use statsd::{Statsd, StatsdSetup};
 pub use victoria_metrics::VictoriaMetrics;
 
 use std::ffi::OsString;
