@@ -39,74 +39,68 @@ pub const KIND: SinkKind =
 pub const EVENTS: EventSinkKind =
     EventSinkKind { doc: DOC, build: |uri, metrics| Ok(Arc::new(RiemannEventSink::new(uri, metrics)?)) };
 
-/// What both sinks are made of.
-fn parts(
-    uri: &SpecUri,
-    metrics: &SinkMetrics,
-) -> Result<(RiemannConfig, service::Client, String, SinkCounters), ConfigError> {
-    let config = RiemannConfig::from_uri(uri)?;
-    let name = config.name();
-    let counters = metrics.for_kind(DOC.key).sink(&name);
-    let client =
-        service::Client::new(config.endpoint.clone(), TcpConfig::default(), config.batch_size, counters.clone());
-    Ok((config, client, name, counters))
-}
-
-pub struct RiemannSink {
+/// What both sinks are made of: the options, the connection, and the counters under the sink's name.
+struct Shared {
     config: RiemannConfig,
     client: service::Client,
     name: String,
     counters: SinkCounters,
 }
 
-impl RiemannSink {
+impl Shared {
     /// Parses the `--sink` value; connects at the first export (Riemann may start later).
+    fn new(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Self, ConfigError> {
+        let config = RiemannConfig::from_uri(uri)?;
+        let name = config.name();
+        let counters = metrics.for_kind(DOC.key).sink(&name);
+        let client =
+            service::Client::new(config.endpoint.clone(), TcpConfig::default(), config.batch_size, counters.clone());
+        Ok(Shared { config, client, name, counters })
+    }
+}
+
+pub struct RiemannSink(Shared);
+
+impl RiemannSink {
     pub fn new(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Self, ConfigError> {
-        let (config, client, name, counters) = parts(uri, metrics)?;
-        Ok(RiemannSink { config, client, name, counters })
+        Shared::new(uri, metrics).map(RiemannSink)
     }
 }
 
 #[async_trait]
 impl DataSink for RiemannSink {
     fn name(&self) -> String {
-        self.name.clone()
+        self.0.name.clone()
     }
 
     async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
-        let encoded = encoder::metrics(&batch, &self.config);
+        let encoded = encoder::metrics(&batch, &self.0.config);
         if encoded.unrepresentable > 0 {
-            self.counters.dropped("not a finite number", encoded.unrepresentable as u64);
+            self.0.counters.dropped("not a finite number", encoded.unrepresentable as u64);
         }
-        self.client.send(encoded.events).await
+        self.0.client.send(encoded.events).await
     }
 }
 
-pub struct RiemannEventSink {
-    config: RiemannConfig,
-    client: service::Client,
-    name: String,
-    counters: SinkCounters,
-}
+pub struct RiemannEventSink(Shared);
 
 impl RiemannEventSink {
     pub fn new(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Self, ConfigError> {
-        let (config, client, name, counters) = parts(uri, metrics)?;
-        Ok(RiemannEventSink { config, client, name, counters })
+        Shared::new(uri, metrics).map(RiemannEventSink)
     }
 }
 
 #[async_trait]
 impl EventSink for RiemannEventSink {
     fn name(&self) -> String {
-        self.name.clone()
+        self.0.name.clone()
     }
 
     async fn export(&self, batch: &EventBatch) -> Result<(), SinkError> {
-        if !self.config.store_events {
-            self.counters.dropped("storeEvents=false", batch.events.len() as u64);
+        if !self.0.config.store_events {
+            self.0.counters.dropped("storeEvents=false", batch.events.len() as u64);
             return Ok(());
         }
-        self.client.send(encoder::events(batch, &self.config)).await
+        self.0.client.send(encoder::events(batch, &self.0.config)).await
     }
 }
