@@ -1,6 +1,6 @@
 //! What the Riemann sink costs per point: events made from a batch, their protobuf `Msg`s of `batchsize`, and
-//! whole exports to testkit's Riemann fake on loopback (the fake decodes and checks every event, so the figure
-//! includes a server's share on the same machine).
+//! whole exports to testkit's Riemann fake on loopback (this thread's CPU only: the fake's own threads, which
+//! decode and check every event, are not counted).
 //!
 //! `cargo bench -p heapster-sinks --bench riemann_encode`, with `NODES` (default 100), `PODS` (30 per node) and
 //! `ROUNDS` (default 5); figures are this thread's CPU time per 100,000 points, the median of the rounds.
