@@ -11,13 +11,15 @@ pub mod carbon;
 pub mod google;
 pub mod influxd;
 pub mod prometheus;
+pub mod riemann;
 pub mod statsd;
 pub mod victoria_metrics;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
 pub use prometheus::Prometheus;
-pub use statsd::Statsd;
+pub use riemann::RiemannFake;
+pub use statsd::{Statsd, StatsdSetup};
 pub use victoria_metrics::VictoriaMetrics;
 
 use std::ffi::OsString;

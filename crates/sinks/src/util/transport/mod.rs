@@ -15,6 +15,7 @@
 
 mod connection;
 pub mod framed;
+mod target;
 pub mod tcp;
 pub mod udp;
 

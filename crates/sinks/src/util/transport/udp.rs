@@ -24,6 +24,8 @@ const MAX_UDP_PAYLOAD: usize = 65_507;
 pub struct UdpConfig {
     /// Largest datagram made of several lines; a single line longer than this is sent alone.
     pub max_datagram: usize,
+    /// Most lines in one datagram (statsd's `numMetricsPerMsg`): some receivers read only so many per packet.
+    pub max_lines: usize,
     /// Longest one call may take. Sending only blocks while the socket's buffer is full, but a sink must still
     /// never be held past its deadline.
     pub timeout: Duration,
@@ -31,7 +33,7 @@ pub struct UdpConfig {
 
 impl Default for UdpConfig {
     fn default() -> Self {
-        UdpConfig { max_datagram: STATSD_DATAGRAM, timeout: Duration::from_secs(5) }
+        UdpConfig { max_datagram: STATSD_DATAGRAM, max_lines: usize::MAX, timeout: Duration::from_secs(5) }
     }
 }
 
@@ -76,7 +78,7 @@ impl UdpWriter {
         let Ok(mut socket) = timeout_at(deadline, self.socket.lock()).await else {
             return Err(self.error(Cause::Timeout, "the previous call still holds the socket", sent));
         };
-        for datagram in Datagrams::new(lines, self.config.max_datagram) {
+        for datagram in Datagrams::new(lines, self.config.max_datagram, self.config.max_lines) {
             if datagram.len() > MAX_UDP_PAYLOAD {
                 sent.dropped += 1;
                 continue;
@@ -128,17 +130,18 @@ impl UdpWriter {
     }
 }
 
-/// The datagrams of a buffer of lines: each the longest run of whole lines, joined by their newlines, that fits
-/// in `max` bytes, or one line alone when it is longer. Slices of the buffer, so nothing is copied. Empty lines
+/// The datagrams of a buffer of lines: each the longest run of at most `max_lines` whole lines, joined by their
+/// newlines, that fits in `max` bytes, or one line alone when it is longer. Slices of the buffer, so nothing is copied. Empty lines
 /// at either end of a datagram are left out.
 struct Datagrams<'a> {
     rest: &'a [u8],
     max: usize,
+    max_lines: usize,
 }
 
 impl<'a> Datagrams<'a> {
-    fn new(lines: &'a [u8], max: usize) -> Self {
-        Datagrams { rest: lines, max }
+    fn new(lines: &'a [u8], max: usize, max_lines: usize) -> Self {
+        Datagrams { rest: lines, max, max_lines: max_lines.max(1) }
     }
 }
 
@@ -150,13 +153,15 @@ impl<'a> Iterator for Datagrams<'a> {
         let rest = &self.rest[start..];
         // `end`: the end of the last line taken so far; the next line starts after its newline.
         let mut end = 0;
-        while end == 0 || end < rest.len() {
+        let mut taken = 0;
+        while (end == 0 || end < rest.len()) && taken < self.max_lines {
             let from = if end == 0 { 0 } else { end + 1 };
             let line_end = rest[from..].iter().position(|&b| b == b'\n').map_or(rest.len(), |p| from + p);
             if end > 0 && line_end > self.max {
                 break;
             }
             end = line_end;
+            taken += 1;
             if end > self.max {
                 break;
             }
@@ -177,7 +182,11 @@ mod tests {
     use crate::util::transport::test_support::within;
 
     fn pack(lines: &str, max: usize) -> Vec<String> {
-        Datagrams::new(lines.as_bytes(), max).map(|d| String::from_utf8(d.to_vec()).unwrap()).collect()
+        pack_n(lines, max, usize::MAX)
+    }
+
+    fn pack_n(lines: &str, max: usize, max_lines: usize) -> Vec<String> {
+        Datagrams::new(lines.as_bytes(), max, max_lines).map(|d| String::from_utf8(d.to_vec()).unwrap()).collect()
     }
 
     #[test]
@@ -187,6 +196,9 @@ mod tests {
         assert_eq!(pack("a:1|g\nlonger:22|g\nb:2|g\n", 8), ["a:1|g", "longer:22|g", "b:2|g"]);
         assert_eq!(pack("\n\na:1|g\n\n", 100), ["a:1|g"], "empty lines are not worth a datagram");
         assert!(pack("", 10).is_empty() && pack("\n", 10).is_empty());
+        assert_eq!(pack_n("a:1|g\nb:2|g\nc:3|g\n", 100, 2), ["a:1|g\nb:2|g", "c:3|g"]);
+        assert_eq!(pack_n("a:1|g\n\nb:2|g\n", 100, 1), ["a:1|g", "b:2|g"], "empty lines make no datagram");
+        assert_eq!(pack_n("a:1|g\nb:2|g\nc:3|g\n", 11, 5), ["a:1|g\nb:2|g", "c:3|g"], "bytes still bound");
 
         // Every mix of line lengths around the limit: whole lines, in order, none lost, none over the limit but
         // those alone.
