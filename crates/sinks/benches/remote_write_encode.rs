@@ -7,16 +7,10 @@
 use heapster_model::catalog::CATALOG;
 use heapster_model::{DataBatch, MetricSet, MetricValue, Options};
 use heapster_sinks::prometheus::{PrometheusConfig, config::OPTIONS, encoder};
+use heapster_testkit::bench::median_cpu;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec and the clock exists on Linux.
-    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 fn batch(nodes: usize, pods: usize) -> DataBatch {
@@ -52,18 +46,6 @@ fn batch(nodes: usize, pods: usize) -> DataBatch {
         }
     }
     b
-}
-
-fn median_cpu(rounds: usize, mut f: impl FnMut()) -> f64 {
-    let mut runs: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = thread_cpu();
-            f();
-            thread_cpu() - t
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[runs.len() / 2]
 }
 
 fn main() {
