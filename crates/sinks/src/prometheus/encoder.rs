@@ -57,30 +57,38 @@ pub struct Encoded {
     pub duplicates: usize,
 }
 
-/// The series of `batch`, merged by label set and sorted, without compressing them (what tests read back).
+/// The series of `batch`, merged by label set, without compressing them (what tests read back). Series come in
+/// the order of a hash of their labels: the spec orders labels within a series and samples in time, not series.
 pub fn series(batch: &DataBatch, config: &PrometheusConfig) -> (Vec<TimeSeries>, usize) {
+    use std::hash::BuildHasher as _;
+    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let mut names: HashMap<&'static str, String> = HashMap::new();
-    let mut all: Vec<TimeSeries> = Vec::with_capacity(batch.point_count());
+    let mut all: Vec<(u64, TimeSeries)> = Vec::with_capacity(batch.point_count());
     for set in batch.sets.values() {
         let base = labels(&set.labels, None, config);
         for (name, value) in &set.metrics {
-            all.push(one(&mut names, config, name, base.clone(), *value, batch.timestamp));
+            let ts = one(&mut names, config, name, base.clone(), *value, batch.timestamp);
+            all.push((hasher.hash_one(&ts.labels), ts));
         }
         for m in &set.labeled_metrics {
             let l = labels(&set.labels, Some(&m.labels), config);
-            all.push(one(&mut names, config, &m.name, l, m.value, batch.timestamp));
+            let ts = one(&mut names, config, &m.name, l, m.value, batch.timestamp);
+            all.push((hasher.hash_one(&ts.labels), ts));
         }
     }
-    // One series per label set, as the spec asks: merge equal label sets, samples in time order, a time once.
-    all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    // One series per label set, as the spec asks. Sorting by the hash compares integers; labels are compared only
+    // between series of equal hash, which are nearly always the same series.
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
     let mut merged: Vec<TimeSeries> = Vec::with_capacity(all.len());
-    let mut duplicates = 0;
-    for ts in all {
+    let mut last_hash = None;
+    for (hash, ts) in all {
         match merged.last_mut() {
-            Some(last) if last.labels == ts.labels => last.samples.extend(ts.samples),
+            Some(last) if last_hash == Some(hash) && last.labels == ts.labels => last.samples.extend(ts.samples),
             _ => merged.push(ts),
         }
+        last_hash = Some(hash);
     }
+    let mut duplicates = 0;
     for ts in &mut merged {
         if ts.samples.len() > 1 {
             ts.samples.sort_by_key(|s| s.timestamp);
@@ -137,8 +145,9 @@ fn one(
         Some(d) => names.entry(d.name).or_insert_with(|| metric_name(&config.prefix, metric)).clone(),
         None => metric_name(&config.prefix, metric),
     };
-    labels.push(Label { name: "__name__".into(), value: name });
-    labels.sort_unstable();
+    // `labels` is sorted by name already: `__name__` goes in its place.
+    let at = labels.partition_point(|l| l.name.as_str() < "__name__");
+    labels.insert(at, Label { name: "__name__".into(), value: name });
     TimeSeries { labels, samples: vec![Sample { value: value.as_f64(), timestamp: ts }] }
 }
 
@@ -185,7 +194,7 @@ pub fn label_name(name: &str) -> String {
 }
 
 /// The labels of one series: the set's, the metric's own (which win on a clash), `cluster_name` and the extra
-/// ones. Empty values are left out: the spec forbids them (Prometheus reads an empty label as an absent one).
+/// ones, sorted by name. Empty values are left out: the spec forbids them (Prometheus reads an empty label as an absent one).
 fn labels(set: &Labels, metric: Option<&Labels>, config: &PrometheusConfig) -> Vec<Label> {
     let mut out: Vec<Label> = Vec::with_capacity(set.len() + 4);
     let own = set.iter().filter(|(k, _)| metric.is_none_or(|m| !m.contains_key(k)));
@@ -209,6 +218,10 @@ fn labels(set: &Labels, metric: Option<&Labels>, config: &PrometheusConfig) -> V
             out.push(Label { name: k.clone(), value: v.clone() });
         }
     }
+    // Sorted by name, each name once: two names that differ only in a character Prometheus cannot hold would
+    // otherwise repeat a label, which the spec forbids; the first (in heapster's order) stays.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|b, a| a.name == b.name);
     out
 }
 
@@ -241,6 +254,12 @@ mod tests {
         assert_eq!(metric_name("", "custom/x"), "custom_x");
         assert_eq!(label_name("pod.name-x"), "pod_name_x");
         assert_eq!(label_name("9lives"), "_9lives");
+        // Two names that sanitise alike: one label, the first in heapster's (name) order.
+        let mut set = Labels::default();
+        set.insert("a.b", "1".into());
+        set.insert("a-b", "2".into());
+        let got = labels(&set, None, &config("prometheus:http://h/w?cluster_name="));
+        assert_eq!(got, [Label { name: "a_b".into(), value: "2".into() }]);
     }
 
     fn batch() -> DataBatch {
@@ -273,7 +292,8 @@ mod tests {
     #[test]
     fn one_sorted_series_per_label_set() {
         let (series, duplicates) = series(&batch(), &config("prometheus:http://h/w?labels=replica:a"));
-        let got: Vec<String> = series.iter().map(text).collect();
+        let mut got: Vec<String> = series.iter().map(text).collect();
+        got.sort();
         assert_eq!(
             got,
             [
@@ -293,9 +313,16 @@ mod tests {
         let enc = encode(&batch(), &config("prometheus:http://h/w?batch_points=2"));
         assert_eq!(enc.bodies.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [2, 1]);
         assert_eq!(enc.points, 3);
-        let (body, _) = &enc.bodies[1];
-        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
-        let req = WriteRequest::decode(raw.as_slice()).unwrap();
-        assert_eq!(text(&req.timeseries[0]).split_once(',').unwrap().0, "{__name__=heapster_memory_usage_bytes");
+        let mut names = Vec::new();
+        for (body, n) in &enc.bodies {
+            let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+            let req = WriteRequest::decode(raw.as_slice()).unwrap();
+            assert_eq!(req.timeseries.len() as u64, *n);
+            names.extend(req.timeseries.iter().map(|ts| ts.labels[0].value.clone()));
+        }
+        names.sort();
+        let want =
+            ["heapster_cpu_usage_nanoseconds_total", "heapster_filesystem_usage_bytes", "heapster_memory_usage_bytes"];
+        assert_eq!(names, want);
     }
 }
