@@ -16,6 +16,7 @@ use heapster_sinks::DataSink;
 use heapster_sinks::influxdb::encoder::{self, Encoded};
 use heapster_sinks::influxdb::{InfluxdbConfig, InfluxdbSink};
 use heapster_testkit::Influxd;
+use heapster_testkit::bench::median_cpu;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,10 +31,6 @@ fn cpu(clock: libc::clockid_t) -> f64 {
     let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime");
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
-fn thread_cpu() -> f64 {
-    cpu(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 fn labels(pairs: &[(&str, String)]) -> Labels {
@@ -105,19 +102,6 @@ fn batch(nodes: usize, pods: usize, timestamp: i64) -> DataBatch {
 
 fn config(opts: &str) -> InfluxdbConfig {
     InfluxdbConfig::from_uri(&format!("influxdb:http://127.0.0.1:1?{opts}").parse().unwrap()).unwrap()
-}
-
-/// Runs `f` `rounds` times; the median CPU seconds of one run.
-fn median_cpu(rounds: usize, mut f: impl FnMut()) -> f64 {
-    let mut runs: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = thread_cpu();
-            f();
-            thread_cpu() - t
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[runs.len() / 2]
 }
 
 fn per_100k(secs: f64, points: usize) -> String {

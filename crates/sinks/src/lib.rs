@@ -14,6 +14,7 @@ pub mod gcm;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
+pub mod prometheus;
 pub mod riemann;
 pub mod self_metrics;
 pub mod spool;
@@ -66,7 +67,8 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, statsd::KIND, riemann::KIND];
+pub const SINKS: &[SinkKind] =
+    &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, statsd::KIND, riemann::KIND, prometheus::KIND];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -123,7 +125,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, statsd, riemann"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, statsd, riemann, prometheus"
         );
     }
 

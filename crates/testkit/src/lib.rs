@@ -7,6 +7,7 @@
 //! named on stderr, when the test panicked, so its log can be read). The per-server modules only say how to
 //! configure and probe one, and what to ask it afterwards.
 
+pub mod bench;
 pub mod carbon;
 pub mod google;
 pub mod influxd;

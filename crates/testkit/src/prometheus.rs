@@ -39,11 +39,25 @@ impl Prometheus {
 
     /// The `data.result` of an instant PromQL query (`/api/v1/query`).
     pub fn query(&self, promql: &str) -> Vec<Value> {
-        let mut url = url::Url::parse(&format!("{}/api/v1/query", self.url())).unwrap();
-        url.query_pairs_mut().append_pair("query", promql);
-        let (status, body) = http("GET", url.as_str(), None);
-        assert_eq!(status, 200, "{promql}: {body}");
-        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{promql}: not JSON ({e}): {body}"));
-        v["data"]["result"].as_array().cloned().unwrap_or_default()
+        instant_query(&self.url(), promql, None)
     }
+
+    /// The `data.result` of an instant PromQL query evaluated at `time` (Unix seconds).
+    pub fn query_at(&self, promql: &str, time: f64) -> Vec<Value> {
+        instant_query(&self.url(), promql, Some(time))
+    }
+}
+
+/// The `data.result` of `GET base/api/v1/query`, the PromQL HTTP API that Prometheus and VictoriaMetrics share;
+/// `nocache=1` keeps VictoriaMetrics from answering a poll from the result it cached before the data arrived.
+pub fn instant_query(base: &str, promql: &str, time: Option<f64>) -> Vec<Value> {
+    let mut url = url::Url::parse(&format!("{base}/api/v1/query")).unwrap();
+    url.query_pairs_mut().append_pair("query", promql).append_pair("nocache", "1");
+    if let Some(t) = time {
+        url.query_pairs_mut().append_pair("time", &format!("{t:.3}"));
+    }
+    let (status, body) = http("GET", url.as_str(), None);
+    assert_eq!(status, 200, "{promql}: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{promql}: not JSON ({e}): {body}"));
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
 }

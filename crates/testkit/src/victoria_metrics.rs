@@ -65,6 +65,11 @@ impl VictoriaMetrics {
         series.pop().map(|(_, points)| points).unwrap_or_default()
     }
 
+    /// The `data.result` of an instant PromQL (MetricsQL) query evaluated at `time` (Unix seconds).
+    pub fn query_at(&self, promql: &str, time: f64) -> Vec<Value> {
+        crate::prometheus::instant_query(&self.url(), promql, Some(time))
+    }
+
     /// Every metric name VictoriaMetrics holds.
     pub fn names(&self) -> Vec<String> {
         let (status, body) = http("GET", &format!("{}/api/v1/label/__name__/values", self.url()), None);
