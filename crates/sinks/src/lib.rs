@@ -11,6 +11,7 @@
 pub mod events;
 pub mod gcl;
 pub mod gcm;
+pub mod graphite;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
@@ -64,7 +65,7 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER];
+pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, graphite::KIND];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -121,7 +122,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite"
         );
     }
 
