@@ -9,6 +9,7 @@
 use heapster_model::catalog::{CATALOG, ValueType};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
 use heapster_sinks::graphite::encoder as graphite;
+use heapster_sinks::opentsdb::encoder as opentsdb;
 use std::sync::Arc;
 
 fn env(name: &str, default: usize) -> usize {
@@ -106,6 +107,13 @@ fn main() {
         measure(rounds, || {
             let e = graphite::encode(&b, "kubernetes", graphite::CHUNK_BYTES);
             (e.points, e.chunks.iter().map(String::len).sum())
+        }),
+    );
+    report(
+        "opentsdb (max_tags=8)",
+        measure(rounds, || {
+            let e = opentsdb::encode(&b, "k8s-cluster", 8, 1000);
+            (e.points(), e.bodies.iter().map(String::len).sum())
         }),
     );
 }

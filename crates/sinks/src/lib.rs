@@ -15,6 +15,7 @@ pub mod graphite;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
+pub mod opentsdb;
 pub mod self_metrics;
 pub mod spool;
 pub mod util;
@@ -65,7 +66,7 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, graphite::KIND];
+pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, graphite::KIND, opentsdb::KIND];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -122,7 +123,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb"
         );
     }
 
