@@ -10,6 +10,7 @@ use heapster_model::catalog::{CATALOG, ValueType};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
 use heapster_sinks::graphite::encoder as graphite;
 use heapster_sinks::opentsdb::encoder as opentsdb;
+use heapster_sinks::wavefront::encoder as wavefront;
 use std::sync::Arc;
 
 fn env(name: &str, default: usize) -> usize {
@@ -114,6 +115,19 @@ fn main() {
         measure(rounds, || {
             let e = opentsdb::encode(&b, "k8s-cluster", 8, 1000);
             (e.points(), e.bodies.iter().map(String::len).sum())
+        }),
+    );
+    let shape = wavefront::Shape {
+        cluster_name: "k8s-cluster",
+        prefix: "heapster.",
+        include_labels: true,
+        include_containers: true,
+    };
+    report(
+        "wavefront (includeLabels)",
+        measure(rounds, || {
+            let e = wavefront::encode(&b, &shape, graphite::CHUNK_BYTES);
+            (e.points, e.chunks.iter().map(String::len).sum())
         }),
     );
 }

@@ -19,6 +19,7 @@ pub mod opentsdb;
 pub mod self_metrics;
 pub mod spool;
 pub mod util;
+pub mod wavefront;
 
 use async_trait::async_trait;
 use heapster_model::historical::HistoricalSource;
@@ -66,7 +67,8 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] = &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, graphite::KIND, opentsdb::KIND];
+pub const SINKS: &[SinkKind] =
+    &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, graphite::KIND, opentsdb::KIND, wavefront::KIND];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -123,7 +125,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront"
         );
     }
 

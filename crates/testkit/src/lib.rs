@@ -13,12 +13,14 @@ pub mod influxd;
 pub mod prometheus;
 pub mod statsd;
 pub mod victoria_metrics;
+pub mod wavefront;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
 pub use prometheus::Prometheus;
 pub use statsd::Statsd;
 pub use victoria_metrics::VictoriaMetrics;
+pub use wavefront::WavefrontProxy;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -3,36 +3,26 @@
 //! counted.
 
 use super::*;
-use heapster_model::{Labels, MetricSet, MetricValue};
+use crate::util::test_support::{fs, metrics_text, runtime, set};
+use heapster_model::MetricValue;
 use heapster_testkit::{Carbon, VictoriaMetrics, free_port, wait};
 use std::time::Duration;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
 /// A node and one of its pod containers, with integer, float and labelled values, at `ts` (ms).
 fn batch(ts: i64) -> DataBatch {
-    let mut node = MetricSet::default();
-    for (k, v) in [("type", "node"), ("hostname", "node-1"), ("nodename", "node-1")] {
-        node.labels.insert(k, v.to_owned());
-    }
+    let mut node = set(&[("type", "node"), ("hostname", "node-1"), ("nodename", "node-1")]);
     node.set("cpu/usage_rate", MetricValue::Int(1250));
     node.set("memory/usage", MetricValue::Int(123_456_789_012));
     node.set("cpu/node_utilization", MetricValue::Float(0.4375));
-    let fs = |dev: &str| Arc::new(Labels::from([("resource_id", dev.to_owned())]));
     node.add_labeled("filesystem/usage", fs("/dev/vda1"), MetricValue::Int(1 << 33));
     node.add_labeled("filesystem/usage", fs("/dev/vdb"), MetricValue::Int(5 << 30));
-    let mut c = MetricSet::default();
-    for (k, v) in [
+    let mut c = set(&[
         ("type", "pod_container"),
         ("hostname", "node-1"),
         ("namespace_name", "default"),
         ("pod_name", "web-7d9f8"),
         ("container_name", "nginx"),
-    ] {
-        c.labels.insert(k, v.to_owned());
-    }
+    ]);
     c.set("uptime", MetricValue::Int(86_400_000));
     c.set("cpu/usage_rate", MetricValue::Int(250));
     DataBatch {
@@ -58,12 +48,6 @@ fn expected(prefix: &str) -> Vec<(String, f64)> {
 
 fn now_s() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn metrics_text(registry: &prometheus_client::registry::Registry) -> String {
-    let mut s = String::new();
-    prometheus_client::encoding::text::encode(&mut s, registry).unwrap();
-    s
 }
 
 #[test]

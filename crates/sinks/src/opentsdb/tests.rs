@@ -4,33 +4,19 @@
 
 use super::*;
 use crate::util::http::test_support::fake_server;
-use heapster_model::{Labels, MetricSet, MetricValue};
+use crate::util::test_support::{fs, metrics_text, runtime, set};
+use heapster_model::MetricValue;
 use heapster_testkit::{VictoriaMetrics, free_port, wait};
 use std::time::Duration;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-fn metrics_text(registry: &prometheus_client::registry::Registry) -> String {
-    let mut s = String::new();
-    prometheus_client::encoding::text::encode(&mut s, registry).unwrap();
-    s
-}
-
 /// A node and one of its pod containers (with every label a container has), at `ts` (ms).
 fn batch(ts: i64) -> DataBatch {
-    let mut node = MetricSet::default();
-    for (k, v) in [("type", "node"), ("hostname", "node-1"), ("nodename", "node-1"), ("host_id", "i-0abc")] {
-        node.labels.insert(k, v.to_owned());
-    }
+    let mut node = set(&[("type", "node"), ("hostname", "node-1"), ("nodename", "node-1"), ("host_id", "i-0abc")]);
     node.set("cpu/usage", MetricValue::Int(987_654_321_000));
     node.set("cpu/node_utilization", MetricValue::Float(0.4375));
-    let fs = |dev: &str| Arc::new(Labels::from([("resource_id", dev.to_owned())]));
     node.add_labeled("filesystem/usage", fs("/dev/vda1"), MetricValue::Int(1 << 33));
     node.add_labeled("filesystem/usage", fs("/dev/vdb"), MetricValue::Int(5 << 30));
-    let mut c = MetricSet::default();
-    for (k, v) in [
+    let mut c = set(&[
         ("type", "pod_container"),
         ("hostname", "node-1"),
         ("nodename", "node-1"),
@@ -42,9 +28,7 @@ fn batch(ts: i64) -> DataBatch {
         ("container_name", "nginx"),
         ("container_base_image", "nginx:1.25"),
         ("labels", "app:web"),
-    ] {
-        c.labels.insert(k, v.to_owned());
-    }
+    ]);
     c.set("memory/usage", MetricValue::Int(123_456_789));
     DataBatch { timestamp: ts, sets: [("node:node-1".to_owned(), node), ("pod:c".to_owned(), c)].into() }
 }
