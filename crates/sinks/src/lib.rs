@@ -11,15 +11,18 @@
 pub mod events;
 pub mod gcl;
 pub mod gcm;
+pub mod graphite;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
+pub mod opentsdb;
 pub mod prometheus;
 pub mod riemann;
 pub mod self_metrics;
 pub mod spool;
 pub mod statsd;
 pub mod util;
+pub mod wavefront;
 
 use async_trait::async_trait;
 use heapster_model::historical::HistoricalSource;
@@ -67,8 +70,18 @@ pub struct SinkKind {
 }
 
 /// Every sink kind this build knows, in the order `--help` lists them.
-pub const SINKS: &[SinkKind] =
-    &[log::KIND, influxdb::KIND, gcm::GCM, gcm::STACKDRIVER, statsd::KIND, riemann::KIND, prometheus::KIND];
+pub const SINKS: &[SinkKind] = &[
+    log::KIND,
+    influxdb::KIND,
+    gcm::GCM,
+    gcm::STACKDRIVER,
+    graphite::KIND,
+    opentsdb::KIND,
+    wavefront::KIND,
+    statsd::KIND,
+    riemann::KIND,
+    prometheus::KIND,
+];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
@@ -125,7 +138,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, statsd, riemann, prometheus"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus"
         );
     }
 

@@ -15,6 +15,7 @@ pub mod prometheus;
 pub mod riemann;
 pub mod statsd;
 pub mod victoria_metrics;
+pub mod wavefront;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
@@ -22,6 +23,7 @@ pub use prometheus::Prometheus;
 pub use riemann::RiemannFake;
 pub use statsd::{Statsd, StatsdSetup};
 pub use victoria_metrics::VictoriaMetrics;
+pub use wavefront::WavefrontProxy;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

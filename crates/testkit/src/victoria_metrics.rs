@@ -19,11 +19,19 @@ pub struct VictoriaMetrics {
 impl VictoriaMetrics {
     /// Starts VictoriaMetrics on a free port and waits until `/health` answers.
     pub fn start() -> VictoriaMetrics {
+        Self::start_with(&[])
+    }
+
+    /// [`VictoriaMetrics::start`] with more flags, e.g. `-graphiteListenAddr=127.0.0.1:PORT` for the Graphite
+    /// listener or `-opentsdbHTTPListenAddr=` for OpenTSDB's `/api/put`.
+    pub fn start_with(extra: &[String]) -> VictoriaMetrics {
         let server = Server::new(&["victoria-metrics", "victoria-metrics-prod"], "the Debian package victoria-metrics");
         let port = free_port();
         let data = server.dir().join("data");
         let health = Probe::Http { url: format!("http://127.0.0.1:{port}/health"), status: 200 };
-        let args = [format!("-httpListenAddr=127.0.0.1:{port}"), format!("-storageDataPath={}", data.display())];
+        let mut args =
+            vec![format!("-httpListenAddr=127.0.0.1:{port}"), format!("-storageDataPath={}", data.display())];
+        args.extend_from_slice(extra);
         VictoriaMetrics { _server: server.start(args, health), port }
     }
 

@@ -300,6 +300,7 @@ mod tests {
     use super::*;
     use crate::SinkMetrics;
     use crate::self_metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
+    use crate::util::http::test_support::fake_server;
     use prometheus_client::registry::Registry;
 
     /// The cause a rejected write is counted under.
@@ -340,55 +341,6 @@ mod tests {
             error_message(r#"{"code":"not found","message":"bucket \"x\" not found"}"#),
             "bucket \"x\" not found"
         );
-    }
-
-    /// One request as a fake server saw it: the request line and headers (lower-cased), and the body.
-    struct Seen {
-        head: String,
-        body: Vec<u8>,
-    }
-
-    /// A server on a free 127.0.0.1 port that answers one request per entry of `answers` (status, JSON body),
-    /// closing each connection, and hands back what it saw.
-    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<Seen>>) {
-        use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for (status, answer) in answers {
-                let (mut conn, _) = listener.accept().unwrap();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = conn.read(&mut chunk).unwrap();
-                    assert!(n > 0, "connection closed before the request's head");
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                while buf.len() < head_end + length {
-                    let n = conn.read(&mut chunk).unwrap();
-                    assert!(n > 0, "connection closed before the request's body");
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                     connection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                conn.write_all(reply.as_bytes()).unwrap();
-                seen.push(Seen { head, body: buf[head_end..head_end + length].to_vec() });
-            }
-            seen
-        });
-        (url, server)
     }
 
     fn transport(sink: &str) -> Arc<Transport> {

@@ -4,4 +4,6 @@
 
 pub mod google;
 pub mod http;
+#[cfg(test)]
+pub mod test_support;
 pub mod transport;

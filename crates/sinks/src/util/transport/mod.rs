@@ -13,12 +13,14 @@
 //! whether sending the same data again later can succeed. It converts into [`SinkError`], so a sink's `export` can
 //! use `?` and the manager keeps and retries the batch exactly when that is worth it.
 
+mod chunks;
 mod connection;
 pub mod framed;
 mod target;
 pub mod tcp;
 pub mod udp;
 
+pub use chunks::Chunks;
 pub use framed::FramedWriter;
 pub use tcp::TcpLineWriter;
 pub use udp::{Sent, UdpConfig, UdpWriter};
