@@ -126,6 +126,22 @@ pub(crate) fn targets(store: &Store, filter: &Filter, page: Page) -> (Vec<Target
         (MetricSetType::PodContainer, Kind::Container),
     ] {
         for key in store.keys_of_type(set_type) {
+            // A shard skips the other sets on two label reads, without set_info's walk over the set's series.
+            if !filter.nodes.is_empty() || !filter.namespaces.is_empty() {
+                let node = match kind {
+                    Kind::Node => key.strip_prefix("node:").map(str::to_owned),
+                    _ => store
+                        .label(&key, l::NODENAME)
+                        .filter(|n| !n.is_empty())
+                        .or_else(|| store.label(&key, l::HOSTNAME)),
+                };
+                let namespace =
+                    matches!(kind, Kind::Pod | Kind::Container).then(|| store.label(&key, l::NAMESPACE_NAME));
+                if !filter.keeps(node.as_deref().unwrap_or(""), namespace.as_ref().map(|n| n.as_deref().unwrap_or("")))
+                {
+                    continue;
+                }
+            }
             let Some(info) = store.set_info(&key) else { continue };
             if info.last_seen < newest {
                 continue; // Gone from the newest batch: a kubelet would no longer list it either.
