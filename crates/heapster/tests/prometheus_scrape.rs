@@ -1,22 +1,14 @@
 //! A real Prometheus scrapes heapster's `/metrics/cadvisor` and `/metrics/resource` while heapster collects from the
 //! simulated cluster: PromQL over what it stored agrees with heapster's model API, and `?node=` splits the page.
 
+mod common;
+
 use heapster_sim::{SimConfig, Simulation};
 use heapster_testkit::prometheus::Prometheus;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Heapster(Child);
-
-impl Drop for Heapster {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An instant PromQL query (the testkit's client blocks, so off the async workers).
 async fn query(prom: &Arc<Prometheus>, promql: &str) -> Vec<Value> {
@@ -38,21 +30,12 @@ fn by_container(samples: &[Value]) -> BTreeMap<(String, String, String), f64> {
 async fn prometheus_rate_of_the_cadvisor_page_agrees_with_the_model_api() {
     let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 4, ..Default::default() }).await.unwrap();
     let kubelet_port = sim.nodes[0].addr.port();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_server
-            ),
-            "--metric_resolution=2s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _heapster = Heapster(child);
+    let source = format!(
+        "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_server
+    );
+    let heapster = common::Heapster::start(&[&source, "--metric_resolution=2s"]);
+    let port = heapster.port;
     let base = format!("http://127.0.0.1:{port}");
     // Three jobs on the one heapster: the whole cAdvisor page, one node's shard of it, and the resource page.
     let config = format!(
@@ -117,10 +100,12 @@ async fn prometheus_rate_of_the_cadvisor_page_agrees_with_the_model_api() {
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     let pods = query(&prom, r#"pod_memory_working_set_bytes{job="resource"}"#).await;
     assert_eq!(pods.len(), 12, "{pods:?}");
+    // The same counters, scraped by another job: the two may differ by the one batch one job has not scraped yet.
     let resource = by_container(&query(&prom, r#"rate(container_cpu_usage_seconds_total{job="resource"}[1m])"#).await);
+    let rates = by_container(&query(&prom, &format!("rate({containers}[1m])")).await);
     assert_eq!(resource.len(), rates.len(), "{resource:?}");
     for (k, v) in &resource {
-        assert!((v - rates[k]).abs() <= rates[k] * 1e-9, "{k:?}: {v} vs {}", rates[k]);
+        assert!((v - rates[k]).abs() <= rates[k] * 0.05 + 1e-4, "{k:?}: {v} vs {}", rates[k]);
     }
     let errors = query(&prom, r#"resource_scrape_error{job="resource"}"#).await;
     assert_eq!(errors.iter().map(value).collect::<Vec<_>>(), [0.0], "{errors:?}");
