@@ -7,6 +7,8 @@
 //! - `/api/v1/historical/...`: the same routes and aggregations, read back from a long-term store ([`historical`]),
 //! - `/api/v1/metric-export` and `/api/v1/metric-export-schema` ([`export`]),
 //! - `/healthz` ([`health`]) and `/metrics` ([`self_metrics`]),
+//! - `/metrics/cadvisor` and `/metrics/resource`, the kubelet's Prometheus pages rebuilt from the store
+//!   ([`prometheus`]),
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
 //! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
@@ -17,6 +19,7 @@
 //! stay fractional (Heapster truncated every value to an unsigned integer).
 
 pub mod cadvisor;
+mod chunked;
 pub mod dashboard;
 pub mod error;
 pub mod export;
@@ -25,6 +28,7 @@ pub mod historical;
 pub mod metrics_api;
 pub mod model_api;
 pub mod params;
+pub mod prometheus;
 pub mod self_metrics;
 pub mod types;
 
@@ -86,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(cadvisor::routes())
         .merge(metrics_api::routes())
         .merge(dashboard::routes())
+        .merge(prometheus::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(self_metrics::scrape))
         .fallback(error::not_found_fallback)

@@ -13,11 +13,17 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus on a free port and waits until `/-/ready` answers.
     pub fn start() -> Prometheus {
+        // No scrape jobs: every sample in it came through remote write.
+        Prometheus::with_config("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
+    }
+
+    /// Starts Prometheus with `config` as its `prometheus.yml` (scrape jobs, intervals), so a test can have it
+    /// scrape heapster; remote write stays on.
+    pub fn with_config(config: &str) -> Prometheus {
         let server = Server::new(&["prometheus"], "the Debian package prometheus");
         let port = free_port();
         let dir = server.dir().to_owned();
-        // No scrape jobs: every sample in it came through remote write.
-        std::fs::write(dir.join("prometheus.yml"), "global:\n  scrape_interval: 1m\nscrape_configs: []\n").unwrap();
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let ready = Probe::Http { url: format!("http://127.0.0.1:{port}/-/ready"), status: 200 };
         let args = [
             format!("--config.file={}", dir.join("prometheus.yml").display()),
