@@ -17,14 +17,6 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; this clock always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
 fn set(kind: MetricSetType, labels: &[(&'static str, String)], created: i64) -> MetricSet {
     let mut s = MetricSet { create_time: created, ..Default::default() };
     s.set_kind(kind);
@@ -91,10 +83,10 @@ fn main() {
                 min_spacing: encoder::MIN_SPACING_MS,
                 states: &states,
             };
-            let start = thread_cpu();
+            let start = heapster_testkit::bench::thread_cpu();
             let e = encoder::encode(&b, &cx);
             let bodies = encoder::requests(&e.series, 200);
-            let took = thread_cpu() - start;
+            let took = heapster_testkit::bench::thread_cpu() - start;
             assert!(e.dropped.is_empty(), "{:?}", e.dropped);
             series = e.series.len();
             bytes = bodies.iter().map(|(b, _)| b.len()).sum::<usize>();
@@ -127,10 +119,10 @@ fn main() {
     let log_name = gcl::log_name("bench-project");
     let mut per_event = Vec::new();
     for _ in 0..rounds {
-        let start = thread_cpu();
+        let start = heapster_testkit::bench::thread_cpu();
         let entries: Vec<Vec<u8>> = events.iter().filter_map(|v| gcl::entry(v, &identity, &log_name, now)).collect();
         let bodies = gcl::requests(&entries);
-        per_event.push((thread_cpu() - start) / events.len() as f64 * 1e6);
+        per_event.push((heapster_testkit::bench::thread_cpu() - start) / events.len() as f64 * 1e6);
         assert_eq!(bodies.iter().map(|(_, n)| n).sum::<usize>(), events.len());
     }
     println!("        gcl: {:.2} µs CPU per event (entry JSON and requests)", median(per_event));

@@ -17,13 +17,6 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; this clock always exists on Linux.
-    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
 /// A set of type `kind` with `labels`, every unlabelled catalog metric and two filesystems.
 fn set(kind: &str, labels: &[(&'static str, String)], seed: i64) -> MetricSet {
     let mut s = MetricSet::default();
@@ -82,9 +75,9 @@ fn measure(rounds: usize, mut f: impl FnMut() -> (usize, usize)) -> (f64, usize,
     let mut times = Vec::new();
     let mut out = (0, 0);
     for _ in 0..rounds {
-        let start = thread_cpu_s();
+        let start = heapster_testkit::bench::thread_cpu();
         out = f();
-        times.push(thread_cpu_s() - start);
+        times.push(heapster_testkit::bench::thread_cpu() - start);
     }
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], out.0, out.1)

@@ -1,20 +1,15 @@
-//! What the socket sinks' benchmarks (statsd, Riemann) share: the batch they encode and how CPU time is read.
+//! What the socket sinks' benchmarks (statsd, Riemann) share: the batch they encode; CPU time is read by
+//! `heapster_testkit::bench`, as every sink benchmark reads it.
 
 #![allow(dead_code, reason = "each benchmark uses its part")]
 
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
 use std::sync::Arc;
 
+pub use heapster_testkit::bench::median_cpu;
+
 pub fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-pub fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; this clock always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 const METRICS: &[&str] = &[
@@ -77,18 +72,6 @@ pub fn batch(nodes: usize, pods: usize) -> DataBatch {
         }
     }
     b
-}
-
-pub fn median_cpu(rounds: usize, mut f: impl FnMut()) -> f64 {
-    let mut runs: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = thread_cpu();
-            f();
-            thread_cpu() - t
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[runs.len() / 2]
 }
 
 pub fn per_100k(secs: f64, points: usize) -> String {
