@@ -110,3 +110,38 @@ async fn prometheus_rate_of_the_cadvisor_page_agrees_with_the_model_api() {
     let errors = query(&prom, r#"resource_scrape_error{job="resource"}"#).await;
     assert_eq!(errors.iter().map(value).collect::<Vec<_>>(), [0.0], "{errors:?}");
 }
+
+/// Standalone heapster (this host, no cluster): Prometheus scrapes the node's own series (`id="/"`) and the rate it
+/// computes agrees with the model API's node `cpu/usage_rate` over the same minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_rate_of_a_standalone_heapsters_node_agrees_with_the_model_api() {
+    let node = format!("prom-standalone-{}", std::process::id());
+    let heapster = common::Heapster::start(&["--metric_resolution=2s", &format!("--source=local?hostname={node}")]);
+    let port = heapster.port;
+    let config = format!(
+        "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n\
+         - job_name: standalone\n  metrics_path: /metrics/cadvisor\n  static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+    );
+    let prom = Arc::new(tokio::task::spawn_blocking(move || Prometheus::with_config(&config)).await.unwrap());
+    let series = format!(r#"container_cpu_usage_seconds_total{{job="standalone",id="/",node="{node}"}}"#);
+    let until = Instant::now() + Duration::from_secs(60);
+    while query(&prom, &series).await.is_empty() {
+        assert!(Instant::now() < until, "Prometheus has not scraped the node's series from heapster");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(64)).await;
+    let rate = query(&prom, &format!("rate({series}[1m])")).await;
+    assert_eq!(rate.len(), 1, "{rate:?}");
+    let cores = value(&rate[0]);
+
+    let url = format!("http://127.0.0.1:{port}/api/v1/model/nodes/{node}/metrics/cpu/usage_rate");
+    let v: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let points = v["metrics"].as_array().unwrap_or_else(|| panic!("{url}: {v}"));
+    let last: Vec<f64> = points.iter().rev().take(30).filter_map(|p| p["value"].as_f64()).collect();
+    assert!(last.len() >= 20, "{url}: {v}");
+    let model = last.iter().sum::<f64>() / last.len() as f64 / 1000.0;
+    println!("standalone node: PromQL {cores:.4} cores, model API {model:.4} cores");
+    // The host's load moves between the two reads by at most a batch at either end of the minute: 10 %, plus the
+    // model's whole-millicore step.
+    assert!((cores - model).abs() <= model * 0.10 + 0.002, "rate() {cores} cores, model cpu/usage_rate {model} cores");
+}
