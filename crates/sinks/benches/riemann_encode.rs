@@ -40,7 +40,7 @@ fn main() {
 
     let fake = heapster_testkit::RiemannFake::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let metrics = SinkMetrics::register(&mut prometheus_client::registry::Registry::default());
+    let metrics = SinkMetrics::detached();
     let sink = RiemannSink::new(&format!("riemann:http://{}", fake.address()).parse().unwrap(), &metrics).unwrap();
     let secs = median_cpu(rounds, || rt.block_on(sink.export(b.clone())).unwrap());
     println!("== whole exports to the fake (this thread only) {}", per_100k(secs, points));

@@ -127,7 +127,7 @@ mod tests {
     use super::*;
 
     fn metrics() -> SinkMetrics {
-        SinkMetrics::register(&mut prometheus_client::registry::Registry::default())
+        SinkMetrics::detached()
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl std::fmt::Debug for ExportObserver {
 }
 
 impl SinkMetrics {
+    /// Self-metrics on a registry of their own, served nowhere: for sinks built by tests and benchmarks.
+    pub fn detached() -> SinkMetrics {
+        SinkMetrics::register(&mut Registry::default())
+    }
+
     /// Registers the manager's families on `registry`, and a collector for the families of the sink kinds that
     /// [`SinkMetrics::for_kind`] adds later.
     pub fn register(registry: &mut Registry) -> SinkMetrics {

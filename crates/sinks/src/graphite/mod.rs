@@ -65,7 +65,7 @@ impl GraphiteSink {
 
     /// [`GraphiteSink::new`] counting on a registry of its own, for tests and benchmarks.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        Self::new(uri, &SinkMetrics::register(&mut prometheus_client::registry::Registry::default()))
+        Self::new(uri, &SinkMetrics::detached())
     }
 
     /// Sends one chunk; the lines the transport could not send at all (a line longer than any UDP datagram).

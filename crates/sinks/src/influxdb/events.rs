@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn refuses_the_legacy_schema() {
-        let metrics = SinkMetrics::register(&mut prometheus_client::registry::Registry::default());
+        let metrics = SinkMetrics::detached();
         let e = InfluxdbEventSink::new(&"influxdb:http://h?schema=legacy".parse().unwrap(), &metrics).err().unwrap();
         assert!(e.to_string().contains("schema=legacy is a metrics schema"), "{e}");
     }
@@ -286,7 +286,7 @@ mod tests {
     #[test]
     fn a_real_influxdb_stores_each_version_once() {
         let influx = heapster_testkit::Influxd::start();
-        let metrics = SinkMetrics::register(&mut prometheus_client::registry::Registry::default());
+        let metrics = SinkMetrics::detached();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let first = fixture();
         let mut bumped = fixture();

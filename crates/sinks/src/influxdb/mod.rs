@@ -59,7 +59,7 @@ impl InfluxdbSink {
     /// [`InfluxdbSink::new`] with self-metrics on a registry of its own, for tests and benchmarks that write
     /// without a `/metrics`.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        Self::new(uri, &SinkMetrics::register(&mut prometheus_client::registry::Registry::default()))
+        Self::new(uri, &SinkMetrics::detached())
     }
 }
 

@@ -301,7 +301,6 @@ mod tests {
     use crate::SinkMetrics;
     use crate::self_metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
     use crate::util::http::test_support::fake_server;
-    use prometheus_client::registry::Registry;
 
     /// The cause a rejected write is counted under.
     fn cause_of(status: StatusCode, message: &str) -> String {
@@ -344,7 +343,7 @@ mod tests {
     }
 
     fn transport(sink: &str) -> Arc<Transport> {
-        transport_counted(sink, &SinkMetrics::register(&mut Registry::default()))
+        transport_counted(sink, &SinkMetrics::detached())
     }
 
     fn transport_counted(sink: &str, metrics: &SinkMetrics) -> Arc<Transport> {
@@ -403,7 +402,7 @@ mod tests {
             ),
             (503, r#"{"code":"unavailable","message":"service unavailable"}"#),
         ]);
-        let metrics = SinkMetrics::register(&mut Registry::default());
+        let metrics = SinkMetrics::detached();
         let sink = format!("influxdb:{url}?token=t&bucket=k8s");
         let t = transport_counted(&sink, &metrics);
         let mut verdicts = Vec::new();

@@ -57,7 +57,7 @@ impl OpentsdbSink {
 
     /// [`OpentsdbSink::new`] counting on a registry of its own, for tests and benchmarks.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        Self::new(uri, &SinkMetrics::register(&mut prometheus_client::registry::Registry::default()))
+        Self::new(uri, &SinkMetrics::detached())
     }
 
     /// One `/api/put` of `points` points. `Ok(None)` when all were stored, `Ok(Some(..))` naming a refusal

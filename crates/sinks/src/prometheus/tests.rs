@@ -5,7 +5,6 @@ use super::*;
 use crate::self_metrics::{self, SinkCauseLabels, SinkOutcomeLabels};
 use heapster_model::{LabeledMetric, Labels, MetricSet, MetricValue};
 use heapster_testkit::{Prometheus, VictoriaMetrics, wait};
-use prometheus_client::registry::Registry;
 use std::time::Duration;
 
 fn run<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -87,7 +86,7 @@ fn counted(metrics: &SinkMetrics, name: &str) -> (u64, impl Fn(&str) -> u64 + us
 #[test]
 fn real_prometheus_stores_what_the_batch_held_and_refuses_out_of_order_samples_once() {
     let prom = Prometheus::start();
-    let metrics = SinkMetrics::register(&mut Registry::default());
+    let metrics = SinkMetrics::detached();
     let uri = format!("prometheus:{}?cluster_name=c1&batch_points=3", prom.remote_write_url());
     let sink = PrometheusSink::new(&uri.parse().unwrap(), &metrics).unwrap();
     // Two minutes back, so the samples are never "in the future", and a second batch 15 s later.
@@ -123,7 +122,7 @@ fn real_prometheus_stores_what_the_batch_held_and_refuses_out_of_order_samples_o
 fn real_victoria_metrics_stores_what_the_batch_held() {
     let vm = VictoriaMetrics::start();
     let uri = format!("prometheus:{}/api/v1/write?cluster_name=vm&labels=replica:a", vm.url());
-    let metrics = SinkMetrics::register(&mut Registry::default());
+    let metrics = SinkMetrics::detached();
     let sink = PrometheusSink::new(&uri.parse().unwrap(), &metrics).unwrap();
     let t = now_ms() - 120_000;
     let b = batch(t, 3);
@@ -189,7 +188,7 @@ fn fake(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<Vec<Request>>) {
 fn headers_of_the_spec_and_5xx_or_a_down_server_retried() {
     use prost::Message as _;
     let (url, server) = fake(vec![503, 204]);
-    let metrics = SinkMetrics::register(&mut Registry::default());
+    let metrics = SinkMetrics::detached();
     let sink = PrometheusSink::new(&format!("prometheus:{url}?token=s3cr3t").parse().unwrap(), &metrics).unwrap();
     let b = Arc::new(batch(1_700_000_000_000, 0));
     let e = run(sink.export(b.clone())).unwrap_err();
@@ -229,7 +228,7 @@ fn headers_of_the_spec_and_5xx_or_a_down_server_retried() {
 fn basic_auth_is_sent_when_given() {
     let (url, server) = fake(vec![204]);
     let uri = format!("prometheus:{url}?user=u&pw=p");
-    let sink = PrometheusSink::new(&uri.parse().unwrap(), &SinkMetrics::register(&mut Registry::default())).unwrap();
+    let sink = PrometheusSink::new(&uri.parse().unwrap(), &SinkMetrics::detached()).unwrap();
     run(sink.export(Arc::new(batch(1_700_000_000_000, 0)))).unwrap();
     let (head, _) = &server.join().unwrap()[0];
     assert!(head.contains("\r\nauthorization: basic dtpw\r\n"), "{head}");

@@ -54,7 +54,7 @@ impl StatsdSink {
 
     /// [`StatsdSink::new`] with self-metrics on a registry of its own, for tests and benchmarks.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        Self::new(uri, &SinkMetrics::register(&mut prometheus_client::registry::Registry::default()))
+        Self::new(uri, &SinkMetrics::detached())
     }
 }
 

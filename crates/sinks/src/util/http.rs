@@ -391,7 +391,7 @@ mod tests {
     #[tokio::test]
     async fn tls_is_trusted_through_the_extra_ca_or_insecure_and_else_a_retry_naming_the_options() {
         let (url, ca_pem) = https_server().await;
-        let kind = crate::SinkMetrics::register(&mut prometheus_client::registry::Registry::default()).for_kind("test");
+        let kind = crate::SinkMetrics::detached().for_kind("test");
         let send = |settings: ClientSettings| {
             let (url, http) = (url.clone(), HttpClient::new(settings, kind.sink("t"), "Test".into()).unwrap());
             async move { http.send(http.client().post(url), |_| None).await.map(|(v, _)| v) }

@@ -49,7 +49,7 @@ impl WavefrontSink {
 
     /// [`WavefrontSink::new`] counting on a registry of its own, for tests and benchmarks.
     pub fn from_uri(uri: &SpecUri) -> Result<Self, ConfigError> {
-        Self::new(uri, &SinkMetrics::register(&mut prometheus_client::registry::Registry::default()))
+        Self::new(uri, &SinkMetrics::detached())
     }
 
     pub fn shape(&self) -> encoder::Shape<'_> {

@@ -5,14 +5,13 @@ use super::*;
 use crate::SinkMetrics;
 use heapster_model::SpecUri;
 use heapster_testkit::google::{GoogleFake, MetadataConfig};
-use prometheus_client::registry::Registry;
 
 const SPECS: &[OptionSpec] = &[PROJECT, CLUSTER_NAME, CLUSTER_LOCATION, ZONE, TIMEOUT];
 
 fn make(options: &str, env: &Env, needs_cluster: bool) -> Result<GoogleApi, ConfigError> {
     let uri: SpecUri = format!("test:?{options}").parse().unwrap();
     let o = Options::new("--sink", &uri, SPECS)?;
-    let counters = SinkMetrics::register(&mut Registry::default()).for_kind("test").sink("t");
+    let counters = SinkMetrics::detached().for_kind("test").sink("t");
     let spec = ApiSpec {
         service: "Cloud Monitoring",
         scope: auth::MONITORING_WRITE,
