@@ -6,37 +6,11 @@
 //! heapster is the release binary, measured from /proc. The simulator gets two threads: rendering 5,000 Summaries
 //! every 15 s takes about one core, and one thread alone could not keep up at that size.
 
+mod common;
+
+use common::{env, metric, metrics_page, start_heapster, usage};
 use heapster_sim::{SimConfig, Simulation};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// (user + system CPU seconds, RSS bytes, peak RSS bytes) of a process.
-fn usage(pid: u32) -> (f64, u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks / 100.0, kb("VmRSS:") * 1024, kb("VmHWM:") * 1024)
-}
-
-/// A value from heapster's /metrics text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.split_whitespace().last()?.parse().ok())
-}
 
 /// Upper bound of the histogram bucket holding the 99th percentile of `heapster_round_duration_seconds`.
 fn round_p99(text: &str) -> Option<String> {
@@ -66,25 +40,9 @@ async fn main() {
     let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
         .await
         .expect("simulator (raise ulimit -n)");
-    let kubelet_port = sim.nodes[0].addr.port();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
-    assert!(bin.exists(), "build it first: cargo build --release");
-    let mut child = Command::new(bin)
-        .args([
-            &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
-            &format!("--metric_resolution={resolution}s"),
-            &format!("--store_window={}s", resolution * window_rounds),
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-            "--log_level=warn",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = start_heapster(&sim, resolution, window_rounds);
     let pid = child.id();
-    let metrics =
-        || async move { reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok() };
+    let metrics = || metrics_page(port);
     println!(
         "cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds"
     );

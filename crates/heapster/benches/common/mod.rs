@@ -1,0 +1,73 @@
+//! What the cluster benchmark and the soak run share: heapster started as the release binary against the
+//! simulator, and its costs read from /proc and its own /metrics page.
+
+#![allow(dead_code, reason = "each benchmark uses its part")]
+use heapster_sim::Simulation;
+use std::process::{Child, Command, Stdio};
+
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// (user + system CPU seconds, RSS bytes, peak RSS bytes) of a process.
+pub fn usage(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks / 100.0, kb("VmRSS:") * 1024, kb("VmHWM:") * 1024)
+}
+
+/// Open file descriptors of a process.
+pub fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A value from heapster's /metrics text (the first line of that name).
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+}
+
+/// The sum over every line of a labelled counter, such as the scrape errors per cause.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub async fn metrics_page(port: u16) -> Option<String> {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()
+}
+
+/// The release binary scraping the simulator, with a store window of `window_rounds` rounds; returns the child
+/// and its HTTP port.
+pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> (Child, u16) {
+    let kubelet_port = sim.nodes[0].addr.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
+    assert!(bin.exists(), "build it first: cargo build --release");
+    let child = Command::new(bin)
+        .args([
+            &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
+            &format!("--metric_resolution={resolution}s"),
+            &format!("--store_window={}s", resolution * window_rounds),
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+            "--log_level=warn",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
