@@ -11,6 +11,8 @@ pub mod bench;
 pub mod carbon;
 pub mod google;
 pub mod influxd;
+pub mod otelsink;
+pub mod otlp_fake;
 pub mod prometheus;
 pub mod riemann;
 pub mod statsd;
@@ -19,6 +21,8 @@ pub mod wavefront;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
+pub use otelsink::Otelsink;
+pub use otlp_fake::OtlpFake;
 pub use prometheus::Prometheus;
 pub use riemann::RiemannFake;
 pub use statsd::{Statsd, StatsdSetup};

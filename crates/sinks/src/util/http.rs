@@ -201,10 +201,22 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
         judge: impl FnOnce(&Answer) -> Option<Verdict>,
     ) -> Result<(Verdict, Answer), SinkError> {
+        self.send_for_bytes(request, judge).await.map(|(verdict, answer, _)| (verdict, answer))
+    }
+
+    /// [`HttpClient::send`], also handing back the answer's body as it came: a protobuf answer (OTLP's
+    /// `ExportMetricsServiceResponse`) does not survive being read as text.
+    pub async fn send_for_bytes(
+        &self,
+        request: reqwest::RequestBuilder,
+        judge: impl FnOnce(&Answer) -> Option<Verdict>,
+    ) -> Result<(Verdict, Answer, Vec<u8>), SinkError> {
         let answer = match request.send().await {
             Ok(resp) => {
                 let status = resp.status();
-                resp.text().await.map(|text| Answer { status, text })
+                resp.bytes()
+                    .await
+                    .map(|body| (Answer { status, text: String::from_utf8_lossy(&body).into_owned() }, body.to_vec()))
             }
             Err(e) => Err(e),
         };
@@ -217,9 +229,10 @@ impl HttpClient {
             };
             SinkError::Retry(format!("{}: {}: {why}", self.server, verdict.outcome()))
         })?;
+        let (answer, body) = answer;
         let verdict = judge(&answer).unwrap_or_else(|| Verdict::of_status(answer.status));
         self.counters.request(verdict.outcome());
-        Ok((verdict, answer))
+        Ok((verdict, answer, body))
     }
 }
 
