@@ -257,11 +257,18 @@ impl Cutter {
     }
 
     fn push(&mut self, rm: &ResourceMetrics, points: usize) {
-        let len = prost::encoding::message::encoded_len(1, rm);
-        if self.in_body > 0 && (self.in_body + points > self.max_points || self.body.len() + len > self.max_bytes) {
+        if self.in_body > 0 && self.in_body + points > self.max_points {
             self.close();
         }
+        // Encoded in place, then moved to a body of its own if it took this one past its size: sizing it first
+        // would walk every point once more.
+        let start = self.body.len();
         prost::encoding::message::encode(1, rm, &mut self.body);
+        if self.body.len() > self.max_bytes && start > 0 {
+            let tail = self.body.split_off(start);
+            self.close();
+            self.body = tail;
+        }
         self.in_body += points;
         if self.in_body >= self.max_points || self.body.len() >= self.max_bytes {
             self.close();
