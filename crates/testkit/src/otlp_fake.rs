@@ -54,35 +54,19 @@ struct State {
 pub struct OtlpFake {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::AppThread,
 }
 
 impl OtlpFake {
     pub fn start() -> OtlpFake {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free 127.0.0.1 port");
-        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
             .with_state(state.clone());
-        let thread = std::thread::Builder::new()
-            .name("otlp-fake".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    tokio::select! {
-                        r = axum::serve(listener, app) => r.expect("the OTLP fake's server failed"),
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .unwrap();
-        OtlpFake { addr, state, stop: Some(stop), thread: Some(thread) }
+        OtlpFake { addr, state, _server: crate::AppThread::serve("otlp-fake", listener, app) }
     }
 
     /// The base URL, `http://127.0.0.1:PORT`, as an exporter is given it.
@@ -112,17 +96,6 @@ impl OtlpFake {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for OtlpFake {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
