@@ -1,7 +1,7 @@
 //! The few OTLP messages a metrics exporter of gauges and sums needs, declared by hand from the published
 //! `opentelemetry/proto/{collector/metrics,metrics,resource,common}/v1/*.proto` (field numbers and types as there;
 //! histograms, summaries and exemplars left out, as heapster has none). The `opentelemetry-proto` crate would bring
-//! `opentelemetry` and `opentelemetry_sdk` with it for these thirteen structs. The testkit's OTLP fake decodes with
+//! `opentelemetry` and `opentelemetry_sdk` with it for these fourteen messages. The testkit's OTLP fake decodes with
 //! this same file; the real receiver in the tests (Python's generated classes) checks the field numbers.
 
 /// `opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest`: the body of `POST /v1/metrics`.
