@@ -11,6 +11,8 @@ pub mod bench;
 pub mod carbon;
 pub mod google;
 pub mod influxd;
+pub mod otelsink;
+pub mod otlp_fake;
 pub mod prometheus;
 pub mod riemann;
 pub mod statsd;
@@ -19,6 +21,8 @@ pub mod wavefront;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
+pub use otelsink::Otelsink;
+pub use otlp_fake::OtlpFake;
 pub use prometheus::Prometheus;
 pub use riemann::RiemannFake;
 pub use statsd::{Statsd, StatsdSetup};
@@ -68,6 +72,48 @@ pub fn wait(what: &str, limit: Duration, ok: impl Fn() -> bool) {
     while !ok() {
         assert!(Instant::now() < until, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An axum app served on a thread and runtime of its own, so that a fake can be started from a test's runtime or
+/// outside one; dropping it stops the server and joins the thread.
+pub struct AppThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AppThread {
+    /// Serves `app` on `listener` (bound by the caller, who may need its address first); `name` names the thread
+    /// and the panic if the server fails.
+    pub fn serve(name: &str, listener: std::net::TcpListener, app: axum::Router) -> AppThread {
+        listener.set_nonblocking(true).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let what = name.to_owned();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    tokio::select! {
+                        r = axum::serve(listener, app) => r.unwrap_or_else(|e| panic!("{what}: the server failed: {e}")),
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .unwrap();
+        AppThread { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for AppThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

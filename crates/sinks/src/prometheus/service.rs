@@ -23,13 +23,7 @@ pub struct Transport {
 impl Transport {
     /// Builds the HTTP client; fails only on a CA file that cannot be read, a start-up error.
     pub fn new(config: PrometheusConfig, counters: SinkCounters) -> Result<Self, String> {
-        let settings = ClientSettings {
-            timeout: config.timeout,
-            insecure: config.insecure,
-            ca_file: config.ca_file.clone(),
-            trust_hint: "ca_file=",
-            insecure_hint: "insecure=true",
-        };
+        let settings = ClientSettings::new(config.timeout, config.insecure, config.ca_file.clone());
         let http = HttpClient::new(settings, counters, format!("remote write to {}", config.name()))?;
         let authorization = match &config.auth {
             Auth::None => None,

@@ -29,6 +29,14 @@ pub struct ClientSettings {
     pub insecure_hint: &'static str,
 }
 
+impl ClientSettings {
+    /// The settings of a sink whose options are `timeout=`, `insecure=true` and `ca_file=` (the names the sinks
+    /// without an option set of Heapster's to keep use).
+    pub fn new(timeout: Duration, insecure: bool, ca_file: Option<PathBuf>) -> Self {
+        ClientSettings { timeout, insecure, ca_file, trust_hint: "ca_file=", insecure_hint: "insecure=true" }
+    }
+}
+
 /// A reqwest client as `settings` say, with heapster's user agent and crypto provider.
 pub fn client(settings: &ClientSettings) -> Result<reqwest::Client, String> {
     let mut builder = heapster_net::client_builder(settings.timeout).tls_danger_accept_invalid_certs(settings.insecure);
@@ -201,10 +209,22 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
         judge: impl FnOnce(&Answer) -> Option<Verdict>,
     ) -> Result<(Verdict, Answer), SinkError> {
+        self.send_for_bytes(request, judge).await.map(|(verdict, answer, _)| (verdict, answer))
+    }
+
+    /// [`HttpClient::send`], also handing back the answer's body as it came: a protobuf answer (OTLP's
+    /// `ExportMetricsServiceResponse`) does not survive being read as text.
+    pub async fn send_for_bytes(
+        &self,
+        request: reqwest::RequestBuilder,
+        judge: impl FnOnce(&Answer) -> Option<Verdict>,
+    ) -> Result<(Verdict, Answer, Vec<u8>), SinkError> {
         let answer = match request.send().await {
             Ok(resp) => {
                 let status = resp.status();
-                resp.text().await.map(|text| Answer { status, text })
+                resp.bytes()
+                    .await
+                    .map(|body| (Answer { status, text: String::from_utf8_lossy(&body).into_owned() }, body.to_vec()))
             }
             Err(e) => Err(e),
         };
@@ -217,9 +237,10 @@ impl HttpClient {
             };
             SinkError::Retry(format!("{}: {}: {why}", self.server, verdict.outcome()))
         })?;
+        let (answer, body) = answer;
         let verdict = judge(&answer).unwrap_or_else(|| Verdict::of_status(answer.status));
         self.counters.request(verdict.outcome());
-        Ok((verdict, answer))
+        Ok((verdict, answer, body))
     }
 }
 

@@ -134,8 +134,7 @@ impl Default for MetadataConfig {
 pub struct GoogleFake {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::AppThread,
 }
 
 /// What the handlers share.
@@ -205,25 +204,11 @@ impl GoogleFake {
                 logging: logging::Store::default(),
             }),
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
             .with_state(shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("google-fake".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    tokio::select! {
-                        r = axum::serve(listener, app) => r.expect("the Google fake's server failed"),
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .unwrap();
-        GoogleFake { addr, shared, stop: Some(stop), thread: Some(thread) }
+        GoogleFake { addr, shared, _server: crate::AppThread::serve("google-fake", listener, app) }
     }
 
     /// `http://127.0.0.1:PORT`: the base URL of every service here (Monitoring's `/v3/...`, Logging's
@@ -350,17 +335,6 @@ impl GoogleFake {
     /// Log entries received again (same project, `insertId` and timestamp as a stored one) and stored once.
     pub fn log_duplicates(&self) -> u64 {
         self.shared.state().logging.duplicates
-    }
-}
-
-impl Drop for GoogleFake {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
