@@ -311,6 +311,8 @@ pub fn templates(config: &ElasticsearchConfig) -> Vec<Template> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub ndjson: String,
+    /// The values in the document, for the self-metrics (which count points, as every sink's do).
+    pub points: u32,
 }
 
 /// What a batch came to: its bulk items, and values no JSON number can hold (NaN, infinities).
@@ -353,7 +355,7 @@ fn content_id(index: &str, type_: &str, source: &[u8]) -> String {
 }
 
 /// Writes the action line and the document into one item.
-fn item(config: &ElasticsearchConfig, index: &str, type_: &str, id: &str, source: &[u8]) -> Item {
+fn item(config: &ElasticsearchConfig, index: &str, type_: &str, id: &str, source: &[u8], points: u32) -> Item {
     let mut out = Vec::with_capacity(source.len() + 128);
     out.extend_from_slice(b"{\"index\":{\"_index\":");
     push_json(&mut out, index);
@@ -370,7 +372,7 @@ fn item(config: &ElasticsearchConfig, index: &str, type_: &str, id: &str, source
     out.extend_from_slice(b"}}\n");
     out.extend_from_slice(source);
     out.push(b'\n');
-    Item { ndjson: String::from_utf8(out).expect("serde_json writes UTF-8") }
+    Item { ndjson: String::from_utf8(out).expect("serde_json writes UTF-8"), points }
 }
 
 type Tags<'a> = BTreeMap<&'a str, &'a str>;
@@ -447,7 +449,7 @@ pub fn metrics(batch: &DataBatch, config: &ElasticsearchConfig) -> Encoded {
             push_tags(&mut src, &tags_with(*at));
             src.push(b'}');
             let index = &indices[fam];
-            enc.items.push(item(config, index, fam, &content_id(index, fam, &src), &src));
+            enc.items.push(item(config, index, fam, &content_id(index, fam, &src), &src, values.len() as u32));
         }
         for (name, at, v) in general {
             src.clear();
@@ -461,7 +463,7 @@ pub fn metrics(batch: &DataBatch, config: &ElasticsearchConfig) -> Encoded {
             push_value(&mut src, v);
             src.push(b'}');
             let index = &indices[GENERAL];
-            enc.items.push(item(config, index, GENERAL, &content_id(index, GENERAL, &src), &src));
+            enc.items.push(item(config, index, GENERAL, &content_id(index, GENERAL, &src), &src, 1));
         }
     }
     enc
@@ -537,7 +539,7 @@ pub fn events(batch: &EventBatch, config: &ElasticsearchConfig) -> Vec<Item> {
             push_json(&mut src, &doc);
             let index = index_name(config, EVENTS, last);
             let id = event_id(v).unwrap_or_else(|| content_id(&index, EVENTS, &src));
-            item(config, &index, EVENTS, &id, &src)
+            item(config, &index, EVENTS, &id, &src, 1)
         })
         .collect()
 }

@@ -10,6 +10,8 @@
 pub mod config;
 pub mod encoder;
 pub mod service;
+#[cfg(test)]
+mod tests;
 
 pub use config::ElasticsearchConfig;
 

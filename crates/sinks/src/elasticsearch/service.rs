@@ -85,6 +85,25 @@ impl Client {
         sent
     }
 
+    /// [`Client::request`] again, on the next node, while it fails for now and `maxRetries` allows.
+    async fn request_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        timeout: Option<Duration>,
+    ) -> Result<(Verdict, Answer), SinkError> {
+        let mut attempt = 0;
+        loop {
+            let sent = self.request(method.clone(), path, body.clone(), timeout).await;
+            let again = matches!(&sent, Err(SinkError::Retry(_)) | Ok((Verdict::Retry { .. }, _)));
+            if !again || attempt >= self.config.max_retries {
+                return sent;
+            }
+            attempt += 1;
+        }
+    }
+
     /// Before the first write: the version check (`healthCheck`) and the index templates. A server that does
     /// not answer leaves the batch queued; one that refuses a template refuses the batch, and the next export
     /// tries again (the options may not fit the server: the message names `ver=`).
@@ -94,7 +113,7 @@ impl Client {
         }
         if self.config.health_check {
             let (verdict, answer) =
-                self.request(Method::GET, "", None, Some(self.config.startup_healthcheck_timeout)).await?;
+                self.request_retrying(Method::GET, "", None, Some(self.config.startup_healthcheck_timeout)).await?;
             match verdict {
                 Verdict::Accepted => self.check_version(&answer.text),
                 Verdict::Retry { cause } => return Err(SinkError::Retry(format!("health check: {cause}"))),
@@ -105,7 +124,8 @@ impl Client {
         }
         for t in encoder::templates(&self.config) {
             let body = serde_json::to_vec(&t.body).expect("a JSON value serializes");
-            let (verdict, answer) = self.request(Method::PUT, &t.path, Some(("application/json", body)), None).await?;
+            let (verdict, answer) =
+                self.request_retrying(Method::PUT, &t.path, Some(("application/json", body)), None).await?;
             match verdict {
                 Verdict::Accepted => {}
                 Verdict::Retry { .. } => {
@@ -194,7 +214,7 @@ impl Client {
         for &i in &chunk {
             body.extend_from_slice(items[i].ndjson.as_bytes());
         }
-        let n = chunk.len() as u64;
+        let n = chunk.iter().map(|&i| u64::from(items[i].points)).sum();
         let (verdict, answer) = match self.request(Method::POST, "_bulk", Some(("application/x-ndjson", body)), None).await
         {
             Ok(r) => r,
@@ -223,12 +243,12 @@ impl Client {
         let mut first_refusal = None;
         for (&i, (status, cause)) in chunk.iter().zip(results) {
             if (200..300).contains(&status) {
-                written += 1;
+                written += u64::from(items[i].points);
             } else if status == 429 || status >= 500 || cause == "es_rejected_execution_exception" {
                 out.again.push(i);
                 out.again_cause = Some(format!("{status} {cause}"));
             } else {
-                self.counters().rejected(&cause, 1);
+                self.counters().rejected(&cause, u64::from(items[i].points));
                 first_refusal.get_or_insert((status, cause));
             }
         }
