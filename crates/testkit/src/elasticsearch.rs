@@ -655,3 +655,75 @@ fn dynamic(version: u8, v: &Value) -> Value {
         _ => json!({"type": "text", "fields": {"keyword": {"type": "keyword"}}}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Status and JSON answer of one request with a content type.
+    async fn send(fake: &ElasticsearchFake, method: &str, path: &str, ct: &str, body: &str) -> (u16, Value) {
+        let client = heapster_net::client_builder(std::time::Duration::from_secs(10)).build().unwrap();
+        let r = client
+            .request(method.parse().unwrap(), format!("{}{path}", fake.url()))
+            .header("content-type", ct)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    const ND: &str = "application/x-ndjson";
+    const JS: &str = "application/json";
+
+    #[tokio::test]
+    async fn the_fake_refuses_what_elasticsearch_refuses() {
+        let v7 = ElasticsearchFake::start(7, None);
+        let doc = "{\"index\":{\"_index\":\"i\"}}\n{\"a\":1}\n";
+        assert_eq!(send(&v7, "POST", "/_bulk", ND, doc).await.0, 200);
+        // No trailing newline, the wrong content type, a parameter the spec does not declare, a wrong method.
+        assert_eq!(send(&v7, "POST", "/_bulk", ND, doc.trim_end()).await.0, 400);
+        assert_eq!(send(&v7, "POST", "/_bulk", JS, doc).await.0, 406);
+        assert_eq!(send(&v7, "POST", "/_bulk?refresh_interval=1", ND, doc).await.0, 400);
+        assert_eq!(send(&v7, "GET", "/_bulk", ND, doc).await.0, 405);
+        // 7 has no `string`; 6 wants exactly one type; 5 has no index_patterns; 8 has no `_type`.
+        let string = r#"{"index_patterns":["x-*"],"mappings":{"properties":{"f":{"type":"string"}}}}"#;
+        assert_eq!(send(&v7, "PUT", "/_template/x", JS, string).await.0, 400);
+        let v6 = ElasticsearchFake::start(6, None);
+        let two = r#"{"index_patterns":["x-*"],"mappings":{"a":{"properties":{}},"b":{"properties":{}}}}"#;
+        assert_eq!(send(&v6, "PUT", "/_template/x", JS, two).await.0, 400);
+        let v5 = ElasticsearchFake::start(5, None);
+        assert_eq!(send(&v5, "PUT", "/_template/x", JS, r#"{"index_patterns":["x-*"]}"#).await.0, 400);
+        let v8 = ElasticsearchFake::start(8, None);
+        let typed = "{\"index\":{\"_index\":\"i\",\"_type\":\"t\"}}\n{\"a\":1}\n";
+        assert_eq!(send(&v8, "POST", "/_bulk", ND, typed).await.0, 400);
+    }
+
+    #[tokio::test]
+    async fn documents_are_held_to_the_mapping_and_the_same_id_replaces() {
+        let fake = ElasticsearchFake::start(7, None);
+        let t = r#"{"index_patterns":["m-*"],"mappings":{"properties":{"v":{"type":"double"},"t":{"type":"date"}}},"aliases":{"m":{}}}"#;
+        assert_eq!(send(&fake, "PUT", "/_template/m", JS, t).await.0, 200);
+        let body = concat!(
+            "{\"index\":{\"_index\":\"m-1\",\"_id\":\"a\"}}\n{\"v\":1.5,\"t\":\"2026-12-03T10:00:00Z\",\"n\":2}\n",
+            "{\"index\":{\"_index\":\"m-1\",\"_id\":\"b\"}}\n{\"v\":\"x\"}\n",
+            "{\"index\":{\"_index\":\"m-1\",\"_id\":\"c\"}}\n{\"t\":\"yesterday\"}\n",
+            "{\"index\":{\"_index\":\"m-1\",\"_id\":\"d\"}}\n{\"n\":\"now a string\"}\n",
+            "{\"index\":{\"_index\":\"m-1\",\"_id\":\"a\"}}\n{\"v\":2}\n",
+        );
+        let (status, answer) = send(&fake, "POST", "/_bulk", ND, body).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["errors"], true);
+        let statuses: Vec<u64> = answer["items"].as_array().unwrap().iter().map(|i| i["index"]["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [201, 400, 400, 400, 200]);
+        assert_eq!(fake.refused(), [("mapper_parsing_exception".to_owned(), 3)].into());
+        let docs = fake.docs("m");
+        assert_eq!(docs.len(), 1);
+        assert_eq!((docs[0].version, &docs[0].source), (2, &json!({"v": 2})));
+        fake.busy_items(1);
+        let (_, answer) = send(&fake, "POST", "/_bulk", ND, "{\"index\":{\"_index\":\"m-1\"}}\n{}\n").await;
+        assert_eq!(answer["items"][0]["index"]["error"]["type"], "es_rejected_execution_exception");
+        let secured = ElasticsearchFake::start(8, Some(("u", "p")));
+        assert_eq!(send(&secured, "GET", "/", JS, "").await.0, 401);
+    }
+}

@@ -213,7 +213,7 @@ async fn refused_documents_are_counted_per_cause_and_not_sent_again() {
     // Someone's template maps pod_name as a number in the cpu indices: that document is refused, the rest kept.
     let conflict = json!({"index_patterns": ["heapster-cpu-*"], "order": 1,
         "mappings": {"cpu": {"properties": {"MetricsTags": {"properties": {"pod_name": {"type": "long"}}}}}}});
-    let client = reqwest::Client::new();
+    let client = heapster_net::client_builder(std::time::Duration::from_secs(10)).build().unwrap();
     let plain = client.put(format!("{}/_template/conflict", fake.url())).body(conflict.to_string()).send().await.unwrap();
     assert_eq!(plain.status(), 406, "the fake wants a JSON Content-Type");
     let put = client.put(format!("{}/_template/conflict", fake.url())).json(&conflict).send().await.unwrap();
