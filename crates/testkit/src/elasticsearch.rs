@@ -103,7 +103,10 @@ type Answer = (u16, Value);
 
 fn error(status: u16, type_: &str, reason: impl Into<String>) -> Answer {
     let reason = reason.into();
-    (status, json!({"error": {"root_cause": [{"type": type_, "reason": reason}], "type": type_, "reason": reason}, "status": status}))
+    (
+        status,
+        json!({"error": {"root_cause": [{"type": type_, "reason": reason}], "type": type_, "reason": reason}, "status": status}),
+    )
 }
 
 impl ElasticsearchFake {
@@ -241,7 +244,11 @@ fn answer(shared: &Shared, parts: &axum::http::request::Parts, body: &[u8]) -> A
     if let Some(auth) = &shared.auth {
         let given = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
         if given != format!("Basic {auth}") {
-            return error(401, "security_exception", format!("missing authentication credentials for REST request [{path}]"));
+            return error(
+                401,
+                "security_exception",
+                format!("missing authentication credentials for REST request [{path}]"),
+            );
         }
     }
     if !st.fail_next.is_empty() {
@@ -256,35 +263,60 @@ fn answer(shared: &Shared, parts: &axum::http::request::Parts, body: &[u8]) -> A
         ["_index_template", _] if shared.version >= 7 => ("put_index_template", &["PUT", "POST"]),
         ["_bulk"] | [_, "_bulk"] => ("bulk", &["POST", "PUT"]),
         [_, _, "_bulk"] if shared.version <= 6 => ("bulk", &["POST", "PUT"]),
-        _ => return error(400, "illegal_argument_exception", format!("no handler found for uri [{path}] and method [{method}]")),
+        _ => {
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("no handler found for uri [{path}] and method [{method}]"),
+            );
+        }
     };
     if !methods.contains(&method.as_str()) {
-        return error(405, "method_not_allowed", format!("Incorrect HTTP method for uri [{path}] and method [{method}], allowed: {methods:?}"));
+        return error(
+            405,
+            "method_not_allowed",
+            format!("Incorrect HTTP method for uri [{path}] and method [{method}], allowed: {methods:?}"),
+        );
     }
     let allowed = allowed_params(endpoint, shared.version);
     for (k, _) in url::form_urlencoded::parse(query.as_bytes()) {
         if !allowed.contains(&k.as_ref()) {
-            return error(400, "illegal_argument_exception", format!("request [{path}] contains unrecognized parameter: [{k}]"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("request [{path}] contains unrecognized parameter: [{k}]"),
+            );
         }
     }
     let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     match endpoint {
-        "info" => (200, json!({
-            "name": "fake",
-            "cluster_name": "elasticsearch",
-            "version": {"number": format!("{}.{}.0", shared.version, if shared.version == 2 { 4 } else { 6 })},
-            "tagline": "You Know, for Search",
-        })),
+        "info" => (
+            200,
+            json!({
+                "name": "fake",
+                "cluster_name": "elasticsearch",
+                "version": {"number": format!("{}.{}.0", shared.version, if shared.version == 2 { 4 } else { 6 })},
+                "tagline": "You Know, for Search",
+            }),
+        ),
         "health" => (200, json!({"cluster_name": "elasticsearch", "status": "green", "number_of_nodes": 1})),
         "put_template" | "put_index_template" => {
             if !content_type.starts_with("application/json") {
-                return error(406, "illegal_argument_exception", format!("Content-Type header [{content_type}] is not supported"));
+                return error(
+                    406,
+                    "illegal_argument_exception",
+                    format!("Content-Type header [{content_type}] is not supported"),
+                );
             }
             let Ok(Value::Object(t)) = serde_json::from_slice::<Value>(body) else {
                 return error(400, "parse_exception", "request body is required and must be a JSON object");
             };
             let name = segments[1].to_owned();
-            let checked = if endpoint == "put_template" { check_legacy_template(shared.version, &t) } else { check_index_template(&t) };
+            let checked = if endpoint == "put_template" {
+                check_legacy_template(shared.version, &t)
+            } else {
+                check_index_template(&t)
+            };
             if let Err(e) = checked {
                 return e;
             }
@@ -294,7 +326,11 @@ fn answer(shared: &Shared, parts: &axum::http::request::Parts, body: &[u8]) -> A
         }
         _ => {
             if !content_type.starts_with("application/x-ndjson") {
-                return error(406, "illegal_argument_exception", format!("Content-Type header [{content_type}] is not supported for _bulk (application/x-ndjson)"));
+                return error(
+                    406,
+                    "illegal_argument_exception",
+                    format!("Content-Type header [{content_type}] is not supported for _bulk (application/x-ndjson)"),
+                );
             }
             let default_index = match segments.as_slice() {
                 [i, "_bulk"] | [i, _, "_bulk"] => Some((*i).to_owned()),
@@ -305,11 +341,16 @@ fn answer(shared: &Shared, parts: &axum::http::request::Parts, body: &[u8]) -> A
     }
 }
 
+/// A mapping Elasticsearch cannot use, as it says so.
+fn mapper(reason: impl Into<String>) -> Answer {
+    error(400, "mapper_parsing_exception", reason)
+}
+
 fn check_mapping_fields(version: u8, props: &Map<String, Value>, at: &str) -> Result<(), Answer> {
     for (name, field) in props {
         let path = if at.is_empty() { name.clone() } else { format!("{at}.{name}") };
         let Some(f) = field.as_object() else {
-            return Err(error(400, "mapper_parsing_exception", format!("Expected map for property [fields] on field [{path}]")));
+            return Err(mapper(format!("Expected map for property [fields] on field [{path}]")));
         };
         if let Some(Value::Object(inner)) = f.get("properties") {
             check_mapping_fields(version, inner, &path)?;
@@ -322,19 +363,20 @@ fn check_mapping_fields(version: u8, props: &Map<String, Value>, at: &str) -> Re
             _ => &["text", "keyword", "long", "integer", "double", "float", "date", "boolean", "object"],
         };
         if !known.contains(&t) {
-            return Err(error(400, "mapper_parsing_exception", format!("No handler for type [{t}] declared on field [{path}]")));
+            return Err(mapper(format!("No handler for type [{t}] declared on field [{path}]")));
         }
         match f.get("index") {
             None => {}
-            Some(Value::String(s)) if version <= 5 && t == "string" && ["analyzed", "not_analyzed", "no"].contains(&s.as_str()) => {}
+            Some(Value::String(s))
+                if version <= 5 && t == "string" && ["analyzed", "not_analyzed", "no"].contains(&s.as_str()) => {}
             Some(Value::Bool(_)) if version >= 5 && t != "string" => {}
             Some(v) => {
-                return Err(error(400, "mapper_parsing_exception", format!("Could not convert [{path}.index] to boolean: {v}")));
+                return Err(mapper(format!("Could not convert [{path}.index] to boolean: {v}")));
             }
         }
         for key in f.keys() {
             if !["type", "index", "fields", "format", "properties"].contains(&key.as_str()) {
-                return Err(error(400, "mapper_parsing_exception", format!("unknown parameter [{key}] on mapper [{path}]")));
+                return Err(mapper(format!("unknown parameter [{key}] on mapper [{path}]")));
             }
         }
         if let Some(Value::Object(sub)) = f.get("fields") {
@@ -347,31 +389,35 @@ fn check_mapping_fields(version: u8, props: &Map<String, Value>, at: &str) -> Re
 /// A mapping of one type: `{"properties": {...}}` (and `_all` up to 5).
 fn check_type_mapping(version: u8, m: &Value, type_: &str) -> Result<(), Answer> {
     let Some(m) = m.as_object() else {
-        return Err(error(400, "mapper_parsing_exception", format!("mapping [{type_}] is not an object")));
+        return Err(mapper(format!("mapping [{type_}] is not an object")));
     };
     for key in m.keys() {
         let ok = key == "properties" || (key == "_all" && version <= 5) || key == "dynamic";
         if !ok {
-            return Err(error(400, "mapper_parsing_exception", format!("Root mapping definition has unsupported parameters:  [{key}]")));
+            return Err(mapper(format!("Root mapping definition has unsupported parameters:  [{key}]")));
         }
     }
     match m.get("properties") {
         Some(Value::Object(p)) => check_mapping_fields(version, p, ""),
         None => Ok(()),
-        Some(_) => Err(error(400, "mapper_parsing_exception", "[properties] must be an object")),
+        Some(_) => Err(mapper("[properties] must be an object")),
     }
 }
 
 /// `mappings` of a template: types (2, 5), one type (6) or typeless (7, 8).
 fn check_mappings(version: u8, mappings: &Value) -> Result<(), Answer> {
     let Some(m) = mappings.as_object() else {
-        return Err(error(400, "mapper_parsing_exception", "[mappings] must be an object"));
+        return Err(mapper("[mappings] must be an object"));
     };
     match version {
         2 | 5 => m.iter().try_for_each(|(t, tm)| check_type_mapping(version, tm, t)),
         6 => {
             if m.len() > 1 {
-                return Err(error(400, "illegal_argument_exception", "Rejecting mapping update as the final mapping would have more than 1 type"));
+                return Err(error(
+                    400,
+                    "illegal_argument_exception",
+                    "Rejecting mapping update as the final mapping would have more than 1 type",
+                ));
             }
             m.iter().try_for_each(|(t, tm)| check_type_mapping(version, tm, t))
         }
@@ -396,9 +442,13 @@ fn check_legacy_template(version: u8, t: &Map<String, Value>) -> Result<(), Answ
     if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(error(400, "illegal_argument_exception", format!("unknown key [{k}] in the template")));
     }
-    let patterns = if version <= 5 { t.get("template").and_then(Value::as_str).map(|p| vec![p]) } else { string_list(t.get("index_patterns")) };
+    let patterns = legacy_patterns(version, t.get("template"), t.get("index_patterns"));
     if patterns.is_none_or(|p| p.is_empty()) {
-        return Err(error(400, "action_request_validation_exception", "Validation Failed: 1: index patterns are missing;"));
+        return Err(error(
+            400,
+            "action_request_validation_exception",
+            "Validation Failed: 1: index patterns are missing;",
+        ));
     }
     if let Some(m) = t.get("mappings") {
         check_mappings(version, m)?;
@@ -412,13 +462,18 @@ fn check_index_template(t: &Map<String, Value>) -> Result<(), Answer> {
         return Err(error(400, "x_content_parse_exception", format!("[index_template] unknown field [{k}]")));
     }
     if string_list(t.get("index_patterns")).is_none_or(|p| p.is_empty()) {
-        return Err(error(400, "action_request_validation_exception", "Validation Failed: 1: index patterns are missing;"));
+        return Err(error(
+            400,
+            "action_request_validation_exception",
+            "Validation Failed: 1: index patterns are missing;",
+        ));
     }
     if let Some(inner) = t.get("template") {
         let Some(inner) = inner.as_object() else {
             return Err(error(400, "x_content_parse_exception", "[template] must be an object"));
         };
-        if let Some(k) = inner.keys().find(|k| !["settings", "mappings", "aliases", "lifecycle"].contains(&k.as_str())) {
+        if let Some(k) = inner.keys().find(|k| !["settings", "mappings", "aliases", "lifecycle"].contains(&k.as_str()))
+        {
             return Err(error(400, "x_content_parse_exception", format!("[template] unknown field [{k}]")));
         }
         if let Some(m) = inner.get("mappings") {
@@ -427,6 +482,11 @@ fn check_index_template(t: &Map<String, Value>) -> Result<(), Answer> {
         check_aliases(inner.get("aliases"))?;
     }
     Ok(())
+}
+
+/// A legacy template's index patterns: `template` up to 5, `index_patterns` from 6.
+fn legacy_patterns<'a>(version: u8, template: Option<&'a Value>, patterns: Option<&'a Value>) -> Option<Vec<&'a str>> {
+    if version <= 5 { template.and_then(Value::as_str).map(|p| vec![p]) } else { string_list(patterns) }
 }
 
 fn string_list(v: Option<&Value>) -> Option<Vec<&str>> {
@@ -477,8 +537,10 @@ fn new_index(version: u8, st: &State, name: &str) -> Index {
             .legacy_templates
             .values()
             .filter(|t| {
-                let p = if version <= 5 { t.get("template").and_then(Value::as_str).map(|p| vec![p]) } else { string_list(t.get("index_patterns")) };
-                p.unwrap_or_default().iter().any(|p| matches(p, name))
+                legacy_patterns(version, t.get("template"), t.get("index_patterns"))
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|p| matches(p, name))
             })
             .collect();
         legacy.sort_by_key(|t| t["order"].as_i64().unwrap_or(0));
@@ -488,6 +550,21 @@ fn new_index(version: u8, st: &State, name: &str) -> Index {
     }
     index
 }
+
+/// The keys of a bulk action's metadata, with the first and last major version that take each.
+const META_KEYS: &[(&str, u8, u8)] = &[
+    ("_index", 2, 8),
+    ("_type", 2, 7),
+    ("_id", 2, 8),
+    ("routing", 2, 8),
+    ("pipeline", 5, 8),
+    ("version", 2, 8),
+    ("version_type", 2, 8),
+    ("if_seq_no", 7, 8),
+    ("if_primary_term", 7, 8),
+    ("require_alias", 7, 8),
+    ("dynamic_templates", 8, 8),
+];
 
 fn bulk(version: u8, st: &mut State, body: &[u8], default_index: Option<String>) -> Answer {
     if body.is_empty() {
@@ -503,30 +580,47 @@ fn bulk(version: u8, st: &mut State, body: &[u8], default_index: Option<String>)
     let mut items = Vec::new();
     let mut errors = false;
     let mut i = 0;
-    let meta_keys: &[&str] = match version {
-        2 | 5 | 6 => &["_index", "_type", "_id", "routing", "pipeline", "version", "version_type"],
-        7 => &["_index", "_type", "_id", "routing", "pipeline", "version", "version_type", "if_seq_no", "if_primary_term", "require_alias"],
-        _ => &["_index", "_id", "routing", "pipeline", "version", "version_type", "if_seq_no", "if_primary_term", "require_alias", "dynamic_templates"],
-    };
+    let meta_keys: Vec<&str> =
+        META_KEYS.iter().filter(|(_, from, to)| (*from..=*to).contains(&version)).map(|(k, _, _)| *k).collect();
     while i < lines.len() {
         let line_no = i + 1;
         let Ok(Value::Object(action)) = serde_json::from_str::<Value>(lines[i]) else {
-            return error(400, "illegal_argument_exception", format!("Malformed action/metadata line [{line_no}], expected START_OBJECT"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("Malformed action/metadata line [{line_no}], expected START_OBJECT"),
+            );
         };
         let Some((op, meta)) = action.iter().next().filter(|_| action.len() == 1) else {
-            return error(400, "illegal_argument_exception", format!("Malformed action/metadata line [{line_no}], expected one action"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("Malformed action/metadata line [{line_no}], expected one action"),
+            );
         };
         if !["index", "create"].contains(&op.as_str()) {
-            return error(400, "illegal_argument_exception", format!("the fake takes index and create actions only, not [{op}]"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("the fake takes index and create actions only, not [{op}]"),
+            );
         }
         let Some(meta) = meta.as_object() else {
             return error(400, "illegal_argument_exception", format!("Malformed action/metadata line [{line_no}]"));
         };
         if let Some(k) = meta.keys().find(|k| !meta_keys.contains(&k.as_str())) {
-            return error(400, "illegal_argument_exception", format!("Action/metadata line [{line_no}] contains an unknown parameter [{k}]"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("Action/metadata line [{line_no}] contains an unknown parameter [{k}]"),
+            );
         }
         let Some(source_line) = lines.get(i + 1) else {
-            return error(400, "illegal_argument_exception", format!("the action on line [{line_no}] has no source line"));
+            return error(
+                400,
+                "illegal_argument_exception",
+                format!("the action on line [{line_no}] has no source line"),
+            );
         };
         i += 2;
         let index = meta.get("_index").and_then(Value::as_str).map(str::to_owned).or(default_index.clone());
@@ -535,7 +629,9 @@ fn bulk(version: u8, st: &mut State, body: &[u8], default_index: Option<String>)
         };
         let type_ = match (version, meta.get("_type").and_then(Value::as_str)) {
             (..=6, Some(t)) => t.to_owned(),
-            (..=6, None) => return error(400, "action_request_validation_exception", "Validation Failed: 1: type is missing;"),
+            (..=6, None) => {
+                return error(400, "action_request_validation_exception", "Validation Failed: 1: type is missing;");
+            }
             _ => "_doc".to_owned(),
         };
         let mut id = meta.get("_id").and_then(Value::as_str).map(str::to_owned);
@@ -545,7 +641,11 @@ fn bulk(version: u8, st: &mut State, body: &[u8], default_index: Option<String>)
         } else {
             match serde_json::from_str::<Value>(source_line) {
                 Ok(Value::Object(source)) => store(version, st, &index, &type_, &mut id, source),
-                _ => Err((400, "mapper_parsing_exception", "failed to parse: the source is not a JSON object".to_owned())),
+                _ => Err((
+                    400,
+                    "mapper_parsing_exception",
+                    "failed to parse: the source is not a JSON object".to_owned(),
+                )),
             }
         };
         let id = id.unwrap_or_default();
@@ -573,14 +673,28 @@ fn bulk(version: u8, st: &mut State, body: &[u8], default_index: Option<String>)
 
 type ItemResult = Result<(u16, &'static str, u64), (u16, &'static str, String)>;
 
-fn store(version: u8, st: &mut State, index: &str, type_: &str, id: &mut Option<String>, source: Map<String, Value>) -> ItemResult {
+fn store(
+    version: u8,
+    st: &mut State,
+    index: &str,
+    type_: &str,
+    id: &mut Option<String>,
+    source: Map<String, Value>,
+) -> ItemResult {
     if !st.indices.contains_key(index) {
         let made = new_index(version, st, index);
         st.indices.insert(index.to_owned(), made);
     }
     let ix = st.indices.get_mut(index).unwrap();
     if version == 6 && !ix.mappings.is_empty() && !ix.mappings.contains_key(type_) {
-        return Err((400, "illegal_argument_exception", format!("Rejecting mapping update to [{index}] as the final mapping would have more than 1 type: [{}, {type_}]", ix.mappings.keys().next().unwrap())));
+        return Err((
+            400,
+            "illegal_argument_exception",
+            format!(
+                "Rejecting mapping update to [{index}] as the final mapping would have more than 1 type: [{}, {type_}]",
+                ix.mappings.keys().next().unwrap()
+            ),
+        ));
     }
     let mapping = ix.mappings.entry(type_.to_owned()).or_insert_with(|| json!({"properties": {}}));
     let mut props = mapping["properties"].as_object().cloned().unwrap_or_default();
@@ -592,7 +706,16 @@ fn store(version: u8, st: &mut State, index: &str, type_: &str, id: &mut Option<
     });
     let ix = st.indices.get_mut(index).unwrap();
     let version_n = ix.docs.get(id.as_str()).map_or(1, |d| d.version + 1);
-    ix.docs.insert(id.clone(), Doc { index: index.to_owned(), type_: type_.to_owned(), id: id.clone(), source: Value::Object(source), version: version_n });
+    ix.docs.insert(
+        id.clone(),
+        Doc {
+            index: index.to_owned(),
+            type_: type_.to_owned(),
+            id: id.clone(),
+            source: Value::Object(source),
+            version: version_n,
+        },
+    );
     Ok(if version_n == 1 { (201, "created", 1) } else { (200, "updated", version_n) })
 }
 
@@ -615,7 +738,9 @@ fn check_object(version: u8, props: &mut Map<String, Value>, doc: &Map<String, V
         }
         let Some(field) = props.get_mut(name) else {
             props.insert(name.clone(), dynamic(version, value));
-            if let (Value::Object(inner), Some(Value::Object(p))) = (value, props.get_mut(name).and_then(|f| f.get_mut("properties"))) {
+            if let (Value::Object(inner), Some(Value::Object(p))) =
+                (value, props.get_mut(name).and_then(|f| f.get_mut("properties")))
+            {
                 check_object(version, p, inner, &path)?;
             }
             continue;
@@ -624,7 +749,9 @@ fn check_object(version: u8, props: &mut Map<String, Value>, doc: &Map<String, V
         let ok = match t.as_str() {
             "object" => {
                 let Value::Object(inner) = value else {
-                    return Err(format!("object mapping for [{path}] tried to parse field [{name}] as object, but found a concrete value"));
+                    return Err(format!(
+                        "object mapping for [{path}] tried to parse field [{name}] as object, but found a concrete value"
+                    ));
                 };
                 let p = field.as_object_mut().unwrap().entry("properties").or_insert_with(|| json!({}));
                 check_object(version, p.as_object_mut().unwrap(), inner, &path)?;
@@ -714,7 +841,8 @@ mod tests {
         let (status, answer) = send(&fake, "POST", "/_bulk", ND, body).await;
         assert_eq!(status, 200);
         assert_eq!(answer["errors"], true);
-        let statuses: Vec<u64> = answer["items"].as_array().unwrap().iter().map(|i| i["index"]["status"].as_u64().unwrap()).collect();
+        let statuses: Vec<u64> =
+            answer["items"].as_array().unwrap().iter().map(|i| i["index"]["status"].as_u64().unwrap()).collect();
         assert_eq!(statuses, [201, 400, 400, 400, 200]);
         assert_eq!(fake.refused(), [("mapper_parsing_exception".to_owned(), 3)].into());
         let docs = fake.docs("m");

@@ -157,20 +157,38 @@ mod tests {
     #[test]
     fn heapster_defaults_and_its_documented_examples() {
         let c = parse("elasticsearch:?nodes=http://foo.com:9200&nodes=http://bar.com:9200").unwrap();
-        assert_eq!(c.nodes.iter().map(url::Url::as_str).collect::<Vec<_>>(), ["http://foo.com:9200/", "http://bar.com:9200/"]);
-        assert_eq!((c.index.as_str(), c.cluster_name.as_str(), c.version, c.bulk_workers), ("heapster", "default", 5, 5));
-        assert_eq!((c.max_retries, c.health_check, c.sniff, c.auth.clone(), c.pipeline.clone()), (0, true, true, None, None));
+        assert_eq!(
+            c.nodes.iter().map(url::Url::as_str).collect::<Vec<_>>(),
+            ["http://foo.com:9200/", "http://bar.com:9200/"]
+        );
+        assert_eq!(
+            (c.index.as_str(), c.cluster_name.as_str(), c.version, c.bulk_workers),
+            ("heapster", "default", 5, 5)
+        );
+        assert_eq!(
+            (c.max_retries, c.health_check, c.sniff, c.auth.clone(), c.pipeline.clone()),
+            (0, true, true, None, None)
+        );
         assert_eq!(c.startup_healthcheck_timeout, Duration::from_secs(1));
         assert_eq!(c.layout(), Layout::Typed);
         let c = parse("elasticsearch:http://es.example.com:9200?sniff=false&ver=7&esUserName=u&esUserSecret=p&index=k8s&maxRetries=3&bulkWorkers=2&cluster_name=prod&pipeline=geo&healthCheck=0&startupHealthcheckTimeout=5").unwrap();
         assert_eq!(c.nodes[0].as_str(), "http://es.example.com:9200/");
-        assert_eq!((c.sniff, c.version, c.layout(), c.auth.clone()), (false, 7, Layout::Typeless, Some(("u".into(), "p".into()))));
+        assert_eq!(
+            (c.sniff, c.version, c.layout(), c.auth.clone()),
+            (false, 7, Layout::Typeless, Some(("u".into(), "p".into())))
+        );
         assert_eq!((c.index.as_str(), c.max_retries, c.bulk_workers, c.cluster_name.as_str()), ("k8s", 3, 2, "prod"));
-        assert_eq!((c.pipeline.as_deref(), c.health_check, c.startup_healthcheck_timeout), (Some("geo"), false, Duration::from_secs(5)));
+        assert_eq!(
+            (c.pipeline.as_deref(), c.health_check, c.startup_healthcheck_timeout),
+            (Some("geo"), false, Duration::from_secs(5))
+        );
         assert_eq!(c.name(), "elasticsearch:http://es.example.com:9200?index=k8s");
         assert_eq!(parse("elasticsearch:http://h:9200?ver=6").unwrap().layout(), Layout::OneTypePerIndex);
         // nodes= overrides the sink's URL, as Heapster's docs say.
-        assert_eq!(parse("elasticsearch:http://dummy?nodes=https://n:9200").unwrap().nodes[0].as_str(), "https://n:9200/");
+        assert_eq!(
+            parse("elasticsearch:http://dummy?nodes=https://n:9200").unwrap().nodes[0].as_str(),
+            "https://n:9200/"
+        );
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ),
     (
         "filesystem",
-        &["filesystem/available", "filesystem/limit", "filesystem/usage", "filesystem/inodes", "filesystem/inodes_free"],
+        &[
+            "filesystem/available",
+            "filesystem/limit",
+            "filesystem/usage",
+            "filesystem/inodes",
+            "filesystem/inodes_free",
+        ],
     ),
     (
         "memory",
@@ -79,10 +85,7 @@ pub const TYPES: &[&str] = &["cpu", "filesystem", "memory", "network", GENERAL, 
 /// The family of a metric, by the family lists' exact names (`core.MetricFamilyForName`).
 pub fn family(metric: &str) -> &'static str {
     let prefix = metric.split('/').next().unwrap_or("");
-    FAMILIES
-        .iter()
-        .find(|(f, names)| *f == prefix && names.contains(&metric))
-        .map_or(GENERAL, |(f, _)| f)
+    FAMILIES.iter().find(|(f, names)| *f == prefix && names.contains(&metric)).map_or(GENERAL, |(f, _)| f)
 }
 
 /// `Cpu` + `MetricsTimestamp` (`strings.Title(family)`).
@@ -255,9 +258,8 @@ pub struct Template {
 
 pub fn templates(config: &ElasticsearchConfig) -> Vec<Template> {
     let v = config.version;
-    let aliases = |types: &[&str]| -> Value {
-        Value::Object(types.iter().map(|t| (alias(config, t), json!({}))).collect())
-    };
+    let aliases =
+        |types: &[&str]| -> Value { Value::Object(types.iter().map(|t| (alias(config, t), json!({}))).collect()) };
     match config.layout() {
         Layout::Typed => {
             let mut mappings = serde_json::Map::new();
@@ -395,8 +397,7 @@ fn push_tags(out: &mut Vec<u8>, tags: &Tags) {
 pub fn metrics(batch: &DataBatch, config: &ElasticsearchConfig) -> Encoded {
     let mut enc = Encoded::default();
     let ts = go_time(batch.timestamp);
-    let indices: BTreeMap<&str, String> =
-        TYPES.iter().map(|t| (*t, index_name(config, t, batch.timestamp))).collect();
+    let indices: BTreeMap<&str, String> = TYPES.iter().map(|t| (*t, index_name(config, t, batch.timestamp))).collect();
     let mut src = Vec::with_capacity(512);
     for set in batch.sets.values() {
         let mut base: Tags = set.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
@@ -585,10 +586,10 @@ mod tests {
         cpu.set("cpu/usage", MetricValue::Int(123456));
         cpu.set("cpu/limit", MetricValue::Int(223456));
         cpu.set("memory/usage", MetricValue::Float(f64::NAN));
-        let mut general = MetricSet { labels: labels(&[("namespace_id", ""), ("pod_id", "aaaa")]), ..Default::default() };
+        let mut general =
+            MetricSet { labels: labels(&[("namespace_id", ""), ("pod_id", "aaaa")]), ..Default::default() };
         general.metrics.insert(std::borrow::Cow::Owned("test/metric/1".into()), MetricValue::Int(123456));
-        let batch =
-            DataBatch { timestamp: 1_700_000_000_500, sets: [("a".into(), cpu), ("b".into(), general)].into() };
+        let batch = DataBatch { timestamp: 1_700_000_000_500, sets: [("a".into(), cpu), ("b".into(), general)].into() };
         let enc = metrics(&batch, &config(""));
         assert_eq!(enc.unrepresentable, 1);
         let lines: Vec<Vec<&str>> = enc.items.iter().map(|i| i.ndjson.lines().collect()).collect();
@@ -618,15 +619,24 @@ mod tests {
         assert_eq!(t5.len(), 1);
         assert_eq!(t5[0].path, "_template/heapster");
         assert_eq!(t5[0].body["template"], "heapster-*");
-        assert_eq!(t5[0].body["mappings"]["cpu"]["properties"]["MetricsTags"]["properties"]["host_id"]["index"], "not_analyzed");
+        assert_eq!(
+            t5[0].body["mappings"]["cpu"]["properties"]["MetricsTags"]["properties"]["host_id"]["index"],
+            "not_analyzed"
+        );
         assert_eq!(t5[0].body["mappings"]["events"]["properties"]["Count"]["type"], "long");
         assert!(t5[0].body["aliases"]["heapster-events"].is_object());
         let t6 = templates(&config("ver=6"));
         assert_eq!(t6.len(), TYPES.len());
         assert_eq!(t6[0].path, "_template/heapster-cpu");
-        assert_eq!(t6[0].body["mappings"]["cpu"]["properties"]["Metrics"]["properties"]["cpu/usage"]["properties"]["value"]["type"], "double");
+        assert_eq!(
+            t6[0].body["mappings"]["cpu"]["properties"]["Metrics"]["properties"]["cpu/usage"]["properties"]["value"]["type"],
+            "double"
+        );
         let t7 = templates(&config("ver=7"));
-        assert_eq!(t7[5].body["mappings"]["properties"]["Message"], json!({"type": "text", "fields": {"raw": {"type": "keyword"}}}));
+        assert_eq!(
+            t7[5].body["mappings"]["properties"]["Message"],
+            json!({"type": "text", "fields": {"raw": {"type": "keyword"}}})
+        );
         let t8 = templates(&config("ver=8"));
         assert_eq!(t8[1].path, "_index_template/heapster-filesystem");
         assert_eq!(t8[1].body["index_patterns"], json!(["heapster-filesystem-*"]));

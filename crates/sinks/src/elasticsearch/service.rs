@@ -58,46 +58,36 @@ impl Client {
         self.http.counters()
     }
 
-    /// One request to the current node; a node that does not answer makes the next request go to the next one.
+    /// One request to the current node, sent again to the next node while it fails for now and `retries`
+    /// allows; a node that does not answer makes the next request go to the next one.
     async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<(&'static str, Vec<u8>)>,
         timeout: Option<Duration>,
-    ) -> Result<(Verdict, Answer), SinkError> {
-        let at = self.node.load(Ordering::Relaxed) % self.config.nodes.len();
-        let url = self.config.nodes[at].join(path).map_err(|e| SinkError::Reject(format!("{path}: {e}")))?;
-        let mut req = self.http.client().request(method, url);
-        if let Some((user, password)) = &self.config.auth {
-            req = req.basic_auth(user, Some(password));
-        }
-        if let Some((content_type, body)) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
-        }
-        if let Some(t) = timeout {
-            req = req.timeout(t);
-        }
-        let sent = self.http.send(req, |_| None).await;
-        if matches!(&sent, Err(_) | Ok((Verdict::Retry { .. }, _))) {
-            self.node.fetch_add(1, Ordering::Relaxed);
-        }
-        sent
-    }
-
-    /// [`Client::request`] again, on the next node, while it fails for now and `maxRetries` allows.
-    async fn request_retrying(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<(&'static str, Vec<u8>)>,
-        timeout: Option<Duration>,
+        retries: usize,
     ) -> Result<(Verdict, Answer), SinkError> {
         let mut attempt = 0;
         loop {
-            let sent = self.request(method.clone(), path, body.clone(), timeout).await;
-            let again = matches!(&sent, Err(SinkError::Retry(_)) | Ok((Verdict::Retry { .. }, _)));
-            if !again || attempt >= self.config.max_retries {
+            let at = self.node.load(Ordering::Relaxed) % self.config.nodes.len();
+            let url = self.config.nodes[at].join(path).map_err(|e| SinkError::Reject(format!("{path}: {e}")))?;
+            let mut req = self.http.client().request(method.clone(), url);
+            if let Some((user, password)) = &self.config.auth {
+                req = req.basic_auth(user, Some(password));
+            }
+            if let Some((content_type, body)) = &body {
+                req = req.header(reqwest::header::CONTENT_TYPE, *content_type).body(body.clone());
+            }
+            if let Some(t) = timeout {
+                req = req.timeout(t);
+            }
+            let sent = self.http.send(req, |_| None).await;
+            if !matches!(&sent, Err(_) | Ok((Verdict::Retry { .. }, _))) {
+                return sent;
+            }
+            self.node.fetch_add(1, Ordering::Relaxed);
+            if attempt >= retries {
                 return sent;
             }
             attempt += 1;
@@ -111,9 +101,10 @@ impl Client {
         if self.ready.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let retries = self.config.max_retries;
         if self.config.health_check {
             let (verdict, answer) =
-                self.request_retrying(Method::GET, "", None, Some(self.config.startup_healthcheck_timeout)).await?;
+                self.request(Method::GET, "", None, Some(self.config.startup_healthcheck_timeout), retries).await?;
             match verdict {
                 Verdict::Accepted => self.check_version(&answer.text),
                 Verdict::Retry { cause } => return Err(SinkError::Retry(format!("health check: {cause}"))),
@@ -125,7 +116,7 @@ impl Client {
         for t in encoder::templates(&self.config) {
             let body = serde_json::to_vec(&t.body).expect("a JSON value serializes");
             let (verdict, answer) =
-                self.request_retrying(Method::PUT, &t.path, Some(("application/json", body)), None).await?;
+                self.request(Method::PUT, &t.path, Some(("application/json", body)), None, retries).await?;
             match verdict {
                 Verdict::Accepted => {}
                 Verdict::Retry { .. } => {
@@ -215,11 +206,11 @@ impl Client {
             body.extend_from_slice(items[i].ndjson.as_bytes());
         }
         let n = chunk.iter().map(|&i| u64::from(items[i].points)).sum();
-        let (verdict, answer) = match self.request(Method::POST, "_bulk", Some(("application/x-ndjson", body)), None).await
-        {
-            Ok(r) => r,
-            Err(e) => return Outcome { again: chunk, again_cause: Some(e.to_string()), refused: None },
-        };
+        let (verdict, answer) =
+            match self.request(Method::POST, "_bulk", Some(("application/x-ndjson", body)), None, 0).await {
+                Ok(r) => r,
+                Err(e) => return Outcome { again: chunk, again_cause: Some(e.to_string()), refused: None },
+            };
         match verdict {
             Verdict::Accepted => {}
             Verdict::Retry { .. } => {

@@ -18,11 +18,7 @@ fn registry() -> (prometheus_client::registry::Registry, SinkMetrics) {
     (r, m)
 }
 
-fn text(r: &prometheus_client::registry::Registry) -> String {
-    let mut s = String::new();
-    prometheus_client::encoding::text::encode(&mut s, r).unwrap();
-    s
-}
+use crate::util::test_support::metrics_text as text;
 
 fn sink(url: &str, opts: &str, m: &SinkMetrics) -> ElasticsearchSink {
     ElasticsearchSink::new(&format!("elasticsearch:{url}?{opts}").parse().unwrap(), m).unwrap()
@@ -36,7 +32,10 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 const TS: i64 = 1_700_000_000_500;
 
 fn batch() -> DataBatch {
-    let mut node = MetricSet { labels: labels(&[("type", "node"), ("nodename", "node-1"), ("hostname", "node-1")]), ..Default::default() };
+    let mut node = MetricSet {
+        labels: labels(&[("type", "node"), ("nodename", "node-1"), ("hostname", "node-1")]),
+        ..Default::default()
+    };
     node.set("cpu/usage", MetricValue::Int(123_456_789));
     node.set("cpu/usage_rate", MetricValue::Int(250));
     node.set("memory/working_set", MetricValue::Int(1 << 30));
@@ -59,7 +58,10 @@ fn batch() -> DataBatch {
     };
     pod.set("cpu/limit", MetricValue::Int(500));
     pod.metrics.insert(Cow::Owned("custom/qps".into()), MetricValue::Float(12.25));
-    DataBatch { timestamp: TS, sets: [("node:node-1".to_owned(), node), ("pod:default/web-1/web".to_owned(), pod)].into() }
+    DataBatch {
+        timestamp: TS,
+        sets: [("node:node-1".to_owned(), node), ("pod:default/web-1/web".to_owned(), pod)].into(),
+    }
 }
 
 /// (type, tags, metric) -> value, as the test reads the batch (not through the encoder).
@@ -122,7 +124,10 @@ fn stored(fake: &ElasticsearchFake) -> Want {
     for d in typed(fake, "general") {
         assert_eq!(d.source["GeneralMetricsTimestamp"], "2023-11-14T22:13:20.5Z", "{d:?}");
         let name = d.source["MetricsName"].as_str().unwrap().to_owned();
-        got.insert(("general".into(), tags(&d.source["MetricsTags"]), name), d.source["MetricsValue"]["value"].as_f64().unwrap());
+        got.insert(
+            ("general".into(), tags(&d.source["MetricsTags"]), name),
+            d.source["MetricsValue"]["value"].as_f64().unwrap(),
+        );
     }
     got
 }
@@ -159,7 +164,10 @@ async fn every_version_stores_the_batch_under_heapsters_aliases_and_a_resend_ove
         assert_eq!(fake.seen()[0].method, "GET", "ver={ver}: the health check comes first");
         let t = text(&r);
         assert!(t.contains("cause=\"not a finite number\"} 2"), "{t}");
-        assert!(t.contains(&format!("heapster_sink_elasticsearch_points_written_total{{sink=\"{}\"}} 20", s.name())), "{t}");
+        assert!(
+            t.contains(&format!("heapster_sink_elasticsearch_points_written_total{{sink=\"{}\"}} 20", s.name())),
+            "{t}"
+        );
     }
 }
 
@@ -172,7 +180,10 @@ async fn the_installed_mapping_types_every_field_as_heapster_did() {
     let p = &cpu["properties"];
     assert_eq!(p["CpuMetricsTimestamp"]["type"], "date");
     assert_eq!(p["Metrics"]["properties"]["cpu/usage"]["properties"]["value"]["type"], "double");
-    assert_eq!(p["MetricsTags"]["properties"]["pod_name"], json!({"type": "text", "fields": {"raw": {"type": "keyword"}}}));
+    assert_eq!(
+        p["MetricsTags"]["properties"]["pod_name"],
+        json!({"type": "text", "fields": {"raw": {"type": "keyword"}}})
+    );
     assert_eq!(p["MetricsTags"]["properties"]["type"], json!({"type": "keyword"}));
     assert_eq!(fake.aliases("heapster-cpu-2023.11.14"), ["heapster-cpu"]);
     let general = fake.mapping("heapster-general-2023.11.14", "_doc").unwrap();
@@ -180,7 +191,8 @@ async fn the_installed_mapping_types_every_field_as_heapster_did() {
     // Heapster's 5.x layout: one index, a type per family, every alias on it.
     let fake5 = ElasticsearchFake::start(5, None);
     sink(&fake5.url(), "", &m).export(Arc::new(batch())).await.unwrap();
-    let host_id = &fake5.mapping("heapster-2023.11.14", "memory").unwrap()["properties"]["MetricsTags"]["properties"]["host_id"];
+    let host_id =
+        &fake5.mapping("heapster-2023.11.14", "memory").unwrap()["properties"]["MetricsTags"]["properties"]["host_id"];
     assert_eq!(*host_id, json!({"type": "string", "index": "not_analyzed"}));
     assert_eq!(fake5.aliases("heapster-2023.11.14").len(), 6);
 }
@@ -214,7 +226,8 @@ async fn refused_documents_are_counted_per_cause_and_not_sent_again() {
     let conflict = json!({"index_patterns": ["heapster-cpu-*"], "order": 1,
         "mappings": {"cpu": {"properties": {"MetricsTags": {"properties": {"pod_name": {"type": "long"}}}}}}});
     let client = heapster_net::client_builder(std::time::Duration::from_secs(10)).build().unwrap();
-    let plain = client.put(format!("{}/_template/conflict", fake.url())).body(conflict.to_string()).send().await.unwrap();
+    let plain =
+        client.put(format!("{}/_template/conflict", fake.url())).body(conflict.to_string()).send().await.unwrap();
     assert_eq!(plain.status(), 406, "the fake wants a JSON Content-Type");
     let put = client.put(format!("{}/_template/conflict", fake.url())).json(&conflict).send().await.unwrap();
     assert_eq!(put.status(), 200);
@@ -244,10 +257,16 @@ async fn busy_items_are_sent_again_alone_and_a_busy_server_keeps_the_batch() {
     let s = sink(&fake.url(), "ver=7", &m);
     fake.busy_items(3);
     let e = s.export(Arc::new(batch())).await.unwrap_err();
-    assert!(matches!(&e, SinkError::Retry(m) if m.contains("3 of 8 documents not taken yet: 429 es_rejected_execution_exception")), "{e:?}");
+    assert!(
+        matches!(&e, SinkError::Retry(m) if m.contains("3 of 8 documents not taken yet: 429 es_rejected_execution_exception")),
+        "{e:?}"
+    );
     s.export(Arc::new(batch())).await.unwrap();
     assert_eq!(stored(&fake), want_k8s_default(&batch()));
-    let all: usize = ["cpu", "filesystem", "memory", "network", "general"].iter().map(|t| fake.docs(&format!("heapster-{t}")).len()).sum();
+    let all: usize = ["cpu", "filesystem", "memory", "network", "general"]
+        .iter()
+        .map(|t| fake.docs(&format!("heapster-{t}")).len())
+        .sum();
     assert_eq!(all, 8);
 
     // A whole request answered 503 is retried too.
@@ -326,7 +345,10 @@ async fn events_arrive_as_heapsters_documents_and_a_repeated_batch_overwrites() 
         let mut only_event_time = event("e3", "103", "Scheduled");
         let e = Arc::make_mut(&mut only_event_time.event);
         (e.first_timestamp, e.last_timestamp, e.event_time) = (None, None, Some("2026-12-02T23:59:59.250000Z".into()));
-        let b = EventBatch { timestamp: 1, events: vec![event("e1", "101", "Pulled"), event("e2", "102", "Started"), only_event_time] };
+        let b = EventBatch {
+            timestamp: 1,
+            events: vec![event("e1", "101", "Pulled"), event("e2", "102", "Started"), only_event_time],
+        };
         s.export(&b).await.unwrap();
         let docs = fake.docs("heapster-events");
         assert_eq!(docs.len(), 3, "ver={ver}");
@@ -353,7 +375,10 @@ async fn events_arrive_as_heapsters_documents_and_a_repeated_batch_overwrites() 
         assert_eq!(e1.index, day("2026.12.03"));
         // An event with only an eventTime is filed under that day, not Heapster's 0001.01.01.
         let e3 = docs.iter().find(|d| d.id == "e3-103").unwrap();
-        assert_eq!((e3.index.as_str(), &e3.source["LastOccurrenceTimestamp"]), (day("2026.12.02").as_str(), &json!("2026-12-02T23:59:59.25Z")));
+        assert_eq!(
+            (e3.index.as_str(), &e3.source["LastOccurrenceTimestamp"]),
+            (day("2026.12.02").as_str(), &json!("2026-12-02T23:59:59.25Z"))
+        );
         // heapster eventer killed after the write but before its cursor moved: the same batch comes again, from a
         // new process, and replaces the documents.
         let again = ElasticsearchEventSink::new(&uri, &m).unwrap();
@@ -372,7 +397,8 @@ async fn big_batches_are_cut_into_requests_of_heapsters_bulk_size_sent_by_severa
     let s = sink(&fake.url(), "ver=7&bulkWorkers=3", &m);
     let mut b = DataBatch { timestamp: TS, ..Default::default() };
     for i in 0..2500 {
-        let mut set = MetricSet { labels: labels(&[("type", "pod"), ("pod_name", &format!("p{i}"))]), ..Default::default() };
+        let mut set =
+            MetricSet { labels: labels(&[("type", "pod"), ("pod_name", &format!("p{i}"))]), ..Default::default() };
         set.set("uptime", MetricValue::Int(i));
         b.sets.insert(format!("pod:{i}"), set);
     }
