@@ -25,7 +25,7 @@ fn main() {
         let secs = median_cpu(rounds, || {
             let enc = encoder::metrics(&b, &c);
             docs = enc.items.len();
-            bytes = enc.items.iter().map(|i| i.ndjson.len()).sum();
+            bytes = enc.items.all().len();
         });
         println!(
             "\n== ver={ver}: documents + action lines  {}; {docs} documents, {:5.0} bytes/point",

@@ -112,14 +112,18 @@ impl ElasticsearchConfig {
                  starting with -, _ or +"
             )));
         }
-        let secs: u64 = o.parse("startupHealthcheckTimeout", 1, "a whole number of seconds")?;
+        // Heapster appended "s" and parsed a Go duration: a number of seconds, fractions allowed.
+        let secs: f64 = o.parse("startupHealthcheckTimeout", 1.0, "a number of seconds")?;
+        if !(secs.is_finite() && secs > 0.0) {
+            return Err(o.error(format!("startupHealthcheckTimeout={secs}: expected a number of seconds above 0")));
+        }
         Ok(ElasticsearchConfig {
             nodes,
             auth,
             max_retries: o.parse("maxRetries", 0, "a whole number (0: no retry within an export)")?,
             health_check: o.bool("healthCheck", true)?,
             sniff: o.bool("sniff", true)?,
-            startup_healthcheck_timeout: Duration::from_secs(secs.max(1)),
+            startup_healthcheck_timeout: Duration::from_secs_f64(secs),
             index,
             bulk_workers: o.positive("bulkWorkers", 5)?,
             cluster_name: o.string("cluster_name", "default"),
@@ -184,6 +188,8 @@ mod tests {
         );
         assert_eq!(c.name(), "elasticsearch:http://es.example.com:9200?index=k8s");
         assert_eq!(parse("elasticsearch:http://h:9200?ver=6").unwrap().layout(), Layout::OneTypePerIndex);
+        let half = parse("elasticsearch:http://h:9200?startupHealthcheckTimeout=0.5").unwrap();
+        assert_eq!(half.startup_healthcheck_timeout, Duration::from_millis(500));
         // nodes= overrides the sink's URL, as Heapster's docs say.
         assert_eq!(
             parse("elasticsearch:http://dummy?nodes=https://n:9200").unwrap().nodes[0].as_str(),
@@ -204,6 +210,7 @@ mod tests {
             ("elasticsearch:http://h?sniff=maybe", "sniff=\"maybe\""),
             ("elasticsearch:http://h?healthCheck=x", "healthCheck=\"x\""),
             ("elasticsearch:http://h?startupHealthcheckTimeout=1s", "startupHealthcheckTimeout=\"1s\""),
+            ("elasticsearch:http://h?startupHealthcheckTimeout=0", "startupHealthcheckTimeout=0"),
             ("elasticsearch:http://h?index=Heapster", "index=\"Heapster\""),
             ("elasticsearch:http://h?ver=2&pipeline=p", "pipeline= needs Elasticsearch 5"),
             ("elasticsearch:http://h?idx=x", "unknown elasticsearch option \"idx\""),

@@ -309,18 +309,70 @@ pub fn templates(config: &ElasticsearchConfig) -> Vec<Template> {
 
 // --- Documents ---------------------------------------------------------------------------------------------------
 
-/// One `_bulk` index action: its action line and its document, each ending in a newline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    pub ndjson: String,
-    /// The values in the document, for the self-metrics (which count points, as every sink's do).
-    pub points: u32,
+/// `_bulk` index actions, each its action line and its document ending in newlines, in one buffer (one
+/// allocation per batch, not one per document), addressable one by one so that a few can be sent again.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Items {
+    buf: Vec<u8>,
+    /// Each item's end in `buf` and the values in its document (for the self-metrics, which count points).
+    ends: Vec<(usize, u32)>,
+}
+
+impl Items {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Item `i`'s two lines.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].0 };
+        &self.buf[start..self.ends[i].0]
+    }
+
+    /// Item `i`'s two lines as text.
+    pub fn ndjson(&self, i: usize) -> &str {
+        std::str::from_utf8(self.bytes(i)).expect("serde_json writes UTF-8")
+    }
+
+    pub fn points(&self, i: usize) -> u32 {
+        self.ends[i].1
+    }
+
+    /// Every item, in order, as one bulk body.
+    pub fn all(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Appends the action line and the document as one item.
+    fn push(&mut self, config: &ElasticsearchConfig, index: &str, type_: &str, id: &str, source: &[u8], points: u32) {
+        let out = &mut self.buf;
+        out.extend_from_slice(b"{\"index\":{\"_index\":");
+        push_json(out, index);
+        if config.layout() != Layout::Typeless {
+            out.extend_from_slice(b",\"_type\":");
+            push_json(out, type_);
+        }
+        out.extend_from_slice(b",\"_id\":");
+        push_json(out, id);
+        if let Some(p) = &config.pipeline {
+            out.extend_from_slice(b",\"pipeline\":");
+            push_json(out, p);
+        }
+        out.extend_from_slice(b"}}\n");
+        out.extend_from_slice(source);
+        out.push(b'\n');
+        self.ends.push((out.len(), points));
+    }
 }
 
 /// What a batch came to: its bulk items, and values no JSON number can hold (NaN, infinities).
 #[derive(Debug, Default)]
 pub struct Encoded {
-    pub items: Vec<Item>,
+    pub items: Items,
     pub unrepresentable: usize,
 }
 
@@ -354,27 +406,6 @@ fn content_id(index: &str, type_: &str, source: &[u8]) -> String {
     ctx.update(&[0]);
     ctx.update(source);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&ctx.finish().as_ref()[..18])
-}
-
-/// Writes the action line and the document into one item.
-fn item(config: &ElasticsearchConfig, index: &str, type_: &str, id: &str, source: &[u8], points: u32) -> Item {
-    let mut out = Vec::with_capacity(source.len() + 128);
-    out.extend_from_slice(b"{\"index\":{\"_index\":");
-    push_json(&mut out, index);
-    if config.layout() != Layout::Typeless {
-        out.extend_from_slice(b",\"_type\":");
-        push_json(&mut out, type_);
-    }
-    out.extend_from_slice(b",\"_id\":");
-    push_json(&mut out, id);
-    if let Some(p) = &config.pipeline {
-        out.extend_from_slice(b",\"pipeline\":");
-        push_json(&mut out, p);
-    }
-    out.extend_from_slice(b"}}\n");
-    out.extend_from_slice(source);
-    out.push(b'\n');
-    Item { ndjson: String::from_utf8(out).expect("serde_json writes UTF-8"), points }
 }
 
 type Tags<'a> = BTreeMap<&'a str, &'a str>;
@@ -424,13 +455,19 @@ pub fn metrics(batch: &DataBatch, config: &ElasticsearchConfig) -> Encoded {
                 }
             }
         }
-        let tags_with = |at: usize| -> Tags {
-            let mut t = base.clone();
-            for (k, v) in label_sets[at].into_iter().flatten() {
-                t.insert(k.as_ref(), v.as_str());
-            }
-            t
-        };
+        // The JSON of each label set's tags, written once per set rather than once per document.
+        let tags_json: Vec<Vec<u8>> = label_sets
+            .iter()
+            .map(|labels| {
+                let mut t = base.clone();
+                for (k, v) in labels.iter().copied().flatten() {
+                    t.insert(k.as_ref(), v.as_str());
+                }
+                let mut out = Vec::with_capacity(256);
+                push_tags(&mut out, &t);
+                out
+            })
+            .collect();
         for ((fam, at), values) in &docs {
             src.clear();
             src.extend_from_slice(b"{\"");
@@ -447,24 +484,24 @@ pub fn metrics(batch: &DataBatch, config: &ElasticsearchConfig) -> Encoded {
                 push_value(&mut src, *v);
             }
             src.extend_from_slice(b"},\"MetricsTags\":");
-            push_tags(&mut src, &tags_with(*at));
+            src.extend_from_slice(&tags_json[*at]);
             src.push(b'}');
             let index = &indices[fam];
-            enc.items.push(item(config, index, fam, &content_id(index, fam, &src), &src, values.len() as u32));
+            enc.items.push(config, index, fam, &content_id(index, fam, &src), &src, values.len() as u32);
         }
         for (name, at, v) in general {
             src.clear();
             src.extend_from_slice(b"{\"GeneralMetricsTimestamp\":\"");
             src.extend_from_slice(ts.as_bytes());
             src.extend_from_slice(b"\",\"MetricsTags\":");
-            push_tags(&mut src, &tags_with(at));
+            src.extend_from_slice(&tags_json[at]);
             src.extend_from_slice(b",\"MetricsName\":");
             push_json(&mut src, name);
             src.extend_from_slice(b",\"MetricsValue\":");
             push_value(&mut src, v);
             src.push(b'}');
             let index = &indices[GENERAL];
-            enc.items.push(item(config, index, GENERAL, &content_id(index, GENERAL, &src), &src, 1));
+            enc.items.push(config, index, GENERAL, &content_id(index, GENERAL, &src), &src, 1);
         }
     }
     enc
@@ -508,41 +545,39 @@ pub fn event_id(v: &EventVersion) -> Option<String> {
     (!m.uid.is_empty() && !m.resource_version.is_empty()).then(|| format!("{}-{}", m.uid, m.resource_version))
 }
 
-pub fn events(batch: &EventBatch, config: &ElasticsearchConfig) -> Vec<Item> {
+pub fn events(batch: &EventBatch, config: &ElasticsearchConfig) -> Items {
     let mut src = Vec::with_capacity(1024);
-    batch
-        .events
-        .iter()
-        .map(|v| {
-            let e = &v.event;
-            let (first, last) = first_and_last(v, batch.timestamp);
-            let mut tags: Tags = [("eventID", e.metadata.uid.as_str()), ("cluster_name", config.cluster_name.as_str())]
-                .into_iter()
-                .collect();
-            if e.involved_object.kind == "Pod" {
-                tags.insert("pod_id", &e.involved_object.uid);
-                tags.insert("pod_name", &e.involved_object.name);
-            }
-            tags.insert("hostname", &e.source.host);
-            let doc = EventDoc {
-                count: e.count,
-                metadata: &e.metadata,
-                involved_object: &e.involved_object,
-                source: &e.source,
-                first_occurrence_timestamp: go_time(first),
-                last_occurrence_timestamp: go_time(last),
-                message: &e.message,
-                reason: &e.reason,
-                type_: &e.type_,
-                event_tags: tags,
-            };
-            src.clear();
-            push_json(&mut src, &doc);
-            let index = index_name(config, EVENTS, last);
-            let id = event_id(v).unwrap_or_else(|| content_id(&index, EVENTS, &src));
-            item(config, &index, EVENTS, &id, &src, 1)
-        })
-        .collect()
+    let mut items = Items::default();
+    for v in &batch.events {
+        let e = &v.event;
+        let (first, last) = first_and_last(v, batch.timestamp);
+        let mut tags: Tags = [("eventID", e.metadata.uid.as_str()), ("cluster_name", config.cluster_name.as_str())]
+            .into_iter()
+            .collect();
+        if e.involved_object.kind == "Pod" {
+            tags.insert("pod_id", &e.involved_object.uid);
+            tags.insert("pod_name", &e.involved_object.name);
+        }
+        tags.insert("hostname", &e.source.host);
+        let doc = EventDoc {
+            count: e.count,
+            metadata: &e.metadata,
+            involved_object: &e.involved_object,
+            source: &e.source,
+            first_occurrence_timestamp: go_time(first),
+            last_occurrence_timestamp: go_time(last),
+            message: &e.message,
+            reason: &e.reason,
+            type_: &e.type_,
+            event_tags: tags,
+        };
+        src.clear();
+        push_json(&mut src, &doc);
+        let index = index_name(config, EVENTS, last);
+        let id = event_id(v).unwrap_or_else(|| content_id(&index, EVENTS, &src));
+        items.push(config, &index, EVENTS, &id, &src, 1);
+    }
+    items
 }
 
 #[cfg(test)]
@@ -592,7 +627,7 @@ mod tests {
         let batch = DataBatch { timestamp: 1_700_000_000_500, sets: [("a".into(), cpu), ("b".into(), general)].into() };
         let enc = metrics(&batch, &config(""));
         assert_eq!(enc.unrepresentable, 1);
-        let lines: Vec<Vec<&str>> = enc.items.iter().map(|i| i.ndjson.lines().collect()).collect();
+        let lines: Vec<Vec<&str>> = (0..enc.items.len()).map(|i| enc.items.ndjson(i).lines().collect()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0][1],
@@ -608,7 +643,7 @@ mod tests {
         // The same batch again: the same ids.
         assert_eq!(metrics(&batch, &config("")).items, enc.items);
         let v7 = metrics(&batch, &config("ver=7&pipeline=p"));
-        let action: Value = serde_json::from_str(v7.items[0].ndjson.lines().next().unwrap()).unwrap();
+        let action: Value = serde_json::from_str(v7.items.ndjson(0).lines().next().unwrap()).unwrap();
         assert_eq!(action["index"]["_index"], "heapster-cpu-2023.11.14");
         assert_eq!((action["index"].get("_type"), &action["index"]["pipeline"]), (None, &json!("p")));
     }

@@ -8,7 +8,7 @@
 //! Heapster logged per-item errors at a verbose level and went on, so lost documents went unseen.
 
 use super::config::ElasticsearchConfig;
-use super::encoder::{self, Item};
+use super::encoder::{self, Items};
 use crate::SinkError;
 use crate::self_metrics::SinkCounters;
 use crate::util::http::{Answer, ClientSettings, HttpClient, Verdict};
@@ -155,7 +155,7 @@ impl Client {
     /// Writes every item: all of them taken, or refused for good (counted), is `Ok`. Items still not taken
     /// after `maxRetries` more rounds leave the batch to the sink's queue (`Retry`), whose next export sends
     /// the same items with the same `_id`s, overwriting those that did arrive.
-    pub async fn write(self: &Arc<Self>, items: Arc<Vec<Item>>) -> Result<(), SinkError> {
+    pub async fn write(self: &Arc<Self>, items: Arc<Items>) -> Result<(), SinkError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -200,12 +200,17 @@ impl Client {
     }
 
     /// One `_bulk` request of `chunk` (indices into `items`).
-    async fn bulk(&self, items: &[Item], chunk: Vec<usize>) -> Outcome {
-        let mut body = Vec::with_capacity(chunk.iter().map(|&i| items[i].ndjson.len()).sum());
-        for &i in &chunk {
-            body.extend_from_slice(items[i].ndjson.as_bytes());
-        }
-        let n = chunk.iter().map(|&i| u64::from(items[i].points)).sum();
+    async fn bulk(&self, items: &Items, chunk: Vec<usize>) -> Outcome {
+        let body = if chunk.len() == items.len() {
+            items.all().to_vec()
+        } else {
+            let mut body = Vec::with_capacity(chunk.iter().map(|&i| items.bytes(i).len()).sum());
+            for &i in &chunk {
+                body.extend_from_slice(items.bytes(i));
+            }
+            body
+        };
+        let n = chunk.iter().map(|&i| u64::from(items.points(i))).sum();
         let (verdict, answer) =
             match self.request(Method::POST, "_bulk", Some(("application/x-ndjson", body)), None, 0).await {
                 Ok(r) => r,
@@ -234,12 +239,12 @@ impl Client {
         let mut first_refusal = None;
         for (&i, (status, cause)) in chunk.iter().zip(results) {
             if (200..300).contains(&status) {
-                written += u64::from(items[i].points);
+                written += u64::from(items.points(i));
             } else if status == 429 || status >= 500 || cause == "es_rejected_execution_exception" {
                 out.again.push(i);
                 out.again_cause = Some(format!("{status} {cause}"));
             } else {
-                self.counters().rejected(&cause, u64::from(items[i].points));
+                self.counters().rejected(&cause, u64::from(items.points(i)));
                 first_refusal.get_or_insert((status, cause));
             }
         }
@@ -252,11 +257,11 @@ impl Client {
 }
 
 /// The items of `pending` cut into requests of at most [`BULK_ITEMS`] and [`BULK_BYTES`] (one larger item alone).
-fn chunks(items: &[Item], pending: &[usize]) -> Vec<Vec<usize>> {
+fn chunks(items: &Items, pending: &[usize]) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let (mut cur, mut bytes) = (Vec::new(), 0);
     for &i in pending {
-        let len = items[i].ndjson.len();
+        let len = items.bytes(i).len();
         if !cur.is_empty() && (cur.len() >= BULK_ITEMS || bytes + len > BULK_BYTES) {
             out.push(std::mem::take(&mut cur));
             bytes = 0;
