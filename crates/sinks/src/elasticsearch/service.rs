@@ -226,7 +226,7 @@ impl Client {
                 return Outcome { refused: Some(format!("_bulk: {}", describe(&answer))), ..Default::default() };
             }
         }
-        let Some(results) = item_results(&answer.text).filter(|r| r.len() == chunk.len()) else {
+        let Some(results) = item_results(&answer.text, chunk.len()).filter(|r| r.len() == chunk.len()) else {
             // An answer that does not say what became of each item: nothing is known to have arrived.
             return Outcome {
                 again: chunk,
@@ -275,17 +275,40 @@ fn chunks(items: &Items, pending: &[usize]) -> Vec<Vec<usize>> {
     out
 }
 
-/// Each item's status and error type (empty when it has none), in the order sent.
-fn item_results(text: &str) -> Option<Vec<(u16, String)>> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    v.get("items")?
-        .as_array()?
-        .iter()
+/// A `_bulk` answer as far as the sink reads it: each item is `{"<action>": {"status", "error": {"type"}}}`.
+/// Items are read into typed fields, skipping the rest (ids, shards, versions) without building it.
+#[derive(serde::Deserialize)]
+struct BulkAnswer {
+    items: Vec<std::collections::HashMap<String, ItemAnswer>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemAnswer {
+    status: u16,
+    error: Option<ItemError>,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemError {
+    #[serde(rename = "type")]
+    type_: String,
+}
+
+/// Each item's status and error type (empty when it has none), in the order sent; `n` results of status 201
+/// without reading the items when the answer says `"errors":false` near its start, as Elasticsearch writes it.
+fn item_results(text: &str, n: usize) -> Option<Vec<(u16, String)>> {
+    let head = &text[..text.len().min(64)];
+    if head.contains("\"errors\":false") {
+        return Some(vec![(201, String::new()); n]);
+    }
+    let answer: BulkAnswer = serde_json::from_str(text).ok()?;
+    answer
+        .items
+        .into_iter()
         .map(|item| {
-            let (_, r) = item.as_object()?.iter().next()?;
-            let status = u16::try_from(r.get("status")?.as_u64()?).ok()?;
-            let cause = r["error"]["type"].as_str().unwrap_or(if status < 300 { "" } else { "unknown" });
-            Some((status, cause.to_owned()))
+            let r = item.into_values().next()?;
+            let cause = r.error.map_or_else(|| if r.status < 300 { "" } else { "unknown" }.to_owned(), |e| e.type_);
+            Some((r.status, cause))
         })
         .collect()
 }
