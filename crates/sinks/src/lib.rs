@@ -8,6 +8,7 @@
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
 //! `--sink_buffer_dir` the queue is backed by a durable [`spool`] per sink, so outages and restarts lose nothing.
 
+pub mod elasticsearch;
 pub mod events;
 pub mod gcl;
 pub mod gcm;
@@ -83,6 +84,7 @@ pub const SINKS: &[SinkKind] = &[
     riemann::KIND,
     prometheus::KIND,
     otlp::KIND,
+    elasticsearch::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -140,7 +142,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp, elasticsearch"
         );
     }
 

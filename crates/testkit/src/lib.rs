@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod carbon;
+pub mod elasticsearch;
 pub mod google;
 pub mod influxd;
 pub mod otelsink;
@@ -20,6 +21,7 @@ pub mod victoria_metrics;
 pub mod wavefront;
 
 pub use carbon::Carbon;
+pub use elasticsearch::ElasticsearchFake;
 pub use influxd::Influxd;
 pub use otelsink::Otelsink;
 pub use otlp_fake::OtlpFake;
