@@ -12,6 +12,7 @@ pub mod events;
 pub mod gcl;
 pub mod gcm;
 pub mod graphite;
+pub mod honeycomb;
 pub mod influxdb;
 pub mod log;
 pub mod manager;
@@ -81,6 +82,7 @@ pub const SINKS: &[SinkKind] = &[
     statsd::KIND,
     riemann::KIND,
     prometheus::KIND,
+    honeycomb::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -138,7 +140,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, honeycomb"
         );
     }
 

@@ -10,7 +10,9 @@
 pub mod bench;
 pub mod carbon;
 pub mod google;
+pub mod honeycomb;
 pub mod influxd;
+pub mod json_api;
 pub mod prometheus;
 pub mod riemann;
 pub mod statsd;
@@ -18,6 +20,7 @@ pub mod victoria_metrics;
 pub mod wavefront;
 
 pub use carbon::Carbon;
+pub use honeycomb::HoneycombFake;
 pub use influxd::Influxd;
 pub use prometheus::Prometheus;
 pub use riemann::RiemannFake;
