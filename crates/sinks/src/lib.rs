@@ -14,6 +14,7 @@ pub mod gcm;
 pub mod graphite;
 pub mod honeycomb;
 pub mod influxdb;
+pub mod librato;
 pub mod log;
 pub mod manager;
 pub mod opentsdb;
@@ -83,6 +84,7 @@ pub const SINKS: &[SinkKind] = &[
     riemann::KIND,
     prometheus::KIND,
     honeycomb::KIND,
+    librato::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -140,7 +142,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, honeycomb"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, honeycomb, librato"
         );
     }
 
