@@ -12,6 +12,7 @@ pub mod events;
 pub mod gcl;
 pub mod gcm;
 pub mod graphite;
+pub mod hawkular;
 pub mod honeycomb;
 pub mod influxdb;
 pub mod librato;
@@ -85,6 +86,7 @@ pub const SINKS: &[SinkKind] = &[
     prometheus::KIND,
     honeycomb::KIND,
     librato::KIND,
+    hawkular::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -142,7 +144,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, honeycomb, librato"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, honeycomb, librato, hawkular"
         );
     }
 

@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod carbon;
 pub mod google;
+pub mod hawkular;
 pub mod honeycomb;
 pub mod influxd;
 pub mod json_api;
@@ -21,6 +22,7 @@ pub mod victoria_metrics;
 pub mod wavefront;
 
 pub use carbon::Carbon;
+pub use hawkular::HawkularFake;
 pub use honeycomb::HoneycombFake;
 pub use influxd::Influxd;
 pub use librato::LibratoFake;
