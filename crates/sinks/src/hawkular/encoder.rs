@@ -16,6 +16,7 @@ use heapster_model::catalog::{self, MetricType};
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, labels};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher as _, Hasher};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -46,24 +47,38 @@ const DESCRIBED: &[&str] = &[
     labels::LABELS,
 ];
 
-/// One metric's definition as it should be on the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Definition {
-    pub tenant: String,
+/// One catalog metric's definition as it should be on the server; its tags are made only when the server may not
+/// have them (see [`Definition::fingerprint`]), which is the exception once the sink runs.
+#[derive(Debug, Clone)]
+pub struct Definition<'a> {
+    pub tenant: &'a str,
     pub kind: Kind,
     pub id: String,
-    pub tags: BTreeMap<String, String>,
+    /// A hash of all the tags are made of (type, id, metric, the set's and the metric's labels): equal
+    /// fingerprints, equal tags.
+    pub fingerprint: u64,
+    set: &'a MetricSet,
+    name: &'a str,
+    own: Option<&'a Labels>,
+    desc: &'static catalog::MetricDescriptor,
 }
 
-impl Definition {
-    /// What the cache compares: the definition's type, id and tags.
-    pub fn hash(&self) -> u64 {
-        let kind = format!("{:?}", self.kind);
-        crate::util::json_batch::batch_identity(
-            [kind.as_str(), self.id.as_str()]
-                .into_iter()
-                .chain(self.tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()])),
-        )
+impl Definition<'_> {
+    pub fn tags(&self, c: &HawkularConfig) -> BTreeMap<String, String> {
+        definition(self.set, self.name, self.own, self.desc, c)
+    }
+}
+
+fn hasher() -> impl Hasher {
+    foldhash::fast::FixedState::with_seed(0x6861_776b).build_hasher()
+}
+
+fn hash_labels(h: &mut impl Hasher, labels: &Labels) {
+    for (k, v) in labels.iter() {
+        h.write(k.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        h.write_u8(0xfe);
     }
 }
 
@@ -87,10 +102,10 @@ struct Header<'a> {
 }
 
 #[derive(Debug, Default)]
-pub struct Encoded {
+pub struct Encoded<'a> {
     /// Per tenant and type, each metric's `{"id":..,"data":[..]}`, keyed by its id.
     pub data: BTreeMap<(String, Kind), Vec<(String, String)>>,
-    pub definitions: Vec<Definition>,
+    pub definitions: Vec<Definition<'a>>,
     /// Metrics left out by `filter=`.
     pub filtered: usize,
     /// NaN and infinite values, which JSON cannot carry.
@@ -161,10 +176,13 @@ fn definition(
     tags
 }
 
-pub fn encode(batch: &DataBatch, c: &HawkularConfig) -> Encoded {
+pub fn encode<'a>(batch: &'a DataBatch, c: &'a HawkularConfig) -> Encoded<'a> {
     let mut out = Encoded::default();
     for set in batch.sets.values() {
         let tenant = c.label_to_tenant.as_deref().and_then(|l| set.labels.get(l)).unwrap_or(&c.tenant);
+        let mut h = hasher();
+        hash_labels(&mut h, &set.labels);
+        let set_hash = h.finish();
         let plain = set.metrics.iter().map(|(n, v)| (&**n, *v, None));
         let labeled = set.labeled_metrics.iter().map(|m| (&*m.name, m.value, Some(&*m.labels)));
         for (name, value, own) in plain.chain(labeled) {
@@ -192,9 +210,18 @@ pub fn encode(batch: &DataBatch, c: &HawkularConfig) -> Encoded {
             };
             let header = Header { id: &id, data: [Point { timestamp: batch.timestamp, value }] };
             let json = serde_json::to_string(&header).expect("strings and finite numbers serialise");
-            if let Some(d) = desc {
-                let tags = definition(set, name, own, d, c);
-                out.definitions.push(Definition { tenant: tenant.clone(), kind, id: id.clone(), tags });
+            if let Some(desc) = desc {
+                let mut h = hasher();
+                h.write_u64(set_hash);
+                h.write_u8(kind as u8);
+                h.write(id.as_bytes());
+                h.write_u8(0xff);
+                h.write(name.as_bytes());
+                if let Some(own) = own {
+                    hash_labels(&mut h, own);
+                }
+                let fingerprint = h.finish();
+                out.definitions.push(Definition { tenant, kind, id: id.clone(), fingerprint, set, name, own, desc });
             }
             out.data.entry((tenant.clone(), kind)).or_default().push((id, json));
         }
@@ -249,7 +276,8 @@ mod tests {
         c.set("custom/thing", MetricValue::Float(f64::NAN));
         c.add_labeled("filesystem/usage", fs("/dev/sda1"), MetricValue::Int(42));
         let b = DataBatch { timestamp: 1_700_000_000_123, sets: [("c".to_owned(), c)].into() };
-        let e = encode(&b, &config("labelToTenant=namespace_name&filter=name(^memory/)"));
+        let conf = config("labelToTenant=namespace_name&filter=name(^memory/)");
+        let e = encode(&b, &conf);
         assert_eq!((e.filtered, e.unrepresentable), (1, 1));
         let data = |kind| -> Vec<Json> {
             e.data[&("team-a".to_owned(), kind)].iter().map(|(_, j)| serde_json::from_str(j).unwrap()).collect()
@@ -266,7 +294,8 @@ mod tests {
             ]
         );
         let fsd = e.definitions.iter().find(|d| d.id.ends_with("/dev/sda1")).unwrap();
-        assert_eq!((fsd.tenant.as_str(), fsd.kind), ("team-a", Kind::Gauge));
+        assert_eq!((fsd.tenant, fsd.kind), ("team-a", Kind::Gauge));
+        let tags = fsd.tags(&conf);
         for (k, v) in [
             ("descriptor_name", "filesystem/usage"),
             ("group_id", "web/filesystem/usage"),
@@ -276,12 +305,21 @@ mod tests {
             ("labels.tier", "db"),
             ("namespace_name", "team-a"),
         ] {
-            assert_eq!(fsd.tags.get(k).map(String::as_str), Some(v), "{k}");
+            assert_eq!(tags.get(k).map(String::as_str), Some(v), "{k}");
         }
-        assert!(fsd.tags.contains_key("resource_id_description") && fsd.tags.contains_key("pod_id_description"));
-        assert!(!fsd.tags.keys().any(|k| k == "labels.broken"));
+        assert!(tags.contains_key("resource_id_description") && tags.contains_key("pod_id_description"));
+        assert!(!tags.keys().any(|k| k == "labels.broken"));
         let cpu = e.definitions.iter().find(|d| d.id.ends_with("cpu/usage")).unwrap();
-        assert!(!cpu.tags.contains_key("resource_id_description"));
-        assert_ne!(cpu.hash(), fsd.hash());
+        assert!(!cpu.tags(&conf).contains_key("resource_id_description"));
+        assert_ne!(cpu.fingerprint, fsd.fingerprint);
+        // The same set again: the same fingerprints; a label changed: others.
+        let again = encode(&b, &conf);
+        assert_eq!(
+            again.definitions.iter().map(|d| d.fingerprint).collect::<Vec<_>>(),
+            e.definitions.iter().map(|d| d.fingerprint).collect::<Vec<_>>()
+        );
+        let mut b2 = b.clone();
+        b2.sets.get_mut("c").unwrap().labels.insert("labels", "app:api".to_owned());
+        assert_ne!(encode(&b2, &conf).definitions[0].fingerprint, e.definitions[0].fingerprint);
     }
 }

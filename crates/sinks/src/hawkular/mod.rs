@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use config::Auth;
 use encoder::{Definition, Kind};
 use heapster_model::{DataBatch, KindDoc, SpecUri};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -42,13 +42,33 @@ pub const KIND: SinkKind = SinkKind {
 /// (Heapster's cacheAge), and the cache does not grow with every pod ever seen.
 const CACHE_AGE: u64 = 2;
 
+/// What the sink knows the server has of one definition.
+enum Known {
+    /// The tags of the definition with this fingerprint, sent by this sink.
+    Fingerprint(u64),
+    /// The tags read from the server at start (pre-cache), compared once with the tags the sink would send.
+    Tags(BTreeMap<String, String>),
+}
+
+/// One tenant's definitions by id: what the server has, and the export that last saw it.
+type TenantCache = HashMap<String, (Known, u64)>;
+
+/// One definition whose tags are to be sent.
+struct TagUpdate {
+    tenant: String,
+    kind: Kind,
+    id: String,
+    tags: BTreeMap<String, String>,
+    fingerprint: u64,
+}
+
 struct Inner {
     config: HawkularConfig,
     http: HttpClient,
     server: String,
     delivered: Delivered,
-    /// (tenant, id) -> (hash of the definition the server has, export that last saw it).
-    cache: Mutex<HashMap<(String, String), (u64, u64)>>,
+    /// tenant -> id -> (what the server has, export that last saw it).
+    cache: Mutex<HashMap<String, TenantCache>>,
     run: AtomicU64,
     pre_cached: AtomicBool,
 }
@@ -152,50 +172,57 @@ impl Inner {
         let run = self.run.load(Ordering::Relaxed);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         for d in defs {
-            let kind = match d["type"].as_str() {
-                Some("counter") => Kind::Counter,
-                Some("gauge") => Kind::Gauge,
-                _ => continue,
-            };
+            if !matches!(d["type"].as_str(), Some("counter" | "gauge")) {
+                continue;
+            }
             let Some(id) = d["id"].as_str() else { continue };
             let tags = d["tags"]
                 .as_object()
                 .map(|t| t.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
                 .unwrap_or_default();
-            let def = Definition { tenant: self.config.tenant.clone(), kind, id: id.to_owned(), tags };
-            cache.insert((def.tenant.clone(), def.id.clone()), (def.hash(), run));
+            cache.entry(self.config.tenant.clone()).or_default().insert(id.to_owned(), (Known::Tags(tags), run));
         }
         self.pre_cached.store(true, Ordering::Relaxed);
     }
 
     /// Sends the tags of the definitions the server does not have as they are; returns how many failed.
-    async fn update_tags(self: &Arc<Self>, definitions: Vec<Definition>) -> usize {
+    async fn update_tags(self: &Arc<Self>, definitions: Vec<Definition<'_>>) -> usize {
         let run = self.run.load(Ordering::Relaxed);
-        let todo: Vec<(Definition, u64)> = {
+        let todo: Vec<TagUpdate> = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            definitions
-                .into_iter()
-                .filter_map(|d| {
-                    let hash = d.hash();
-                    match cache.get_mut(&(d.tenant.clone(), d.id.clone())) {
-                        Some(entry) if entry.0 == hash => {
-                            entry.1 = run;
-                            None
-                        }
-                        _ => Some((d, hash)),
+            let mut todo = Vec::new();
+            for d in definitions {
+                let known = cache.get_mut(d.tenant).and_then(|t| t.get_mut(&d.id));
+                let tags = match known {
+                    Some((Known::Fingerprint(f), seen)) if *f == d.fingerprint => {
+                        *seen = run;
+                        continue;
                     }
-                })
-                .collect()
+                    Some((known, seen)) => {
+                        let tags = d.tags(&self.config);
+                        if matches!(known, Known::Tags(t) if *t == tags) {
+                            (*known, *seen) = (Known::Fingerprint(d.fingerprint), run);
+                            continue;
+                        }
+                        tags
+                    }
+                    None => d.tags(&self.config),
+                };
+                let fingerprint = d.fingerprint;
+                todo.push(TagUpdate { tenant: d.tenant.to_owned(), kind: d.kind, id: d.id, tags, fingerprint });
+            }
+            todo
         };
         let results = self
             .clone()
-            .limited(todo, |inner, (d, hash)| async move {
-                let path = format!("{}/{}/tags", d.kind.path(), urlencode(&d.id));
-                let request = inner.request(reqwest::Method::PUT, &path, &d.tenant)?;
-                let body = serde_json::to_string(&d.tags).expect("strings serialise");
+            .limited(todo, move |inner, u| async move {
+                let path = format!("{}/{}/tags", u.kind.path(), urlencode(&u.id));
+                let request = inner.request(reqwest::Method::PUT, &path, &u.tenant)?;
+                let body = serde_json::to_string(&u.tags).expect("strings serialise");
                 match inner.http.send(request.body(body), judge).await? {
                     (Verdict::Accepted, _) => {
-                        inner.cache.lock().unwrap_or_else(|e| e.into_inner()).insert((d.tenant, d.id), (hash, run));
+                        let mut cache = inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+                        cache.entry(u.tenant).or_default().insert(u.id, (Known::Fingerprint(u.fingerprint), run));
                         Ok(())
                     }
                     (_, a) => Err(SinkError::Reject(format!("{} {}", a.status, json_batch::short(&a.text)))),
@@ -301,7 +328,9 @@ impl DataSink for HawkularSink {
             })
             .await;
         progress.mark(std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner())));
-        inner.cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, seen)| *seen + CACHE_AGE > run);
+        for ids in inner.cache.lock().unwrap_or_else(|e| e.into_inner()).values_mut() {
+            ids.retain(|_, (_, seen)| *seen + CACHE_AGE > run);
+        }
         if let Some(e) = results.into_iter().find_map(Result::err) {
             return Err(e);
         }
