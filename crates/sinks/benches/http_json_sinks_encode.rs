@@ -9,12 +9,23 @@
 mod common;
 
 use common::{batch, env, median_cpu, per_100k};
+use heapster_model::DataBatch;
 use heapster_sinks::hawkular::{HawkularConfig, HawkularSink};
 use heapster_sinks::honeycomb::HoneycombSink;
 use heapster_sinks::librato::LibratoSink;
 use heapster_sinks::{DataSink, SinkMetrics, hawkular, honeycomb, librato};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// CPU seconds of whole exports of `b` (the median of `rounds`), each at a new time so that the sink's record of
+/// what it delivered does not skip it.
+fn exports(rt: &tokio::runtime::Runtime, sink: &dyn DataSink, b: &DataBatch, rounds: usize) -> f64 {
+    let mut next = b.clone();
+    median_cpu(rounds, || {
+        next.timestamp += 60_000;
+        rt.block_on(sink.export(Arc::new(next.clone()))).unwrap()
+    })
+}
 
 fn main() {
     let (nodes, pods, rounds) = (env("NODES", 100), env("PODS", 30), env("ROUNDS", 5).max(1));
@@ -34,14 +45,7 @@ fn main() {
     let fake = heapster_testkit::HoneycombFake::start("key");
     let uri = format!("honeycomb:?writekey=key&apihost={}", fake.url());
     let sink = HoneycombSink::new(&uri.parse().unwrap(), &metrics, None).unwrap();
-    // Each round a new batch time, so the sink's record of what it delivered does not skip it.
-    let mut ts = b.timestamp;
-    let secs = median_cpu(rounds, || {
-        ts += 60_000;
-        let mut next = (*b).clone();
-        next.timestamp = ts;
-        rt.block_on(sink.export(Arc::new(next))).unwrap()
-    });
+    let secs = exports(&rt, &sink, &b, rounds);
     println!("== honeycomb whole exports (gzip) to the fake {}", per_100k(secs, points));
 
     let tags = BTreeMap::from([("cluster".to_owned(), "prod".to_owned())]);
@@ -56,12 +60,7 @@ fn main() {
     let fake = heapster_testkit::LibratoFake::start("u", "t");
     let uri = format!("librato:?username=u&token=t&api={}&prefix=k8s", fake.url());
     let sink = LibratoSink::new(&uri.parse().unwrap(), &metrics).unwrap();
-    let secs = median_cpu(rounds, || {
-        ts += 60_000;
-        let mut next = (*b).clone();
-        next.timestamp = ts;
-        rt.block_on(sink.export(Arc::new(next))).unwrap()
-    });
+    let secs = exports(&rt, &sink, &b, rounds);
     println!("== librato whole exports to the fake       {}", per_100k(secs, points));
 
     let c = HawkularConfig::from_uri(&"hawkular:http://127.0.0.1:1".parse().unwrap()).unwrap();
@@ -78,11 +77,6 @@ fn main() {
     let sink = HawkularSink::new(&format!("hawkular:{}", fake.url()).parse().unwrap(), &metrics).unwrap();
     // The first export also sends every definition's tags; the rounds after it only the data.
     rt.block_on(sink.export(b.clone())).unwrap();
-    let secs = median_cpu(rounds, || {
-        ts += 60_000;
-        let mut next = (*b).clone();
-        next.timestamp = ts;
-        rt.block_on(sink.export(Arc::new(next))).unwrap()
-    });
+    let secs = exports(&rt, &sink, &b, rounds);
     println!("== hawkular whole exports to the fake (tags cached) {}", per_100k(secs, points));
 }

@@ -183,9 +183,7 @@ pub fn encode<'a>(batch: &'a DataBatch, c: &'a HawkularConfig) -> Encoded<'a> {
         let mut h = hasher();
         hash_labels(&mut h, &set.labels);
         let set_hash = h.finish();
-        let plain = set.metrics.iter().map(|(n, v)| (&**n, *v, None));
-        let labeled = set.labeled_metrics.iter().map(|m| (&*m.name, m.value, Some(&*m.labels)));
-        for (name, value, own) in plain.chain(labeled) {
+        for (name, value, own) in crate::util::json_batch::values(set) {
             if c.filters.iter().any(|f| f.drops(&set.labels, name)) {
                 out.filtered += 1;
                 continue;

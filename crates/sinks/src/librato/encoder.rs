@@ -13,7 +13,7 @@
 //! ("value is not present"); and it sent empty tag values, which Librato's `{1,255}` refuses. Here a 0 is sent,
 //! and empty labels are left out.
 
-use crate::util::json_batch::JsonArrays;
+use crate::util::json_batch::{JsonArrays, values};
 use heapster_model::{DataBatch, Labels};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,23 +81,19 @@ pub fn encode(batch: &DataBatch, prefix: &str, global: &BTreeMap<String, String>
     let mut n = 0usize;
     for set in batch.sets.values() {
         let set_tags = tags_of(&set.labels, None);
-        let plain = set.metrics.iter().map(|(name, v)| (&**name, *v, None));
-        let labeled = set.labeled_metrics.iter().map(|m| (&*m.name, m.value, Some(&*m.labels)));
-        for (name, value, own) in plain.chain(labeled) {
+        for (name, value, own) in values(set) {
             let value = value.as_f64();
             if !value.is_finite() {
                 out.unrepresentable += 1;
                 continue;
             }
-            let own_tags;
-            let tags = match own {
-                None => &set_tags,
-                Some(l) => {
-                    own_tags = tags_of(&set.labels, Some(l));
-                    &own_tags
-                }
+            let own_tags = own.map(|l| tags_of(&set.labels, Some(l)));
+            let m = Measurement {
+                name: measurement_name(prefix, name),
+                value,
+                tags: own_tags.as_ref().unwrap_or(&set_tags),
+                time,
             };
-            let m = Measurement { name: measurement_name(prefix, name), value, tags, time };
             arrays.push(n.to_string(), &serde_json::to_string(&m).expect("strings and finite numbers serialise"));
             n += 1;
         }

@@ -7,6 +7,7 @@
 
 use crate::SinkError;
 use crate::util::http::{Answer, HttpClient, Verdict};
+use heapster_model::{Labels, MetricSet, MetricValue};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
@@ -184,6 +185,12 @@ impl DeliveredBatch<'_> {
     pub fn mark(&self, keys: impl IntoIterator<Item = String>) {
         self.owner.inner.lock().unwrap_or_else(|e| e.into_inner()).1.extend(keys);
     }
+}
+
+/// Every value of a metric set: its metrics, then its labelled metrics with their own labels.
+pub fn values(set: &MetricSet) -> impl Iterator<Item = (&str, MetricValue, Option<&Labels>)> {
+    let plain = set.metrics.iter().map(|(name, v)| (&**name, *v, None));
+    plain.chain(set.labeled_metrics.iter().map(|m| (&*m.name, m.value, Some(&*m.labels))))
 }
 
 /// An identity of a batch for [`Delivered`]: a hash of what distinguishes it (its timestamp and its keys).
