@@ -45,6 +45,7 @@ pub const EVENT_SINKS: &[EventSinkKind] = &[
     crate::gcl::KIND,
     crate::riemann::EVENTS,
     crate::elasticsearch::EVENTS,
+    crate::honeycomb::EVENTS,
 ];
 
 /// Turns one eventer `--sink` value into an event sink. Contacts no server.

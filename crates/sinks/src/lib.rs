@@ -13,7 +13,10 @@ pub mod events;
 pub mod gcl;
 pub mod gcm;
 pub mod graphite;
+pub mod hawkular;
+pub mod honeycomb;
 pub mod influxdb;
+pub mod librato;
 pub mod log;
 pub mod manager;
 pub mod opentsdb;
@@ -85,6 +88,9 @@ pub const SINKS: &[SinkKind] = &[
     prometheus::KIND,
     otlp::KIND,
     elasticsearch::KIND,
+    honeycomb::KIND,
+    librato::KIND,
+    hawkular::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -142,7 +148,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp, elasticsearch"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp, elasticsearch, honeycomb, librato, hawkular"
         );
     }
 

@@ -4,6 +4,7 @@
 
 pub mod google;
 pub mod http;
+pub mod json_batch;
 #[cfg(test)]
 pub mod test_support;
 pub mod transport;
