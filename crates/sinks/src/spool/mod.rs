@@ -22,7 +22,8 @@
 //!
 //! **Bound.** When a new batch would take the spool over `max_bytes`, whole segments are dropped from the oldest
 //! end; the undelivered batches among them are returned as [`Dropped`] for the manager to count and log with their
-//! time range.
+//! time range. A full disk is met the same way: segments are dropped from the oldest end until the batch fits, and
+//! only a spool with nothing left to drop fails the append (the manager then sends the batch from memory).
 //!
 //! **Crash safety.** At open every record is checked (length, checksum, increasing sequence). The first bad one, a
 //! torn write from a crash, ends its segment: it is logged, the file is truncated there, and the loss (one batch,
@@ -205,8 +206,16 @@ impl Spool {
         Ok((records, offset))
     }
 
-    /// Appends one batch durably. Returns its sequence number and what had to be dropped to stay within the bound.
-    pub fn append(&mut self, batch: &DataBatch) -> io::Result<(u64, Vec<Dropped>)> {
+    /// Appends one batch durably. Returns its sequence number (or why it could not be written), and what had to
+    /// be dropped to stay within the bound or, when the disk is full, to make room: the oldest segments go first,
+    /// the newest batches are the ones worth having after an outage.
+    pub fn append(&mut self, batch: &DataBatch) -> (io::Result<u64>, Vec<Dropped>) {
+        let mut dropped = Vec::new();
+        let result = self.append_making_room(batch, &mut dropped);
+        (result, dropped)
+    }
+
+    fn append_making_room(&mut self, batch: &DataBatch, dropped: &mut Vec<Dropped>) -> io::Result<u64> {
         let mut record = vec![0u8; HEADER];
         codec::encode(batch, &mut record);
         let len = u32::try_from(record.len() - HEADER)
@@ -218,28 +227,42 @@ impl Spool {
         record[0..4].copy_from_slice(&len.to_le_bytes());
         record[4..8].copy_from_slice(&crc.to_le_bytes());
 
-        let mut dropped = Vec::new();
         while self.total_bytes + record.len() as u64 > self.max_bytes && !self.segments.is_empty() {
             dropped.extend(self.drop_oldest()?);
         }
-        let full = self.segments.back().is_none_or(|s| s.bytes >= self.segment_bytes);
-        if self.active.is_none() || full {
-            self.begin_segment(seq)?;
+        loop {
+            match self.write(&record) {
+                Ok(()) => break,
+                // Dropping an empty segment frees nothing, and a new one would be begun and fail again.
+                Err(e) if is_disk_full(&e) && self.segments.iter().any(|s| s.bytes > 0) => {
+                    dropped.extend(self.drop_oldest()?)
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let segment = self.segments.back_mut().expect("a segment was just begun");
-        let file = self.active.as_mut().expect("a segment was just begun");
-        let written = file.write_all(&record).and_then(|()| file.sync_data());
-        if let Err(e) = written {
-            // Leave no half record behind for the next append to follow.
-            let _ = file.set_len(segment.bytes);
-            let _ = file.seek(SeekFrom::Start(segment.bytes));
-            return Err(e);
-        }
+        let segment = self.segments.back_mut().expect("written to");
         segment.records.push(Record { seq, timestamp: batch.timestamp, offset: segment.bytes, len });
         segment.bytes += record.len() as u64;
         self.total_bytes += record.len() as u64;
         self.next_seq += 1;
-        Ok((seq, dropped))
+        Ok(seq)
+    }
+
+    /// Writes `record` at the end of the active segment (begun if there is none or it is full) and syncs it;
+    /// on failure nothing of it stays behind for the next append to follow.
+    fn write(&mut self, record: &[u8]) -> io::Result<()> {
+        let full = self.segments.back().is_none_or(|s| s.bytes >= self.segment_bytes);
+        if self.active.is_none() || full {
+            self.begin_segment(self.next_seq)?;
+        }
+        let segment = self.segments.back_mut().expect("a segment was just begun");
+        let file = self.active.as_mut().expect("a segment was just begun");
+        let written = file.write_all(record).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = file.set_len(segment.bytes);
+            let _ = file.seek(SeekFrom::Start(segment.bytes));
+        }
+        written
     }
 
     fn begin_segment(&mut self, first_seq: u64) -> io::Result<()> {
@@ -294,6 +317,11 @@ impl Spool {
             .sum()
     }
 
+    /// The sequence number of the newest batch written (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Bytes on disk in segments.
     pub fn bytes(&self) -> u64 {
         self.total_bytes
@@ -342,13 +370,15 @@ impl Spool {
         }
         self.acked = seq;
         let tmp = self.dir.join(format!("{ACK_FILE}.tmp"));
-        let mut f = File::create(&tmp)?;
-        f.write_all(format!("{seq}\n").as_bytes())?;
-        f.sync_all()?;
         // No fsync of the directory: were the rename lost in a power cut, the older acknowledgement would only
         // send some batches again. Two fsyncs per batch (its append and this) are all a sink that keeps up costs.
-        fs::rename(&tmp, self.dir.join(ACK_FILE))?;
-        self.delete_delivered()
+        // Delivered segments go even when the acknowledgement cannot be written (a full disk): they are what
+        // frees the room, and a restart would only send their batches again.
+        let written = File::create(&tmp)
+            .and_then(|mut f| f.write_all(format!("{seq}\n").as_bytes()).and_then(|()| f.sync_all()))
+            .and_then(|()| fs::rename(&tmp, self.dir.join(ACK_FILE)));
+        self.delete_delivered()?;
+        written
     }
 
     /// Deletes leading segments with nothing left to send, except the one being appended to (a sink that keeps
@@ -382,6 +412,11 @@ fn read_ack(dir: &Path, name: &str) -> io::Result<u64> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `e` says the filesystem (or the user's quota on it) has no room left.
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -464,8 +499,8 @@ mod tests {
         let tmp = TempDir::new("order");
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         for ts in 1..=5 {
-            let (seq, dropped) = spool.append(&batch(ts)).unwrap();
-            assert_eq!(seq, ts as u64);
+            let (seq, dropped) = spool.append(&batch(ts));
+            assert_eq!(seq.unwrap(), ts as u64);
             assert!(dropped.is_empty());
         }
         assert_eq!(spool.read(3).unwrap(), batch(3));
@@ -476,7 +511,7 @@ mod tests {
         // A restart: the three unacknowledged batches, in order, then new ones after them.
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(spool.pending(), Some(Dropped { batches: 3, first: 3, last: 5 }));
-        assert_eq!(spool.append(&batch(6)).unwrap().0, 6, "sequence numbers go on across restarts");
+        assert_eq!(spool.append(&batch(6)).0.unwrap(), 6, "sequence numbers go on across restarts");
         let first = spool.first_pending().unwrap();
         spool.ack(first).unwrap();
         drop(spool);
@@ -490,17 +525,17 @@ mod tests {
         drop(spool);
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(spool.first_pending(), None);
-        spool.append(&batch(7)).unwrap();
+        spool.append(&batch(7)).0.unwrap();
         spool.ack(7).unwrap();
         assert_eq!(segment_files(&tmp.0).len(), 1, "the segment being appended to stays");
-        spool.append(&batch(8)).unwrap();
+        spool.append(&batch(8)).0.unwrap();
         spool.ack(8).unwrap();
         assert_eq!(segment_files(&tmp.0).len(), 1, "and takes the next batch: {:?}", segment_files(&tmp.0));
         drop(spool);
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         assert!(segment_files(&tmp.0).is_empty(), "delivered, so deleted at the next start");
         assert_eq!(spool.first_pending(), None);
-        assert_eq!(spool.append(&batch(9)).unwrap().0, 9);
+        assert_eq!(spool.append(&batch(9)).0.unwrap(), 9);
     }
 
     #[test]
@@ -508,7 +543,7 @@ mod tests {
         let tmp = TempDir::new("torn");
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         for ts in 1..=3 {
-            spool.append(&batch(ts)).unwrap();
+            spool.append(&batch(ts)).0.unwrap();
         }
         drop(spool);
         let file = segment_files(&tmp.0).pop().unwrap();
@@ -520,7 +555,7 @@ mod tests {
         assert_eq!(spool.torn(), 1);
         assert_eq!(spool.pending_count(), 2);
         assert!(fs::metadata(&file).unwrap().len() < size - 5, "truncated to the last whole record");
-        spool.append(&batch(4)).unwrap();
+        spool.append(&batch(4)).0.unwrap();
         drop(spool);
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(spool.torn(), 0, "nothing torn after the truncation");
@@ -531,8 +566,8 @@ mod tests {
     fn garbage_and_zeros_at_the_tail_do_not_panic() {
         let tmp = TempDir::new("garbage");
         let mut spool = Spool::open(&tmp.0, "t", DEFAULT_MAX_BYTES).unwrap();
-        spool.append(&batch(1)).unwrap();
-        spool.append(&batch(2)).unwrap();
+        spool.append(&batch(1)).0.unwrap();
+        spool.append(&batch(2)).0.unwrap();
         drop(spool);
         let file = segment_files(&tmp.0).pop().unwrap();
         let mut bytes = fs::read(&file).unwrap();
@@ -559,7 +594,9 @@ mod tests {
         let mut spool = Spool::open(&tmp.0, "t", record * 10 + 5).unwrap();
         let mut dropped = Vec::new();
         for ts in 1..=14 {
-            dropped.extend(spool.append(&batch(ts)).unwrap().1);
+            let (seq, d) = spool.append(&batch(ts));
+            seq.unwrap();
+            dropped.extend(d);
         }
         assert!(spool.bytes() <= record * 10 + 5, "{} bytes", spool.bytes());
         let lost: u64 = dropped.iter().map(|d| d.batches).sum();
@@ -573,12 +610,91 @@ mod tests {
         let mut spool = Spool::open(&tmp.0, "t", record * 4 + 5).unwrap();
         spool.segment_bytes = record * 2;
         for ts in 1..=4 {
-            spool.append(&batch(ts)).unwrap();
+            spool.append(&batch(ts)).0.unwrap();
         }
         spool.ack(1).unwrap();
-        let (_, dropped) = spool.append(&batch(5)).unwrap();
+        let (seq, dropped) = spool.append(&batch(5));
+        seq.unwrap();
         assert_eq!(dropped, vec![Dropped { batches: 1, first: 2, last: 2 }]);
         assert_eq!(drain(&mut spool), vec![3, 4, 5]);
+    }
+
+    /// A tmpfs of `size` on `dir` (the tests run as root), unmounted when dropped.
+    struct SmallDisk(TempDir);
+
+    impl SmallDisk {
+        fn mount(tag: &str, size: &str) -> SmallDisk {
+            let tmp = TempDir::new(tag);
+            fs::create_dir_all(&tmp.0).unwrap();
+            let out = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&tmp.0)
+                .output()
+                .expect("run mount");
+            assert!(
+                out.status.success(),
+                "mount a tmpfs (the tests need root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            SmallDisk(tmp)
+        }
+
+        /// Writes `filler` until the filesystem is full.
+        fn fill(&self) -> PathBuf {
+            let path = self.0.0.join("filler");
+            let mut f = File::create(&path).unwrap();
+            let block = [0x5a_u8; 512];
+            while f.write_all(&block).is_ok() {}
+            path
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0.0).status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_drops_the_oldest_segments_to_make_room_and_fails_only_when_nothing_is_left() {
+        let disk = SmallDisk::mount("full", "64k");
+        let dir = disk.0.0.join("sink");
+        let mut spool = Spool::open(&dir, "t", DEFAULT_MAX_BYTES).unwrap();
+        let mut one = Vec::new();
+        codec::encode(&batch(1), &mut one);
+        spool.segment_bytes = (HEADER + one.len()) as u64 * 2;
+        for ts in 1..=6 {
+            assert!(spool.append(&batch(ts)).1.is_empty());
+        }
+        assert_eq!(segment_files(&dir).len(), 3);
+        disk.fill();
+
+        // No room: the oldest segment (batches 1 and 2, not delivered) goes, and the new batch is written.
+        let (seq, dropped) = spool.append(&batch(7));
+        assert_eq!(seq.unwrap(), 7);
+        assert_eq!(dropped, vec![Dropped { batches: 2, first: 1, last: 2 }]);
+
+        // Only delivered batches in the way: dropping them is no loss.
+        spool.ack(7).unwrap_or_default();
+        let (seq, dropped) = spool.append(&batch(8));
+        assert_eq!(seq.unwrap(), 8);
+        assert!(dropped.is_empty(), "{dropped:?}");
+
+        // A spool with nothing on the full disk has nothing to drop: an error, and the spool stays consistent.
+        let filler = disk.fill();
+        let dir = disk.0.0.join("empty");
+        let mut empty = Spool::open(&dir, "e", DEFAULT_MAX_BYTES).unwrap();
+        for ts in 1..=3 {
+            let (seq, dropped) = empty.append(&batch(ts));
+            assert!(is_disk_full(&seq.unwrap_err()));
+            assert!(dropped.is_empty());
+        }
+        fs::remove_file(&filler).unwrap();
+        assert_eq!(empty.append(&batch(4)).0.unwrap(), 1);
+        drop(empty);
+        let mut empty = Spool::open(&dir, "e", DEFAULT_MAX_BYTES).unwrap();
+        assert_eq!(empty.torn(), 0, "no half record left behind by the failed writes");
+        assert_eq!(drain(&mut empty), vec![4]);
     }
 
     #[test]
