@@ -17,7 +17,7 @@
 //! with its time range. A batch the spool cannot store (a full disk) is sent from memory in its place in the
 //! order, counted in `heapster_sink_batches_unspooled`: a full disk costs durability, not delivery.
 
-use crate::self_metrics::{self, SinkErrorLabels, SinkLabels, SinkMetrics};
+use crate::self_metrics::{self, SinkCauseLabels, SinkErrorLabels, SinkLabels, SinkMetrics};
 use crate::spool::{Spool, SpoolConfig, rfc3339, sink_dir};
 use crate::{DataSink, SinkError};
 use heapster_model::DataBatch;
@@ -168,7 +168,14 @@ impl SinkManager {
                     return Err(format!("--sink_buffer_dir: cannot open the spool {} of {name}: {e}", dir.display()));
                 }
             };
-            dropped.inc_by(spool.torn());
+            dropped.inc_by(spool.lost());
+            let damaged = |cause: &str| SinkCauseLabels { sink: name.clone(), cause: cause.to_owned() };
+            if spool.lost() > 0 {
+                metrics.spool_damaged.get_or_create(&damaged("corrupt")).inc_by(spool.lost());
+            }
+            if let Some(a) = spool.ack_ahead() {
+                metrics.spool_damaged.get_or_create(&damaged("ack_ahead")).inc_by(a.resent);
+            }
             match spool.pending() {
                 Some(p) => tracing::info!(
                     sink = %name,
@@ -885,7 +892,8 @@ mod tests {
         let dir = temp_dir("bound");
         let mut one = Vec::new();
         crate::spool::codec::encode(&batch(1), &mut one);
-        let record = (24 + one.len()) as u64;
+        // Each record in a segment of its own (the bound over 8 is less than one).
+        let record = (crate::spool::record::encode(1, 1, &one).len() + crate::spool::record::SEGMENT_HEADER) as u64;
         let m = metrics();
         let down = TestSink::new("bounded", true);
         let manager = SinkManager::try_start(vec![down.clone()], spooled(&dir, record * 3), m.clone()).unwrap();
@@ -901,6 +909,35 @@ mod tests {
         wait_until("the kept batches written", || up.seen().len() >= 3).await;
         manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(up.seen(), vec![8, 9, 10], "the newest are kept, in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn damage_in_the_spool_is_counted_and_the_rest_sent() {
+        let dir = temp_dir("damaged");
+        let spool_dir = sink_dir(&dir, "damaged");
+        let mut spool = Spool::open(&spool_dir, "damaged", 1 << 20).unwrap();
+        for ts in 1..=5 {
+            spool.append(&batch(ts)).0.unwrap();
+        }
+        drop(spool);
+        let segment = std::fs::read_dir(&spool_dir).unwrap().next().unwrap().unwrap().path();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x40;
+        std::fs::write(&segment, bytes).unwrap();
+        std::fs::write(spool_dir.join("ack"), "77\n").unwrap();
+
+        let (m, up) = (metrics(), TestSink::new("damaged", false));
+        let manager = SinkManager::try_start(vec![up.clone()], spooled(&dir, 1 << 20), m.clone()).unwrap();
+        wait_until("the kept batches written", || up.seen().len() >= 4).await;
+        manager.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(up.seen(), vec![1, 2, 3, 4], "the last batch was damaged; the acknowledgement ahead is ignored");
+        assert_eq!(count(&m.dropped, "damaged"), 1);
+        let damaged = |cause: &str| {
+            m.spool_damaged.get_or_create(&SinkCauseLabels { sink: "damaged".into(), cause: cause.into() }).get()
+        };
+        assert_eq!((damaged("corrupt"), damaged("ack_ahead")), (1, 4));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
