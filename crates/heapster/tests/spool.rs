@@ -54,19 +54,24 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A heapster scraping this host as `node` every 2 s into `influx`, spooling in `spool`, two batches in memory.
+fn spooled_args(node: &str, influx: &Influxd, spool: &Path) -> [String; 5] {
+    [
+        "--metric_resolution=2s".to_string(),
+        format!("--source=local?hostname={node}"),
+        format!("--sink=influxdb:{}?db=k8s", influx.url()),
+        format!("--sink_buffer_dir={}", spool.display()),
+        "--sink_queue_batches=2".to_string(),
+    ]
+}
+
 #[test]
 fn a_heapster_restart_during_an_influxdb_outage_loses_and_repeats_no_point() {
     let mut influx = Influxd::start();
     let node = "spool-e2e";
     let spool = std::env::temp_dir().join(format!("heapster-spool-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&spool);
-    let args = [
-        "--metric_resolution=2s".to_string(),
-        format!("--source=local?hostname={node}"),
-        format!("--sink=influxdb:{}?db=k8s", influx.url()),
-        format!("--sink_buffer_dir={}", spool.display()),
-        "--sink_queue_batches=2".to_string(),
-    ];
+    let args = spooled_args(node, &influx, &spool);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut first = Heapster::start(&args);
     wait("first points in InfluxDB", Duration::from_secs(30), || stored(&influx, node).len() >= 2);
@@ -161,13 +166,7 @@ fn a_full_spool_disk_does_not_stop_delivery_to_a_healthy_influxdb() {
     let spool = disk.0.join("spool");
     std::fs::create_dir_all(&spool).unwrap();
     let filler = disk.fill();
-    let args = [
-        "--metric_resolution=2s".to_string(),
-        format!("--source=local?hostname={node}"),
-        format!("--sink=influxdb:{}?db=k8s", influx.url()),
-        format!("--sink_buffer_dir={}", spool.display()),
-        "--sink_queue_batches=2".to_string(),
-    ];
+    let args = spooled_args(node, &influx, &spool);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let h = Heapster::start(&args);
 
