@@ -14,9 +14,10 @@
 //! (from memory when it is still there, else from disk), retries it with backoff while the sink fails, and
 //! acknowledges it once taken. An outage then costs only disk, up to the spool's bound; a restart resumes at the
 //! first batch not acknowledged. What the bound drops is counted in `heapster_sink_batches_dropped` and logged
-//! with its time range.
+//! with its time range. A batch the spool cannot store (a full disk) is sent from memory in its place in the
+//! order, counted in `heapster_sink_batches_unspooled`: a full disk costs durability, not delivery.
 
-use crate::self_metrics::{self, SinkErrorLabels, SinkLabels, SinkMetrics};
+use crate::self_metrics::{self, SinkCauseLabels, SinkErrorLabels, SinkLabels, SinkMetrics};
 use crate::spool::{Spool, SpoolConfig, rfc3339, sink_dir};
 use crate::{DataSink, SinkError};
 use heapster_model::DataBatch;
@@ -66,10 +67,29 @@ struct Spooled {
     spool: Mutex<Spool>,
     /// The newest spooled batches with their sequence numbers, so that a sink that keeps up is sent from memory.
     cache: Mutex<VecDeque<(u64, Arc<DataBatch>)>>,
+    /// Batches the spool could not store (a full disk), oldest first, each after the spooled batch it followed:
+    /// sent from memory in their place in the order rather than lost while the sink is healthy.
+    unspooled: Mutex<VecDeque<Unspooled>>,
     /// Wakes the sender when a batch was spooled or the spooler is done.
     wake: Notify,
     /// Set when the spooler has written everything pushed before shutdown.
     spooler_done: AtomicBool,
+}
+
+/// A batch held in memory only, see [`Spooled::unspooled`].
+struct Unspooled {
+    /// Tells it apart when the sender is done with it (the spooler may have dropped it meanwhile).
+    id: u64,
+    /// The sequence number of the newest batch spooled before it: it is sent after that one and before the next.
+    after: u64,
+    batch: Arc<DataBatch>,
+}
+
+impl Spooled {
+    /// Batches waiting: in the spool and in memory only.
+    fn pending(&self, spool: &Spool) -> i64 {
+        (spool.pending_count() + lock(&self.unspooled).len() as u64) as i64
+    }
 }
 
 struct Handle {
@@ -148,7 +168,14 @@ impl SinkManager {
                     return Err(format!("--sink_buffer_dir: cannot open the spool {} of {name}: {e}", dir.display()));
                 }
             };
-            dropped.inc_by(spool.torn());
+            dropped.inc_by(spool.lost());
+            let damaged = |cause: &str| SinkCauseLabels { sink: name.clone(), cause: cause.to_owned() };
+            if spool.lost() > 0 {
+                metrics.spool_damaged.get_or_create(&damaged("corrupt")).inc_by(spool.lost());
+            }
+            if let Some(a) = spool.ack_ahead() {
+                metrics.spool_damaged.get_or_create(&damaged("ack_ahead")).inc_by(a.resent);
+            }
             match spool.pending() {
                 Some(p) => tracing::info!(
                     sink = %name,
@@ -164,6 +191,7 @@ impl SinkManager {
             let spooled = Arc::new(Spooled {
                 spool: Mutex::new(spool),
                 cache: Mutex::new(VecDeque::new()),
+                unspooled: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
                 spooler_done: AtomicBool::new(false),
             });
@@ -174,6 +202,7 @@ impl SinkManager {
                 cache_limit: config.queue_batches,
                 queued: queued.clone(),
                 dropped: dropped.clone(),
+                unspooled: metrics.unspooled.get_or_create(&labels).clone(),
             };
             let task = tokio::spawn(spooler.run());
             let backlog = FromSpool { name: name.clone(), queue: queue.clone(), s: spooled.clone(), queued, dropped };
@@ -432,7 +461,9 @@ impl Backlog for Memory {
 }
 
 /// A spooled sink's first task: appends each pushed batch to the spool (off the async threads), keeps the newest
-/// `cache_limit` in memory for the sender, and counts and logs what the spool's bound drops.
+/// `cache_limit` in memory for the sender, and counts and logs what the spool's bound drops. A batch the spool
+/// cannot store (its disk full even after the oldest segments were dropped) is kept in memory only, at most
+/// `cache_limit` of them: a full disk must not stop delivery to a sink that is up.
 struct Spooler {
     name: String,
     queue: Arc<Queue>,
@@ -440,11 +471,15 @@ struct Spooler {
     cache_limit: usize,
     queued: Gauge,
     dropped: Counter,
+    unspooled: Counter,
 }
 
 impl Spooler {
     async fn run(self) {
-        let Spooler { name, queue, s, cache_limit, queued, dropped } = self;
+        let Spooler { name, queue, s, cache_limit, queued, dropped, unspooled } = self;
+        // Whether the last append failed: the failure is logged once, not once per batch, and so is the recovery.
+        let mut failing = false;
+        let mut ids = 0u64;
         loop {
             let next = lock(&queue.batches).pop_front();
             let Some(batch) = next else {
@@ -459,48 +494,90 @@ impl Spooler {
             let (s2, b2, q2) = (s.clone(), batch.clone(), queued.clone());
             let appended = tokio::task::spawn_blocking(move || {
                 let mut spool = lock(&s2.spool);
-                let appended = spool.append(&b2);
+                let (appended, spool_dropped) = spool.append(&b2);
                 // Under the lock, so that the sender's newer count is never overwritten by this one.
-                q2.set(spool.pending_count() as i64);
-                appended.map(|(seq, dropped)| (seq, dropped, spool.max_bytes()))
+                q2.set(s2.pending(&spool));
+                (appended, spool_dropped, spool.last_seq(), spool.max_bytes(), spool.dir().to_owned())
             })
             .await;
+            let (appended, spool_dropped, last_seq, max_bytes, dir) = match appended {
+                Ok(a) => a,
+                Err(e) => {
+                    dropped.inc();
+                    tracing::error!(sink = %name, "spool writer failed on the batch of {}: {e}", rfc3339(batch.timestamp));
+                    continue;
+                }
+            };
+            let disk_full = appended.is_err();
+            for d in spool_dropped {
+                dropped.inc_by(d.batches);
+                let why = if disk_full {
+                    format!("its disk ({}) is full", dir.display())
+                } else {
+                    format!("it holds {max_bytes} bytes, --sink_buffer_max_bytes")
+                };
+                tracing::warn!(
+                    sink = %name,
+                    "spool full ({why}): dropped the oldest batches not yet written, {d}; the sink has been failing \
+                     that long"
+                );
+            }
             match appended {
-                Ok(Ok((seq, spool_dropped, max_bytes))) => {
-                    for d in spool_dropped {
-                        dropped.inc_by(d.batches);
-                        tracing::warn!(
-                            sink = %name,
-                            "spool full ({max_bytes} bytes): dropped the oldest batches not yet written, {d}; the \
-                             sink has been failing that long"
-                        );
+                Ok(seq) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(sink = %name, "spool {}: writable again, batches are spooled again", dir.display());
                     }
                     let mut cache = lock(&s.cache);
                     cache.push_back((seq, batch));
                     while cache.len() > cache_limit {
                         cache.pop_front();
                     }
-                    s.wake.notify_one();
-                }
-                Ok(Err(e)) => {
-                    dropped.inc();
-                    tracing::error!(
-                        sink = %name,
-                        "cannot write the batch of {} to the spool: {e}: the batch is lost",
-                        rfc3339(batch.timestamp)
-                    );
                 }
                 Err(e) => {
-                    dropped.inc();
-                    tracing::error!(sink = %name, "spool writer failed on the batch of {}: {e}", rfc3339(batch.timestamp));
+                    unspooled.inc();
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::error!(
+                            sink = %name,
+                            "cannot write to the spool {}: {e}: sending batches from memory only (at most {cache_limit} \
+                             kept; lost if heapster stops before the sink takes them); free space on that \
+                             filesystem or point --sink_buffer_dir elsewhere",
+                            dir.display()
+                        );
+                    }
+                    ids += 1;
+                    let over = {
+                        let mut mem = lock(&s.unspooled);
+                        mem.push_back(Unspooled { id: ids, after: last_seq, batch });
+                        if mem.len() > cache_limit { mem.pop_front() } else { None }
+                    };
+                    if let Some(d) = over {
+                        dropped.inc();
+                        tracing::warn!(
+                            sink = %name,
+                            "sink queue full ({cache_limit} batches, the spool's disk full too): dropped the batch of \
+                             {} ({} points)",
+                            rfc3339(d.batch.timestamp),
+                            d.batch.point_count()
+                        );
+                    }
+                    queued.set(s.pending(&lock(&s.spool)));
                 }
             }
+            s.wake.notify_one();
         }
     }
 }
 
+/// What the sender of a spooled sink is sending: a spooled batch by its sequence number, or one kept in memory
+/// only (see [`Spooled::unspooled`]) by its id.
+enum Ticket {
+    Spooled(u64),
+    Memory(u64),
+}
+
 /// The backlog of a spooled sink: the oldest unacknowledged batch (from memory while it is still there, else from
-/// disk), acknowledged once taken or rejected. The spool, not memory, bounds an outage.
+/// disk), acknowledged once taken or rejected, with the batches the spool could not store in their place in the
+/// order. The spool, not memory, bounds an outage.
 struct FromSpool {
     name: String,
     queue: Arc<Queue>,
@@ -510,12 +587,19 @@ struct FromSpool {
 }
 
 impl Backlog for FromSpool {
-    type Ticket = u64;
+    type Ticket = Ticket;
 
-    async fn next(&mut self) -> Option<(u64, Arc<DataBatch>)> {
+    async fn next(&mut self) -> Option<(Ticket, Arc<DataBatch>)> {
         let s = self.s.clone();
         loop {
             let next = lock(&s.spool).first_pending();
+            let memory = lock(&s.unspooled)
+                .front()
+                .filter(|u| next.is_none_or(|seq| u.after < seq))
+                .map(|u| (u.id, u.batch.clone()));
+            if let Some((id, b)) = memory {
+                return Some((Ticket::Memory(id), b));
+            }
             let Some(seq) = next else {
                 if self.queue.closed() && s.spooler_done.load(Ordering::SeqCst) {
                     return None;
@@ -531,17 +615,17 @@ impl Backlog for FromSpool {
                 cache.front().filter(|(q, _)| *q == seq).map(|(_, b)| b.clone())
             };
             if let Some(b) = cached {
-                return Some((seq, b));
+                return Some((Ticket::Spooled(seq), b));
             }
             let s2 = s.clone();
             match tokio::task::spawn_blocking(move || lock(&s2.spool).read(seq)).await {
-                Ok(Ok(b)) => return Some((seq, Arc::new(b))),
+                Ok(Ok(b)) => return Some((Ticket::Spooled(seq), Arc::new(b))),
                 // Dropped by the spool's bound meanwhile: counted there.
                 Ok(Err(_)) if lock(&s.spool).first_pending() != Some(seq) => {}
                 Ok(Err(e)) => {
                     self.dropped.inc();
                     tracing::error!(sink = %self.name, "spool: {e}: batch skipped");
-                    self.done(seq).await;
+                    self.done(Ticket::Spooled(seq)).await;
                 }
                 Err(e) => {
                     tracing::error!(sink = %self.name, "spool reader failed: {e}");
@@ -551,13 +635,21 @@ impl Backlog for FromSpool {
         }
     }
 
-    /// Records that the sink is done with batch `seq` (durably, off the async threads).
-    async fn done(&mut self, seq: u64) {
+    /// Records that the sink is done with a batch: durably (off the async threads) for a spooled one.
+    async fn done(&mut self, ticket: Ticket) {
+        let seq = match ticket {
+            Ticket::Spooled(seq) => seq,
+            Ticket::Memory(id) => {
+                lock(&self.s.unspooled).retain(|u| u.id != id);
+                self.queued.set(self.s.pending(&lock(&self.s.spool)));
+                return;
+            }
+        };
         let (s2, q2) = (self.s.clone(), self.queued.clone());
         let done = tokio::task::spawn_blocking(move || {
             let mut spool = lock(&s2.spool);
             let result = spool.ack(seq);
-            q2.set(spool.pending_count() as i64);
+            q2.set(s2.pending(&spool));
             result
         })
         .await;
@@ -571,8 +663,8 @@ impl Backlog for FromSpool {
         }
     }
 
-    /// Nothing to do: an unacknowledged batch stays the spool's first.
-    fn keep(&mut self, _: u64, _: Arc<DataBatch>) -> bool {
+    /// Nothing to do: an unacknowledged batch stays the spool's first, an unspooled one the first in memory.
+    fn keep(&mut self, _: Ticket, _: Arc<DataBatch>) -> bool {
         true
     }
 
@@ -586,9 +678,15 @@ impl Backlog for FromSpool {
 
     fn give_up(&self, _: bool) {
         let spool = lock(&self.s.spool);
+        let memory = lock(&self.s.unspooled).len();
+        let lost = if memory > 0 {
+            format!("; {memory} held in memory only (the spool's disk was full) are lost")
+        } else {
+            String::new()
+        };
         tracing::info!(
             sink = %self.name,
-            "shutting down while the sink fails: {} batches stay in the spool {} for the next start",
+            "shutting down while the sink fails: {} batches stay in the spool {} for the next start{lost}",
             spool.pending_count(),
             spool.dir().display()
         );
@@ -794,7 +892,8 @@ mod tests {
         let dir = temp_dir("bound");
         let mut one = Vec::new();
         crate::spool::codec::encode(&batch(1), &mut one);
-        let record = (24 + one.len()) as u64;
+        // Each record in a segment of its own (the bound over 8 is less than one).
+        let record = (crate::spool::record::encode(1, 1, &one).len() + crate::spool::record::SEGMENT_HEADER) as u64;
         let m = metrics();
         let down = TestSink::new("bounded", true);
         let manager = SinkManager::try_start(vec![down.clone()], spooled(&dir, record * 3), m.clone()).unwrap();
@@ -810,6 +909,35 @@ mod tests {
         wait_until("the kept batches written", || up.seen().len() >= 3).await;
         manager.shutdown(Duration::from_secs(2)).await;
         assert_eq!(up.seen(), vec![8, 9, 10], "the newest are kept, in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn damage_in_the_spool_is_counted_and_the_rest_sent() {
+        let dir = temp_dir("damaged");
+        let spool_dir = sink_dir(&dir, "damaged");
+        let mut spool = Spool::open(&spool_dir, "damaged", 1 << 20).unwrap();
+        for ts in 1..=5 {
+            spool.append(&batch(ts)).0.unwrap();
+        }
+        drop(spool);
+        let segment = std::fs::read_dir(&spool_dir).unwrap().next().unwrap().unwrap().path();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x40;
+        std::fs::write(&segment, bytes).unwrap();
+        std::fs::write(spool_dir.join("ack"), "77\n").unwrap();
+
+        let (m, up) = (metrics(), TestSink::new("damaged", false));
+        let manager = SinkManager::try_start(vec![up.clone()], spooled(&dir, 1 << 20), m.clone()).unwrap();
+        wait_until("the kept batches written", || up.seen().len() >= 4).await;
+        manager.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(up.seen(), vec![1, 2, 3, 4], "the last batch was damaged; the acknowledgement ahead is ignored");
+        assert_eq!(count(&m.dropped, "damaged"), 1);
+        let damaged = |cause: &str| {
+            m.spool_damaged.get_or_create(&SinkCauseLabels { sink: "damaged".into(), cause: cause.into() }).get()
+        };
+        assert_eq!((damaged("corrupt"), damaged("ack_ahead")), (1, 4));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -59,6 +59,12 @@ pub struct SinkMetrics {
     pub errors: Family<SinkErrorLabels, Counter>,
     /// Batches dropped because a sink's queue or spool was full: data lost, oldest first.
     pub dropped: Family<SinkLabels, Counter>,
+    /// Batches the spool could not store (its disk full or failing), sent from memory only: lost if heapster stops
+    /// before the sink takes them, and dropped (counted there) when memory is full too.
+    pub unspooled: Family<SinkLabels, Counter>,
+    /// Batches found damaged in a sink's spool at start, by `cause`: `corrupt` (lost, also in `dropped`) and
+    /// `ack_ahead` (the acknowledgement is ahead of every batch kept, so it is not trusted: they are sent again).
+    pub spool_damaged: Family<SinkCauseLabels, Counter>,
     /// Batches waiting per sink; growing means the sink is behind or down.
     pub queued: Family<SinkLabels, Gauge>,
     /// Exports that failed and were tried again with the batch kept at the head of the queue.
@@ -97,6 +103,8 @@ impl SinkMetrics {
             exported: Family::default(),
             errors: Family::default(),
             dropped: Family::default(),
+            unspooled: Family::default(),
+            spool_damaged: Family::default(),
             queued: Family::default(),
             retries: Family::default(),
             export_seconds: Family::new_with_constructor(|| {
@@ -109,8 +117,18 @@ impl SinkMetrics {
         registry.register("heapster_sink_export_errors", "Failed exports by sink and kind", m.errors.clone());
         registry.register(
             "heapster_sink_batches_dropped",
-            "Batches dropped because a sink's queue was full (oldest first)",
+            "Batches dropped because a sink's queue or spool was full or damaged (oldest first)",
             m.dropped.clone(),
+        );
+        registry.register(
+            "heapster_sink_batches_unspooled",
+            "Batches a sink's spool could not store (disk full or failing), sent from memory only",
+            m.unspooled.clone(),
+        );
+        registry.register(
+            "heapster_sink_spool_damaged_batches",
+            "Batches found damaged in a sink's spool at start, by cause: corrupt (lost) or ack_ahead (sent again)",
+            m.spool_damaged.clone(),
         );
         registry.register("heapster_sink_queue_batches", "Batches waiting in a sink's queue", m.queued.clone());
         registry.register("heapster_sink_export_duration_seconds", "Time one export took", m.export_seconds.clone());
