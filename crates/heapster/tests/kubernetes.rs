@@ -210,8 +210,8 @@ async fn latest_point(base: &str) -> String {
     v["latestTimestamp"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Issue 3 end to end. A pod the kubelet reports and the API server does not list shows in
-/// `heapster_processor_unenriched_sets_total`. A kubelet that dies is counted under `cause="connect"`; when its
+/// Issue 3 end to end. A pod the kubelet reports and the API server does not list is dropped and counted in
+/// `heapster_kubelet_unknown_pods_dropped_total` (issue 16; before, it was kept unenriched). A kubelet that dies is counted under `cause="connect"`; when its
 /// node is then deleted from the API server it is no longer scraped (its error count stops moving), while the
 /// other nodes keep getting fresh points throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,9 +239,9 @@ async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
     let base = h.1.as_str();
     wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 4)).await;
 
-    // Every node's third pod is unknown to the API server: its pod and container sets stay unenriched.
-    let pod_enricher = "heapster_processor_unenriched_sets_total{processor=\"pod_based_enricher\"}";
-    wait_for_metrics(base, "unenriched sets counted", |t| sample(t, pod_enricher) >= 4.0).await;
+    // Every node's third pod is unknown to the API server: dropped, counted, never in the model.
+    let dropped = "heapster_kubelet_unknown_pods_dropped_total";
+    wait_for_metrics(base, "unknown pods dropped", |t| sample(t, dropped) >= 4.0).await;
 
     // The kubelet of node 3 dies; the API server still lists the node: scraped, refused, counted.
     sim.stop_kubelet(3);
@@ -265,5 +265,93 @@ async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
     let fresh_after = latest_point(base).await;
     assert!(fresh_after > fresh_before, "sim-node-0's newest point: {fresh_before} -> {fresh_after}");
     let (_, pods) = get(base, "/api/v1/model/nodes/sim-node-1/pods/").await;
-    assert_eq!(pods.as_array().map(Vec::len), Some(3), "{pods}");
+    assert_eq!(pods.as_array().map(Vec::len), Some(2), "the two pods the API server lists: {pods}");
+}
+
+/// Peak resident memory of process `pid` in MB (`VmHWM`).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb / 1024.0
+}
+
+/// The pod keys (not containers) in the model.
+async fn pod_keys(base: &str) -> Vec<String> {
+    let (_, keys) = get(base, "/api/v1/model/debug/allkeys").await;
+    let keys = keys.as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.contains("/pod:") && !k.contains("/container:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 16, finding 4: one kubelet must not cost hundreds of MB. A kubelet that lists 20,000 pods the API server
+/// never heard of (a 50 MB chunked Summary) is cut at `kubeletMaxBody=` (16 MiB by default) and counted under
+/// `cause="too_large"`, with a line naming the node and the option; heapster's peak RSS stays far below what
+/// decoding it took (30 -> 429 MB before). With only a few such pods the Summary is read, and the phantom pods are
+/// dropped and counted, never shown in the model API. The other nodes are scraped throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_kubelet_costs_little_memory_and_adds_no_phantom_pods() {
+    let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 3, ..Default::default() }).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = std::env::temp_dir().join(format!("heapster-hostile-kubelet-{}.log", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            "--metric_resolution=2s",
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let base = h.1.as_str();
+    wait_for(base, "/api/v1/model/debug/allkeys", |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter().filter(|k| k.as_str().is_some_and(|k| k.contains("/pod:") && !k.contains("/container:"))).count()
+                == 9
+        })
+    })
+    .await;
+    let settled = peak_rss_mb(pid);
+
+    sim.add_phantom_pods(1, 20_000);
+    let too_large = "heapster_kubelet_scrape_errors_total{cause=\"too_large\"}";
+    let text = wait_for_metrics(base, "oversized Summaries refused", |t| sample(t, too_large) >= 3.0).await;
+    let batches = sample(&text, "heapster_batches_total");
+    let fresh_before = latest_point(base).await;
+    wait_for_metrics(base, "more rounds", |t| sample(t, "heapster_batches_total") >= batches + 2.0).await;
+    let peak = peak_rss_mb(pid);
+    eprintln!("peak RSS: {settled:.0} MB before the hostile kubelet, {peak:.0} MB after");
+    assert!(peak < settled + 120.0, "a 50 MB Summary took heapster's peak RSS from {settled:.0} to {peak:.0} MB");
+    assert_eq!(pod_keys(base).await.len(), 9, "no phantom pod in the model");
+    assert!(latest_point(base).await > fresh_before, "the good nodes are still scraped");
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        stderr.lines().any(|l| l.contains("sim-node-1") && l.contains("kubeletMaxBody=")),
+        "a line names the node and the option:\n{stderr}"
+    );
+
+    // A few phantom pods in an ordinary-sized Summary: read, and the phantoms dropped and counted.
+    sim.add_phantom_pods(1, 5);
+    let dropped = "heapster_kubelet_unknown_pods_dropped_total";
+    wait_for_metrics(base, "phantom pods dropped", |t| sample(t, dropped) >= 10.0).await;
+    let node1 =
+        wait_for(base, "/api/v1/model/nodes/sim-node-1/pods/", |v| v.as_array().is_some_and(|a| !a.is_empty())).await;
+    assert_eq!(node1.as_array().map(Vec::len), Some(3), "only the pods the API server lists: {node1}");
+    assert_eq!(pod_keys(base).await.len(), 9, "no phantom pod in the model");
+    drop(h);
+    let _ = std::fs::remove_file(&log);
 }

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use kubelet::{NodeSpec, Template};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -125,6 +125,13 @@ impl Simulation {
         self.node_states[i].silent.store(true, Ordering::Relaxed);
     }
 
+    /// Node `i`'s kubelet turns hostile: from now on its Summary also lists `phantom_pods` pods the API server never
+    /// heard of (renamed copies of its real ones, about 2.5 kB each), sent chunked without a `Content-Length`, as
+    /// real kubelets send theirs. 20,000 make a 50 MB body.
+    pub fn add_phantom_pods(&self, i: usize, phantom_pods: usize) {
+        self.node_states[i].phantom_pods.store(phantom_pods, Ordering::Relaxed);
+    }
+
     /// Node `i`'s kubelet stops: it no longer accepts connections and closes idle ones (a request in flight is
     /// still answered). The API server keeps listing the node as Ready, as it does for a while after a node dies.
     pub fn stop_kubelet(&self, i: usize) {
@@ -150,14 +157,27 @@ struct NodeState {
     template: Arc<Template>,
     /// Accept requests and never answer them (a kubelet stuck, or a node half gone).
     silent: AtomicBool,
+    /// Pods listed beyond the node's own, unknown to the API server (a hostile or broken kubelet).
+    phantom_pods: AtomicUsize,
 }
 
-async fn summary(State(st): State<Arc<NodeState>>) -> impl IntoResponse {
+async fn summary(State(st): State<Arc<NodeState>>) -> axum::response::Response {
     if st.silent.load(Ordering::Relaxed) {
         std::future::pending::<()>().await;
     }
+    let phantom = st.phantom_pods.load(Ordering::Relaxed);
+    if phantom > 0 {
+        // Slots past the node's own pods get names the API server does not list.
+        let spec = NodeSpec { pods: st.spec.pods + phantom, ..st.spec.clone() };
+        let body = axum::body::Bytes::from(kubelet::render(&st.template, &spec, Utc::now()));
+        let chunks = (0..body.len())
+            .step_by(64 << 10)
+            .map(move |at| Ok::<_, std::io::Error>(body.slice(at..(at + (64 << 10)).min(body.len()))));
+        let stream = futures_util::stream::iter(chunks.collect::<Vec<_>>());
+        return ([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(stream)).into_response();
+    }
     let body = kubelet::render(&st.template, &st.spec, Utc::now());
-    ([(header::CONTENT_TYPE, "application/json")], body)
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 impl Simulation {
@@ -190,8 +210,12 @@ impl Simulation {
                 epoch,
                 churn: config.churn,
             };
-            let state =
-                Arc::new(NodeState { spec: spec.clone(), template: template.clone(), silent: AtomicBool::new(false) });
+            let state = Arc::new(NodeState {
+                spec: spec.clone(),
+                template: template.clone(),
+                silent: AtomicBool::new(false),
+                phantom_pods: AtomicUsize::new(0),
+            });
             node_states.push(state.clone());
             let app = Router::new()
                 .route("/stats/summary", get(summary))

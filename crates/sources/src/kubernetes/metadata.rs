@@ -10,16 +10,19 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// One kind's objects, as the watcher last saw them.
 struct Table<K, V> {
     live: RwLock<HashMap<K, Arc<V>>>,
+    /// Whether a whole list has arrived at least once: before that, an object missing from `live` says nothing.
+    listed: AtomicBool,
 }
 
 impl<K: Eq + Hash + Clone, V> Table<K, V> {
     fn new() -> Self {
-        Table { live: RwLock::new(HashMap::new()) }
+        Table { live: RwLock::new(HashMap::new()), listed: AtomicBool::new(false) }
     }
 
     fn get<Q: Eq + Hash + ?Sized>(&self, k: &Q) -> Option<Arc<V>>
@@ -53,6 +56,7 @@ where
                 Ok(watcher::Event::InitDone) => {
                     if let Some(fresh) = relist.take() {
                         *table.live.write().unwrap() = fresh;
+                        table.listed.store(true, Ordering::Release);
                     }
                 }
                 Ok(watcher::Event::Apply(o)) => {
@@ -168,6 +172,23 @@ impl KubeMetadata {
     /// Number of pods known (tests, start-up).
     pub fn pod_count(&self) -> usize {
         self.pods.live.read().unwrap().len()
+    }
+
+    /// Whether the API server lists the pod `namespace/name` on `node`; `None` until pods were listed once.
+    ///
+    /// A pod the API server places on another node is not this kubelet's either (a StatefulSet pod recreated
+    /// elsewhere under the same name, or a kubelet making pods up).
+    pub fn pod_on_node(&self, namespace: &str, name: &str, node: &str) -> Option<bool> {
+        if !self.pods.listed.load(Ordering::Acquire) {
+            return None;
+        }
+        let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
+        Some(pod.is_some_and(|p| p.node_name.is_empty() || p.node_name == node))
+    }
+
+    /// Whether nodes were listed at least once (`/healthz`).
+    pub fn nodes_listed(&self) -> bool {
+        self.nodes.listed.load(Ordering::Acquire)
     }
 }
 

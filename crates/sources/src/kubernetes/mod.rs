@@ -173,6 +173,7 @@ impl MetricsSourceProvider for KubernetesProvider {
                 url,
                 client: self.client.clone(),
                 metrics: self.metrics.clone(),
+                api_pods: Some(self.metadata.clone()),
             }));
         }
         self.metrics.kubernetes_nodes_not_ready.set(not_ready);

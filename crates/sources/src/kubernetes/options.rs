@@ -59,6 +59,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec::new("kubeletPort", "10255", "the kubelets' port (10250 with kubeletHttps=true)"),
     OptionSpec::new("kubeletHttps", "false", "scrape kubelets over https"),
     OptionSpec::new("kubeletTimeout", "10s", "deadline of one kubelet request"),
+    OptionSpec::new("kubeletMaxBody", "16Mi", "largest Summary read from one kubelet (a 110-pod node sends ~0.6 MB)"),
+    OptionSpec::new(
+        "kubeletBytesInFlight",
+        "64Mi",
+        "bytes of Summaries held at once across all kubelets, beyond the first MiB of each",
+    ),
     OptionSpec::new("kubeletCAFile", "", "PEM roots for the kubelets' certificates (default: the cluster CA)"),
     OptionSpec::new("kubeletInsecureTLS", "false", "accept any kubelet certificate"),
     OptionSpec::new("host_id_annotation", "", "a node annotation whose value becomes the host_id label"),
@@ -98,6 +104,10 @@ pub struct KubernetesOptions {
     pub kubelet_https: bool,
     /// Deadline of one kubelet request (`kubeletTimeout=`), so one dead node cannot hold up a round.
     pub kubelet_timeout: Duration,
+    /// Largest Summary read (`kubeletMaxBody=`), so that one kubelet cannot cost hundreds of MB.
+    pub kubelet_max_body: usize,
+    /// Bytes of Summaries held at once across all kubelets (`kubeletBytesInFlight=`).
+    pub kubelet_bytes_in_flight: usize,
     /// A fixed kubelet bearer token, overriding the one derived from the API server connection.
     pub kubelet_token: Option<String>,
     /// PEM roots for kubelet serving certificates (`kubeletCAFile=`), when they are not signed by the cluster CA.
@@ -157,6 +167,11 @@ impl KubernetesOptions {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (kubelet_max_body, kubelet_bytes_in_flight) = crate::http::body_limits(
+            opts,
+            ("kubeletMaxBody", "kubeletBytesInFlight"),
+            (crate::kubelet::client::DEFAULT_MAX_BODY, crate::kubelet::client::DEFAULT_BYTES_IN_FLIGHT),
+        )?;
         let o = KubernetesOptions {
             // Heapster's docs and manifests write `kubernetes.summary_api:''` for "the in-cluster API server".
             api_server: (!matches!(uri.target.as_str(), "" | "''" | "\"\"")).then(|| uri.target.clone()),
@@ -166,6 +181,8 @@ impl KubernetesOptions {
             kubelet_port: opts.parse("kubeletPort", if kubelet_https { 10250 } else { 10255 }, "a port")?,
             kubelet_https,
             kubelet_timeout: opts.duration("kubeletTimeout", Duration::from_secs(10))?,
+            kubelet_max_body,
+            kubelet_bytes_in_flight,
             kubelet_token: None,
             kubelet_ca_file: opts.non_empty("kubeletCAFile").map(PathBuf::from),
             kubelet_insecure_tls: opts.bool("kubeletInsecureTLS", false)?,
@@ -309,7 +326,8 @@ impl KubernetesOptions {
             token_file,
             tls,
             keep_alive: self.kubelet_https,
-            ..ClientConfig::default()
+            max_body: self.kubelet_max_body,
+            bytes_in_flight: self.kubelet_bytes_in_flight,
         })
     }
 
