@@ -125,6 +125,30 @@ impl Simulation {
         self.node_states[i].silent.store(true, Ordering::Relaxed);
     }
 
+    /// The API server goes down (`true`: nodes, pods, namespaces and `/version` answer 503, open watches end
+    /// within a second) or comes back (`false`).
+    pub fn set_api_down(&self, down: bool) {
+        self.view.down.store(down, Ordering::Relaxed);
+    }
+
+    /// The API server forgets every resource version until now, as etcd compacts during a long outage: watches
+    /// resuming from one get 410 Expired and must list again.
+    pub fn compact_api(&self) {
+        let now = Utc::now().timestamp_millis();
+        self.view.compacted_before.store(now, Ordering::Relaxed);
+    }
+
+    /// From now on the API server lists every pod the kubelets serve (the pods [`SimConfig::unlisted_pods`] kept
+    /// back appear, as new pods do).
+    pub fn list_all_pods(&self) {
+        self.view.unlisted_pods.store(0, Ordering::Relaxed);
+    }
+
+    /// From now on every pod the API server lists carries the label `key=value` (MODIFIED on open watches).
+    pub fn label_pods(&self, key: &str, value: &str) {
+        self.view.extra_pod_labels.write().unwrap_or_else(|p| p.into_inner()).insert(key.into(), value.into());
+    }
+
     /// Node `i`'s kubelet turns hostile: from now on its Summary also lists `phantom_pods` pods the API server never
     /// heard of (renamed copies of its real ones, about 2.5 kB each), sent chunked without a `Content-Length`, as
     /// real kubelets send theirs. 20,000 make a 50 MB body.
@@ -233,7 +257,10 @@ impl Simulation {
             nodes: nodes.iter().map(|n| (n.spec.clone(), n.addr)).collect(),
             template: template.clone(),
             deleted: Default::default(),
-            unlisted_pods: config.unlisted_pods,
+            unlisted_pods: AtomicUsize::new(config.unlisted_pods),
+            down: AtomicBool::new(false),
+            compacted_before: Default::default(),
+            extra_pod_labels: Default::default(),
             reviews: Default::default(),
             git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
         });

@@ -4,7 +4,7 @@ use crate::kubelet::client::read_token_file;
 use crate::kubelet::{ClientConfig, KubeletTls};
 use heapster_model::SpecUri;
 use heapster_model::options::{ConfigError, OptionSpec, Options};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::NodeAddress;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
@@ -332,8 +332,7 @@ impl KubernetesOptions {
     }
 
     /// The node's address of the most preferred type it has.
-    pub fn address_of(&self, node: &Node) -> Option<String> {
-        let addresses = node.status.as_ref()?.addresses.as_ref()?;
+    pub fn address_of(&self, addresses: &[NodeAddress]) -> Option<String> {
         self.preferred_address_types
             .iter()
             .find_map(|t| addresses.iter().find(|a| a.type_ == t.as_str()).map(|a| a.address.clone()))
@@ -343,6 +342,11 @@ impl KubernetesOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn addresses(n: &Node) -> &[NodeAddress] {
+        n.status.as_ref().and_then(|s| s.addresses.as_deref()).unwrap_or_default()
+    }
 
     fn parse(s: &str) -> Result<KubernetesOptions, String> {
         KubernetesOptions::parse(&s.parse().unwrap()).map_err(|e| e.to_string())
@@ -384,16 +388,20 @@ mod tests {
         ]}}))
         .unwrap();
         let o = parse("kubernetes:''").unwrap();
-        assert_eq!(o.address_of(&node).as_deref(), Some("10.0.0.3"), "InternalIP first, as Heapster");
+        assert_eq!(o.address_of(addresses(&node)).as_deref(), Some("10.0.0.3"), "InternalIP first, as Heapster");
         let external: Node = serde_json::from_value(serde_json::json!({"status": {"addresses": [
             {"type": "Hostname", "address": "node-1"}, {"type": "ExternalIP", "address": "203.0.113.7"},
         ]}}))
         .unwrap();
-        assert_eq!(o.address_of(&external).as_deref(), Some("203.0.113.7"), "then ExternalIP");
+        assert_eq!(o.address_of(addresses(&external)).as_deref(), Some("203.0.113.7"), "then ExternalIP");
         let named: Node = serde_json::from_value(
             serde_json::json!({"status": {"addresses": [{"type": "Hostname", "address": "n"}]}}),
         )
         .unwrap();
-        assert_eq!(o.address_of(&named).as_deref(), Some("n"), "a node with no IP: its name (Heapster skipped it)");
+        assert_eq!(
+            o.address_of(addresses(&named)).as_deref(),
+            Some("n"),
+            "a node with no IP: its name (Heapster skipped it)"
+        );
     }
 }
