@@ -423,3 +423,51 @@ async fn after_an_api_server_outage_a_new_pod_and_label_show_within_seconds() {
     // Generous for a loaded machine: the backoff stops at 4 s, then one list and one round; before, 25 s or more.
     assert!(took < Duration::from_secs(15), "new pod and label took {took:?} after the API server came back");
 }
+
+/// Issue 16, finding 7: with a Kubernetes source, `/healthz` answers 503 (saying why) until the API server listed a
+/// node, though empty batches keep coming; then 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_waits_for_a_node_to_be_listed() {
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    sim.set_api_down(true);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            "--metric_resolution=1s",
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let base = h.1.as_str();
+    let healthz = || async {
+        match reqwest::get(format!("{base}/healthz")).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    };
+    // Rounds run (empty: no node known), which alone made /healthz say 200 before.
+    wait_for_metrics(base, "empty rounds", |t| sample(t, "heapster_batches_total") >= 3.0).await;
+    let (status, body) = healthz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no node listed yet") && body.contains(&sim.api_url()), "{body}");
+
+    sim.set_api_down(false);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = healthz().await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < until, "/healthz still {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

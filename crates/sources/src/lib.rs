@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use heapster_model::{DataBatch, Timestamp};
 use std::sync::Arc;
 
-pub use factory::{BuiltSource, SOURCES, SourceKind, build, help, kind};
+pub use factory::{BuiltSource, Readiness, SOURCES, SourceKind, build, help, kind};
 pub use heapster_model::options::ConfigError;
 pub use self_metrics::SourceMetrics;
 

@@ -81,6 +81,26 @@ impl KubernetesProvider {
         Ok(KubernetesProvider { metadata, options: cluster.options.clone(), client, metrics })
     }
 
+    /// Ready once the API server listed at least one node: until then nothing can be scraped, and a heapster that
+    /// cannot list nodes (no RBAC, no API server) must not look healthy. Latched: nodes that go away later are the
+    /// cluster's business, not heapster's health.
+    pub fn readiness(&self, server: &str) -> crate::Readiness {
+        let metadata = self.metadata.clone();
+        let server = server.to_owned();
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        Arc::new(move || {
+            use std::sync::atomic::Ordering;
+            if seen.load(Ordering::Relaxed) || (metadata.nodes_listed() && !metadata.nodes().is_empty()) {
+                seen.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(format!(
+                "no node listed yet by the API server {server}: check that it is reachable and that heapster's \
+                 ClusterRole grants list and watch on nodes (heapster's log says why the watch fails)"
+            ))
+        })
+    }
+
     /// Waits until the first list of nodes arrived (start-up, tests).
     pub async fn ready(&self) {
         while !self.metadata.nodes_listed() {
