@@ -471,3 +471,35 @@ async fn healthz_waits_for_a_node_to_be_listed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Issue 16, finding 7: at a resolution of 2 s (anything up to 11 s: the round's deadline is 90 % of it) a kubelet
+/// that never answers is counted under `cause="timeout"`, the request ending a little before the round does;
+/// before, the round cut it off first and no cause was counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_kubelet_counts_as_timeout_at_short_resolutions() {
+    let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            "--metric_resolution=2s",
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let base = h.1.as_str();
+    wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 2)).await;
+    sim.silence_kubelet(1);
+    let timeout = "heapster_kubelet_scrape_errors_total{cause=\"timeout\"}";
+    let node1 = "heapster_scrape_errors_total{source=\"kubelet:sim-node-1\"}";
+    let text = wait_for_metrics(base, "timeouts counted", |t| sample(t, node1) >= 3.0).await;
+    assert!(sample(&text, timeout) >= 2.0, "scrape errors of node 1 without cause=\"timeout\":\n{text}");
+}

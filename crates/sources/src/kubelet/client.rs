@@ -172,12 +172,25 @@ impl KubeletClient {
 
     /// GETs and decodes a summary from `url` (`http://10.0.0.1:10255/stats/summary`).
     pub async fn summary(&self, url: &str) -> Result<Summary, ScrapeError> {
+        self.summary_within(url, self.config.timeout).await
+    }
+
+    /// As [`Self::summary`], ending at `deadline` if that comes before the request's own timeout.
+    pub async fn summary_until(&self, url: &str, deadline: tokio::time::Instant) -> Result<Summary, ScrapeError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.summary_within(url, self.config.timeout.min(left)).await
+    }
+
+    async fn summary_within(&self, url: &str, timeout: Duration) -> Result<Summary, ScrapeError> {
+        if timeout.is_zero() {
+            return Err(FetchError::Timeout(timeout));
+        }
         let body = http::get(
             &self.http,
             http::Get {
                 url,
                 bearer: self.bearer(),
-                timeout: self.config.timeout,
+                timeout,
                 max_body: self.config.max_body,
                 max_body_option: "kubeletMaxBody=",
                 budget: &self.budget,
