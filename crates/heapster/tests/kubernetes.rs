@@ -174,6 +174,28 @@ async fn heapster_over_tls_with_a_kubeconfig() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// heapster on a free port, scraping `sim` (nodes from its API server, kubelets on their InternalIP) every
+/// `resolution`; its log goes to `stderr`.
+fn start_heapster(sim: &Simulation, resolution: &str, stderr: impl Into<Stdio>) -> Heapster {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            &format!("--metric_resolution={resolution}"),
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    Heapster(child, format!("http://127.0.0.1:{port}"))
+}
+
 /// `/metrics` as text.
 async fn metrics_text(base: &str) -> String {
     heapster_sources::ensure_crypto_provider();
@@ -219,23 +241,7 @@ async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
     let sim = Simulation::start(SimConfig { nodes: 4, pods_per_node: 3, unlisted_pods: 1, ..Default::default() })
         .await
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=1s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "1s", Stdio::null());
     let base = h.1.as_str();
     wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 4)).await;
 
@@ -298,25 +304,9 @@ async fn pod_keys(base: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_kubelet_costs_little_memory_and_adds_no_phantom_pods() {
     let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 3, ..Default::default() }).await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = std::env::temp_dir().join(format!("heapster-hostile-kubelet-{}.log", std::process::id()));
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=2s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "2s", std::fs::File::create(&log).unwrap());
+    let pid = h.0.id();
     let base = h.1.as_str();
     wait_for(base, "/api/v1/model/debug/allkeys", |v| {
         v.as_array().is_some_and(|a| {
@@ -365,23 +355,7 @@ async fn after_an_api_server_outage_a_new_pod_and_label_show_within_seconds() {
     let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 3, unlisted_pods: 1, ..Default::default() })
         .await
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=1s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "1s", Stdio::null());
     let base = h.1.as_str();
     let until = Instant::now() + Duration::from_secs(30);
     while pod_keys(base).await.len() != 4 {
@@ -430,23 +404,7 @@ async fn after_an_api_server_outage_a_new_pod_and_label_show_within_seconds() {
 async fn healthz_waits_for_a_node_to_be_listed() {
     let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 2, ..Default::default() }).await.unwrap();
     sim.set_api_down(true);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=1s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "1s", Stdio::null());
     let base = h.1.as_str();
     let healthz = || async {
         match reqwest::get(format!("{base}/healthz")).await {
@@ -478,23 +436,7 @@ async fn healthz_waits_for_a_node_to_be_listed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_kubelet_counts_as_timeout_at_short_resolutions() {
     let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 2, ..Default::default() }).await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=2s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "2s", Stdio::null());
     let base = h.1.as_str();
     wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 2)).await;
     sim.silence_kubelet(1);
