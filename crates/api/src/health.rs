@@ -1,4 +1,5 @@
-//! `/healthz`: healthy while batches keep arriving, so Kubernetes restarts a heapster whose scrape loop stalled.
+//! `/healthz`: healthy while batches keep arriving, so Kubernetes restarts a heapster whose scrape loop stalled,
+//! and, with a Kubernetes source, only once the API server listed a node (before, the batches are empty).
 
 use crate::ApiState;
 use crate::params::now_millis;
@@ -22,6 +23,9 @@ pub fn check(latest: Option<Timestamp>, now: Timestamp, max_staleness_ms: i64) -
 
 /// 200 `ok`, or 503 with the reason.
 pub async fn healthz(State(st): State<ApiState>) -> (StatusCode, String) {
+    if let Some(Err(reason)) = st.ready.as_ref().map(|ready| ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, reason);
+    }
     let max = i64::try_from(st.max_staleness.as_millis()).unwrap_or(i64::MAX);
     match check(st.store.latest_timestamp(), now_millis(), max) {
         Ok(()) => (StatusCode::OK, "ok".to_owned()),

@@ -60,6 +60,9 @@ pub struct ApiState {
     pub kube_api: Option<Arc<dyn metrics_api::KubeApiProxy>>,
     /// How the model and historical APIs write values: Heapster's `uint64` unless `--api_typed_values`.
     pub values: types::ValueStyle,
+    /// A check `/healthz` makes before the batches' freshness: the sources' readiness (a kubernetes source is
+    /// ready once it listed a node), with the reason in the body when not.
+    pub ready: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
     /// Serve `/api/v1/metric-export` and its schema (Heapster's `--disable_export` turns them off: 404).
     pub export: bool,
 }
@@ -75,6 +78,7 @@ impl ApiState {
             historical: None,
             kube_api: None,
             values: Default::default(),
+            ready: None,
             export: true,
         }
     }

@@ -104,12 +104,14 @@ async fn run(flags: Flags) -> Result<(), String> {
     let mut providers = Vec::new();
     let mut metadata = None;
     let mut cluster = None;
+    let mut ready = Vec::new();
     for uri in flags.sources_or_default() {
         let built = heapster_sources::build(&uri, &source_metrics).await.map_err(|e| e.to_string())?;
         providers.push(built.provider);
         metadata = metadata.or(built.metadata);
         // The first kubernetes source's client also serves the /api/v1/nodes pass-through and the TokenReviews.
         cluster = cluster.or(built.cluster);
+        ready.extend(built.ready);
     }
     let sinks = flags
         .sinks
@@ -169,6 +171,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         max_staleness: flags.metric_resolution * 3,
         kube_api: cluster.as_ref().map(kube_proxy::for_cluster),
+        ready: (!ready.is_empty()).then(|| -> Arc<dyn Fn() -> Result<(), String> + Send + Sync> {
+            Arc::new(move || ready.iter().try_for_each(|r| r()))
+        }),
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
         export: !flags.compat.disable_export,
     })

@@ -193,7 +193,8 @@ fn rbac_grants_what_heapster_calls() {
             assert!(!grants(role, "", resource, verb), "{verb} {resource} should not be granted");
         }
     }
-    let reader = roles.iter().find(|r| r.metadata.name.as_deref() == Some("system:aggregated-metrics-reader")).unwrap();
+    let reader =
+        roles.iter().find(|r| r.metadata.name.as_deref() == Some("heapster-aggregated-metrics-reader")).unwrap();
     assert!(grants(reader, "metrics.k8s.io", "pods", "list") && grants(reader, "metrics.k8s.io", "nodes", "get"));
 }
 
@@ -470,4 +471,53 @@ fn the_eventer_manifests_grant_what_it_calls_and_its_flags_parse() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Issue 16, finding 6: `system:` names belong to Kubernetes. `system:heapster` is one of its built-in
+/// ClusterRoles, so applying a role of that name replaced the built-in one's rules; every cluster-wide RBAC object
+/// of the manifests has a name of its own.
+#[test]
+fn no_cluster_wide_rbac_object_takes_a_system_name() {
+    for dir in [deploy_dir(), deploy_dir().join("eventer")] {
+        let m = Manifests::load_from(&dir);
+        for kind in ["ClusterRole", "ClusterRoleBinding"] {
+            let names: Vec<String> =
+                m.objects().filter(|o| o["kind"] == kind).map(|o| o["metadata"]["name"].to_string()).collect();
+            assert!(!names.is_empty(), "{}: no {kind}", dir.display());
+            for name in names {
+                assert!(
+                    !name.trim_matches('"').starts_with("system:"),
+                    "{}: {kind} {name} takes a system: name",
+                    dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// Issue 16, finding 7: both Deployments meet the Pod Security Standards' "restricted" profile: a pod-level
+/// securityContext that refuses root and applies the runtime's default seccomp filter, and containers without
+/// privilege escalation, capabilities or a writable root filesystem.
+#[test]
+fn the_deployments_run_restricted() {
+    for dir in [deploy_dir(), deploy_dir().join("eventer")] {
+        let d = Manifests::load_from(&dir).deployment();
+        let spec = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let pod = spec.security_context.as_ref().unwrap_or_else(|| panic!("{}: no pod securityContext", dir.display()));
+        assert_eq!(pod.run_as_non_root, Some(true), "{}", dir.display());
+        assert!(pod.run_as_user.is_some_and(|u| u != 0), "{}: runAsUser", dir.display());
+        let seccomp = pod.seccomp_profile.as_ref().map(|p| p.type_.as_str());
+        assert_eq!(seccomp, Some("RuntimeDefault"), "{}: seccompProfile", dir.display());
+        for c in &spec.containers {
+            let sc = c
+                .security_context
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: {} has no securityContext", dir.display(), c.name));
+            assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+            assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+            let dropped = sc.capabilities.as_ref().and_then(|k| k.drop.clone()).unwrap_or_default();
+            assert_eq!(dropped, ["ALL"], "{}", c.name);
+            assert!(sc.privileged != Some(true) && sc.run_as_user != Some(0), "{}", c.name);
+        }
+    }
 }

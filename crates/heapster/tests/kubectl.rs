@@ -517,3 +517,19 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// Issue 16, finding 6: heapster serves the OpenAPI documents of the metrics API (`/openapi/v2` for the
+/// aggregator, `/openapi/v3` for kubectl), so `kubectl explain` describes its kinds and fields.
+#[test]
+fn kubectl_explain_reads_the_metrics_api_schemas() {
+    let h = Heapster::start(&["--metric_resolution=4s", "--source=local?hostname=explain-node"]);
+    h.wait_for("/healthz", Duration::from_secs(30), |v| v == "ok");
+    let k = Kubectl::new("explain");
+    let out = k.run(h.port, &["explain", "podmetrics.containers", "--api-version=metrics.k8s.io/v1beta1"]);
+    assert!(out.contains("KIND:") && out.contains("PodMetrics") && out.contains("usage"), "{out}");
+    let out = k.run(h.port, &["explain", "nodemetrics", "--api-version=metrics.k8s.io/v1beta1"]);
+    assert!(out.contains("NodeMetrics") && out.contains("window"), "{out}");
+    let v2 = h.json("/openapi/v2");
+    assert_eq!(v2["swagger"], "2.0");
+    assert!(v2["definitions"]["io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetricsList"].is_object(), "{v2}");
+}

@@ -174,6 +174,28 @@ async fn heapster_over_tls_with_a_kubeconfig() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// heapster on a free port, scraping `sim` (nodes from its API server, kubelets on their InternalIP) every
+/// `resolution`; its log goes to `stderr`.
+fn start_heapster(sim: &Simulation, resolution: &str, stderr: impl Into<Stdio>) -> Heapster {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args([
+            &format!(
+                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+                sim.api_url(),
+                sim.nodes[0].addr.port()
+            ),
+            &format!("--metric_resolution={resolution}"),
+            "--listen_ip=127.0.0.1",
+            &format!("--heapster_port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    Heapster(child, format!("http://127.0.0.1:{port}"))
+}
+
 /// `/metrics` as text.
 async fn metrics_text(base: &str) -> String {
     heapster_sources::ensure_crypto_provider();
@@ -210,8 +232,8 @@ async fn latest_point(base: &str) -> String {
     v["latestTimestamp"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Issue 3 end to end. A pod the kubelet reports and the API server does not list shows in
-/// `heapster_processor_unenriched_sets_total`. A kubelet that dies is counted under `cause="connect"`; when its
+/// Issue 3 end to end. A pod the kubelet reports and the API server does not list is dropped and counted in
+/// `heapster_kubelet_unknown_pods_dropped_total` (issue 16; before, it was kept unenriched). A kubelet that dies is counted under `cause="connect"`; when its
 /// node is then deleted from the API server it is no longer scraped (its error count stops moving), while the
 /// other nodes keep getting fresh points throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,29 +241,13 @@ async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
     let sim = Simulation::start(SimConfig { nodes: 4, pods_per_node: 3, unlisted_pods: 1, ..Default::default() })
         .await
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
-            "--metric_resolution=1s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Heapster(child, format!("http://127.0.0.1:{port}"));
+    let h = start_heapster(&sim, "1s", Stdio::null());
     let base = h.1.as_str();
     wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 4)).await;
 
-    // Every node's third pod is unknown to the API server: its pod and container sets stay unenriched.
-    let pod_enricher = "heapster_processor_unenriched_sets_total{processor=\"pod_based_enricher\"}";
-    wait_for_metrics(base, "unenriched sets counted", |t| sample(t, pod_enricher) >= 4.0).await;
+    // Every node's third pod is unknown to the API server: dropped, counted, never in the model.
+    let dropped = "heapster_kubelet_unknown_pods_dropped_total";
+    wait_for_metrics(base, "unknown pods dropped", |t| sample(t, dropped) >= 4.0).await;
 
     // The kubelet of node 3 dies; the API server still lists the node: scraped, refused, counted.
     sim.stop_kubelet(3);
@@ -265,5 +271,177 @@ async fn unknown_pods_are_counted_and_a_vanished_node_stops_being_scraped() {
     let fresh_after = latest_point(base).await;
     assert!(fresh_after > fresh_before, "sim-node-0's newest point: {fresh_before} -> {fresh_after}");
     let (_, pods) = get(base, "/api/v1/model/nodes/sim-node-1/pods/").await;
-    assert_eq!(pods.as_array().map(Vec::len), Some(3), "{pods}");
+    assert_eq!(pods.as_array().map(Vec::len), Some(2), "the two pods the API server lists: {pods}");
+}
+
+/// Peak resident memory of process `pid` in MB (`VmHWM`).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb / 1024.0
+}
+
+/// The pod keys (not containers) in the model.
+async fn pod_keys(base: &str) -> Vec<String> {
+    let (_, keys) = get(base, "/api/v1/model/debug/allkeys").await;
+    let keys = keys.as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.contains("/pod:") && !k.contains("/container:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 16, finding 4: one kubelet must not cost hundreds of MB. A kubelet that lists 20,000 pods the API server
+/// never heard of (a 50 MB chunked Summary) is cut at `kubeletMaxBody=` (16 MiB by default) and counted under
+/// `cause="too_large"`, with a line naming the node and the option; heapster's peak RSS stays far below what
+/// decoding it took (30 -> 429 MB before). With only a few such pods the Summary is read, and the phantom pods are
+/// dropped and counted, never shown in the model API. The other nodes are scraped throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_kubelet_costs_little_memory_and_adds_no_phantom_pods() {
+    let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 3, ..Default::default() }).await.unwrap();
+    let log = std::env::temp_dir().join(format!("heapster-hostile-kubelet-{}.log", std::process::id()));
+    let h = start_heapster(&sim, "2s", std::fs::File::create(&log).unwrap());
+    let pid = h.0.id();
+    let base = h.1.as_str();
+    wait_for(base, "/api/v1/model/debug/allkeys", |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter().filter(|k| k.as_str().is_some_and(|k| k.contains("/pod:") && !k.contains("/container:"))).count()
+                == 9
+        })
+    })
+    .await;
+    let settled = peak_rss_mb(pid);
+
+    sim.add_phantom_pods(1, 20_000);
+    let too_large = "heapster_kubelet_scrape_errors_total{cause=\"too_large\"}";
+    let text = wait_for_metrics(base, "oversized Summaries refused", |t| sample(t, too_large) >= 3.0).await;
+    let batches = sample(&text, "heapster_batches_total");
+    let fresh_before = latest_point(base).await;
+    wait_for_metrics(base, "more rounds", |t| sample(t, "heapster_batches_total") >= batches + 2.0).await;
+    let peak = peak_rss_mb(pid);
+    eprintln!("peak RSS: {settled:.0} MB before the hostile kubelet, {peak:.0} MB after");
+    assert!(peak < settled + 120.0, "a 50 MB Summary took heapster's peak RSS from {settled:.0} to {peak:.0} MB");
+    assert_eq!(pod_keys(base).await.len(), 9, "no phantom pod in the model");
+    assert!(latest_point(base).await > fresh_before, "the good nodes are still scraped");
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        stderr.lines().any(|l| l.contains("sim-node-1") && l.contains("kubeletMaxBody=")),
+        "a line names the node and the option:\n{stderr}"
+    );
+
+    // A few phantom pods in an ordinary-sized Summary: read, and the phantoms dropped and counted.
+    sim.add_phantom_pods(1, 5);
+    let dropped = "heapster_kubelet_unknown_pods_dropped_total";
+    wait_for_metrics(base, "phantom pods dropped", |t| sample(t, dropped) >= 10.0).await;
+    let node1 =
+        wait_for(base, "/api/v1/model/nodes/sim-node-1/pods/", |v| v.as_array().is_some_and(|a| !a.is_empty())).await;
+    assert_eq!(node1.as_array().map(Vec::len), Some(3), "only the pods the API server lists: {node1}");
+    assert_eq!(pod_keys(base).await.len(), 9, "no phantom pod in the model");
+    drop(h);
+    let _ = std::fs::remove_file(&log);
+}
+
+/// Issue 16, finding 6: after the API server was down long enough for client-go's backoff (kube-rs's default) to
+/// reach 25.6 s (0.8 + 1.6 + 3.2 + 6.4 + 12.8 s of failures) and etcd compacted meanwhile, the watches get 410
+/// Expired when it is back. They must list again at once, not sleep out the backoff: a new pod and a new label show
+/// within seconds (they took about a minute against a real kube-apiserver).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_api_server_outage_a_new_pod_and_label_show_within_seconds() {
+    let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 3, unlisted_pods: 1, ..Default::default() })
+        .await
+        .unwrap();
+    let h = start_heapster(&sim, "1s", Stdio::null());
+    let base = h.1.as_str();
+    let until = Instant::now() + Duration::from_secs(30);
+    while pod_keys(base).await.len() != 4 {
+        assert!(Instant::now() < until, "the 4 listed pods: {:?}", pod_keys(base).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    sim.set_api_down(true);
+    // The outage itself, not a wait for something: long enough for the old backoff to reach 25.6 s.
+    tokio::time::sleep(Duration::from_secs(26)).await;
+    sim.compact_api();
+    sim.list_all_pods();
+    sim.label_pods("tier", "gold");
+    sim.set_api_down(false);
+    let back = Instant::now();
+
+    let until = back + Duration::from_secs(60);
+    let pods = loop {
+        let pods = pod_keys(base).await;
+        if pods.len() == 6 {
+            break pods;
+        }
+        assert!(Instant::now() < until, "the new pods never showed: {pods:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // namespace:NS/pod:POD of a pod that was there before the outage: it gets the new label.
+    let (ns, pod) = pods[0].trim_start_matches("namespace:").split_once("/pod:").unwrap();
+    let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{pod}");
+    loop {
+        let (status, v) = get(base, &path).await;
+        if status == 200 && v["metadata"]["labels"]["tier"] == "gold" {
+            break;
+        }
+        assert!(Instant::now() < until, "the new label never showed: {status} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = back.elapsed();
+    eprintln!("new pod and label in the model {took:?} after the API server came back");
+    // Generous for a loaded machine: the backoff stops at 4 s, then one list and one round; before, 25 s or more.
+    assert!(took < Duration::from_secs(15), "new pod and label took {took:?} after the API server came back");
+}
+
+/// Issue 16, finding 7: with a Kubernetes source, `/healthz` answers 503 (saying why) until the API server listed a
+/// node, though empty batches keep coming; then 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_waits_for_a_node_to_be_listed() {
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    sim.set_api_down(true);
+    let h = start_heapster(&sim, "1s", Stdio::null());
+    let base = h.1.as_str();
+    let healthz = || async {
+        match reqwest::get(format!("{base}/healthz")).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    };
+    // Rounds run (empty: no node known), which alone made /healthz say 200 before.
+    wait_for_metrics(base, "empty rounds", |t| sample(t, "heapster_batches_total") >= 3.0).await;
+    let (status, body) = healthz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no node listed yet") && body.contains(&sim.api_url()), "{body}");
+
+    sim.set_api_down(false);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = healthz().await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < until, "/healthz still {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 16, finding 7: at a resolution of 2 s (anything up to 11 s: the round's deadline is 90 % of it) a kubelet
+/// that never answers is counted under `cause="timeout"`, the request ending a little before the round does;
+/// before, the round cut it off first and no cause was counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_kubelet_counts_as_timeout_at_short_resolutions() {
+    let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let h = start_heapster(&sim, "2s", Stdio::null());
+    let base = h.1.as_str();
+    wait_for(base, "/api/v1/model/nodes/", |v| v.as_array().is_some_and(|a| a.len() == 2)).await;
+    sim.silence_kubelet(1);
+    let timeout = "heapster_kubelet_scrape_errors_total{cause=\"timeout\"}";
+    let node1 = "heapster_scrape_errors_total{source=\"kubelet:sim-node-1\"}";
+    let text = wait_for_metrics(base, "timeouts counted", |t| sample(t, node1) >= 3.0).await;
+    assert!(sample(&text, timeout) >= 2.0, "scrape errors of node 1 without cause=\"timeout\":\n{text}");
 }

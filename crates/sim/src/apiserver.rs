@@ -17,6 +17,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -28,7 +29,14 @@ pub struct ClusterView {
     /// Indexes into `nodes` of the nodes deleted (with their pods), with when (the resource version then).
     pub deleted: RwLock<HashMap<usize, i64>>,
     /// The last this many pod slots of every node are served by its kubelet but not listed here.
-    pub unlisted_pods: usize,
+    pub unlisted_pods: AtomicUsize,
+    /// Down for maintenance: nodes, pods, namespaces and `/version` answer 503, and open watches end.
+    pub down: AtomicBool,
+    /// Resource versions below this one are compacted away: a watch from one gets 410 Expired, as from etcd after
+    /// a long outage.
+    pub compacted_before: AtomicI64,
+    /// Labels added to every pod (a test's way to change pods under a running watch: MODIFIED events).
+    pub extra_pod_labels: RwLock<BTreeMap<String, String>>,
     /// The tokens TokenReviews accept.
     pub reviews: TokenReviews,
     /// The `gitVersion` `/version` reports (`v1.33.0-sim`), settable so a test can make gcloud's kubectl
@@ -38,6 +46,9 @@ pub struct ClusterView {
 
 /// `GET /version`: a version.Info whose major and minor come from [`ClusterView::git_version`].
 async fn version(State(v): State<Arc<ClusterView>>) -> Response {
+    if let Some(r) = unavailable(&v) {
+        return r;
+    }
     let git = v.git_version.read().unwrap_or_else(|p| p.into_inner()).clone();
     let mut parts = git.trim_start_matches('v').split(['.', '-', '+']);
     let (major, minor) = (parts.next().unwrap_or("1").to_owned(), parts.next().unwrap_or("0").to_owned());
@@ -126,7 +137,7 @@ fn node_json(spec: &NodeSpec, addr: SocketAddr) -> Value {
     })
 }
 
-fn pod_json(node: &str, pod: &PodInstance) -> Value {
+fn pod_json(node: &str, pod: &PodInstance, extra_labels: &BTreeMap<String, String>) -> Value {
     let start = pod.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let app = pod.name.split('-').next().unwrap_or("app");
     let containers: Vec<Value> = pod
@@ -147,10 +158,14 @@ fn pod_json(node: &str, pod: &PodInstance) -> Value {
                    "restartCount": 0, "started": true, "state": {"running": {"startedAt": start}}})
         })
         .collect();
+    let mut labels = json!({"app": app, "sim": "true"});
+    for (k, v) in extra_labels {
+        labels[k] = json!(v);
+    }
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid, "resourceVersion": "1",
-                     "labels": {"app": app, "sim": "true"}, "creationTimestamp": start},
+                     "labels": labels, "creationTimestamp": start},
         "spec": {"nodeName": node, "containers": containers},
         "status": {"phase": "Running", "startTime": start, "containerStatuses": statuses},
     })
@@ -174,11 +189,12 @@ impl ClusterView {
     fn pods(&self, as_of: Option<i64>) -> BTreeMap<String, Value> {
         let now = Utc::now();
         let mut out = BTreeMap::new();
+        let extra_labels = self.extra_pod_labels.read().unwrap_or_else(|p| p.into_inner()).clone();
         for (spec, _) in self.live_nodes(as_of) {
-            let listed = spec.pods.saturating_sub(self.unlisted_pods);
+            let listed = spec.pods.saturating_sub(self.unlisted_pods.load(Ordering::Relaxed));
             for slot in 0..listed {
                 let pod = spec.pod(&self.template, slot, now);
-                out.insert(pod.uid.clone(), pod_json(&spec.name, &pod));
+                out.insert(pod.uid.clone(), pod_json(&spec.name, &pod, &extra_labels));
             }
         }
         out
@@ -230,14 +246,21 @@ fn bookmark(kind: &str) -> Value {
 /// The objects a watch compares each second (by name or uid); `None`: the kind never changes.
 type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, Value>>;
 
-/// A watch: a BOOKMARK first, then, each second, ADDED and DELETED events for what `objects` added or lost since,
-/// until `timeoutSeconds`.
+/// A watch: a BOOKMARK first, then, each second, ADDED, MODIFIED and DELETED events for what `objects` added,
+/// changed or lost since, until `timeoutSeconds` (or the server goes [`ClusterView::down`]). A resource version
+/// older than [`ClusterView::compacted_before`] gets one ERROR event, 410 Expired, as a real server sends it.
 fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<ClusterView>, objects: Objects) -> Response {
     // What the client knew at its resource version (a timestamp here), so that what changed since it listed is
     // reported even when the watch starts later.
     let since: Option<i64> = params.get("resourceVersion").and_then(|rv| rv.parse().ok());
     let timeout = params.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(300u64).min(600);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    if let Some(rv) = since.filter(|rv| *rv < view.compacted_before.load(Ordering::Relaxed)) {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("too old resource version: {rv}"), "reason": "Expired", "code": 410});
+        let line = event("ERROR", &status);
+        return ([(header::CONTENT_TYPE, "application/json")], line).into_response();
+    }
     tokio::spawn(async move {
         if tx.send(Ok(event("BOOKMARK", &bookmark(kind)))).await.is_err() {
             return;
@@ -246,6 +269,9 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
         let mut known = objects.map(|f| f(&view, since)).unwrap_or_default();
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            if view.down.load(Ordering::Relaxed) {
+                return;
+            }
             let Some(objects) = objects else {
                 if tx.is_closed() {
                     return;
@@ -259,7 +285,12 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                 }
             }
             for (uid, pod) in &now {
-                if !known.contains_key(uid) && tx.send(Ok(event("ADDED", pod))).await.is_err() {
+                let change = match known.get(uid) {
+                    None => "ADDED",
+                    Some(before) if before != pod => "MODIFIED",
+                    Some(_) => continue,
+                };
+                if tx.send(Ok(event(change, pod))).await.is_err() {
                     return;
                 }
             }
@@ -281,7 +312,19 @@ pub(crate) fn is_watch(p: &HashMap<String, String>) -> bool {
     p.get("watch").is_some_and(|w| w == "true" || w == "1")
 }
 
+/// 503, as an API server whose etcd is gone answers, while the simulated one is [`ClusterView::down`].
+fn unavailable(v: &ClusterView) -> Option<Response> {
+    v.down.load(Ordering::Relaxed).then(|| {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "the simulated API server is down", "reason": "ServiceUnavailable", "code": 503});
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(status)).into_response()
+    })
+}
+
 async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = unavailable(&v) {
+        return r;
+    }
     if is_watch(&p) {
         return watch(&p, "Node", v, Some(ClusterView::node_objects));
     }
@@ -289,6 +332,9 @@ async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String
 }
 
 async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = unavailable(&v) {
+        return r;
+    }
     if is_watch(&p) {
         return watch(&p, "Pod", v, Some(ClusterView::pods));
     }
@@ -296,6 +342,9 @@ async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String,
 }
 
 async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = unavailable(&v) {
+        return r;
+    }
     if is_watch(&p) {
         return watch(&p, "Namespace", v, None);
     }

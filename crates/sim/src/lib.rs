@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use kubelet::{NodeSpec, Template};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -125,6 +125,37 @@ impl Simulation {
         self.node_states[i].silent.store(true, Ordering::Relaxed);
     }
 
+    /// The API server goes down (`true`: nodes, pods, namespaces and `/version` answer 503, open watches end
+    /// within a second) or comes back (`false`).
+    pub fn set_api_down(&self, down: bool) {
+        self.view.down.store(down, Ordering::Relaxed);
+    }
+
+    /// The API server forgets every resource version until now, as etcd compacts during a long outage: watches
+    /// resuming from one get 410 Expired and must list again.
+    pub fn compact_api(&self) {
+        let now = Utc::now().timestamp_millis();
+        self.view.compacted_before.store(now, Ordering::Relaxed);
+    }
+
+    /// From now on the API server lists every pod the kubelets serve (the pods [`SimConfig::unlisted_pods`] kept
+    /// back appear, as new pods do).
+    pub fn list_all_pods(&self) {
+        self.view.unlisted_pods.store(0, Ordering::Relaxed);
+    }
+
+    /// From now on every pod the API server lists carries the label `key=value` (MODIFIED on open watches).
+    pub fn label_pods(&self, key: &str, value: &str) {
+        self.view.extra_pod_labels.write().unwrap_or_else(|p| p.into_inner()).insert(key.into(), value.into());
+    }
+
+    /// Node `i`'s kubelet turns hostile: from now on its Summary also lists `phantom_pods` pods the API server never
+    /// heard of (renamed copies of its real ones, about 2.5 kB each), sent chunked without a `Content-Length`, as
+    /// real kubelets send theirs. 20,000 make a 50 MB body.
+    pub fn add_phantom_pods(&self, i: usize, phantom_pods: usize) {
+        self.node_states[i].phantom_pods.store(phantom_pods, Ordering::Relaxed);
+    }
+
     /// Node `i`'s kubelet stops: it no longer accepts connections and closes idle ones (a request in flight is
     /// still answered). The API server keeps listing the node as Ready, as it does for a while after a node dies.
     pub fn stop_kubelet(&self, i: usize) {
@@ -150,14 +181,27 @@ struct NodeState {
     template: Arc<Template>,
     /// Accept requests and never answer them (a kubelet stuck, or a node half gone).
     silent: AtomicBool,
+    /// Pods listed beyond the node's own, unknown to the API server (a hostile or broken kubelet).
+    phantom_pods: AtomicUsize,
 }
 
-async fn summary(State(st): State<Arc<NodeState>>) -> impl IntoResponse {
+async fn summary(State(st): State<Arc<NodeState>>) -> axum::response::Response {
     if st.silent.load(Ordering::Relaxed) {
         std::future::pending::<()>().await;
     }
+    let phantom = st.phantom_pods.load(Ordering::Relaxed);
+    if phantom > 0 {
+        // Slots past the node's own pods get names the API server does not list.
+        let spec = NodeSpec { pods: st.spec.pods + phantom, ..st.spec.clone() };
+        let body = axum::body::Bytes::from(kubelet::render(&st.template, &spec, Utc::now()));
+        let chunks = (0..body.len())
+            .step_by(64 << 10)
+            .map(move |at| Ok::<_, std::io::Error>(body.slice(at..(at + (64 << 10)).min(body.len()))));
+        let stream = futures_util::stream::iter(chunks.collect::<Vec<_>>());
+        return ([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(stream)).into_response();
+    }
     let body = kubelet::render(&st.template, &st.spec, Utc::now());
-    ([(header::CONTENT_TYPE, "application/json")], body)
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 impl Simulation {
@@ -190,8 +234,12 @@ impl Simulation {
                 epoch,
                 churn: config.churn,
             };
-            let state =
-                Arc::new(NodeState { spec: spec.clone(), template: template.clone(), silent: AtomicBool::new(false) });
+            let state = Arc::new(NodeState {
+                spec: spec.clone(),
+                template: template.clone(),
+                silent: AtomicBool::new(false),
+                phantom_pods: AtomicUsize::new(0),
+            });
             node_states.push(state.clone());
             let app = Router::new()
                 .route("/stats/summary", get(summary))
@@ -209,7 +257,10 @@ impl Simulation {
             nodes: nodes.iter().map(|n| (n.spec.clone(), n.addr)).collect(),
             template: template.clone(),
             deleted: Default::default(),
-            unlisted_pods: config.unlisted_pods,
+            unlisted_pods: AtomicUsize::new(config.unlisted_pods),
+            down: AtomicBool::new(false),
+            compacted_before: Default::default(),
+            extra_pod_labels: Default::default(),
             reviews: Default::default(),
             git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
         });

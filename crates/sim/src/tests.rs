@@ -19,6 +19,7 @@ async fn each_node_answers_on_its_own_address_with_growing_counters() {
         url: format!("http://{}/stats/summary", node.addr),
         client,
         metrics: Default::default(),
+        api_pods: None,
     };
     let a = source.scrape(0).await.unwrap();
     let pods = a.sets.keys().filter(|k| k.contains("/pod:") && !k.contains("/container:")).count();

@@ -18,11 +18,16 @@ pub struct BuiltSource {
     pub provider: Arc<dyn MetricsSourceProvider>,
     pub metadata: Option<Arc<dyn ClusterMetadata>>,
     pub cluster: Option<Cluster>,
+    /// Whether the source can have produced anything yet, with the reason when not (for `/healthz`).
+    pub ready: Option<Readiness>,
 }
+
+/// `Ok` once a source can produce data, else the one-line reason it cannot yet.
+pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl BuiltSource {
     fn fixed(provider: Arc<dyn MetricsSourceProvider>) -> Self {
-        BuiltSource { provider, metadata: None, cluster: None }
+        BuiltSource { provider, metadata: None, cluster: None, ready: None }
     }
 }
 
@@ -110,7 +115,13 @@ async fn kubernetes(o: Options<'_>, metrics: SourceMetrics) -> Result<BuiltSourc
     let cluster = Cluster::connect(options).await.map_err(|e| o.error(e))?;
     let provider = KubernetesProvider::start(&cluster, metrics).await.map_err(|e| o.error(e))?;
     let metadata: Arc<dyn ClusterMetadata> = provider.metadata.clone();
-    Ok(BuiltSource { provider: Arc::new(provider), metadata: Some(metadata), cluster: Some(cluster) })
+    let ready = provider.readiness(&cluster.server);
+    Ok(BuiltSource {
+        provider: Arc::new(provider),
+        metadata: Some(metadata),
+        cluster: Some(cluster),
+        ready: Some(ready),
+    })
 }
 
 /// Heapster's CoreOS mode: plain hosts running cAdvisor (or heapster, which serves the same API).

@@ -4,10 +4,15 @@
 //! attacker) send an endless body. Each request has its own deadline, the body is read in chunks up to a byte limit
 //! (a declared `Content-Length` over the limit is refused before reading), and each failure has a [`FetchError`]
 //! whose [`FetchError::cause`] the sources count per target.
+//!
+//! The byte limit bounds one target; a [`BodyBudget`] bounds them together, so that a dozen kubelets each sending
+//! a body just under the limit cannot add up to hundreds of MB.
 
 use heapster_net::{describe_tls, error_chain, tls_failure};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why one target gave no document this round.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +27,15 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("answered HTTP {status}: {snippet}")]
     Status { status: u16, snippet: String },
-    #[error("body larger than {limit} bytes: not read further (raise the limit if real documents are this big)")]
-    TooLarge { limit: usize },
+    /// The response head (status line and headers) did not parse or never ended: a server that is not what the
+    /// URL says, or one misbehaving on purpose. Not a connection failure: the connection worked.
+    #[error("the response head is malformed or too large: {0}")]
+    BadHead(String),
+    #[error(
+        "body larger than {limit} bytes: not read further (raise {option} on --source if this target's documents are \
+         really this big)"
+    )]
+    TooLarge { limit: usize, option: &'static str },
     #[error("body is not JSON (an HTML error page or a proxy?): {0}")]
     NotJson(String),
     #[error("body ended early ({got} bytes): {err}")]
@@ -38,6 +50,7 @@ impl FetchError {
         match self {
             FetchError::Connect(_) => "connect",
             FetchError::Tls(_) => "tls",
+            FetchError::BadHead(_) => "bad_head",
             FetchError::Timeout(_) => "timeout",
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
@@ -55,12 +68,118 @@ pub(crate) struct Get<'a> {
     /// Deadline of the whole request, body included.
     pub timeout: Duration,
     pub max_body: usize,
+    /// The option that sets `max_body` (`kubeletMaxBody=`), named when a body is over it.
+    pub max_body_option: &'static str,
+    /// Shared by every request of one source: bytes of bodies held at once.
+    pub budget: &'a BodyBudget,
     /// The options a user sets to trust the target's certificate, and to stop verifying it: named in TLS errors.
     pub tls_options: (&'a str, &'a str),
 }
 
+/// Bytes of response bodies held at once across every concurrent request of one source, beyond the first
+/// [`BodyBudget::FREE_PER_BODY`] of each.
+///
+/// Each body takes permits (one per byte) as it is read and gives them back when the caller drops the [`Body`],
+/// after decoding. The first MiB of every body is free, so that the bodies of healthy nodes (a 110-pod Summary is
+/// about 0.6 MB) never wait on each other: only big bodies share the budget. A body of known length takes its
+/// permits in one go, holding none before; a chunked one takes them chunk by chunk and may wait while holding
+/// some: if big bodies ever wait on each other, the request deadline ends the wait.
+#[derive(Clone)]
+pub struct BodyBudget {
+    permits: Arc<Semaphore>,
+    total: usize,
+}
+
+impl BodyBudget {
+    /// Bytes of each body not counted against the budget.
+    pub const FREE_PER_BODY: usize = 1 << 20;
+
+    /// A budget of `total` bytes; it must hold at least one body of the largest size allowed.
+    pub fn new(total: usize) -> Self {
+        BodyBudget { permits: Arc::new(Semaphore::new(total.min(Semaphore::MAX_PERMITS))), total }
+    }
+
+    /// The budget's size in bytes.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes counted now (tests).
+    pub fn in_use(&self) -> usize {
+        self.total.min(Semaphore::MAX_PERMITS) - self.permits.available_permits()
+    }
+
+    /// Takes the permits for a body growing from `had` to `has` bytes.
+    async fn grow(&self, held: &mut Option<OwnedSemaphorePermit>, had: usize, has: usize) {
+        let free = Self::FREE_PER_BODY;
+        let more = has.saturating_sub(free) - had.saturating_sub(free);
+        if more == 0 {
+            return;
+        }
+        // More than `u32::MAX` at once cannot happen: bodies are far below 4 GiB and chunks smaller still.
+        let more = u32::try_from(more).unwrap_or(u32::MAX);
+        let Ok(p) = self.permits.clone().acquire_many_owned(more).await else { return };
+        match held {
+            Some(h) => h.merge(p),
+            None => *held = Some(p),
+        }
+    }
+}
+
+/// A body read within the limits; its bytes count against the [`BodyBudget`] until it is dropped.
+pub(crate) struct Body {
+    pub bytes: Vec<u8>,
+    _permits: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// `max_body` and `bytes_in_flight` from the options `max_name` and `flight_name` (sizes like `16Mi`), checked
+/// together: a budget smaller than one body of the largest size would stall every large body until its deadline.
+pub(crate) fn body_limits(
+    o: &heapster_model::options::Options,
+    (max_name, flight_name): (&str, &str),
+    (max_default, flight_default): (usize, usize),
+) -> Result<(usize, usize), heapster_model::options::ConfigError> {
+    let size = |name: &str, default: usize| -> Result<usize, _> {
+        match o.get(name) {
+            None => Ok(default),
+            Some(v) => heapster_model::quantity::parse_size(v)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| o.error(format!("{name}={v:?}: expected a size like 16Mi or 64M"))),
+        }
+    };
+    let max_body = size(max_name, max_default)?;
+    let flight = size(flight_name, flight_default.max(max_body.saturating_sub(BodyBudget::FREE_PER_BODY)))?;
+    if flight < max_body.saturating_sub(BodyBudget::FREE_PER_BODY) {
+        return Err(o.error(format!(
+            "{flight_name}={flight} is smaller than one body of {max_name}={max_body} (less its first MiB, which is \
+             not counted): raise {flight_name} or lower {max_name}"
+        )));
+    }
+    Ok((max_body, flight))
+}
+
+/// Whether a request failed because the response head did not parse or was too large (hyper's parse errors).
+fn bad_head(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_parse) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// The body of a successful GET, within the deadline and the byte limit.
-pub(crate) async fn get(http: &reqwest::Client, req: Get<'_>) -> Result<Vec<u8>, FetchError> {
+pub(crate) async fn get(http: &reqwest::Client, req: Get<'_>) -> Result<Body, FetchError> {
     let timeout = req.timeout;
     match tokio::time::timeout(timeout, fetch(http, req)).await {
         Ok(r) => r,
@@ -68,7 +187,7 @@ pub(crate) async fn get(http: &reqwest::Client, req: Get<'_>) -> Result<Vec<u8>,
     }
 }
 
-async fn fetch(http: &reqwest::Client, req: Get<'_>) -> Result<Vec<u8>, FetchError> {
+async fn fetch(http: &reqwest::Client, req: Get<'_>) -> Result<Body, FetchError> {
     let mut builder = http.get(req.url).header("accept", "application/json");
     if let Some(t) = req.bearer {
         builder = builder.bearer_auth(t);
@@ -78,21 +197,33 @@ async fn fetch(http: &reqwest::Client, req: Get<'_>) -> Result<Vec<u8>, FetchErr
             FetchError::Timeout(req.timeout)
         } else if let Some(tls) = tls_failure(&e) {
             FetchError::Tls(describe_tls(&tls, req.tls_options.0, req.tls_options.1))
+        } else if bad_head(&e) {
+            FetchError::BadHead(error_chain(&e))
         } else {
             FetchError::Connect(error_chain(&e))
         }
     })?;
     let limit = req.max_body;
+    let too_large = || FetchError::TooLarge { limit, option: req.max_body_option };
     if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(FetchError::TooLarge { limit });
+        return Err(too_large());
     }
     let status = resp.status();
-    let mut body = Vec::with_capacity(resp.content_length().map_or(64 << 10, |n| n as usize));
+    let mut permits = None;
+    let declared = resp.content_length().map(|n| n as usize);
+    if let Some(n) = declared {
+        req.budget.grow(&mut permits, 0, n).await;
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(64 << 10));
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(FetchError::TooLarge { limit });
+                let has = body.len() + chunk.len();
+                if has > limit {
+                    return Err(too_large());
+                }
+                if declared.is_none_or(|n| has > n) {
+                    req.budget.grow(&mut permits, body.len().max(declared.unwrap_or(0)), has).await;
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -103,7 +234,7 @@ async fn fetch(http: &reqwest::Client, req: Get<'_>) -> Result<Vec<u8>, FetchErr
     if !status.is_success() {
         return Err(FetchError::Status { status: status.as_u16(), snippet: snippet(&body) });
     }
-    Ok(body)
+    Ok(Body { bytes: body, _permits: permits })
 }
 
 /// Decodes a JSON document whose first byte must be `open` (`{` for an object, `[` for a list).

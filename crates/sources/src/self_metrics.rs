@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Labels of [`SourceMetrics::unavailable`].
@@ -53,6 +53,8 @@ pub struct SourceMetrics {
     /// Failed cAdvisor requests by document and cause. Per host failures are in the scrape loop's
     /// `heapster_scrape_errors{source}`.
     pub cadvisor_scrape_errors: Family<CadvisorCauseLabels, Counter>,
+    /// Pods a kubelet reported that the API server does not list on its node, dropped.
+    pub kubelet_unknown_pods_dropped: Counter,
     /// Nodes known from the API server.
     pub kubernetes_nodes: Gauge,
     /// Nodes skipped this round because their Ready condition is not True (scraping them would only time out).
@@ -60,6 +62,9 @@ pub struct SourceMetrics {
     /// The duplicates each node's kubelet last reported, so that a node listing the same duplicates every round is
     /// logged at warn once (when what it reports changes), then at debug. Only nodes with duplicates are kept.
     last_duplicates: Arc<Mutex<HashMap<String, Duplicates>>>,
+    /// Nodes whose unknown pods were logged at warn: once per node, then at debug (a pod created or deleted a
+    /// moment ago is unknown for a round, so the count comes and goes).
+    warned_unknown_pods: Arc<Mutex<HashSet<String>>>,
 }
 
 impl SourceMetrics {
@@ -87,6 +92,11 @@ impl SourceMetrics {
             m.cadvisor_scrape_errors.clone(),
         );
         registry.register(
+            "heapster_kubelet_unknown_pods_dropped",
+            "Pods a kubelet reported that the API server does not list on that node; dropped",
+            m.kubelet_unknown_pods_dropped.clone(),
+        );
+        registry.register(
             "heapster_kubernetes_nodes",
             "Nodes known from the Kubernetes API server",
             m.kubernetes_nodes.clone(),
@@ -97,6 +107,24 @@ impl SourceMetrics {
             m.kubernetes_nodes_not_ready.clone(),
         );
         m
+    }
+
+    /// Counts the pods of `node` dropped because the API server does not list them there, and says so once.
+    pub(crate) fn count_unknown_pods(&self, node: &str, dropped: usize) {
+        if dropped == 0 {
+            return;
+        }
+        self.kubelet_unknown_pods_dropped.inc_by(dropped as u64);
+        if self.warned_unknown_pods.lock().unwrap_or_else(|p| p.into_inner()).insert(node.to_owned()) {
+            tracing::warn!(
+                node,
+                dropped,
+                "kubelet reported pods the API server does not list on this node: dropped (counted in \
+                 heapster_kubelet_unknown_pods_dropped_total; logged once per node, then at debug)"
+            );
+        } else {
+            tracing::debug!(node, dropped, "kubelet reported pods the API server does not list on this node");
+        }
     }
 
     /// Counts the duplicates a node's kubelet listed and logs them; says whether it was logged at warn (the first

@@ -25,6 +25,7 @@
 pub mod discovery;
 pub mod nodes;
 mod objects;
+pub mod openapi;
 pub mod pods;
 pub mod quantity;
 pub mod selector;
@@ -235,7 +236,7 @@ pub(crate) fn int(v: MetricValue) -> i64 {
 /// The metrics API, the discovery documents and the core routes kubectl needs. Every metrics route also answers
 /// with a trailing slash (`.../nodes/`), as Heapster's go-restful router did.
 pub fn routes() -> Router<ApiState> {
-    let mut r = discovery::routes().merge(nodes::core_routes()).merge(pods::core_routes());
+    let mut r = discovery::routes().merge(openapi::routes()).merge(nodes::core_routes()).merge(pods::core_routes());
     for v in ApiVersion::ALL {
         let p = v.prefix();
         let routes: [(String, MethodRouter<ApiState>); 6] = [

@@ -238,12 +238,13 @@ fn list(st: ApiState, v: ApiVersion, scope: Scope, q: Result<Query<ListParams>, 
             if !sel.fields.matches(&pod.namespace, &pod.name) {
                 return true;
             }
-            // Labels cost a store lookup per pod: read them only when a selector needs them.
-            let labels = (!sel.labels.is_empty() || pod.labels.is_some()).then(|| pod.labels(&st));
-            if labels.as_ref().is_some_and(|l| !sel.labels.matches(l)) {
+            // Every item carries its labels, as a single GET and metrics-server's lists do (clients such as
+            // `kubectl top pod -l` and dashboards group by them).
+            let labels = pod.labels(&st);
+            if !sel.labels.matches(&labels) {
                 return true;
             }
-            match pod_metrics(&reader, &pod, &window, labels.as_ref(), None) {
+            match pod_metrics(&reader, &pod, &window, Some(&labels), None) {
                 Some(item) => w.item(&item),
                 None => true,
             }

@@ -211,6 +211,8 @@ async fn pod_metrics_lists_and_gets() {
     // web-1's c2 has no CPU yet: the pod is reported with c1 alone.
     let web = &all["items"][1];
     assert_eq!(web["containers"], json!([{"name": "c1", "usage": {"cpu": "12500u", "memory": "100Mi"}}]));
+    // Issue 16, finding 6: items of a list carry their labels, as single GETs and metrics-server's lists do.
+    assert_eq!(web["metadata"]["labels"], json!({"app": "web", "tier": "front"}));
     assert_eq!(all["items"][2]["containers"][0]["usage"], json!({"cpu": "1", "memory": "1k"}));
 
     let ns1 = ok(&st, &format!("{V1B1}/namespaces/ns1/pods")).await;

@@ -4,8 +4,8 @@
 //! body read in chunks up to a byte limit; a cause per failure, counted in `heapster_cadvisor_scrape_errors{cause}`.
 //! Both go through [`crate::http`]; the settings ([`ClientConfig`]) are shared.
 
-use crate::http;
 pub use crate::http::FetchError;
+use crate::http::{self, BodyBudget};
 use crate::kubelet::ClientConfig;
 use heapster_model::cadvisor::{ContainerInfo, MachineInfo};
 use std::time::Duration;
@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct CadvisorClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// Shared by every clone, so by every host of the source.
+    budget: BodyBudget,
 }
 
 /// Decodes `/api/v1.3/subcontainers/`: a JSON array of containers.
@@ -36,7 +38,8 @@ impl CadvisorClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| format!("cadvisor client: {e}"))?;
-        Ok(CadvisorClient { http, config })
+        let budget = BodyBudget::new(config.bytes_in_flight);
+        Ok(CadvisorClient { http, config, budget })
     }
 
     /// GETs and decodes `http://IP:PORT/api/v1.3/subcontainers/`.
@@ -52,7 +55,7 @@ impl CadvisorClient {
     }
 
     /// The body of a successful GET, under the deadline and the byte limit.
-    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+    async fn get(&self, url: &str) -> Result<http::Body, FetchError> {
         http::get(
             &self.http,
             http::Get {
@@ -60,6 +63,8 @@ impl CadvisorClient {
                 bearer: None,
                 timeout: self.config.timeout,
                 max_body: self.config.max_body,
+                max_body_option: "cadvisorMaxBody=",
+                budget: &self.budget,
                 tls_options: ("", ""),
             },
         )

@@ -60,7 +60,22 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec::new("standalone", "false", "scrape this host's cAdvisor on 127.0.0.1 only"),
     OptionSpec::new("hostname", "", "this host's name in standalone mode (default: the system's)"),
     OptionSpec::new("cadvisorTimeout", "10s", "deadline of one request"),
+    OptionSpec::new("cadvisorMaxBody", "64Mi", "largest document read from one host (~38 kB a container)"),
+    OptionSpec::new(
+        "cadvisorBytesInFlight",
+        "128Mi",
+        "bytes of documents held at once across all hosts, beyond the first MiB of each",
+    ),
 ];
+
+/// The default largest cAdvisor document: the subcontainers list carries each container's recent stats (the
+/// recorded one, `fixtures/cadvisor_v1.3_subcontainers_k8s1.2.json`, 38 kB a container), so a host with 110 pods
+/// (about 300 containers with the pause containers and system cgroups) sends about 11 MB; 64 MiB is six times
+/// that.
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
+/// The default bytes-in-flight budget: two documents of the largest default size.
+pub const DEFAULT_BYTES_IN_FLIGHT: usize = 128 << 20;
 
 impl CadvisorOptions {
     /// Parses `cadvisor:external?hostsFile=...`, `cadvisor:?standalone=true` or `cadvisor:standalone`, rejecting
@@ -76,7 +91,17 @@ impl CadvisorOptions {
         let standalone = o.bool("standalone", target == "standalone")?;
         let port = o.parse::<NonZeroU16>("cadvisorPort", NonZeroU16::new(DEFAULT_PORT).expect("not 0"), "a port")?;
         let defaults = ClientConfig::default();
-        let client = ClientConfig { timeout: o.duration("cadvisorTimeout", defaults.timeout)?, ..defaults };
+        let (max_body, bytes_in_flight) = crate::http::body_limits(
+            o,
+            ("cadvisorMaxBody", "cadvisorBytesInFlight"),
+            (DEFAULT_MAX_BODY, DEFAULT_BYTES_IN_FLIGHT),
+        )?;
+        let client = ClientConfig {
+            timeout: o.duration("cadvisorTimeout", defaults.timeout)?,
+            max_body,
+            bytes_in_flight,
+            ..defaults
+        };
         let hosts = match (target, standalone, hosts_file) {
             ("external" | "", false, Some(hosts_file)) => Hosts::External { hosts_file },
             ("external", _, None) => return Err(o.error(format!("cadvisor:external needs hostsFile=PATH; {USAGE}"))),

@@ -8,7 +8,7 @@
 //! (`tls`), with a line that says which option fixes it.
 
 use super::summary::Summary;
-use crate::http::{self, FetchError};
+use crate::http::{self, BodyBudget, FetchError};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,8 +35,11 @@ pub enum KubeletTls {
 pub struct ClientConfig {
     /// Deadline of one whole request, body included.
     pub timeout: Duration,
-    /// Largest body read. A 5,000-pod node's summary is about 20 MB; the default leaves room for that.
+    /// Largest body read (`kubeletMaxBody=`). See [`DEFAULT_MAX_BODY`].
     pub max_body: usize,
+    /// Bytes of bodies held at once across all targets of the source, beyond the first MiB of each
+    /// (`kubeletBytesInFlight=`): see [`BodyBudget`].
+    pub bytes_in_flight: usize,
     /// Bearer token (service account) sent with each request.
     pub token: Option<String>,
     /// A file holding the bearer token, re-read every minute: projected service-account tokens are rotated
@@ -54,7 +57,8 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             timeout: Duration::from_secs(10),
-            max_body: 64 << 20,
+            max_body: DEFAULT_MAX_BODY,
+            bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
             token: None,
             token_file: None,
             tls: KubeletTls::SystemRoots,
@@ -62,6 +66,19 @@ impl Default for ClientConfig {
         }
     }
 }
+
+/// The default largest Summary read: 16 MiB.
+///
+/// Kubelets pretty-print their Summary; the recorded ones in `fixtures/` take 2.3 to 5.5 kB a pod (1.28 with 23
+/// containers in 18 pods: 57 kB; 1.35 with cgroup v2 and PSI: 93 kB for 17 pods), so a 110-pod node (the
+/// kubelet's default `maxPods`) sends about 0.6 MB and a 737-pod node (the largest `maxPods` a managed cluster
+/// allows) about 4 MB. 16 MiB leaves four times that, and stops a kubelet that lists 20,000 pods (50 MB) before it
+/// costs hundreds of MB decoded.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
+
+/// The default [`BodyBudget`] of a source: four bodies of the largest default size at once (beyond each body's
+/// first MiB), a sixteenth of the shipped Deployment's 1 GiB memory limit.
+pub const DEFAULT_BYTES_IN_FLIGHT: usize = 64 << 20;
 
 /// How long a token read from a file is used before the file is read again.
 const TOKEN_REFRESH: Duration = Duration::from_secs(60);
@@ -71,6 +88,8 @@ const TOKEN_REFRESH: Duration = Duration::from_secs(60);
 pub struct KubeletClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// Shared by every clone, so by every kubelet of the source.
+    budget: BodyBudget,
     /// The token last read from `config.token_file`, and when.
     file_token: Arc<Mutex<Option<(Instant, String)>>>,
 }
@@ -122,7 +141,8 @@ impl KubeletClient {
     /// A client on a reqwest client built elsewhere (its TLS settings are used; `config.tls` is not); timeout,
     /// body limit and token still come from `config`.
     pub fn with_http(http: reqwest::Client, config: ClientConfig) -> Self {
-        KubeletClient { http, config, file_token: Arc::new(Mutex::new(None)) }
+        let budget = BodyBudget::new(config.bytes_in_flight);
+        KubeletClient { http, config, budget, file_token: Arc::new(Mutex::new(None)) }
     }
 
     /// The bearer token for the next request: the fixed one, or the token file's, re-read once a minute. A file
@@ -152,17 +172,38 @@ impl KubeletClient {
 
     /// GETs and decodes a summary from `url` (`http://10.0.0.1:10255/stats/summary`).
     pub async fn summary(&self, url: &str) -> Result<Summary, ScrapeError> {
+        self.summary_within(url, self.config.timeout).await
+    }
+
+    /// As [`Self::summary`], ending at `deadline` if that comes before the request's own timeout.
+    pub async fn summary_until(&self, url: &str, deadline: tokio::time::Instant) -> Result<Summary, ScrapeError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.summary_within(url, self.config.timeout.min(left)).await
+    }
+
+    async fn summary_within(&self, url: &str, timeout: Duration) -> Result<Summary, ScrapeError> {
+        if timeout.is_zero() {
+            return Err(FetchError::Timeout(timeout));
+        }
         let body = http::get(
             &self.http,
             http::Get {
                 url,
                 bearer: self.bearer(),
-                timeout: self.config.timeout,
+                timeout,
                 max_body: self.config.max_body,
+                max_body_option: "kubeletMaxBody=",
+                budget: &self.budget,
                 tls_options: ("kubeletCAFile=", "kubeletInsecureTLS=true"),
             },
         )
         .await?;
+        // The body's bytes stay counted until it is decoded: the decoded summary is about as big again.
         http::decode_json(&body, b'{', "summary")
+    }
+
+    /// The bytes-in-flight budget all kubelets of this client share (tests).
+    pub fn budget(&self) -> &BodyBudget {
+        &self.budget
     }
 }

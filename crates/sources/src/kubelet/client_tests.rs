@@ -26,6 +26,10 @@ enum Behaviour {
     Declares10Gb,
     /// Reads the request and never answers.
     Silent,
+    /// A status line, then headers forever.
+    EndlessHead,
+    /// Chunked: this many bytes of a JSON object's opening, then nothing more (the connection stays open).
+    Stalls(usize),
 }
 
 /// Serves `b` on a free port; returns the summary URL. The task ends with the test's runtime.
@@ -74,6 +78,30 @@ async fn kubelet(b: Behaviour) -> String {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         Ok(())
                     }
+                    Behaviour::EndlessHead => {
+                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\n").await;
+                        let mut n = 0u64;
+                        loop {
+                            n += 1;
+                            if sock
+                                .write_all(format!("X-Padding-{n}: {}\r\n", "y".repeat(64)).as_bytes())
+                                .await
+                                .is_err()
+                            {
+                                break Ok(());
+                            }
+                        }
+                    }
+                    Behaviour::Stalls(n) => {
+                        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+                        let mut body = vec![b' '; n];
+                        body[0] = b'{';
+                        let _ = sock.write_all(format!("{n:x}\r\n").as_bytes()).await;
+                        let _ = sock.write_all(&body).await;
+                        let _ = sock.write_all(b"\r\n").await;
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        Ok(())
+                    }
                 };
             });
         }
@@ -108,6 +136,7 @@ async fn a_good_kubelet_gives_its_nodes_pods_and_containers() {
         url,
         client: client(5000, 1 << 20),
         metrics: SourceMetrics::default(),
+        api_pods: None,
     };
     let batch = source.scrape(1_700_000_000_000).await.unwrap();
     assert!(batch.sets.contains_key("node:n1"));
@@ -158,6 +187,48 @@ async fn each_bad_answer_has_its_own_cause() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let e = client(2000, 1 << 20).summary(&format!("http://{closed}/stats/summary")).await.unwrap_err();
     assert_eq!(e.cause(), "connect", "{e}");
+}
+
+/// Issue 16, finding 7: a kubelet whose headers never end is its own cause, not a failed connection.
+#[tokio::test]
+async fn an_endless_header_block_is_a_bad_head() {
+    let e = fails(Behaviour::EndlessHead, 10_000, 1 << 20).await;
+    assert_eq!(e.cause(), "bad_head", "{e}");
+}
+
+/// Issue 16, finding 4: bodies beyond their first MiB share one budget. Two kubelets stalling in the middle of a
+/// body, each after 3 MiB, hold the whole budget (3 MiB) and no more, while a healthy kubelet (a 57 kB Summary) is scraped as if
+/// nothing happened; when the stalled requests reach their deadline the budget is whole again.
+#[tokio::test]
+async fn big_bodies_share_one_budget_and_small_ones_do_not_wait() {
+    let c = KubeletClient::new(ClientConfig {
+        timeout: Duration::from_secs(4),
+        max_body: 4 << 20,
+        bytes_in_flight: 3 << 20,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let budget = c.budget().clone();
+    let stalled = [kubelet(Behaviour::Stalls(3 << 20)).await, kubelet(Behaviour::Stalls(3 << 20)).await];
+    let pending: Vec<_> = stalled
+        .iter()
+        .map(|url| {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move { c.summary(&url).await })
+        })
+        .collect();
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while budget.in_use() < budget.total() {
+        assert!(std::time::Instant::now() < until, "the stalled bodies hold {} bytes", budget.in_use());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let good = kubelet(Behaviour::Answer("200 OK", "application/json", FIXTURE.as_bytes().to_vec())).await;
+    c.summary(&good).await.expect("a small body does not wait for the budget");
+    assert_eq!(budget.in_use(), budget.total(), "never more than the budget");
+    for p in pending {
+        assert_eq!(p.await.unwrap().unwrap_err().cause(), "timeout");
+    }
+    assert_eq!(budget.in_use(), 0, "the permits of failed requests are given back");
 }
 
 #[tokio::test]
@@ -214,6 +285,7 @@ async fn duplicate_pods_and_containers_keep_the_newest_and_are_counted() {
         url,
         client: client(5000, 1 << 20),
         metrics: m.clone(),
+        api_pods: None,
     };
     let before = [dropped(&m, "pod"), dropped(&m, "container"), dropped(&m, "system_container")];
     let batch = source.scrape(1_700_000_000_000).await.unwrap();
@@ -280,10 +352,11 @@ async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
             url,
             client: client(10_000, 1 << 20),
             metrics: m.clone(),
+            api_pods: None,
         };
         let before = too_large();
         let e = source.scrape(1).await.unwrap_err();
-        assert!(e.to_string().contains("kubelet big"), "{e}");
+        assert!(e.to_string().contains("kubelet big") && e.to_string().contains("kubeletMaxBody="), "{e}");
         assert!(too_large() > before, "{e}");
     }
 }

@@ -1,25 +1,28 @@
 //! Pods, namespaces and nodes from the API server, kept as the processors' [`ClusterMetadata`]: only the fields
 //! heapster uses (names, UIDs, labels, node, requests and limits, restart counts, capacity), not whole objects.
 
-use futures_util::StreamExt;
 use heapster_model::metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta};
 use heapster_model::quantity;
+use k8s_openapi::api::core::v1::NodeAddress;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// One kind's objects, as the watcher last saw them.
 struct Table<K, V> {
     live: RwLock<HashMap<K, Arc<V>>>,
+    /// Whether a whole list has arrived at least once: before that, an object missing from `live` says nothing.
+    listed: AtomicBool,
 }
 
 impl<K: Eq + Hash + Clone, V> Table<K, V> {
     fn new() -> Self {
-        Table { live: RwLock::new(HashMap::new()) }
+        Table { live: RwLock::new(HashMap::new()), listed: AtomicBool::new(false) }
     }
 
     fn get<Q: Eq + Hash + ?Sized>(&self, k: &Q) -> Option<Arc<V>>
@@ -38,34 +41,29 @@ where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
-        // A re-list builds a fresh table and swaps it in when complete, so deleted objects do not linger.
-        let mut relist: Option<HashMap<K, Arc<V>>> = None;
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Init) => relist = Some(HashMap::new()),
-                Ok(watcher::Event::InitApply(o)) => {
-                    if let (Some(fresh), Some((k, v))) = (relist.as_mut(), convert(&o)) {
-                        fresh.insert(k, Arc::new(v));
-                    }
-                }
-                Ok(watcher::Event::InitDone) => {
-                    if let Some(fresh) = relist.take() {
-                        *table.live.write().unwrap() = fresh;
-                    }
-                }
-                Ok(watcher::Event::Apply(o)) => {
-                    if let Some((k, v)) = convert(&o) {
-                        table.live.write().unwrap().insert(k, Arc::new(v));
-                    }
-                }
-                Ok(watcher::Event::Delete(o)) => {
-                    if let Some((k, _)) = convert(&o) {
-                        table.live.write().unwrap().remove(&k);
-                    }
-                }
-                Err(e) => tracing::warn!("watching {what}: {e}; retrying with backoff"),
+    // A re-list builds a fresh table and swaps it in when complete, so deleted objects do not linger.
+    let mut relist: Option<HashMap<K, Arc<V>>> = None;
+    super::watch::follow(api, what, move |event| match event {
+        watcher::Event::Init => relist = Some(HashMap::new()),
+        watcher::Event::InitApply(o) => {
+            if let (Some(fresh), Some((k, v))) = (relist.as_mut(), convert(&o)) {
+                fresh.insert(k, Arc::new(v));
+            }
+        }
+        watcher::Event::InitDone => {
+            if let Some(fresh) = relist.take() {
+                *table.live.write().unwrap() = fresh;
+                table.listed.store(true, Ordering::Release);
+            }
+        }
+        watcher::Event::Apply(o) => {
+            if let Some((k, v)) = convert(&o) {
+                table.live.write().unwrap().insert(k, Arc::new(v));
+            }
+        }
+        watcher::Event::Delete(o) => {
+            if let Some((k, _)) = convert(&o) {
+                table.live.write().unwrap().remove(&k);
             }
         }
     });
@@ -122,6 +120,28 @@ fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
     Some((name.clone(), NamespaceMeta { name, uid: n.metadata.uid.clone().unwrap_or_default() }))
 }
 
+/// A node as the enrichers and the kubelet sources need it, both from one watch.
+pub struct NodeEntry {
+    pub meta: Arc<NodeMeta>,
+    /// Whether its Ready condition is True: others are not scraped (it would only time out).
+    pub ready: bool,
+    pub addresses: Vec<NodeAddress>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn node_entry(n: &Node) -> Option<(String, NodeEntry)> {
+    let (name, meta) = node_meta(n)?;
+    let status = n.status.as_ref();
+    let conditions = status.and_then(|s| s.conditions.as_ref());
+    let entry = NodeEntry {
+        meta: Arc::new(meta),
+        ready: conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        addresses: status.and_then(|s| s.addresses.clone()).unwrap_or_default(),
+        annotations: n.metadata.annotations.clone().unwrap_or_default(),
+    };
+    Some((name, entry))
+}
+
 fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
     let name = n.metadata.name.clone()?;
     let status = n.status.as_ref();
@@ -144,11 +164,12 @@ fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
     Some((name, meta))
 }
 
-/// The cluster as the processors see it, kept current by three watches.
+/// The cluster as the processors and the kubelet sources see it, kept current by three watches (nodes are
+/// watched once, for both).
 pub struct KubeMetadata {
     pods: Arc<Table<(String, String), PodMeta>>,
     namespaces: Arc<Table<String, NamespaceMeta>>,
-    nodes: Arc<Table<String, NodeMeta>>,
+    nodes: Arc<Table<String, NodeEntry>>,
 }
 
 impl KubeMetadata {
@@ -161,13 +182,38 @@ impl KubeMetadata {
         });
         follow(Api::<Pod>::all(client.clone()), md.pods.clone(), pod_meta, "pods");
         follow(Api::<Namespace>::all(client.clone()), md.namespaces.clone(), namespace_meta, "namespaces");
-        follow(Api::<Node>::all(client), md.nodes.clone(), node_meta, "nodes");
+        follow(Api::<Node>::all(client), md.nodes.clone(), node_entry, "nodes");
         md
     }
 
     /// Number of pods known (tests, start-up).
     pub fn pod_count(&self) -> usize {
         self.pods.live.read().unwrap().len()
+    }
+
+    /// Whether the API server lists the pod `namespace/name` on `node`; `None` until pods were listed once.
+    ///
+    /// A pod the API server places on another node is not this kubelet's either (a StatefulSet pod recreated
+    /// elsewhere under the same name, or a kubelet making pods up).
+    pub fn pod_on_node(&self, namespace: &str, name: &str, node: &str) -> Option<bool> {
+        if !self.pods.listed.load(Ordering::Acquire) {
+            return None;
+        }
+        let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
+        Some(pod.is_some_and(|p| p.node_name.is_empty() || p.node_name == node))
+    }
+
+    /// Whether nodes were listed at least once (`/healthz`).
+    pub fn nodes_listed(&self) -> bool {
+        self.nodes.listed.load(Ordering::Acquire)
+    }
+
+    /// Every node known, by name.
+    pub fn nodes(&self) -> Vec<(String, Arc<NodeEntry>)> {
+        let nodes = self.nodes.live.read().unwrap();
+        let mut out: Vec<_> = nodes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
@@ -181,7 +227,7 @@ impl ClusterMetadata for KubeMetadata {
     }
 
     fn node(&self, name: &str) -> Option<Arc<NodeMeta>> {
-        self.nodes.get(name)
+        self.nodes.get(name).map(|e| e.meta.clone())
     }
 
     fn pods_on_node(&self, node: &str) -> Vec<Arc<PodMeta>> {

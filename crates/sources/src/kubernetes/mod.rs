@@ -2,22 +2,20 @@
 //! answer 404 on the old cAdvisor paths): discover nodes from the API server, scrape each Ready node's kubelet
 //! Summary API.
 //!
-//! Nodes are kept by a kube-rs reflector (list, then watch, re-listing with backoff when the watch breaks), so a
-//! round never waits for the API server: it scrapes the nodes known at that moment.
+//! Nodes are kept by one watch ([`watch`]: list, then watch, re-listing at once on 410 Gone) shared with the
+//! enrichers' metadata, so a round never waits for the API server: it scrapes the nodes known at that moment.
 
 pub mod events;
 mod metadata;
 mod options;
+mod watch;
 
-pub use metadata::KubeMetadata;
+pub use metadata::{KubeMetadata, NodeEntry};
 pub use options::{AddressType, Connection, KubernetesOptions, OPTIONS, SERVICE_ACCOUNT_DIR};
 
 use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
 use crate::self_metrics::SourceMetrics;
 use crate::{MetricsSource, MetricsSourceProvider};
-use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Node;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
 use std::sync::Arc;
 
 /// The `--source` key of this kind (`kubernetes` is its alias).
@@ -50,11 +48,17 @@ impl Cluster {
     }
 
     /// As [`Self::connect`], with the connection already resolved (tests resolve it with their own environment).
+    ///
+    /// kube's own retry of 429, 503 and 504 answers is turned off: it retries each request up to 15 times with
+    /// delays growing towards minutes, so during an API server outage a watch sat in it unseen and came back long
+    /// after the server did. The watches retry on their own terms ([`watch`]), and a pass-through request or a
+    /// TokenReview should fail within its deadline rather than hang.
     pub fn new(options: KubernetesOptions, connection: Connection) -> Result<Cluster, String> {
         crate::ensure_crypto_provider();
         let server = connection.kube.cluster_url.to_string();
-        let client =
-            kube::Client::try_from(connection.kube).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
+        let mut config = connection.kube;
+        config.default_retry = false;
+        let client = kube::Client::try_from(config).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
         Ok(Cluster { client, server, options, kubelet: connection.kubelet })
     }
 }
@@ -63,38 +67,45 @@ impl Cluster {
 pub struct KubernetesProvider {
     /// Pods, namespaces and nodes for the enrichers, from the same API server.
     pub metadata: Arc<KubeMetadata>,
-    nodes: reflector::Store<Node>,
     options: KubernetesOptions,
     client: KubeletClient,
     metrics: SourceMetrics,
 }
 
 impl KubernetesProvider {
-    /// Checks that the cluster's API server accepts heapster, then starts watching nodes.
+    /// Checks that the cluster's API server accepts heapster, then starts watching nodes, pods and namespaces.
     pub async fn start(cluster: &Cluster, metrics: SourceMetrics) -> Result<Self, String> {
         probe(&cluster.client, &cluster.server).await?;
-        let (reader, writer) = reflector::store();
         let metadata = KubeMetadata::start(cluster.client.clone());
-        let api = kube::Api::<Node>::all(cluster.client.clone());
-        let stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .modify(|n: &mut Node| n.metadata.managed_fields = None)
-            .reflect(writer);
-        tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                if let Err(e) = event {
-                    tracing::warn!("watching nodes: {e}; retrying with backoff");
-                }
-            }
-        });
         let client = KubeletClient::new(cluster.kubelet.clone())?;
-        Ok(KubernetesProvider { metadata, nodes: reader, options: cluster.options.clone(), client, metrics })
+        Ok(KubernetesProvider { metadata, options: cluster.options.clone(), client, metrics })
+    }
+
+    /// Ready once the API server listed at least one node: until then nothing can be scraped, and a heapster that
+    /// cannot list nodes (no RBAC, no API server) must not look healthy. Latched: nodes that go away later are the
+    /// cluster's business, not heapster's health.
+    pub fn readiness(&self, server: &str) -> crate::Readiness {
+        let metadata = self.metadata.clone();
+        let server = server.to_owned();
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        Arc::new(move || {
+            use std::sync::atomic::Ordering;
+            if seen.load(Ordering::Relaxed) || (metadata.nodes_listed() && !metadata.nodes().is_empty()) {
+                seen.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(format!(
+                "no node listed yet by the API server {server}: check that it is reachable and that heapster's \
+                 ClusterRole grants list and watch on nodes (heapster's log says why the watch fails)"
+            ))
+        })
     }
 
     /// Waits until the first list of nodes arrived (start-up, tests).
     pub async fn ready(&self) {
-        let _ = self.nodes.wait_until_ready().await;
+        while !self.metadata.nodes_listed() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -135,35 +146,25 @@ pub async fn probe(kube: &kube::Client, server: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_ready(node: &Node) -> bool {
-    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 impl MetricsSourceProvider for KubernetesProvider {
     fn sources(&self) -> Vec<Arc<dyn MetricsSource>> {
-        let nodes = self.nodes.state();
+        let nodes = self.metadata.nodes();
         self.metrics.kubernetes_nodes.set(nodes.len() as i64);
         let mut not_ready = 0;
         let mut out: Vec<Arc<dyn MetricsSource>> = Vec::with_capacity(nodes.len());
-        for node in nodes.iter() {
-            let Some(name) = node.metadata.name.clone() else { continue };
-            if !is_ready(node) {
+        for (name, node) in nodes {
+            if !node.ready {
                 not_ready += 1;
                 continue;
             }
-            let Some(host) = self.options.address_of(node) else {
+            let Some(host) = self.options.address_of(&node.addresses) else {
                 tracing::warn!(
                     "node {name} has none of the address types {:?}: not scraped",
                     self.options.preferred_address_types
                 );
                 continue;
             };
-            let host_id = self
-                .options
-                .host_id_annotation
-                .as_ref()
-                .and_then(|a| node.metadata.annotations.as_ref().and_then(|m| m.get(a)).cloned());
+            let host_id = self.options.host_id_annotation.as_ref().and_then(|a| node.annotations.get(a)).cloned();
             let scheme = if self.options.kubelet_https { "https" } else { "http" };
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             let url = format!("{scheme}://{host}:{}/stats/summary", self.options.kubelet_port);
@@ -173,6 +174,7 @@ impl MetricsSourceProvider for KubernetesProvider {
                 url,
                 client: self.client.clone(),
                 metrics: self.metrics.clone(),
+                api_pods: Some(self.metadata.clone()),
             }));
         }
         self.metrics.kubernetes_nodes_not_ready.set(not_ready);

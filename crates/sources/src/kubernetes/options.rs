@@ -4,7 +4,7 @@ use crate::kubelet::client::read_token_file;
 use crate::kubelet::{ClientConfig, KubeletTls};
 use heapster_model::SpecUri;
 use heapster_model::options::{ConfigError, OptionSpec, Options};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::NodeAddress;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec::new("kubeletPort", "10255", "the kubelets' port (10250 with kubeletHttps=true)"),
     OptionSpec::new("kubeletHttps", "false", "scrape kubelets over https"),
     OptionSpec::new("kubeletTimeout", "10s", "deadline of one kubelet request"),
+    OptionSpec::new("kubeletMaxBody", "16Mi", "largest Summary read from one kubelet (a 110-pod node sends ~0.6 MB)"),
+    OptionSpec::new(
+        "kubeletBytesInFlight",
+        "64Mi",
+        "bytes of Summaries held at once across all kubelets, beyond the first MiB of each",
+    ),
     OptionSpec::new("kubeletCAFile", "", "PEM roots for the kubelets' certificates (default: the cluster CA)"),
     OptionSpec::new("kubeletInsecureTLS", "false", "accept any kubelet certificate"),
     OptionSpec::new("host_id_annotation", "", "a node annotation whose value becomes the host_id label"),
@@ -98,6 +104,10 @@ pub struct KubernetesOptions {
     pub kubelet_https: bool,
     /// Deadline of one kubelet request (`kubeletTimeout=`), so one dead node cannot hold up a round.
     pub kubelet_timeout: Duration,
+    /// Largest Summary read (`kubeletMaxBody=`), so that one kubelet cannot cost hundreds of MB.
+    pub kubelet_max_body: usize,
+    /// Bytes of Summaries held at once across all kubelets (`kubeletBytesInFlight=`).
+    pub kubelet_bytes_in_flight: usize,
     /// A fixed kubelet bearer token, overriding the one derived from the API server connection.
     pub kubelet_token: Option<String>,
     /// PEM roots for kubelet serving certificates (`kubeletCAFile=`), when they are not signed by the cluster CA.
@@ -157,6 +167,11 @@ impl KubernetesOptions {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (kubelet_max_body, kubelet_bytes_in_flight) = crate::http::body_limits(
+            opts,
+            ("kubeletMaxBody", "kubeletBytesInFlight"),
+            (crate::kubelet::client::DEFAULT_MAX_BODY, crate::kubelet::client::DEFAULT_BYTES_IN_FLIGHT),
+        )?;
         let o = KubernetesOptions {
             // Heapster's docs and manifests write `kubernetes.summary_api:''` for "the in-cluster API server".
             api_server: (!matches!(uri.target.as_str(), "" | "''" | "\"\"")).then(|| uri.target.clone()),
@@ -166,6 +181,8 @@ impl KubernetesOptions {
             kubelet_port: opts.parse("kubeletPort", if kubelet_https { 10250 } else { 10255 }, "a port")?,
             kubelet_https,
             kubelet_timeout: opts.duration("kubeletTimeout", Duration::from_secs(10))?,
+            kubelet_max_body,
+            kubelet_bytes_in_flight,
             kubelet_token: None,
             kubelet_ca_file: opts.non_empty("kubeletCAFile").map(PathBuf::from),
             kubelet_insecure_tls: opts.bool("kubeletInsecureTLS", false)?,
@@ -309,13 +326,13 @@ impl KubernetesOptions {
             token_file,
             tls,
             keep_alive: self.kubelet_https,
-            ..ClientConfig::default()
+            max_body: self.kubelet_max_body,
+            bytes_in_flight: self.kubelet_bytes_in_flight,
         })
     }
 
     /// The node's address of the most preferred type it has.
-    pub fn address_of(&self, node: &Node) -> Option<String> {
-        let addresses = node.status.as_ref()?.addresses.as_ref()?;
+    pub fn address_of(&self, addresses: &[NodeAddress]) -> Option<String> {
         self.preferred_address_types
             .iter()
             .find_map(|t| addresses.iter().find(|a| a.type_ == t.as_str()).map(|a| a.address.clone()))
@@ -325,6 +342,11 @@ impl KubernetesOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn addresses(n: &Node) -> &[NodeAddress] {
+        n.status.as_ref().and_then(|s| s.addresses.as_deref()).unwrap_or_default()
+    }
 
     fn parse(s: &str) -> Result<KubernetesOptions, String> {
         KubernetesOptions::parse(&s.parse().unwrap()).map_err(|e| e.to_string())
@@ -366,16 +388,20 @@ mod tests {
         ]}}))
         .unwrap();
         let o = parse("kubernetes:''").unwrap();
-        assert_eq!(o.address_of(&node).as_deref(), Some("10.0.0.3"), "InternalIP first, as Heapster");
+        assert_eq!(o.address_of(addresses(&node)).as_deref(), Some("10.0.0.3"), "InternalIP first, as Heapster");
         let external: Node = serde_json::from_value(serde_json::json!({"status": {"addresses": [
             {"type": "Hostname", "address": "node-1"}, {"type": "ExternalIP", "address": "203.0.113.7"},
         ]}}))
         .unwrap();
-        assert_eq!(o.address_of(&external).as_deref(), Some("203.0.113.7"), "then ExternalIP");
+        assert_eq!(o.address_of(addresses(&external)).as_deref(), Some("203.0.113.7"), "then ExternalIP");
         let named: Node = serde_json::from_value(
             serde_json::json!({"status": {"addresses": [{"type": "Hostname", "address": "n"}]}}),
         )
         .unwrap();
-        assert_eq!(o.address_of(&named).as_deref(), Some("n"), "a node with no IP: its name (Heapster skipped it)");
+        assert_eq!(
+            o.address_of(addresses(&named)).as_deref(),
+            Some("n"),
+            "a node with no IP: its name (Heapster skipped it)"
+        );
     }
 }
