@@ -39,8 +39,13 @@ pub struct EventSinkKind {
 }
 
 /// Every event sink kind this build knows, in the order `--help` lists them.
-pub const EVENT_SINKS: &[EventSinkKind] =
-    &[crate::log::events::KIND, crate::influxdb::events::KIND, crate::gcl::KIND, crate::riemann::EVENTS];
+pub const EVENT_SINKS: &[EventSinkKind] = &[
+    crate::log::events::KIND,
+    crate::influxdb::events::KIND,
+    crate::gcl::KIND,
+    crate::riemann::EVENTS,
+    crate::kafka::EVENTS,
+];
 
 /// Turns one eventer `--sink` value into an event sink. Contacts no server.
 pub fn build(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Arc<dyn EventSink>, ConfigError> {

@@ -13,6 +13,7 @@ pub mod gcl;
 pub mod gcm;
 pub mod graphite;
 pub mod influxdb;
+pub mod kafka;
 pub mod log;
 pub mod manager;
 pub mod opentsdb;
@@ -81,6 +82,7 @@ pub const SINKS: &[SinkKind] = &[
     statsd::KIND,
     riemann::KIND,
     prometheus::KIND,
+    kafka::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -138,7 +140,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, kafka"
         );
     }
 
