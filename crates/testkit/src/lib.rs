@@ -11,6 +11,7 @@ pub mod bench;
 pub mod carbon;
 pub mod google;
 pub mod influxd;
+pub mod kafka;
 pub mod prometheus;
 pub mod riemann;
 pub mod statsd;
@@ -19,6 +20,7 @@ pub mod wavefront;
 
 pub use carbon::Carbon;
 pub use influxd::Influxd;
+pub use kafka::KafkaFake;
 pub use prometheus::Prometheus;
 pub use riemann::RiemannFake;
 pub use statsd::{Statsd, StatsdSetup};

@@ -91,11 +91,19 @@ impl Producer {
     async fn send_locked(&self, state: &mut State, messages: Vec<Message>) -> Result<(), SinkError> {
         let client = match &state.client {
             Some(c) => c.clone(),
-            None => {
-                let c = Arc::new(self.connect().await?);
-                state.client = Some(c.clone());
-                c
-            }
+            None => match self.connect().await {
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    state.client = Some(c.clone());
+                    c
+                }
+                Err(SinkError::Reject(cause)) => {
+                    self.counters.request("rejected");
+                    self.counters.rejected(&cause, messages.len() as u64);
+                    return Err(SinkError::Reject(self.describe(&format!("connect: {cause}"))));
+                }
+                Err(e) => return Err(e),
+            },
         };
         let partitions = self.partitions(&client, state).await?;
         let Some(ids) = partitions else {
@@ -170,10 +178,14 @@ impl Producer {
         }
         match tokio::time::timeout(self.deadline + Duration::from_secs(5), b.build()).await {
             Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => {
-                self.counters.request("connect");
-                Err(SinkError::Retry(self.describe(&format!("connect: {}", heapster_net::error_chain(&e)))))
-            }
+            Ok(Err(e)) => match verdict(&e) {
+                // The cause alone: it becomes the self-metrics' label.
+                Verdict::Reject(cause) => Err(SinkError::Reject(cause)),
+                Verdict::Retry(_) => {
+                    self.counters.request("connect");
+                    Err(SinkError::Retry(self.describe(&format!("connect: {}", heapster_net::error_chain(&e)))))
+                }
+            },
             Err(_) => {
                 self.counters.request("connect");
                 Err(SinkError::Retry(self.describe("connect: no answer")))
@@ -249,11 +261,33 @@ fn verdict(e: &Error) -> Verdict {
             | P::ThrottlingQuotaExceeded => Verdict::Retry("server-busy"),
             other => Verdict::Reject(other.to_string()),
         },
-        Error::Connection(rskafka::ConnectionError::SaslFailed(_)) => {
-            Verdict::Reject("SaslAuthenticationFailed".to_owned())
-        }
-        _ => Verdict::Retry("connect"),
+        // rskafka retries a failed SASL exchange like a broken connection, until its deadline: the refusal is
+        // found in the error's causes.
+        _ => match sasl_refusal(e) {
+            Some(cause) => Verdict::Reject(cause),
+            None => Verdict::Retry("connect"),
+        },
     }
+}
+
+/// The brokers' answer when they refused the SASL exchange (bad credentials, mechanism not enabled). rskafka
+/// wraps it in its retry error without a `source()` link, so the typed error is looked for along the chain and,
+/// past that break, in the text the wrapper keeps (`Sasl handshake failed: API error: <Kafka error name>`).
+fn sasl_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        match err.downcast_ref::<rskafka::SaslError>() {
+            Some(rskafka::SaslError::ApiError(api)) => return Some(api.to_string()),
+            Some(rskafka::SaslError::UnsupportedSaslMechanism) => return Some("UnsupportedSaslMechanism".to_owned()),
+            _ => {}
+        }
+        cur = err.source();
+    }
+    const MARK: &str = "Sasl handshake failed: API error: ";
+    let text = e.to_string();
+    let at = text.find(MARK)? + MARK.len();
+    let name: String = text[at..].chars().take_while(char::is_ascii_alphanumeric).collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Records in runs of at most [`MAX_REQUEST_BYTES`] (one record alone however large: the broker judges it).
