@@ -33,30 +33,29 @@ pub fn metrics(batch: &DataBatch) -> Encoded {
     let mut out = Encoded { messages: Vec::with_capacity(batch.point_count()), unrepresentable: 0 };
     let time = go_time(ms_time(batch.timestamp));
     let timestamp = ms_time(batch.timestamp);
+    let mut tags = String::new();
     for set in batch.sets.values() {
         let set_labels = || set.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
+        // Every value of a set carries the same tags: rendered once (most of a message's bytes).
+        tags.clear();
+        go_map(&mut tags, set_labels());
         for (name, value) in set.metrics.iter() {
-            point(&mut out, &time, timestamp, name, *value, set_labels());
+            point(&mut out, &time, timestamp, name, *value, &tags);
         }
         for m in &set.labeled_metrics {
             // The metric's own labels win over the set's, as Heapster copied them over the set's.
             let mut merged: BTreeMap<&str, &str> = set_labels().collect();
             merged.extend(m.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
-            point(&mut out, &time, timestamp, &m.name, m.value, merged.into_iter());
+            let mut own = String::new();
+            go_map(&mut own, merged.into_iter());
+            point(&mut out, &time, timestamp, &m.name, m.value, &own);
         }
     }
     out
 }
 
-fn point<'a>(
-    out: &mut Encoded,
-    time: &str,
-    timestamp: DateTime<Utc>,
-    name: &str,
-    value: MetricValue,
-    tags: impl Iterator<Item = (&'a str, &'a str)>,
-) {
-    let mut json = String::with_capacity(512);
+fn point(out: &mut Encoded, time: &str, timestamp: DateTime<Utc>, name: &str, value: MetricValue, tags: &str) {
+    let mut json = String::with_capacity(80 + name.len() + time.len() + tags.len());
     json.push_str("{\"MetricsName\":");
     go_string(&mut json, name);
     json.push_str(",\"MetricsValue\":{\"value\":");
@@ -77,7 +76,7 @@ fn point<'a>(
     json.push_str("},\"MetricsTimestamp\":\"");
     json.push_str(time);
     json.push_str("\",\"MetricsTags\":");
-    go_map(&mut json, tags);
+    json.push_str(tags);
     json.push('}');
     let record = Record { key: None, value: Some(json.into_bytes()), headers: BTreeMap::new(), timestamp };
     out.messages.push(Message { record, affinity: None });
