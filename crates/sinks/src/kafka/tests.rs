@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::events::EventSink as _;
+use crate::util::test_support::metrics_text as text;
 use heapster_model::events::{Change, Event, EventSource, EventVersion, ObjectMeta, ObjectReference};
 use heapster_model::{Labels, MetricSet, MetricValue};
 use heapster_testkit::KafkaFake;
@@ -16,12 +17,6 @@ fn registry() -> (prometheus_client::registry::Registry, SinkMetrics) {
     let mut r = prometheus_client::registry::Registry::default();
     let m = SinkMetrics::register(&mut r);
     (r, m)
-}
-
-fn text(r: &prometheus_client::registry::Registry) -> String {
-    let mut s = String::new();
-    prometheus_client::encoding::text::encode(&mut s, r).unwrap();
-    s
 }
 
 /// Where the read-back tests produce: the fake (checked for violations when dropped) or the real broker.
