@@ -46,6 +46,7 @@ pub const EVENT_SINKS: &[EventSinkKind] = &[
     crate::riemann::EVENTS,
     crate::elasticsearch::EVENTS,
     crate::honeycomb::EVENTS,
+    crate::kafka::EVENTS,
 ];
 
 /// Turns one eventer `--sink` value into an event sink. Contacts no server.

@@ -17,6 +17,7 @@ pub mod hawkular;
 pub mod honeycomb;
 pub mod influxdb;
 pub mod librato;
+pub mod kafka;
 pub mod log;
 pub mod manager;
 pub mod opentsdb;
@@ -91,6 +92,7 @@ pub const SINKS: &[SinkKind] = &[
     honeycomb::KIND,
     librato::KIND,
     hawkular::KIND,
+    kafka::KIND,
 ];
 
 fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
@@ -148,7 +150,7 @@ mod tests {
         let e = build(&"nosuchsink".parse().unwrap(), &metrics()).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp, elasticsearch, honeycomb, librato, hawkular"
+            "--sink=nosuchsink: unknown sink \"nosuchsink\"; this build knows: log, influxdb, gcm, stackdriver, graphite, opentsdb, wavefront, statsd, riemann, prometheus, otlp, elasticsearch, honeycomb, librato, hawkular, kafka"
         );
     }
 
