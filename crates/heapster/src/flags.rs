@@ -146,6 +146,32 @@ pub struct Flags {
     #[arg(long = "authentication_token_webhook_cache_ttl", value_name = "DURATION", default_value = "2m",
           value_parser = parse_duration, help_heading = "Serving and access control")]
     pub authentication_token_webhook_cache_ttl: Duration,
+
+    /// A client must send a whole request head within this, counted from when it connected or got its previous
+    /// answer: a connection that is slow to send one (a byte a second) or idle for this long is closed
+    /// (kube-apiserver's read-header timeout).
+    #[arg(long = "http_header_timeout", value_name = "DURATION", default_value = "32s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub http_header_timeout: Duration,
+
+    /// Client connections held at once; beyond it a new one closes the oldest with no request in flight, or is
+    /// refused. 0: half the open-file limit (RLIMIT_NOFILE), at most 4096, so that scraping keeps the other half.
+    #[arg(
+        long = "max_connections",
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Serving and access control"
+    )]
+    pub max_connections: usize,
+
+    /// Connections held at once from one client address; more are refused. 0: a quarter of --max_connections.
+    #[arg(
+        long = "max_connections_per_client",
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Serving and access control"
+    )]
+    pub max_connections_per_client: usize,
 }
 
 /// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.
@@ -338,6 +364,9 @@ impl Flags {
             return Err("--allowed_users needs a way to authenticate users: --tls_client_ca, --token_auth_file or \
                         --authentication_token_webhook"
                 .into());
+        }
+        if self.http_header_timeout.is_zero() {
+            return Err("--http_header_timeout must be more than 0 (every connection would close at once)".into());
         }
         let kubernetes = self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes);
         if self.authentication_token_webhook && !kubernetes {
