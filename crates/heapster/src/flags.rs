@@ -147,6 +147,12 @@ pub struct Flags {
           value_parser = parse_duration, help_heading = "Serving and access control")]
     pub authentication_token_webhook_cache_ttl: Duration,
 
+    /// TokenReviews a second, at most, of bearer tokens not in the cache (bursts of twice as many); requests over
+    /// it get 429. Tokens that are neither a JWT nor a bootstrap token are refused without a review.
+    #[arg(long = "authentication_token_webhook_rate", value_name = "PER_SECOND", default_value = "10",
+          value_parser = parse_rate, help_heading = "Serving and access control")]
+    pub authentication_token_webhook_rate: f64,
+
     /// A client must send a whole request head within this, counted from when it connected or got its previous
     /// answer: a connection that is slow to send one (a byte a second) or idle for this long is closed
     /// (kube-apiserver's read-header timeout).
@@ -189,6 +195,13 @@ fn parse_listen_ip(s: &str) -> Result<ListenIp, String> {
         return Ok(ListenIp(None));
     }
     s.parse().map(|ip| ListenIp(Some(ip))).map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?}: expected a number of reviews a second, more than 0 (e.g. 10 or 0.5)")),
+    }
 }
 
 fn parse_cluster_aggregation(s: &str) -> Result<heapster_processors::ClusterFrom, String> {

@@ -193,6 +193,14 @@ async fn https_with_client_certificates_and_static_tokens() {
     assert!(status.success(), "heapster exited with {status} after SIGTERM");
 }
 
+/// A token of the form the API server issues (a JWT: JSON header and claims, base64url), for `sub`; the
+/// simulated API server vouches for those a test accepts.
+fn jwt(sub: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!("{}.{}.{}", b64(r#"{"alg":"RS256","kid":"sim"}"#), b64(&format!(r#"{{"sub":"{sub}"}}"#)), b64("signature"))
+}
+
 /// A kubeconfig trusting `ca` and authenticating with `token`.
 fn kubeconfig(dir: &TempDir, server: &str, ca: &str, token: &str) -> String {
     let ca_path = dir.write("cluster-ca.crt", ca);
@@ -220,12 +228,13 @@ async fn bearer_tokens_reviewed_by_the_api_server() {
     })
     .await
     .unwrap();
+    let (hpa_token, dev_token, stolen_token) = (jwt("hpa"), jwt("dev"), jwt("stolen"));
     sim.token_reviews().accept(
-        "hpa-token",
+        &hpa_token,
         "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
         &["system:serviceaccounts"],
     );
-    sim.token_reviews().accept("dev-token", "dev", &[]);
+    sim.token_reviews().accept(&dev_token, "dev", &[]);
     let auth = kubeconfig(&dir, &sim.api_url(), &cluster.ca_pem, "heapster-sa-token");
     let serving = TestPki::new("serving CA");
     let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
@@ -248,26 +257,26 @@ async fn bearer_tokens_reviewed_by_the_api_server() {
     let served = || sim.token_reviews().served();
     assert_eq!(served(), 0, "no review before a token is presented");
 
-    let (status, body) = get(&c, &url, Some("hpa-token")).await.unwrap();
+    let (status, body) = get(&c, &url, Some(&hpa_token)).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(served(), 1);
     // The answer is cached: the next requests ask the API server nothing.
     for _ in 0..3 {
-        assert_eq!(get(&c, &url, Some("hpa-token")).await.unwrap().0, 200);
+        assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
     }
     assert_eq!(served(), 1, "a reviewed token is remembered for the cache TTL");
 
-    let m = status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    let m = status_denial(&get(&c, &url, Some(&stolen_token)).await, 401, "Unauthorized");
     assert!(m.contains("invalid bearer token") && m.contains("not known"), "{m}");
     assert_eq!(served(), 2);
-    status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    status_denial(&get(&c, &url, Some(&stolen_token)).await, 401, "Unauthorized");
     assert_eq!(served(), 2, "refusals are remembered too, for a short while");
-    let m = status_denial(&get(&c, &url, Some("dev-token")).await, 403, "Forbidden");
+    let m = status_denial(&get(&c, &url, Some(&dev_token)).await, 403, "Forbidden");
     assert!(m.contains("\"dev\""), "{m}");
     status_denial(&get(&c, &url, None).await, 401, "Unauthorized");
     assert_ne!(get(&c, &format!("{base}/healthz"), None).await.unwrap().0, 401, "/healthz is open");
 
-    let (_, text) = get(&c, &format!("{base}/metrics"), Some("hpa-token")).await.unwrap();
+    let (_, text) = get(&c, &format!("{base}/metrics"), Some(&hpa_token)).await.unwrap();
     let reviews = |result: &str, cached: &str| {
         sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"{cached}\"}}"))
     };
@@ -360,4 +369,78 @@ async fn a_renewed_serving_certificate_is_served_without_a_restart() {
     dir.write("tls.crt", &new_cert);
     assert_eq!(fetch(&new_ca.ca_pem).await, Ok(200), "the renewed certificate is served");
     assert!(fetch(&old_ca.ca_pem).await.is_err(), "the old one no longer");
+}
+
+/// Made-up bearer tokens do not become TokenReviews one for one (each would cost the API server a call under
+/// heapster's service account): tokens that are not JWTs are refused without a review, new JWTs are reviewed at
+/// `--authentication_token_webhook_rate` and the rest answered 429, refusals are remembered, and a user's token
+/// reviewed before the flood keeps working without a new review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_tokens_do_not_flood_the_api_server() {
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 1, ..Default::default() }).await.unwrap();
+    let hpa_token = jwt("hpa");
+    sim.token_reviews().accept(&hpa_token, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", &[]);
+    let h = Heapster::start(&[
+        &format!(
+            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+            sim.api_server,
+            sim.nodes[0].addr.port()
+        ),
+        "--authentication_token_webhook",
+        "--authentication_token_webhook_rate=1",
+    ]);
+    let base = format!("http://127.0.0.1:{}", h.port);
+    heapster_sources::ensure_crypto_provider();
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
+        assert!(Instant::now() < until, "heapster did not serve on {base}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let url = format!("{base}/metrics");
+    let served = || sim.token_reviews().served();
+    assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
+    assert_eq!(served(), 1);
+
+    // Not JWTs: refused here, the API server is not asked.
+    for i in 0..200 {
+        let m = status_denial(&get(&c, &url, Some(&format!("made-up-{i}"))).await, 401, "Unauthorized");
+        assert!(m.contains("not a JWT"), "{m}");
+    }
+    assert_eq!(served(), 1, "tokens that are not JWTs cost no TokenReview");
+
+    // 300 new JWTs, 20 at a time: reviewed at the rate (1/s, bursts of 2), the rest answered 429.
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for batch in 0..15 {
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let (c, url, token) = (c.clone(), url.clone(), jwt(&format!("made-up-{batch}-{i}")));
+            requests.spawn(async move { (get(&c, &url, Some(&token)).await, token) });
+        }
+        while let Some(r) = requests.join_next().await {
+            statuses.push(r.unwrap());
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!("300 new made-up JWTs in {elapsed:.1}s: {} TokenReviews", served() - 1);
+    let reviewed: Vec<&String> = statuses.iter().filter(|(r, _)| matches!(r, Ok((401, _)))).map(|(_, t)| t).collect();
+    let throttled = statuses.iter().filter(|(r, _)| matches!(r, Ok((429, _)))).count();
+    assert_eq!(reviewed.len() + throttled, 300, "every answer is 401 (reviewed) or 429 (over the rate)");
+    assert_eq!(served(), 1 + reviewed.len() as u64);
+    assert!(reviewed.len() as f64 <= 3.0 + elapsed, "{} reviews in {elapsed:.1}s at 1/s", reviewed.len());
+    let throttled_answer = statuses.iter().find(|(r, _)| matches!(r, Ok((429, _)))).unwrap();
+    let m = status_denial(&throttled_answer.0, 429, "TooManyRequests");
+    assert!(m.contains("retry"), "{m}");
+
+    // During the flood the user's token is answered from the cache; a refused token is remembered too.
+    assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
+    let refused = reviewed.first().expect("at least one review within the burst");
+    status_denial(&get(&c, &url, Some(refused)).await, 401, "Unauthorized");
+    assert_eq!(served(), 1 + reviewed.len() as u64, "cached answers cost no TokenReview");
+
+    let (_, text) = get(&c, &url, Some(&hpa_token)).await.unwrap();
+    let reviews =
+        |result: &str| sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"false\"}}"));
+    assert_eq!((reviews("malformed"), reviews("rate_limited")), (200.0, throttled as f64), "{text}");
 }

@@ -88,6 +88,7 @@ impl ServerSetup {
             (true, Some(c)) => Some(TokenReviewer::new(
                 c.client.clone(),
                 flags.authentication_token_webhook_cache_ttl,
+                flags.authentication_token_webhook_rate,
                 metrics.clone(),
             )),
             (true, None) => {

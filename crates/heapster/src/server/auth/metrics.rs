@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 /// Labels of one access decision.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
-    /// `allowed`, `unauthorized` (401) or `forbidden` (403).
+    /// `allowed`, `unauthorized` (401), `forbidden` (403) or `throttled` (429: too many new tokens to review).
     pub outcome: String,
     /// What the request was decided on: `client_cert`, `token` or `none`.
     pub credential: String,
@@ -19,7 +19,8 @@ pub struct DecisionLabels {
 /// Labels of one TokenReview answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReviewLabels {
-    /// `authenticated`, `rejected` or `error` (the API server could not be asked).
+    /// `authenticated`, `rejected`, `error` (the API server could not be asked), or not asked: `malformed` (not a
+    /// JWT or bootstrap token) or `rate_limited` (over --authentication_token_webhook_rate).
     pub result: String,
     /// Whether the answer came from the cache.
     pub cached: String,
@@ -61,6 +62,10 @@ impl AuthMetrics {
             Review::Rejected(_) => "rejected",
         };
         self.reviews.get_or_create(&ReviewLabels { result: result.into(), cached: cached.to_string() }).inc();
+    }
+
+    pub(super) fn token_review_skipped(&self, why: &str) {
+        self.reviews.get_or_create(&ReviewLabels { result: why.into(), cached: "false".into() }).inc();
     }
 
     pub(super) fn token_review_error(&self) {

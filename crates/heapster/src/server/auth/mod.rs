@@ -19,7 +19,7 @@ use metrics::AuthMetrics;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use token_file::TokenFile;
-use token_review::{Review, TokenReviewer};
+use token_review::{NotReviewed, Review, TokenReviewer};
 
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,8 @@ enum TokenFailure {
     Invalid(String),
     /// No authenticator could be asked (the API server is down, say).
     Unchecked(String),
+    /// Too many new tokens to review: the client should retry later.
+    Throttled,
 }
 
 impl Authenticator {
@@ -109,9 +111,18 @@ impl Authenticator {
             }
             (None, Some(TokenFailure::Invalid(why))) => (StatusCode::UNAUTHORIZED, "token", why),
             (None, Some(TokenFailure::Unchecked(why))) => (StatusCode::UNAUTHORIZED, "token", why),
+            (None, Some(TokenFailure::Throttled)) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "token",
+                "too many new bearer tokens to check with the API server; retry in a second".into(),
+            ),
             (None, None) => (StatusCode::UNAUTHORIZED, "none", self.no_credentials(peer, token.is_some())),
         };
-        let outcome = if status == StatusCode::FORBIDDEN { "forbidden" } else { "unauthorized" };
+        let outcome = match status {
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::TOO_MANY_REQUESTS => "throttled",
+            _ => "unauthorized",
+        };
         self.metrics.decision(outcome, credential);
         tracing::debug!("denied {method} {path} from {}: {} {message}", peer.addr, status.as_u16());
         Err(status_response(status, &message))
@@ -128,7 +139,10 @@ impl Authenticator {
         match reviewer.review(token).await {
             Ok(Review::Authenticated(id)) => Ok(id),
             Ok(Review::Rejected(why)) => Err(TokenFailure::Invalid(format!("invalid bearer token: {why}"))),
-            Err(e) => Err(TokenFailure::Unchecked(format!("the bearer token could not be checked: {e}"))),
+            Err(NotReviewed::Failed(e)) => {
+                Err(TokenFailure::Unchecked(format!("the bearer token could not be checked: {e}")))
+            }
+            Err(NotReviewed::RateLimited) => Err(TokenFailure::Throttled),
         }
     }
 
@@ -163,6 +177,7 @@ pub fn status_response(status: StatusCode, message: &str) -> Response {
     let reason = match status {
         StatusCode::UNAUTHORIZED => "Unauthorized",
         StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
         _ => status.canonical_reason().unwrap_or("Failure"),
     };
     let body = serde_json::json!({
@@ -172,6 +187,9 @@ pub fn status_response(status: StatusCode, message: &str) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
     response
 }
 
