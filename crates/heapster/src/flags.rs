@@ -153,6 +153,23 @@ pub struct Flags {
           value_parser = parse_rate, help_heading = "Serving and access control")]
     pub authentication_token_webhook_rate: f64,
 
+    /// Ask the Kubernetes API server of the kubernetes source whether each authenticated user may make its request
+    /// (a SubjectAccessReview, which heapster's service account must be allowed to create): metrics.k8s.io pods and
+    /// nodes as resources, other paths as non-resource URLs. Refusals are 403 with the API server's reason.
+    #[arg(long = "authorization_webhook", value_name = "BOOL", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Serving and access control")]
+    pub authorization_webhook: bool,
+
+    /// How long a SubjectAccessReview that allowed a request is reused.
+    #[arg(long = "authorization_webhook_cache_authorized_ttl", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+
+    /// How long a SubjectAccessReview that denied a request is reused.
+    #[arg(long = "authorization_webhook_cache_unauthorized_ttl", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+
     /// A client must send a whole request head within this, counted from when it connected or got its previous
     /// answer: a connection that is slow to send one (a byte a second) or idle for this long is closed
     /// (kube-apiserver's read-header timeout).
@@ -382,6 +399,16 @@ impl Flags {
             return Err("--http_header_timeout must be more than 0 (every connection would close at once)".into());
         }
         let kubernetes = self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes);
+        if self.authorization_webhook && !kubernetes {
+            return Err("--authorization_webhook asks the API server of a kubernetes source: add \
+                        --source=kubernetes.summary_api:..."
+                .into());
+        }
+        if self.authorization_webhook && !self.auth_configured() {
+            return Err("--authorization_webhook needs a way to authenticate users: --tls_client_ca, \
+                        --token_auth_file or --authentication_token_webhook"
+                .into());
+        }
         if self.authentication_token_webhook && !kubernetes {
             return Err("--authentication_token_webhook asks the API server of a kubernetes source: add \
                         --source=kubernetes.summary_api:... or use --token_auth_file"

@@ -444,3 +444,74 @@ async fn made_up_tokens_do_not_flood_the_api_server() {
         |result: &str| sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"false\"}}"));
     assert_eq!((reviews("malformed"), reviews("rate_limited")), (200.0, throttled as f64), "{text}");
 }
+
+/// `--authorization_webhook`: the simulated API server's rules decide who reads what, metrics.k8s.io requests as
+/// resources (a namespace's pods), heapster's own paths as non-resource URLs; refusals are 403 with the reason,
+/// and answers are cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegated_authorization_with_subject_access_reviews() {
+    let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let (alice, hpa) = (jwt("alice"), jwt("hpa"));
+    sim.token_reviews().accept(&alice, "alice", &["dev"]);
+    sim.token_reviews().accept(&hpa, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", &[]);
+    sim.access_reviews().allow_path("alice", "/api/v1/model/*");
+    sim.access_reviews().allow_resource(
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        "metrics.k8s.io",
+        "pods",
+        Some("default"),
+    );
+    let h = Heapster::start(&[
+        &format!(
+            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+            sim.api_server,
+            sim.nodes[0].addr.port()
+        ),
+        "--authentication_token_webhook",
+        "--authorization_webhook",
+        "--authorization_webhook_cache_authorized_ttl=5m",
+        "--authorization_webhook_cache_unauthorized_ttl=5m",
+    ]);
+    let base = format!("http://127.0.0.1:{}", h.port);
+    heapster_sources::ensure_crypto_provider();
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
+        assert!(Instant::now() < until, "heapster did not serve on {base}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reviews = || sim.access_reviews().served();
+    assert_eq!(reviews(), 0, "/healthz is not reviewed");
+    let (model, pods) =
+        (format!("{base}/api/v1/model/nodes/"), format!("{base}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"));
+
+    let (status, body) = get(&c, &model, Some(&alice)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let m = status_denial(&get(&c, &pods, Some(&alice)).await, 403, "Forbidden");
+    assert!(
+        m.contains(
+            "User \"alice\" cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"default\""
+        ) && m.contains("no rule of the simulated API server allows it"),
+        "{m}"
+    );
+    let (status, body) = get(&c, &pods, Some(&hpa)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let m = status_denial(
+        &get(&c, &format!("{base}/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods"), Some(&hpa)).await,
+        403,
+        "Forbidden",
+    );
+    assert!(m.contains("in the namespace \"kube-system\""), "{m}");
+    let m = status_denial(&get(&c, &format!("{base}/metrics"), Some(&hpa)).await, 403, "Forbidden");
+    assert!(m.contains("cannot get path \"/metrics\""), "{m}");
+    assert_eq!(reviews(), 5);
+
+    // Cached: the same requests again ask nothing.
+    assert_eq!(get(&c, &model, Some(&alice)).await.unwrap().0, 200);
+    assert_eq!(get(&c, &pods, Some(&alice)).await.unwrap().0, 403);
+    assert_eq!(get(&c, &pods, Some(&hpa)).await.unwrap().0, 200);
+    assert_eq!(reviews(), 5, "answers are cached for their TTLs");
+    // Without credentials nothing is reviewed: 401 first.
+    status_denial(&get(&c, &model, None).await, 401, "Unauthorized");
+    assert_eq!(reviews(), 5);
+}

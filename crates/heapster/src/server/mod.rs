@@ -12,6 +12,7 @@ pub mod connections;
 mod tls;
 
 use crate::flags::Flags;
+use auth::access_review::Authorizer;
 use auth::metrics::AuthMetrics;
 use auth::token_file::TokenFile;
 use auth::token_review::TokenReviewer;
@@ -99,10 +100,25 @@ impl ServerSetup {
             }
             (false, _) => None,
         };
+        let authorizer = match (flags.authorization_webhook, cluster) {
+            (true, Some(c)) => Some(Authorizer::new(
+                c.client.clone(),
+                flags.authorization_webhook_cache_authorized_ttl,
+                flags.authorization_webhook_cache_unauthorized_ttl,
+                metrics.clone(),
+            )),
+            (true, None) => {
+                return Err(
+                    "--authorization_webhook needs a kubernetes source (--source=kubernetes.summary_api:...)".into()
+                );
+            }
+            (false, _) => None,
+        };
         let auth = Authenticator {
             client_certs: flags.tls_client_ca().is_some(),
             token_file,
             reviewer,
+            authorizer,
             allowed_users: flags.allowed_users().into_iter().collect(),
             metrics,
         };
@@ -134,7 +150,10 @@ impl ServerSetup {
         }
         let mut users: Vec<&str> = a.allowed_users.iter().map(String::as_str).collect();
         users.sort();
-        let who = if users.is_empty() { "every authenticated user".into() } else { users.join(", ") };
+        let mut who = if users.is_empty() { "every authenticated user".into() } else { users.join(", ") };
+        if a.authorizer.is_some() {
+            who.push_str(", as the API server's SubjectAccessReviews decide");
+        }
         tracing::info!("access control: {} (all paths but /healthz); allowed: {who}", ways.join(", "));
         if self.tls.is_none() {
             tracing::warn!(

@@ -31,6 +31,7 @@ pub struct ReviewLabels {
 pub struct AuthMetrics {
     decisions: Family<DecisionLabels, Counter>,
     reviews: Family<ReviewLabels, Counter>,
+    access_reviews: Family<ReviewLabels, Counter>,
 }
 
 impl AuthMetrics {
@@ -47,6 +48,11 @@ impl AuthMetrics {
             "heapster_token_reviews",
             "Bearer tokens checked with the API server (TokenReview), by result and whether the answer was cached",
             m.reviews.clone(),
+        );
+        registry.register(
+            "heapster_access_reviews",
+            "Requests checked with the API server (SubjectAccessReview, --authorization_webhook), by result              (allowed, denied or error) and whether the answer was cached",
+            m.access_reviews.clone(),
         );
         m
     }
@@ -66,6 +72,15 @@ impl AuthMetrics {
 
     pub(super) fn token_review_skipped(&self, why: &str) {
         self.reviews.get_or_create(&ReviewLabels { result: why.into(), cached: "false".into() }).inc();
+    }
+
+    pub(super) fn access_review(&self, allowed: bool, cached: bool) {
+        let result = if allowed { "allowed" } else { "denied" };
+        self.access_reviews.get_or_create(&ReviewLabels { result: result.into(), cached: cached.to_string() }).inc();
+    }
+
+    pub(super) fn access_review_error(&self) {
+        self.access_reviews.get_or_create(&ReviewLabels { result: "error".into(), cached: "false".into() }).inc();
     }
 
     pub(super) fn token_review_error(&self) {

@@ -8,10 +8,12 @@
 //! Denials are Kubernetes Status objects (401 without valid credentials, 403 for a user not allowed), so kubectl
 //! and client-go print their message; each is logged at debug and counted on `/metrics`.
 
+pub mod access_review;
 pub mod metrics;
 pub mod token_file;
 pub mod token_review;
 
+use access_review::Authorizer;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
@@ -51,6 +53,8 @@ pub struct Authenticator {
     pub reviewer: Option<TokenReviewer>,
     /// Empty: every authenticated user is allowed.
     pub allowed_users: HashSet<String>,
+    /// `--authorization_webhook`: the API server decides what an allowed user may read.
+    pub authorizer: Option<Authorizer>,
     /// Counts every decision, for `/metrics`.
     pub metrics: AuthMetrics,
 }
@@ -88,8 +92,8 @@ impl Authenticator {
         let mut refused: Option<(String, &str)> = None;
         if let Some(user) = peer.cert_user.as_deref().filter(|_| self.client_certs) {
             if self.allowed(user) {
-                self.metrics.decision("allowed", "client_cert");
-                return Ok(());
+                let id = Identity { name: user.to_string(), groups: Vec::new() };
+                return self.authorize(&id, "client_cert", method, path, peer).await;
             }
             refused = Some((user.to_string(), "client_cert"));
         }
@@ -97,10 +101,7 @@ impl Authenticator {
         let mut token_failure = None;
         if let Some(token) = token.filter(|_| self.accepts_tokens()) {
             match self.authenticate_token(token).await {
-                Ok(id) if self.allowed(&id.name) => {
-                    self.metrics.decision("allowed", "token");
-                    return Ok(());
-                }
+                Ok(id) if self.allowed(&id.name) => return self.authorize(&id, "token", method, path, peer).await,
                 Ok(id) => refused = refused.or(Some((id.name, "token"))),
                 Err(e) => token_failure = Some(e),
             }
@@ -126,6 +127,27 @@ impl Authenticator {
         self.metrics.decision(outcome, credential);
         tracing::debug!("denied {method} {path} from {}: {} {message}", peer.addr, status.as_u16());
         Err(status_response(status, &message))
+    }
+
+    /// Lets `id` in, unless `--authorization_webhook` says it may not make this request (403 with the API
+    /// server's reason).
+    async fn authorize(
+        &self,
+        id: &Identity,
+        credential: &str,
+        method: &Method,
+        path: &str,
+        peer: &Peer,
+    ) -> Result<(), Response> {
+        if let Some(authorizer) = &self.authorizer
+            && let Err(message) = authorizer.authorize(id, method, path).await
+        {
+            self.metrics.decision("forbidden", credential);
+            tracing::debug!("denied {method} {path} from {}: 403 {message}", peer.addr);
+            return Err(status_response(StatusCode::FORBIDDEN, &message));
+        }
+        self.metrics.decision("allowed", credential);
+        Ok(())
     }
 
     /// The user a bearer token belongs to: the token file first (no round trip), then the API server.
@@ -211,6 +233,7 @@ mod tests {
             token_file: tokens.map(|t| TokenFile::parse(t).unwrap()),
             reviewer: None,
             allowed_users: allowed.iter().map(|s| s.to_string()).collect(),
+            authorizer: None,
             metrics: AuthMetrics::default(),
         }
     }
