@@ -153,6 +153,53 @@ pub struct Flags {
           value_parser = parse_rate, help_heading = "Serving and access control")]
     pub authentication_token_webhook_rate: f64,
 
+    /// Trust the user named in request headers (--requestheader_username_headers) on connections whose client
+    /// certificate is signed by this PEM CA (requests from kube-apiserver's aggregator, which presents its front-proxy
+    /// certificate). Needs --tls_cert. Headers on other connections are ignored.
+    #[arg(long = "requestheader_client_ca_file", value_name = "PATH", value_parser = parse_path,
+          help_heading = "Serving and access control")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Common names of front-proxy certificates trusted for the headers. Empty: any signed by
+    /// --requestheader_client_ca_file.
+    #[arg(
+        long = "requestheader_allowed_names",
+        value_name = "CN1,CN2",
+        value_delimiter = ',',
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_allowed_names: Vec<String>,
+
+    /// Headers holding the user name, the first present wins.
+    #[arg(
+        long = "requestheader_username_headers",
+        value_name = "H1,H2",
+        value_delimiter = ',',
+        default_value = "X-Remote-User",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_username_headers: Vec<String>,
+
+    /// Headers holding the user's groups (each value one group).
+    #[arg(
+        long = "requestheader_group_headers",
+        value_name = "H1,H2",
+        value_delimiter = ',',
+        default_value = "X-Remote-Group",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_group_headers: Vec<String>,
+
+    /// Prefixes of headers holding the user's extra attributes (read, and ignored by every decision here).
+    #[arg(
+        long = "requestheader_extra_headers_prefix",
+        value_name = "P1,P2",
+        value_delimiter = ',',
+        default_value = "X-Remote-Extra-",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+
     /// Ask the Kubernetes API server of the kubernetes source whether each authenticated user may make its request
     /// (a SubjectAccessReview, which heapster's service account must be allowed to create): metrics.k8s.io pods and
     /// nodes as resources, other paths as non-resource URLs. Refusals are 403 with the API server's reason.
@@ -366,6 +413,11 @@ impl Flags {
         Self::path(&self.tls_client_ca)
     }
 
+    /// `--requestheader_client_ca_file`, when given.
+    pub fn requestheader_client_ca(&self) -> Option<PathBuf> {
+        Self::path(&self.requestheader_client_ca_file)
+    }
+
     /// `--token_auth_file`, when given.
     pub fn token_auth_file(&self) -> Option<PathBuf> {
         Self::path(&self.token_auth_file)
@@ -378,7 +430,10 @@ impl Flags {
 
     /// Whether any way to authenticate is configured (then every path but /healthz needs credentials).
     pub fn auth_configured(&self) -> bool {
-        self.tls_client_ca().is_some() || self.token_auth_file().is_some() || self.authentication_token_webhook
+        self.tls_client_ca().is_some()
+            || self.requestheader_client_ca().is_some()
+            || self.token_auth_file().is_some()
+            || self.authentication_token_webhook
     }
 
     fn validate_serving(&self) -> Result<(), String> {
@@ -386,6 +441,13 @@ impl Flags {
             (Some(_), None) => return Err("--tls_cert needs --tls_key (the certificate's private key)".into()),
             (None, Some(_)) => return Err("--tls_key needs --tls_cert (the certificate to serve)".into()),
             _ => {}
+        }
+        if self.requestheader_client_ca().is_some() && self.tls_files().is_none() {
+            return Err(
+                "--requestheader_client_ca_file needs --tls_cert and --tls_key: front-proxy certificates come \
+                        with https"
+                    .into(),
+            );
         }
         if self.tls_client_ca().is_some() && self.tls_files().is_none() {
             return Err("--tls_client_ca needs --tls_cert and --tls_key: client certificates come with https".into());

@@ -371,6 +371,26 @@ async fn a_renewed_serving_certificate_is_served_without_a_restart() {
     assert!(fetch(&old_ca.ca_pem).await.is_err(), "the old one no longer");
 }
 
+/// heapster over plain http with `sim` as its kubernetes source and `args`, once it serves: the process, its base
+/// URL and a client.
+async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, reqwest::Client) {
+    let source = format!(
+        "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_server,
+        sim.nodes[0].addr.port()
+    );
+    let h = Heapster::start(&[&[source.as_str()], args].concat());
+    let base = format!("http://127.0.0.1:{}", h.port);
+    heapster_sources::ensure_crypto_provider();
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
+        assert!(Instant::now() < until, "heapster did not serve on {base}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (h, base, c)
+}
+
 /// Made-up bearer tokens do not become TokenReviews one for one (each would cost the API server a call under
 /// heapster's service account): tokens that are not JWTs are refused without a review, new JWTs are reviewed at
 /// `--authentication_token_webhook_rate` and the rest answered 429, refusals are remembered, and a user's token
@@ -380,23 +400,8 @@ async fn made_up_tokens_do_not_flood_the_api_server() {
     let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 1, ..Default::default() }).await.unwrap();
     let hpa_token = jwt("hpa");
     sim.token_reviews().accept(&hpa_token, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", &[]);
-    let h = Heapster::start(&[
-        &format!(
-            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-            sim.api_server,
-            sim.nodes[0].addr.port()
-        ),
-        "--authentication_token_webhook",
-        "--authentication_token_webhook_rate=1",
-    ]);
-    let base = format!("http://127.0.0.1:{}", h.port);
-    heapster_sources::ensure_crypto_provider();
-    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
-        assert!(Instant::now() < until, "heapster did not serve on {base}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_h, base, c) =
+        start_on_sim(&sim, &["--authentication_token_webhook", "--authentication_token_webhook_rate=1"]).await;
     let url = format!("{base}/metrics");
     let served = || sim.token_reviews().served();
     assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
@@ -461,25 +466,16 @@ async fn delegated_authorization_with_subject_access_reviews() {
         "pods",
         Some("default"),
     );
-    let h = Heapster::start(&[
-        &format!(
-            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-            sim.api_server,
-            sim.nodes[0].addr.port()
-        ),
-        "--authentication_token_webhook",
-        "--authorization_webhook",
-        "--authorization_webhook_cache_authorized_ttl=5m",
-        "--authorization_webhook_cache_unauthorized_ttl=5m",
-    ]);
-    let base = format!("http://127.0.0.1:{}", h.port);
-    heapster_sources::ensure_crypto_provider();
-    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
-        assert!(Instant::now() < until, "heapster did not serve on {base}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (_h, base, c) = start_on_sim(
+        &sim,
+        &[
+            "--authentication_token_webhook",
+            "--authorization_webhook",
+            "--authorization_webhook_cache_authorized_ttl=5m",
+            "--authorization_webhook_cache_unauthorized_ttl=5m",
+        ],
+    )
+    .await;
     let reviews = || sim.access_reviews().served();
     assert_eq!(reviews(), 0, "/healthz is not reviewed");
     let (model, pods) =
@@ -514,4 +510,55 @@ async fn delegated_authorization_with_subject_access_reviews() {
     // Without credentials nothing is reviewed: 401 first.
     status_denial(&get(&c, &model, None).await, 401, "Unauthorized");
     assert_eq!(reviews(), 5);
+}
+
+/// `--requestheader_*`: the user named in `X-Remote-User` / `X-Remote-Group` is trusted only on a connection
+/// that presented a front-proxy certificate signed by `--requestheader_client_ca_file` with an allowed name.
+/// Forged headers (no certificate, another CA's, a name not allowed) authenticate nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_proxy_headers_only_with_the_front_proxy_certificate() {
+    let dir = TempDir::new("front-proxy");
+    let serving = TestPki::new("serving CA");
+    let front_proxy_ca = TestPki::new("front-proxy CA");
+    let other_ca = TestPki::new("client CA");
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let h = Heapster::start(&[
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &other_ca.ca_pem)),
+        &format!("--requestheader_client_ca_file={}", dir.write("front-proxy-ca.crt", &front_proxy_ca.ca_pem)),
+        "--requestheader_allowed_names=front-proxy-client",
+        "--allowed_users=alice,front-proxy-client",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    let url = format!("{base}/api/v1/model/nodes/");
+    wait_up(&client(Some(&serving.ca_pem), None), &base).await;
+    let as_user = |c: &reqwest::Client, user: &str, group: &str| {
+        c.get(&url).header("X-Remote-User", user).header("X-Remote-Group", group).send()
+    };
+    let status =
+        |r: Result<reqwest::Response, reqwest::Error>| r.map(|r| r.status().as_u16()).map_err(|e| e.to_string());
+
+    // Genuine: the aggregator's certificate and its headers.
+    let aggregator = client(Some(&serving.ca_pem), Some(&front_proxy_ca.client_cert("front-proxy-client", &[])));
+    assert_eq!(status(as_user(&aggregator, "alice", "dev").await), Ok(200));
+    let r = as_user(&aggregator, "mallory", "dev").await.unwrap();
+    let m = status_denial(&Ok((r.status().as_u16(), r.text().await.unwrap())), 403, "Forbidden");
+    assert!(m.contains("\"mallory\""), "{m}");
+
+    // Forged: the same headers without the certificate.
+    let anonymous = client(Some(&serving.ca_pem), None);
+    assert_eq!(status(as_user(&anonymous, "alice", "system:masters").await), Ok(401));
+    // With a certificate of the other trusted CA: its CN is the user, the headers are not read.
+    let other = client(Some(&serving.ca_pem), Some(&other_ca.client_cert("eve", &[])));
+    assert_eq!(status(as_user(&other, "alice", "dev").await), Ok(403), "eve, not alice");
+    // The front-proxy CA, but a name not in --requestheader_allowed_names: the headers are not read, and a
+    // front-proxy certificate names no user itself.
+    let impostor = client(Some(&serving.ca_pem), Some(&front_proxy_ca.client_cert("someone-else", &[])));
+    assert_eq!(status(as_user(&impostor, "alice", "dev").await), Ok(401));
+    // The front-proxy certificate without headers is no user either.
+    assert_eq!(status(aggregator.get(&url).send().await), Ok(401));
+    // A certificate of an untrusted CA is refused at the handshake.
+    let untrusted = client(Some(&serving.ca_pem), Some(&serving.client_cert("front-proxy-client", &[])));
+    assert!(status(as_user(&untrusted, "alice", "dev").await).is_err());
 }

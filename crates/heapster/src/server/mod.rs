@@ -16,7 +16,7 @@ use auth::access_review::Authorizer;
 use auth::metrics::AuthMetrics;
 use auth::token_file::TokenFile;
 use auth::token_review::TokenReviewer;
-use auth::{Authenticator, Peer};
+use auth::{Authenticator, Peer, RequestHeaders};
 use axum::Router;
 use connections::{ConnectionLimits, ConnectionMetrics, Connections, Slot};
 use heapster_sources::kubernetes::Cluster;
@@ -55,7 +55,7 @@ impl ServerMetrics {
 /// How heapster serves: TLS or not, who may read, how many connections. Built once at start-up, where a bad file
 /// stops heapster.
 pub struct ServerSetup {
-    tls: Option<TlsAcceptor>,
+    tls: Option<(TlsAcceptor, Arc<tls::ClientCas>)>,
     auth: Arc<Authenticator>,
     connections: Arc<Connections>,
     http1: hyper::server::conn::http1::Builder,
@@ -79,8 +79,13 @@ impl ServerSetup {
         http1.timer(TokioTimer::new()).header_read_timeout(flags.http_header_timeout).max_buf_size(MAX_REQUEST_HEAD);
         let tls = match flags.tls_files() {
             Some((cert, key)) => {
-                let config = tls::server_config(&cert, &key, flags.tls_client_ca().as_deref())?;
-                Some(TlsAcceptor::from(Arc::new(config)))
+                let (config, cas) = tls::server_config(
+                    &cert,
+                    &key,
+                    flags.tls_client_ca().as_deref(),
+                    flags.requestheader_client_ca().as_deref(),
+                )?;
+                Some((TlsAcceptor::from(Arc::new(config)), Arc::new(cas)))
             }
             None => None,
         };
@@ -116,6 +121,7 @@ impl ServerSetup {
         };
         let auth = Authenticator {
             client_certs: flags.tls_client_ca().is_some(),
+            front_proxy: flags.requestheader_client_ca().map(|_| RequestHeaders::from_flags(flags)),
             token_file,
             reviewer,
             authorizer,
@@ -141,6 +147,9 @@ impl ServerSetup {
         let mut ways = Vec::new();
         if a.client_certs {
             ways.push("client certificates".to_string());
+        }
+        if a.front_proxy.is_some() {
+            ways.push("users named by a front proxy's certificate and headers".to_string());
         }
         if let Some(f) = &a.token_file {
             ways.push(format!("{} static tokens", f.len()));
@@ -197,8 +206,8 @@ pub async fn serve(
         tokio::spawn(async move {
             let held = admitted;
             let slot = held.slot.clone();
-            let Some(tls) = tls else {
-                let peer = Peer { addr, has_cert: false, cert_user: None };
+            let Some((tls, cas)) = tls else {
+                let peer = Peer { addr, has_cert: false, cert_user: None, front_proxy: None };
                 return serve_connection(tcp, peer, app, auth, http1, &slot).await;
             };
             let handshake = async {
@@ -224,8 +233,15 @@ pub async fn serve(
                 _ = slot.closed() => None,
             };
             let Some(stream) = stream else { return };
-            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
-            let peer = Peer { addr, has_cert: cert.is_some(), cert_user: cert.and_then(tls::common_name) };
+            let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+            let (client, front_proxy) = cas.signed_by(chain);
+            let cn = chain.first().and_then(tls::common_name);
+            let peer = Peer {
+                addr,
+                has_cert: !chain.is_empty(),
+                cert_user: cn.clone().filter(|_| client),
+                front_proxy: cn.filter(|_| front_proxy),
+            };
             serve_connection(stream, peer, app, auth, http1, &slot).await;
             drop(held);
         });

@@ -39,14 +39,58 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Whether a client certificate was presented (and so verified against `--tls_client_ca`).
     pub has_cert: bool,
-    /// The verified certificate's CN.
+    /// The CN of a certificate signed by `--tls_client_ca`.
     pub cert_user: Option<String>,
+    /// The CN of a certificate signed by `--requestheader_client_ca_file`: a front proxy, whose user headers are
+    /// read if the CN is allowed.
+    pub front_proxy: Option<String>,
+}
+
+/// `--requestheader_*`: the user a front proxy (kube-apiserver's aggregator) names in request headers, trusted
+/// only on a connection whose certificate is signed by `--requestheader_client_ca_file`.
+pub struct RequestHeaders {
+    /// Empty: any CN.
+    pub allowed_names: HashSet<String>,
+    pub username_headers: Vec<String>,
+    pub group_headers: Vec<String>,
+}
+
+impl RequestHeaders {
+    pub fn from_flags(flags: &crate::flags::Flags) -> RequestHeaders {
+        let clean = |v: &[String]| v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        RequestHeaders {
+            allowed_names: clean(&flags.requestheader_allowed_names).into_iter().collect(),
+            username_headers: clean(&flags.requestheader_username_headers),
+            group_headers: clean(&flags.requestheader_group_headers),
+        }
+    }
+
+    /// The user the headers name, if the proxy `cn` is trusted and a user header is set.
+    fn identity(&self, cn: &str, headers: &HeaderMap) -> Option<Identity> {
+        if !self.allowed_names.is_empty() && !self.allowed_names.contains(cn) {
+            return None;
+        }
+        let name = self
+            .username_headers
+            .iter()
+            .find_map(|h| headers.get(h.as_str())?.to_str().ok().map(str::trim).filter(|v| !v.is_empty()))?;
+        let groups = self
+            .group_headers
+            .iter()
+            .flat_map(|h| headers.get_all(h.as_str()))
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        Some(Identity { name: name.to_string(), groups })
+    }
 }
 
 /// The access policy of heapster's server, built once from the flags.
 pub struct Authenticator {
     /// `--tls_client_ca` is set: client certificates authenticate.
     pub client_certs: bool,
+    /// `--requestheader_client_ca_file` is set: front proxies name users in headers.
+    pub front_proxy: Option<RequestHeaders>,
     /// `--token_auth_file`, asked first: no round trip.
     pub token_file: Option<TokenFile>,
     /// `--authentication_token_webhook`, asked for tokens the file does not know.
@@ -72,7 +116,7 @@ enum TokenFailure {
 impl Authenticator {
     /// Whether requests need credentials at all.
     pub fn enabled(&self) -> bool {
-        self.client_certs || self.token_file.is_some() || self.reviewer.is_some()
+        self.client_certs || self.front_proxy.is_some() || self.token_file.is_some() || self.reviewer.is_some()
     }
 
     fn accepts_tokens(&self) -> bool {
@@ -90,6 +134,14 @@ impl Authenticator {
         }
         // The first authenticated user that is not allowed, for the 403's message.
         let mut refused: Option<(String, &str)> = None;
+        if let (Some(cn), Some(front_proxy)) = (&peer.front_proxy, &self.front_proxy)
+            && let Some(id) = front_proxy.identity(cn, headers)
+        {
+            if self.allowed(&id.name) {
+                return self.authorize(&id, "front_proxy", method, path, peer).await;
+            }
+            refused = Some((id.name, "front_proxy"));
+        }
         if let Some(user) = peer.cert_user.as_deref().filter(|_| self.client_certs) {
             if self.allowed(user) {
                 let id = Identity { name: user.to_string(), groups: Vec::new() };
@@ -224,12 +276,14 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             has_cert: cert_user.is_some(),
             cert_user: cert_user.map(Into::into),
+            front_proxy: None,
         }
     }
 
     fn auth(client_certs: bool, tokens: Option<&str>, allowed: &[&str]) -> Authenticator {
         Authenticator {
             client_certs,
+            front_proxy: None,
             token_file: tokens.map(|t| TokenFile::parse(t).unwrap()),
             reviewer: None,
             allowed_users: allowed.iter().map(|s| s.to_string()).collect(),
