@@ -37,20 +37,17 @@ const IGNORED: &[(&str, Arity, &str)] = &[
     ("tls_ca_file", Arity::Value, "use --tls_cert with the whole chain"),
     ("tls_sni_cert_key", Arity::Value, "use --tls_cert and --tls_key"),
     ("client_ca_file", Arity::Value, "use --tls_client_ca"),
-    ("requestheader_client_ca_file", Arity::Value, "use --tls_client_ca and --allowed_users"),
-    ("requestheader_allowed_names", Arity::Value, "use --allowed_users"),
-    ("requestheader_username_headers", Arity::Value, "front-proxy headers are not read: use client certificates"),
-    ("requestheader_group_headers", Arity::Value, "front-proxy headers are not read: use client certificates"),
-    ("requestheader_extra_headers_prefix", Arity::Value, "front-proxy headers are not read: use client certificates"),
     (
         "authentication_kubeconfig",
         Arity::Value,
         "TokenReviews go to the kubernetes source's API server (--authentication_token_webhook)",
     ),
     ("authentication_skip_lookup", Arity::Bool, "no authentication configuration is read from the cluster"),
-    ("authorization_kubeconfig", Arity::Value, "access is decided by --allowed_users, not SubjectAccessReviews"),
-    ("authorization_webhook_cache_authorized_ttl", Arity::Value, "access is decided by --allowed_users"),
-    ("authorization_webhook_cache_unauthorized_ttl", Arity::Value, "access is decided by --allowed_users"),
+    (
+        "authorization_kubeconfig",
+        Arity::Value,
+        "SubjectAccessReviews go to the kubernetes source's API server (--authorization_webhook)",
+    ),
     ("profiling", Arity::Bool, "no profiling endpoints are served"),
     ("contention_profiling", Arity::Bool, "no profiling endpoints are served"),
     ("enable_swagger_ui", Arity::Bool, "no Swagger UI is served"),
@@ -181,7 +178,7 @@ mod tests {
             "--tls-cert-file=/srv/kubernetes/server.cert",
             "--tls-private-key-file=/srv/kubernetes/server.key",
             "--client-ca-file=/srv/kubernetes/ca.crt",
-            "--requestheader-allowed-names=aggregator",
+            "--bind-address=0.0.0.0",
             "--max_procs=2",
             "--disable_export",
         ])
@@ -202,10 +199,10 @@ mod tests {
                 "--vmodule",
                 "--api_server",
                 "--secure_port",
+                "--bind_address",
                 "--tls_cert_file",
                 "--tls_private_key_file",
                 "--client_ca_file",
-                "--requestheader_allowed_names",
             ]
         );
         assert!(c.notices.iter().all(|n| n.contains("has no effect") && !n.contains('\n')));

@@ -146,6 +146,102 @@ pub struct Flags {
     #[arg(long = "authentication_token_webhook_cache_ttl", value_name = "DURATION", default_value = "2m",
           value_parser = parse_duration, help_heading = "Serving and access control")]
     pub authentication_token_webhook_cache_ttl: Duration,
+
+    /// TokenReviews a second, at most, of bearer tokens not in the cache (bursts of twice as many); requests over
+    /// it get 429. Tokens that are neither a JWT nor a bootstrap token are refused without a review.
+    #[arg(long = "authentication_token_webhook_rate", value_name = "PER_SECOND", default_value = "10",
+          value_parser = parse_rate, help_heading = "Serving and access control")]
+    pub authentication_token_webhook_rate: f64,
+
+    /// Trust the user named in request headers (--requestheader_username_headers) on connections whose client
+    /// certificate is signed by this PEM CA (requests from kube-apiserver's aggregator, which presents its front-proxy
+    /// certificate). Needs --tls_cert. Headers on other connections are ignored.
+    #[arg(long = "requestheader_client_ca_file", value_name = "PATH", value_parser = parse_path,
+          help_heading = "Serving and access control")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Common names of front-proxy certificates trusted for the headers. Empty: any signed by
+    /// --requestheader_client_ca_file.
+    #[arg(
+        long = "requestheader_allowed_names",
+        value_name = "CN1,CN2",
+        value_delimiter = ',',
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_allowed_names: Vec<String>,
+
+    /// Headers holding the user name, the first present wins.
+    #[arg(
+        long = "requestheader_username_headers",
+        value_name = "H1,H2",
+        value_delimiter = ',',
+        default_value = "X-Remote-User",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_username_headers: Vec<String>,
+
+    /// Headers holding the user's groups (each value one group).
+    #[arg(
+        long = "requestheader_group_headers",
+        value_name = "H1,H2",
+        value_delimiter = ',',
+        default_value = "X-Remote-Group",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_group_headers: Vec<String>,
+
+    /// Prefixes of headers holding the user's extra attributes (read, and ignored by every decision here).
+    #[arg(
+        long = "requestheader_extra_headers_prefix",
+        value_name = "P1,P2",
+        value_delimiter = ',',
+        default_value = "X-Remote-Extra-",
+        help_heading = "Serving and access control"
+    )]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+
+    /// Ask the Kubernetes API server of the kubernetes source whether each authenticated user may make its request
+    /// (a SubjectAccessReview, which heapster's service account must be allowed to create): metrics.k8s.io pods and
+    /// nodes as resources, other paths as non-resource URLs. Refusals are 403 with the API server's reason.
+    #[arg(long = "authorization_webhook", value_name = "BOOL", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Serving and access control")]
+    pub authorization_webhook: bool,
+
+    /// How long a SubjectAccessReview that allowed a request is reused.
+    #[arg(long = "authorization_webhook_cache_authorized_ttl", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+
+    /// How long a SubjectAccessReview that denied a request is reused.
+    #[arg(long = "authorization_webhook_cache_unauthorized_ttl", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+
+    /// A client must send a whole request head within this, counted from when it connected or got its previous
+    /// answer: a connection that is slow to send one (a byte a second) or idle for this long is closed
+    /// (kube-apiserver's read-header timeout).
+    #[arg(long = "http_header_timeout", value_name = "DURATION", default_value = "32s",
+          value_parser = parse_duration, help_heading = "Serving and access control")]
+    pub http_header_timeout: Duration,
+
+    /// Client connections held at once; beyond it a new one closes the oldest with no request in flight, or is
+    /// refused. 0: half the open-file limit (RLIMIT_NOFILE), at most 4096, so that scraping keeps the other half.
+    #[arg(
+        long = "max_connections",
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Serving and access control"
+    )]
+    pub max_connections: usize,
+
+    /// Connections held at once from one client address; more are refused. 0: a quarter of --max_connections.
+    #[arg(
+        long = "max_connections_per_client",
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Serving and access control"
+    )]
+    pub max_connections_per_client: usize,
 }
 
 /// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.
@@ -163,6 +259,13 @@ fn parse_listen_ip(s: &str) -> Result<ListenIp, String> {
         return Ok(ListenIp(None));
     }
     s.parse().map(|ip| ListenIp(Some(ip))).map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?}: expected a number of reviews a second, more than 0 (e.g. 10 or 0.5)")),
+    }
 }
 
 fn parse_cluster_aggregation(s: &str) -> Result<heapster_processors::ClusterFrom, String> {
@@ -310,6 +413,11 @@ impl Flags {
         Self::path(&self.tls_client_ca)
     }
 
+    /// `--requestheader_client_ca_file`, when given.
+    pub fn requestheader_client_ca(&self) -> Option<PathBuf> {
+        Self::path(&self.requestheader_client_ca_file)
+    }
+
     /// `--token_auth_file`, when given.
     pub fn token_auth_file(&self) -> Option<PathBuf> {
         Self::path(&self.token_auth_file)
@@ -322,7 +430,10 @@ impl Flags {
 
     /// Whether any way to authenticate is configured (then every path but /healthz needs credentials).
     pub fn auth_configured(&self) -> bool {
-        self.tls_client_ca().is_some() || self.token_auth_file().is_some() || self.authentication_token_webhook
+        self.tls_client_ca().is_some()
+            || self.requestheader_client_ca().is_some()
+            || self.token_auth_file().is_some()
+            || self.authentication_token_webhook
     }
 
     fn validate_serving(&self) -> Result<(), String> {
@@ -330,6 +441,13 @@ impl Flags {
             (Some(_), None) => return Err("--tls_cert needs --tls_key (the certificate's private key)".into()),
             (None, Some(_)) => return Err("--tls_key needs --tls_cert (the certificate to serve)".into()),
             _ => {}
+        }
+        if self.requestheader_client_ca().is_some() && self.tls_files().is_none() {
+            return Err(
+                "--requestheader_client_ca_file needs --tls_cert and --tls_key: front-proxy certificates come \
+                        with https"
+                    .into(),
+            );
         }
         if self.tls_client_ca().is_some() && self.tls_files().is_none() {
             return Err("--tls_client_ca needs --tls_cert and --tls_key: client certificates come with https".into());
@@ -339,7 +457,20 @@ impl Flags {
                         --authentication_token_webhook"
                 .into());
         }
+        if self.http_header_timeout.is_zero() {
+            return Err("--http_header_timeout must be more than 0 (every connection would close at once)".into());
+        }
         let kubernetes = self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes);
+        if self.authorization_webhook && !kubernetes {
+            return Err("--authorization_webhook asks the API server of a kubernetes source: add \
+                        --source=kubernetes.summary_api:..."
+                .into());
+        }
+        if self.authorization_webhook && !self.auth_configured() {
+            return Err("--authorization_webhook needs a way to authenticate users: --tls_client_ca, \
+                        --token_auth_file or --authentication_token_webhook"
+                .into());
+        }
         if self.authentication_token_webhook && !kubernetes {
             return Err("--authentication_token_webhook asks the API server of a kubernetes source: add \
                         --source=kubernetes.summary_api:... or use --token_auth_file"

@@ -99,7 +99,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let http_metrics = pipeline_metrics.heapster.http.clone();
     let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
         .observe_exports(move |sink, took| heapster_names.exported(sink, took));
-    let auth_metrics = server::auth::metrics::AuthMetrics::new(&mut registry);
+    let server_metrics = server::ServerMetrics::new(&mut registry);
 
     let mut providers = Vec::new();
     let mut metadata = None;
@@ -153,7 +153,7 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, flags.heapster_port);
-    let server_setup = server::ServerSetup::from_flags(&flags, cluster.as_ref(), auth_metrics)?;
+    let server_setup = server::ServerSetup::from_flags(&flags, cluster.as_ref(), server_metrics)?;
     let listener = bind(addr).await?;
     tracing::info!(
         "heapster {} serving on {}://{} (resolution {:?}, store window {:?})",

@@ -307,8 +307,13 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
     })
     .await
     .unwrap();
-    sim.token_reviews().accept("prometheus-token", "system:serviceaccount:monitoring:prometheus-k8s", &[]);
-    sim.token_reviews().accept("someone-token", "system:serviceaccount:default:someone", &[]);
+    // Tokens of the form the API server issues (JWTs): others are refused without a TokenReview.
+    sim.token_reviews().accept(
+        "e30.eyJzdWIiOiJwcm9tZXRoZXVzIn0.c2ln",
+        "system:serviceaccount:monitoring:prometheus-k8s",
+        &[],
+    );
+    sim.token_reviews().accept("e30.eyJzdWIiOiJzb21lb25lIn0.c2ln", "system:serviceaccount:default:someone", &[]);
     let serving_pki = TestPki::new("heapster serving CA");
     let serving = serving_pki.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
     let front_proxy = TestPki::new("front-proxy CA");
@@ -381,8 +386,8 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
     // Without credentials, 401; a token of the allowed Prometheus account reads, another account's is forbidden.
     assert_eq!(anonymous.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);
     let with = |token: &str| anonymous.get(format!("{base}/metrics")).bearer_auth(token.to_string()).send();
-    assert_eq!(with("prometheus-token").await.unwrap().status(), 200);
-    assert_eq!(with("someone-token").await.unwrap().status(), 403);
+    assert_eq!(with("e30.eyJzdWIiOiJwcm9tZXRoZXVzIn0.c2ln").await.unwrap().status(), 200);
+    assert_eq!(with("e30.eyJzdWIiOiJzb21lb25lIn0.c2ln").await.unwrap().status(), 403);
     assert_eq!(with("made-up").await.unwrap().status(), 401);
     let _ = h.child.kill();
 }

@@ -193,6 +193,14 @@ async fn https_with_client_certificates_and_static_tokens() {
     assert!(status.success(), "heapster exited with {status} after SIGTERM");
 }
 
+/// A token of the form the API server issues (a JWT: JSON header and claims, base64url), for `sub`; the
+/// simulated API server vouches for those a test accepts.
+fn jwt(sub: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!("{}.{}.{}", b64(r#"{"alg":"RS256","kid":"sim"}"#), b64(&format!(r#"{{"sub":"{sub}"}}"#)), b64("signature"))
+}
+
 /// A kubeconfig trusting `ca` and authenticating with `token`.
 fn kubeconfig(dir: &TempDir, server: &str, ca: &str, token: &str) -> String {
     let ca_path = dir.write("cluster-ca.crt", ca);
@@ -220,12 +228,13 @@ async fn bearer_tokens_reviewed_by_the_api_server() {
     })
     .await
     .unwrap();
+    let (hpa_token, dev_token, stolen_token) = (jwt("hpa"), jwt("dev"), jwt("stolen"));
     sim.token_reviews().accept(
-        "hpa-token",
+        &hpa_token,
         "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
         &["system:serviceaccounts"],
     );
-    sim.token_reviews().accept("dev-token", "dev", &[]);
+    sim.token_reviews().accept(&dev_token, "dev", &[]);
     let auth = kubeconfig(&dir, &sim.api_url(), &cluster.ca_pem, "heapster-sa-token");
     let serving = TestPki::new("serving CA");
     let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
@@ -248,26 +257,26 @@ async fn bearer_tokens_reviewed_by_the_api_server() {
     let served = || sim.token_reviews().served();
     assert_eq!(served(), 0, "no review before a token is presented");
 
-    let (status, body) = get(&c, &url, Some("hpa-token")).await.unwrap();
+    let (status, body) = get(&c, &url, Some(&hpa_token)).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(served(), 1);
     // The answer is cached: the next requests ask the API server nothing.
     for _ in 0..3 {
-        assert_eq!(get(&c, &url, Some("hpa-token")).await.unwrap().0, 200);
+        assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
     }
     assert_eq!(served(), 1, "a reviewed token is remembered for the cache TTL");
 
-    let m = status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    let m = status_denial(&get(&c, &url, Some(&stolen_token)).await, 401, "Unauthorized");
     assert!(m.contains("invalid bearer token") && m.contains("not known"), "{m}");
     assert_eq!(served(), 2);
-    status_denial(&get(&c, &url, Some("stolen-token")).await, 401, "Unauthorized");
+    status_denial(&get(&c, &url, Some(&stolen_token)).await, 401, "Unauthorized");
     assert_eq!(served(), 2, "refusals are remembered too, for a short while");
-    let m = status_denial(&get(&c, &url, Some("dev-token")).await, 403, "Forbidden");
+    let m = status_denial(&get(&c, &url, Some(&dev_token)).await, 403, "Forbidden");
     assert!(m.contains("\"dev\""), "{m}");
     status_denial(&get(&c, &url, None).await, 401, "Unauthorized");
     assert_ne!(get(&c, &format!("{base}/healthz"), None).await.unwrap().0, 401, "/healthz is open");
 
-    let (_, text) = get(&c, &format!("{base}/metrics"), Some("hpa-token")).await.unwrap();
+    let (_, text) = get(&c, &format!("{base}/metrics"), Some(&hpa_token)).await.unwrap();
     let reviews = |result: &str, cached: &str| {
         sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"{cached}\"}}"))
     };
@@ -360,4 +369,196 @@ async fn a_renewed_serving_certificate_is_served_without_a_restart() {
     dir.write("tls.crt", &new_cert);
     assert_eq!(fetch(&new_ca.ca_pem).await, Ok(200), "the renewed certificate is served");
     assert!(fetch(&old_ca.ca_pem).await.is_err(), "the old one no longer");
+}
+
+/// heapster over plain http with `sim` as its kubernetes source and `args`, once it serves: the process, its base
+/// URL and a client.
+async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, reqwest::Client) {
+    let source = format!(
+        "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_server,
+        sim.nodes[0].addr.port()
+    );
+    let h = Heapster::start(&[&[source.as_str()], args].concat());
+    let base = format!("http://127.0.0.1:{}", h.port);
+    heapster_sources::ensure_crypto_provider();
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
+        assert!(Instant::now() < until, "heapster did not serve on {base}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (h, base, c)
+}
+
+/// Made-up bearer tokens do not become TokenReviews one for one (each would cost the API server a call under
+/// heapster's service account): tokens that are not JWTs are refused without a review, new JWTs are reviewed at
+/// `--authentication_token_webhook_rate` and the rest answered 429, refusals are remembered, and a user's token
+/// reviewed before the flood keeps working without a new review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_tokens_do_not_flood_the_api_server() {
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 1, ..Default::default() }).await.unwrap();
+    let hpa_token = jwt("hpa");
+    sim.token_reviews().accept(&hpa_token, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", &[]);
+    let (_h, base, c) =
+        start_on_sim(&sim, &["--authentication_token_webhook", "--authentication_token_webhook_rate=1"]).await;
+    let url = format!("{base}/metrics");
+    let served = || sim.token_reviews().served();
+    assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
+    assert_eq!(served(), 1);
+
+    // Not JWTs: refused here, the API server is not asked.
+    for i in 0..200 {
+        let m = status_denial(&get(&c, &url, Some(&format!("made-up-{i}"))).await, 401, "Unauthorized");
+        assert!(m.contains("not a JWT"), "{m}");
+    }
+    assert_eq!(served(), 1, "tokens that are not JWTs cost no TokenReview");
+
+    // 300 new JWTs, 20 at a time: reviewed at the rate (1/s, bursts of 2), the rest answered 429.
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for batch in 0..15 {
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let (c, url, token) = (c.clone(), url.clone(), jwt(&format!("made-up-{batch}-{i}")));
+            requests.spawn(async move { (get(&c, &url, Some(&token)).await, token) });
+        }
+        while let Some(r) = requests.join_next().await {
+            statuses.push(r.unwrap());
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!("300 new made-up JWTs in {elapsed:.1}s: {} TokenReviews", served() - 1);
+    let reviewed: Vec<&String> = statuses.iter().filter(|(r, _)| matches!(r, Ok((401, _)))).map(|(_, t)| t).collect();
+    let throttled = statuses.iter().filter(|(r, _)| matches!(r, Ok((429, _)))).count();
+    assert_eq!(reviewed.len() + throttled, 300, "every answer is 401 (reviewed) or 429 (over the rate)");
+    assert_eq!(served(), 1 + reviewed.len() as u64);
+    assert!(reviewed.len() as f64 <= 3.0 + elapsed, "{} reviews in {elapsed:.1}s at 1/s", reviewed.len());
+    let throttled_answer = statuses.iter().find(|(r, _)| matches!(r, Ok((429, _)))).unwrap();
+    let m = status_denial(&throttled_answer.0, 429, "TooManyRequests");
+    assert!(m.contains("retry"), "{m}");
+
+    // During the flood the user's token is answered from the cache; a refused token is remembered too.
+    assert_eq!(get(&c, &url, Some(&hpa_token)).await.unwrap().0, 200);
+    let refused = reviewed.first().expect("at least one review within the burst");
+    status_denial(&get(&c, &url, Some(refused)).await, 401, "Unauthorized");
+    assert_eq!(served(), 1 + reviewed.len() as u64, "cached answers cost no TokenReview");
+
+    let (_, text) = get(&c, &url, Some(&hpa_token)).await.unwrap();
+    let reviews =
+        |result: &str| sample(&text, &format!("heapster_token_reviews_total{{result=\"{result}\",cached=\"false\"}}"));
+    assert_eq!((reviews("malformed"), reviews("rate_limited")), (200.0, throttled as f64), "{text}");
+}
+
+/// `--authorization_webhook`: the simulated API server's rules decide who reads what, metrics.k8s.io requests as
+/// resources (a namespace's pods), heapster's own paths as non-resource URLs; refusals are 403 with the reason,
+/// and answers are cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegated_authorization_with_subject_access_reviews() {
+    let sim = Simulation::start(SimConfig { nodes: 2, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let (alice, hpa) = (jwt("alice"), jwt("hpa"));
+    sim.token_reviews().accept(&alice, "alice", &["dev"]);
+    sim.token_reviews().accept(&hpa, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", &[]);
+    sim.access_reviews().allow_path("alice", "/api/v1/model/*");
+    sim.access_reviews().allow_resource(
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        "metrics.k8s.io",
+        "pods",
+        Some("default"),
+    );
+    let (_h, base, c) = start_on_sim(
+        &sim,
+        &[
+            "--authentication_token_webhook",
+            "--authorization_webhook",
+            "--authorization_webhook_cache_authorized_ttl=5m",
+            "--authorization_webhook_cache_unauthorized_ttl=5m",
+        ],
+    )
+    .await;
+    let reviews = || sim.access_reviews().served();
+    assert_eq!(reviews(), 0, "/healthz is not reviewed");
+    let (model, pods) =
+        (format!("{base}/api/v1/model/nodes/"), format!("{base}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"));
+
+    let (status, body) = get(&c, &model, Some(&alice)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let m = status_denial(&get(&c, &pods, Some(&alice)).await, 403, "Forbidden");
+    assert!(
+        m.contains(
+            "User \"alice\" cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"default\""
+        ) && m.contains("no rule of the simulated API server allows it"),
+        "{m}"
+    );
+    let (status, body) = get(&c, &pods, Some(&hpa)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let m = status_denial(
+        &get(&c, &format!("{base}/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods"), Some(&hpa)).await,
+        403,
+        "Forbidden",
+    );
+    assert!(m.contains("in the namespace \"kube-system\""), "{m}");
+    let m = status_denial(&get(&c, &format!("{base}/metrics"), Some(&hpa)).await, 403, "Forbidden");
+    assert!(m.contains("cannot get path \"/metrics\""), "{m}");
+    assert_eq!(reviews(), 5);
+
+    // Cached: the same requests again ask nothing.
+    assert_eq!(get(&c, &model, Some(&alice)).await.unwrap().0, 200);
+    assert_eq!(get(&c, &pods, Some(&alice)).await.unwrap().0, 403);
+    assert_eq!(get(&c, &pods, Some(&hpa)).await.unwrap().0, 200);
+    assert_eq!(reviews(), 5, "answers are cached for their TTLs");
+    // Without credentials nothing is reviewed: 401 first.
+    status_denial(&get(&c, &model, None).await, 401, "Unauthorized");
+    assert_eq!(reviews(), 5);
+}
+
+/// `--requestheader_*`: the user named in `X-Remote-User` / `X-Remote-Group` is trusted only on a connection
+/// that presented a front-proxy certificate signed by `--requestheader_client_ca_file` with an allowed name.
+/// Forged headers (no certificate, another CA's, a name not allowed) authenticate nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_proxy_headers_only_with_the_front_proxy_certificate() {
+    let dir = TempDir::new("front-proxy");
+    let serving = TestPki::new("serving CA");
+    let front_proxy_ca = TestPki::new("front-proxy CA");
+    let other_ca = TestPki::new("client CA");
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let h = Heapster::start(&[
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &other_ca.ca_pem)),
+        &format!("--requestheader_client_ca_file={}", dir.write("front-proxy-ca.crt", &front_proxy_ca.ca_pem)),
+        "--requestheader_allowed_names=front-proxy-client",
+        "--allowed_users=alice,front-proxy-client",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    let url = format!("{base}/api/v1/model/nodes/");
+    wait_up(&client(Some(&serving.ca_pem), None), &base).await;
+    let as_user = |c: &reqwest::Client, user: &str, group: &str| {
+        c.get(&url).header("X-Remote-User", user).header("X-Remote-Group", group).send()
+    };
+    let status =
+        |r: Result<reqwest::Response, reqwest::Error>| r.map(|r| r.status().as_u16()).map_err(|e| e.to_string());
+
+    // Genuine: the aggregator's certificate and its headers.
+    let aggregator = client(Some(&serving.ca_pem), Some(&front_proxy_ca.client_cert("front-proxy-client", &[])));
+    assert_eq!(status(as_user(&aggregator, "alice", "dev").await), Ok(200));
+    let r = as_user(&aggregator, "mallory", "dev").await.unwrap();
+    let m = status_denial(&Ok((r.status().as_u16(), r.text().await.unwrap())), 403, "Forbidden");
+    assert!(m.contains("\"mallory\""), "{m}");
+
+    // Forged: the same headers without the certificate.
+    let anonymous = client(Some(&serving.ca_pem), None);
+    assert_eq!(status(as_user(&anonymous, "alice", "system:masters").await), Ok(401));
+    // With a certificate of the other trusted CA: its CN is the user, the headers are not read.
+    let other = client(Some(&serving.ca_pem), Some(&other_ca.client_cert("eve", &[])));
+    assert_eq!(status(as_user(&other, "alice", "dev").await), Ok(403), "eve, not alice");
+    // The front-proxy CA, but a name not in --requestheader_allowed_names: the headers are not read, and a
+    // front-proxy certificate names no user itself.
+    let impostor = client(Some(&serving.ca_pem), Some(&front_proxy_ca.client_cert("someone-else", &[])));
+    assert_eq!(status(as_user(&impostor, "alice", "dev").await), Ok(401));
+    // The front-proxy certificate without headers is no user either.
+    assert_eq!(status(aggregator.get(&url).send().await), Ok(401));
+    // A certificate of an untrusted CA is refused at the handshake.
+    let untrusted = client(Some(&serving.ca_pem), Some(&serving.client_cert("front-proxy-client", &[])));
+    assert!(status(as_user(&untrusted, "alice", "dev").await).is_err());
 }

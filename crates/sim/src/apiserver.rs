@@ -39,6 +39,8 @@ pub struct ClusterView {
     pub extra_pod_labels: RwLock<BTreeMap<String, String>>,
     /// The tokens TokenReviews accept.
     pub reviews: TokenReviews,
+    /// What SubjectAccessReviews allow.
+    pub access: AccessReviews,
     /// The `gitVersion` `/version` reports (`v1.33.0-sim`), settable so a test can make gcloud's kubectl
     /// dispatcher pick another kubectl.
     pub git_version: RwLock<String>,
@@ -111,6 +113,85 @@ async fn token_review(State(v): State<Arc<ClusterView>>, body: axum::body::Bytes
     };
     let answer = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "metadata": {"creationTimestamp": null},
         "spec": review["spec"], "status": status});
+    (axum::http::StatusCode::CREATED, axum::Json(answer)).into_response()
+}
+
+/// One rule of [`AccessReviews`]: what a user may do, with any verb.
+#[derive(Debug, Clone)]
+enum AccessRule {
+    /// A non-resource URL: the path, or a prefix when it ends in `*` (as RBAC's nonResourceURLs).
+    Path(String),
+    /// A resource of an API group, in one namespace or (None) all.
+    Resource { group: String, resource: String, namespace: Option<String> },
+}
+
+/// The rule table the SubjectAccessReview endpoint decides by, set by tests, and how many reviews it answered.
+#[derive(Default)]
+pub struct AccessReviews {
+    rules: RwLock<Vec<(String, AccessRule)>>,
+    served: std::sync::atomic::AtomicU64,
+}
+
+impl AccessReviews {
+    /// `user` may request the non-resource `path` (a prefix when it ends in `*`).
+    pub fn allow_path(&self, user: &str, path: &str) {
+        self.rules.write().unwrap_or_else(|p| p.into_inner()).push((user.into(), AccessRule::Path(path.into())));
+    }
+
+    /// `user` may read `resource` of API `group` in `namespace` (None: every namespace and cluster-scoped).
+    pub fn allow_resource(&self, user: &str, group: &str, resource: &str, namespace: Option<&str>) {
+        let rule = AccessRule::Resource {
+            group: group.into(),
+            resource: resource.into(),
+            namespace: namespace.map(Into::into),
+        };
+        self.rules.write().unwrap_or_else(|p| p.into_inner()).push((user.into(), rule));
+    }
+
+    /// SubjectAccessReviews answered so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn allows(&self, spec: &Value) -> bool {
+        let user = spec["user"].as_str().unwrap_or_default();
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+        rules.iter().filter(|(u, _)| u == user).any(|(_, rule)| match rule {
+            AccessRule::Path(p) => {
+                spec["nonResourceAttributes"]["path"].as_str().is_some_and(|path| match p.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => path == p,
+                })
+            }
+            AccessRule::Resource { group, resource, namespace } => {
+                let r = &spec["resourceAttributes"];
+                r["group"].as_str() == Some(group)
+                    && r["resource"].as_str() == Some(resource)
+                    && namespace.as_ref().is_none_or(|ns| r["namespace"].as_str() == Some(ns))
+            }
+        })
+    }
+}
+
+/// `POST /apis/authorization.k8s.io/v1/subjectaccessreviews`: allowed when a rule of [`AccessReviews`] matches,
+/// as a real API server answers (status 201, the review echoed with its status and a reason).
+async fn subject_access_review(State(v): State<Arc<ClusterView>>, body: axum::body::Bytes) -> Response {
+    let review: Value = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("not a SubjectAccessReview: {e}"), "reason": "BadRequest", "code": 400});
+            return (axum::http::StatusCode::BAD_REQUEST, axum::Json(status)).into_response();
+        }
+    };
+    v.access.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let status = if v.access.allows(&review["spec"]) {
+        json!({"allowed": true, "reason": "allowed by a rule of the simulated API server"})
+    } else {
+        json!({"allowed": false, "reason": "no rule of the simulated API server allows it"})
+    };
+    let answer = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "metadata": {"creationTimestamp": null}, "spec": review["spec"], "status": status});
     (axum::http::StatusCode::CREATED, axum::Json(answer)).into_response()
 }
 
@@ -358,6 +439,7 @@ pub fn router(view: Arc<ClusterView>) -> Router {
         .route("/api/v1/pods", get(pods))
         .route("/api/v1/namespaces", get(namespaces))
         .route("/apis/authentication.k8s.io/v1/tokenreviews", axum::routing::post(token_review))
+        .route("/apis/authorization.k8s.io/v1/subjectaccessreviews", axum::routing::post(subject_access_review))
         .route("/api/v1/nodes/{name}", get(node))
         .route("/version", get(version))
         .with_state(view)

@@ -119,6 +119,11 @@ impl Simulation {
         &self.view.reviews
     }
 
+    /// The API server's SubjectAccessReview endpoint: what it allows, how many reviews it answered.
+    pub fn access_reviews(&self) -> &apiserver::AccessReviews {
+        &self.view.access
+    }
+
     /// Node `i`'s kubelet keeps accepting connections and reading requests, and never answers `/stats/summary`
     /// again.
     pub fn silence_kubelet(&self, i: usize) {
@@ -262,6 +267,7 @@ impl Simulation {
             compacted_before: Default::default(),
             extra_pod_labels: Default::default(),
             reviews: Default::default(),
+            access: Default::default(),
             git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;

@@ -2,22 +2,27 @@
 //! [`auth`] in front of the API router.
 //!
 //! Connections are served one by one with hyper (rather than `axum::serve`) so that each request is decided with
-//! the client certificate of its own connection. Shutdown is graceful: the listener closes, idle connections
-//! close, requests in flight are answered.
+//! the client certificate of its own connection, and so that connections are bounded before a request is read
+//! (see [`connections`]): a request head must come within `--http_header_timeout` and fit in
+//! [`MAX_REQUEST_HEAD`]. Shutdown is graceful: the listener closes, idle connections close, requests in flight
+//! are answered.
 
 pub mod auth;
+pub mod connections;
 mod tls;
 
 use crate::flags::Flags;
+use auth::access_review::Authorizer;
 use auth::metrics::AuthMetrics;
 use auth::token_file::TokenFile;
 use auth::token_review::TokenReviewer;
-use auth::{Authenticator, Peer};
+use auth::{Authenticator, Peer, RequestHeaders};
 use axum::Router;
+use connections::{ConnectionLimits, ConnectionMetrics, Connections, Slot};
 use heapster_sources::kubernetes::Cluster;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::registry::Registry;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,20 +34,58 @@ use tower::ServiceExt;
 /// A client that connects and does not finish its TLS handshake within this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How heapster serves: TLS or not, and who may read. Built once at start-up, where a bad file stops heapster.
+/// The most a request head (request line and headers) may take; a longer one is answered 431 and the connection
+/// closed. hyper's default, about 400 KiB, let each unauthenticated connection hold that much; a Kubernetes
+/// client's head with a bearer token is 1 to 3 KiB.
+pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
+
+/// The server's counters on `/metrics`.
+pub struct ServerMetrics {
+    pub auth: AuthMetrics,
+    pub connections: ConnectionMetrics,
+}
+
+impl ServerMetrics {
+    /// Registers the counters in heapster's registry.
+    pub fn new(registry: &mut Registry) -> ServerMetrics {
+        ServerMetrics { auth: AuthMetrics::new(registry), connections: ConnectionMetrics::new(registry) }
+    }
+}
+
+/// How heapster serves: TLS or not, who may read, how many connections. Built once at start-up, where a bad file
+/// stops heapster.
 pub struct ServerSetup {
-    tls: Option<TlsAcceptor>,
+    tls: Option<(TlsAcceptor, Arc<tls::ClientCas>)>,
     auth: Arc<Authenticator>,
+    connections: Arc<Connections>,
+    http1: hyper::server::conn::http1::Builder,
 }
 
 impl ServerSetup {
     /// From the serving flags: loads the certificates and the token file, and reviews tokens through the client of
     /// the (first) kubernetes source's `cluster`. Errors name the flag to fix.
-    pub fn from_flags(flags: &Flags, cluster: Option<&Cluster>, metrics: AuthMetrics) -> Result<ServerSetup, String> {
+    pub fn from_flags(flags: &Flags, cluster: Option<&Cluster>, metrics: ServerMetrics) -> Result<ServerSetup, String> {
+        let ServerMetrics { auth: metrics, connections } = metrics;
+        let limits = ConnectionLimits::from_flags(flags.max_connections, flags.max_connections_per_client);
+        tracing::info!(
+            "serving at most {} connections, {} per client address; a request head must come within {:?}",
+            limits.total,
+            limits.per_client,
+            flags.http_header_timeout
+        );
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        // hyper runs this timeout from the connection's start and again after each answer, so it is also the idle
+        // timeout of keep-alive connections.
+        http1.timer(TokioTimer::new()).header_read_timeout(flags.http_header_timeout).max_buf_size(MAX_REQUEST_HEAD);
         let tls = match flags.tls_files() {
             Some((cert, key)) => {
-                let config = tls::server_config(&cert, &key, flags.tls_client_ca().as_deref())?;
-                Some(TlsAcceptor::from(Arc::new(config)))
+                let (config, cas) = tls::server_config(
+                    &cert,
+                    &key,
+                    flags.tls_client_ca().as_deref(),
+                    flags.requestheader_client_ca().as_deref(),
+                )?;
+                Some((TlsAcceptor::from(Arc::new(config)), Arc::new(cas)))
             }
             None => None,
         };
@@ -51,6 +94,7 @@ impl ServerSetup {
             (true, Some(c)) => Some(TokenReviewer::new(
                 c.client.clone(),
                 flags.authentication_token_webhook_cache_ttl,
+                flags.authentication_token_webhook_rate,
                 metrics.clone(),
             )),
             (true, None) => {
@@ -61,14 +105,31 @@ impl ServerSetup {
             }
             (false, _) => None,
         };
+        let authorizer = match (flags.authorization_webhook, cluster) {
+            (true, Some(c)) => Some(Authorizer::new(
+                c.client.clone(),
+                flags.authorization_webhook_cache_authorized_ttl,
+                flags.authorization_webhook_cache_unauthorized_ttl,
+                metrics.clone(),
+            )),
+            (true, None) => {
+                return Err(
+                    "--authorization_webhook needs a kubernetes source (--source=kubernetes.summary_api:...)".into()
+                );
+            }
+            (false, _) => None,
+        };
         let auth = Authenticator {
             client_certs: flags.tls_client_ca().is_some(),
+            front_proxy: flags.requestheader_client_ca().map(|_| RequestHeaders::from_flags(flags)),
             token_file,
             reviewer,
+            authorizer,
             allowed_users: flags.allowed_users().into_iter().collect(),
             metrics,
         };
-        let setup = ServerSetup { tls, auth: Arc::new(auth) };
+        let setup =
+            ServerSetup { tls, auth: Arc::new(auth), connections: Connections::new(limits, connections), http1 };
         setup.log_policy();
         Ok(setup)
     }
@@ -87,6 +148,9 @@ impl ServerSetup {
         if a.client_certs {
             ways.push("client certificates".to_string());
         }
+        if a.front_proxy.is_some() {
+            ways.push("users named by a front proxy's certificate and headers".to_string());
+        }
         if let Some(f) = &a.token_file {
             ways.push(format!("{} static tokens", f.len()));
         }
@@ -95,7 +159,10 @@ impl ServerSetup {
         }
         let mut users: Vec<&str> = a.allowed_users.iter().map(String::as_str).collect();
         users.sort();
-        let who = if users.is_empty() { "every authenticated user".into() } else { users.join(", ") };
+        let mut who = if users.is_empty() { "every authenticated user".into() } else { users.join(", ") };
+        if a.authorizer.is_some() {
+            who.push_str(", as the API server's SubjectAccessReviews decide");
+        }
         tracing::info!("access control: {} (all paths but /healthz); allowed: {who}", ways.join(", "));
         if self.tls.is_none() {
             tracing::warn!(
@@ -112,7 +179,7 @@ pub async fn serve(
     setup: ServerSetup,
     stop: impl std::future::Future<Output = ()> + Send,
 ) {
-    let graceful = GracefulShutdown::new();
+    let connections = setup.connections.clone();
     let mut stop = std::pin::pin!(stop);
     loop {
         let (tcp, addr) = tokio::select! {
@@ -127,50 +194,103 @@ pub async fn serve(
             },
             _ = &mut stop => break,
         };
-        let (app, auth, tls, watcher) = (app.clone(), setup.auth.clone(), setup.tls.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            let Some(tls) = tls else {
-                let peer = Peer { addr, has_cert: false, cert_user: None };
-                return serve_connection(tcp, peer, app, auth, watcher).await;
-            };
-            if !starts_with_tls(&tcp).await {
-                return refuse_plain_http(tcp).await;
+        // Refused: the socket closes at once, before any of its bytes is read.
+        let admitted = match connections.admit(addr.ip()) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::debug!("refused a connection from {addr}: {why}");
+                continue;
             }
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                // A client that distrusts our certificate, or whose certificate we distrust, aborts here.
-                Ok(Err(e)) => return tracing::debug!("TLS handshake with {addr}: {e}"),
-                Err(_) => {
-                    return tracing::debug!("TLS handshake with {addr}: no handshake within {HANDSHAKE_TIMEOUT:?}");
+        };
+        let (app, auth, tls, http1) = (app.clone(), setup.auth.clone(), setup.tls.clone(), setup.http1.clone());
+        tokio::spawn(async move {
+            let held = admitted;
+            let slot = held.slot.clone();
+            let Some((tls, cas)) = tls else {
+                let peer = Peer { addr, has_cert: false, cert_user: None, front_proxy: None };
+                return serve_connection(tcp, peer, app, auth, http1, &slot).await;
+            };
+            let handshake = async {
+                if !starts_with_tls(&tcp).await {
+                    refuse_plain_http(tcp).await;
+                    return None;
+                }
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                    Ok(Ok(s)) => Some(s),
+                    // A client that distrusts our certificate, or whose certificate we distrust, aborts here.
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {addr}: {e}");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake with {addr}: no handshake within {HANDSHAKE_TIMEOUT:?}");
+                        None
+                    }
                 }
             };
-            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
-            let peer = Peer { addr, has_cert: cert.is_some(), cert_user: cert.and_then(tls::common_name) };
-            serve_connection(stream, peer, app, auth, watcher).await;
+            let stream = tokio::select! {
+                s = handshake => s,
+                _ = slot.closed() => None,
+            };
+            let Some(stream) = stream else { return };
+            let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+            let (client, front_proxy) = cas.signed_by(chain);
+            let cn = chain.first().and_then(tls::common_name);
+            let peer = Peer {
+                addr,
+                has_cert: !chain.is_empty(),
+                cert_user: cn.clone().filter(|_| client),
+                front_proxy: cn.filter(|_| front_proxy),
+            };
+            serve_connection(stream, peer, app, auth, http1, &slot).await;
+            drop(held);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    connections.close_all();
+    while connections.alive() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
-/// Serves one connection's requests (HTTP/1.1, keep-alive), each past [`Authenticator::check`] first.
-async fn serve_connection<S>(io: S, peer: Peer, app: Router, auth: Arc<Authenticator>, watcher: Watcher)
-where
+/// Serves one connection's requests (HTTP/1.1, keep-alive), each past [`Authenticator::check`] first, until the
+/// client closes, hyper's timeouts close it or `slot` asks it to close (then after the request in flight).
+async fn serve_connection<S>(
+    io: S,
+    peer: Peer,
+    app: Router,
+    auth: Arc<Authenticator>,
+    http1: hyper::server::conn::http1::Builder,
+    slot: &Arc<Slot>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let addr = peer.addr;
     let peer = Arc::new(peer);
+    let busy = slot.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let (app, auth, peer) = (app.clone(), auth.clone(), peer.clone());
+        let (app, auth, peer, busy) = (app.clone(), auth.clone(), peer.clone(), busy.clone());
         async move {
-            if let Err(denied) = auth.check(req.method(), req.uri().path(), req.headers(), &peer).await {
-                return Ok::<_, Infallible>(denied);
-            }
-            app.oneshot(req).await
+            busy.set_busy(true);
+            let answer = match auth.check(req.method(), req.uri().path(), req.headers(), &peer).await {
+                Err(denied) => denied,
+                Ok(()) => app.oneshot(req).await.unwrap_or_else(|never| match never {}),
+            };
+            busy.set_busy(false);
+            Ok::<_, Infallible>(answer)
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!("connection: {e}");
+    let conn = http1.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = slot.closed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection with {addr}: {e}");
     }
 }
 

@@ -1,15 +1,17 @@
 //! The https side of heapster's server: `--tls_cert`, `--tls_key` and `--tls_client_ca` loaded once at start-up
 //! into a rustls configuration, and the client certificate's user read once per connection.
 //!
-//! The serving certificate is re-read when its files change ([`ReloadingCert`]); the client CA is read once.
+//! The serving certificate is re-read when its files change ([`ReloadingCert`]); the client CAs are read once.
 //!
 //! A client certificate is requested, not required, at the handshake (as Heapster's `tls.RequestClientCert`): a
 //! probe of `/healthz` or a client with a bearer token has none. One that is presented must chain to
 //! `--tls_client_ca`, or the handshake fails; which requests it may make is decided per request (see
 //! [`super::auth`]).
 
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
@@ -40,32 +42,75 @@ fn ring() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The CA certificates of a PEM file, added to `roots`.
+fn add_roots(flag: &str, ca: &Path, roots: &mut rustls::RootCertStore) -> Result<(), String> {
+    for c in certificates(flag, ca)? {
+        roots.add(c).map_err(|e| format!("{flag}={}: not a usable CA certificate: {e}", ca.display()))?;
+    }
+    Ok(())
+}
+
+fn verifier(flag: &str, ca: &Path, roots: rustls::RootCertStore) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("{flag}={}: {e}", ca.display()))
+}
+
+/// Which of the two client CAs a connection's certificate chains to: `--tls_client_ca` (its CN is a user) or
+/// `--requestheader_client_ca_file` (a front proxy, trusted for the user headers). The handshake accepts either;
+/// this tells them apart afterwards.
+#[derive(Debug, Default)]
+pub struct ClientCas {
+    client: Option<Arc<dyn ClientCertVerifier>>,
+    front_proxy: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl ClientCas {
+    /// Whether `chain` (end entity first) is signed by `--tls_client_ca`, and by `--requestheader_client_ca_file`.
+    pub fn signed_by(&self, chain: &[CertificateDer<'_>]) -> (bool, bool) {
+        let Some((end_entity, intermediates)) = chain.split_first() else { return (false, false) };
+        let verifies = |v: &Option<Arc<dyn ClientCertVerifier>>| {
+            v.as_ref().is_some_and(|v| v.verify_client_cert(end_entity, intermediates, UnixTime::now()).is_ok())
+        };
+        (verifies(&self.client), verifies(&self.front_proxy))
+    }
+}
+
 /// The server's TLS configuration from the flags' files: HTTP/1.1 only (hyper serves http1 here).
 /// The serving certificate is re-read when `--tls_cert` or `--tls_key` change (see [`ReloadingCert`]).
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<rustls::ServerConfig, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    front_proxy_ca: Option<&Path>,
+) -> Result<(rustls::ServerConfig, ClientCas), String> {
     let resolver = ReloadingCert::load(cert, key)?;
     let builder = rustls::ServerConfig::builder_with_provider(ring())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
-    let builder = match client_ca {
+    let mut cas = ClientCas::default();
+    let mut either = rustls::RootCertStore::empty();
+    if let Some(ca) = client_ca {
+        let mut roots = rustls::RootCertStore::empty();
+        add_roots("--tls_client_ca", ca, &mut roots)?;
+        add_roots("--tls_client_ca", ca, &mut either)?;
+        cas.client = Some(verifier("--tls_client_ca", ca, roots)?);
+    }
+    if let Some(ca) = front_proxy_ca {
+        let flag = "--requestheader_client_ca_file";
+        let mut roots = rustls::RootCertStore::empty();
+        add_roots(flag, ca, &mut roots)?;
+        add_roots(flag, ca, &mut either)?;
+        cas.front_proxy = Some(verifier(flag, ca, roots)?);
+    }
+    let builder = match client_ca.or(front_proxy_ca) {
         None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certificates("--tls_client_ca", ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("--tls_client_ca={}: not a usable CA certificate: {e}", ca.display()))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| format!("--tls_client_ca={}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(ca) => builder.with_client_cert_verifier(verifier("--tls_client_ca", ca, either)?),
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, cas))
 }
 
 /// `--tls_cert` and `--tls_key` as rustls serves them; errors name the flag.
@@ -164,24 +209,26 @@ mod tests {
         let junk = dir.join("junk.pem");
         std::fs::write(&junk, "not pem at all").unwrap();
         let missing = dir.join("missing.pem");
-        let e = server_config(&missing, &junk, None).unwrap_err();
+        let e = server_config(&missing, &junk, None, None).unwrap_err();
         assert!(e.starts_with("--tls_cert=") && e.contains("cannot read it"), "{e}");
-        let e = server_config(&junk, &junk, None).unwrap_err();
+        let e = server_config(&junk, &junk, None, None).unwrap_err();
         assert!(e.starts_with("--tls_cert=") && e.contains("no certificate"), "{e}");
         let pki = heapster_sim::tls::TestPki::new("unit");
         let (cert, key) = pki.server_cert(&[]);
         std::fs::write(dir.join("c.pem"), &cert).unwrap();
         std::fs::write(dir.join("k.pem"), &key).unwrap();
-        let e = server_config(&dir.join("c.pem"), &junk, None).unwrap_err();
+        let e = server_config(&dir.join("c.pem"), &junk, None, None).unwrap_err();
         assert!(e.starts_with("--tls_key=") && e.contains("not a PEM private key"), "{e}");
         let (_, other_key) = pki.server_cert(&[]);
         std::fs::write(dir.join("other.pem"), &other_key).unwrap();
-        let e = server_config(&dir.join("c.pem"), &dir.join("other.pem"), None).unwrap_err();
+        let e = server_config(&dir.join("c.pem"), &dir.join("other.pem"), None, None).unwrap_err();
         assert!(e.contains("is the key the certificate's?"), "{e}");
-        let e = server_config(&dir.join("c.pem"), &dir.join("k.pem"), Some(&junk)).unwrap_err();
+        let e = server_config(&dir.join("c.pem"), &dir.join("k.pem"), Some(&junk), None).unwrap_err();
         assert!(e.starts_with("--tls_client_ca="), "{e}");
         std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
-        server_config(&dir.join("c.pem"), &dir.join("k.pem"), Some(&dir.join("ca.pem"))).unwrap();
+        server_config(&dir.join("c.pem"), &dir.join("k.pem"), Some(&dir.join("ca.pem")), None).unwrap();
+        let e = server_config(&dir.join("c.pem"), &dir.join("k.pem"), None, Some(&junk)).unwrap_err();
+        assert!(e.starts_with("--requestheader_client_ca_file="), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

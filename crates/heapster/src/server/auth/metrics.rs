@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 /// Labels of one access decision.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
-    /// `allowed`, `unauthorized` (401) or `forbidden` (403).
+    /// `allowed`, `unauthorized` (401), `forbidden` (403) or `throttled` (429: too many new tokens to review).
     pub outcome: String,
     /// What the request was decided on: `client_cert`, `token` or `none`.
     pub credential: String,
@@ -19,7 +19,8 @@ pub struct DecisionLabels {
 /// Labels of one TokenReview answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReviewLabels {
-    /// `authenticated`, `rejected` or `error` (the API server could not be asked).
+    /// `authenticated`, `rejected`, `error` (the API server could not be asked), or not asked: `malformed` (not a
+    /// JWT or bootstrap token) or `rate_limited` (over --authentication_token_webhook_rate).
     pub result: String,
     /// Whether the answer came from the cache.
     pub cached: String,
@@ -30,6 +31,7 @@ pub struct ReviewLabels {
 pub struct AuthMetrics {
     decisions: Family<DecisionLabels, Counter>,
     reviews: Family<ReviewLabels, Counter>,
+    access_reviews: Family<ReviewLabels, Counter>,
 }
 
 impl AuthMetrics {
@@ -47,6 +49,11 @@ impl AuthMetrics {
             "Bearer tokens checked with the API server (TokenReview), by result and whether the answer was cached",
             m.reviews.clone(),
         );
+        registry.register(
+            "heapster_access_reviews",
+            "Requests checked with the API server (SubjectAccessReview, --authorization_webhook), by result              (allowed, denied or error) and whether the answer was cached",
+            m.access_reviews.clone(),
+        );
         m
     }
 
@@ -61,6 +68,19 @@ impl AuthMetrics {
             Review::Rejected(_) => "rejected",
         };
         self.reviews.get_or_create(&ReviewLabels { result: result.into(), cached: cached.to_string() }).inc();
+    }
+
+    pub(super) fn token_review_skipped(&self, why: &str) {
+        self.reviews.get_or_create(&ReviewLabels { result: why.into(), cached: "false".into() }).inc();
+    }
+
+    pub(super) fn access_review(&self, allowed: bool, cached: bool) {
+        let result = if allowed { "allowed" } else { "denied" };
+        self.access_reviews.get_or_create(&ReviewLabels { result: result.into(), cached: cached.to_string() }).inc();
+    }
+
+    pub(super) fn access_review_error(&self) {
+        self.access_reviews.get_or_create(&ReviewLabels { result: "error".into(), cached: "false".into() }).inc();
     }
 
     pub(super) fn token_review_error(&self) {

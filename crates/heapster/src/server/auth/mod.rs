@@ -8,10 +8,12 @@
 //! Denials are Kubernetes Status objects (401 without valid credentials, 403 for a user not allowed), so kubectl
 //! and client-go print their message; each is logged at debug and counted on `/metrics`.
 
+pub mod access_review;
 pub mod metrics;
 pub mod token_file;
 pub mod token_review;
 
+use access_review::Authorizer;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
@@ -19,7 +21,7 @@ use metrics::AuthMetrics;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use token_file::TokenFile;
-use token_review::{Review, TokenReviewer};
+use token_review::{NotReviewed, Review, TokenReviewer};
 
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,20 +39,66 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Whether a client certificate was presented (and so verified against `--tls_client_ca`).
     pub has_cert: bool,
-    /// The verified certificate's CN.
+    /// The CN of a certificate signed by `--tls_client_ca`.
     pub cert_user: Option<String>,
+    /// The CN of a certificate signed by `--requestheader_client_ca_file`: a front proxy, whose user headers are
+    /// read if the CN is allowed.
+    pub front_proxy: Option<String>,
+}
+
+/// `--requestheader_*`: the user a front proxy (kube-apiserver's aggregator) names in request headers, trusted
+/// only on a connection whose certificate is signed by `--requestheader_client_ca_file`.
+pub struct RequestHeaders {
+    /// Empty: any CN.
+    pub allowed_names: HashSet<String>,
+    pub username_headers: Vec<String>,
+    pub group_headers: Vec<String>,
+}
+
+impl RequestHeaders {
+    pub fn from_flags(flags: &crate::flags::Flags) -> RequestHeaders {
+        let clean = |v: &[String]| v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+        RequestHeaders {
+            allowed_names: clean(&flags.requestheader_allowed_names).into_iter().collect(),
+            username_headers: clean(&flags.requestheader_username_headers),
+            group_headers: clean(&flags.requestheader_group_headers),
+        }
+    }
+
+    /// The user the headers name, if the proxy `cn` is trusted and a user header is set.
+    fn identity(&self, cn: &str, headers: &HeaderMap) -> Option<Identity> {
+        if !self.allowed_names.is_empty() && !self.allowed_names.contains(cn) {
+            return None;
+        }
+        let name = self
+            .username_headers
+            .iter()
+            .find_map(|h| headers.get(h.as_str())?.to_str().ok().map(str::trim).filter(|v| !v.is_empty()))?;
+        let groups = self
+            .group_headers
+            .iter()
+            .flat_map(|h| headers.get_all(h.as_str()))
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
+        Some(Identity { name: name.to_string(), groups })
+    }
 }
 
 /// The access policy of heapster's server, built once from the flags.
 pub struct Authenticator {
     /// `--tls_client_ca` is set: client certificates authenticate.
     pub client_certs: bool,
+    /// `--requestheader_client_ca_file` is set: front proxies name users in headers.
+    pub front_proxy: Option<RequestHeaders>,
     /// `--token_auth_file`, asked first: no round trip.
     pub token_file: Option<TokenFile>,
     /// `--authentication_token_webhook`, asked for tokens the file does not know.
     pub reviewer: Option<TokenReviewer>,
     /// Empty: every authenticated user is allowed.
     pub allowed_users: HashSet<String>,
+    /// `--authorization_webhook`: the API server decides what an allowed user may read.
+    pub authorizer: Option<Authorizer>,
     /// Counts every decision, for `/metrics`.
     pub metrics: AuthMetrics,
 }
@@ -61,12 +109,14 @@ enum TokenFailure {
     Invalid(String),
     /// No authenticator could be asked (the API server is down, say).
     Unchecked(String),
+    /// Too many new tokens to review: the client should retry later.
+    Throttled,
 }
 
 impl Authenticator {
     /// Whether requests need credentials at all.
     pub fn enabled(&self) -> bool {
-        self.client_certs || self.token_file.is_some() || self.reviewer.is_some()
+        self.client_certs || self.front_proxy.is_some() || self.token_file.is_some() || self.reviewer.is_some()
     }
 
     fn accepts_tokens(&self) -> bool {
@@ -84,10 +134,18 @@ impl Authenticator {
         }
         // The first authenticated user that is not allowed, for the 403's message.
         let mut refused: Option<(String, &str)> = None;
+        if let (Some(cn), Some(front_proxy)) = (&peer.front_proxy, &self.front_proxy)
+            && let Some(id) = front_proxy.identity(cn, headers)
+        {
+            if self.allowed(&id.name) {
+                return self.authorize(&id, "front_proxy", method, path, peer).await;
+            }
+            refused = Some((id.name, "front_proxy"));
+        }
         if let Some(user) = peer.cert_user.as_deref().filter(|_| self.client_certs) {
             if self.allowed(user) {
-                self.metrics.decision("allowed", "client_cert");
-                return Ok(());
+                let id = Identity { name: user.to_string(), groups: Vec::new() };
+                return self.authorize(&id, "client_cert", method, path, peer).await;
             }
             refused = Some((user.to_string(), "client_cert"));
         }
@@ -95,10 +153,7 @@ impl Authenticator {
         let mut token_failure = None;
         if let Some(token) = token.filter(|_| self.accepts_tokens()) {
             match self.authenticate_token(token).await {
-                Ok(id) if self.allowed(&id.name) => {
-                    self.metrics.decision("allowed", "token");
-                    return Ok(());
-                }
+                Ok(id) if self.allowed(&id.name) => return self.authorize(&id, "token", method, path, peer).await,
                 Ok(id) => refused = refused.or(Some((id.name, "token"))),
                 Err(e) => token_failure = Some(e),
             }
@@ -109,12 +164,42 @@ impl Authenticator {
             }
             (None, Some(TokenFailure::Invalid(why))) => (StatusCode::UNAUTHORIZED, "token", why),
             (None, Some(TokenFailure::Unchecked(why))) => (StatusCode::UNAUTHORIZED, "token", why),
+            (None, Some(TokenFailure::Throttled)) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "token",
+                "too many new bearer tokens to check with the API server; retry in a second".into(),
+            ),
             (None, None) => (StatusCode::UNAUTHORIZED, "none", self.no_credentials(peer, token.is_some())),
         };
-        let outcome = if status == StatusCode::FORBIDDEN { "forbidden" } else { "unauthorized" };
+        let outcome = match status {
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::TOO_MANY_REQUESTS => "throttled",
+            _ => "unauthorized",
+        };
         self.metrics.decision(outcome, credential);
         tracing::debug!("denied {method} {path} from {}: {} {message}", peer.addr, status.as_u16());
         Err(status_response(status, &message))
+    }
+
+    /// Lets `id` in, unless `--authorization_webhook` says it may not make this request (403 with the API
+    /// server's reason).
+    async fn authorize(
+        &self,
+        id: &Identity,
+        credential: &str,
+        method: &Method,
+        path: &str,
+        peer: &Peer,
+    ) -> Result<(), Response> {
+        if let Some(authorizer) = &self.authorizer
+            && let Err(message) = authorizer.authorize(id, method, path).await
+        {
+            self.metrics.decision("forbidden", credential);
+            tracing::debug!("denied {method} {path} from {}: 403 {message}", peer.addr);
+            return Err(status_response(StatusCode::FORBIDDEN, &message));
+        }
+        self.metrics.decision("allowed", credential);
+        Ok(())
     }
 
     /// The user a bearer token belongs to: the token file first (no round trip), then the API server.
@@ -128,7 +213,10 @@ impl Authenticator {
         match reviewer.review(token).await {
             Ok(Review::Authenticated(id)) => Ok(id),
             Ok(Review::Rejected(why)) => Err(TokenFailure::Invalid(format!("invalid bearer token: {why}"))),
-            Err(e) => Err(TokenFailure::Unchecked(format!("the bearer token could not be checked: {e}"))),
+            Err(NotReviewed::Failed(e)) => {
+                Err(TokenFailure::Unchecked(format!("the bearer token could not be checked: {e}")))
+            }
+            Err(NotReviewed::RateLimited) => Err(TokenFailure::Throttled),
         }
     }
 
@@ -163,6 +251,7 @@ pub fn status_response(status: StatusCode, message: &str) -> Response {
     let reason = match status {
         StatusCode::UNAUTHORIZED => "Unauthorized",
         StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
         _ => status.canonical_reason().unwrap_or("Failure"),
     };
     let body = serde_json::json!({
@@ -172,6 +261,9 @@ pub fn status_response(status: StatusCode, message: &str) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
     response
 }
 
@@ -184,15 +276,18 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             has_cert: cert_user.is_some(),
             cert_user: cert_user.map(Into::into),
+            front_proxy: None,
         }
     }
 
     fn auth(client_certs: bool, tokens: Option<&str>, allowed: &[&str]) -> Authenticator {
         Authenticator {
             client_certs,
+            front_proxy: None,
             token_file: tokens.map(|t| TokenFile::parse(t).unwrap()),
             reviewer: None,
             allowed_users: allowed.iter().map(|s| s.to_string()).collect(),
+            authorizer: None,
             metrics: AuthMetrics::default(),
         }
     }
