@@ -1,5 +1,6 @@
 //! A stable-Rust fuzzer for heapster's decoders: what reads bytes from disk (spool records and batches), from
-//! kubelets and cAdvisor (Summary and cAdvisor JSON) and from the command line (`--source`/`--sink` values).
+//! kubelets and cAdvisor (Summary and cAdvisor JSON), from the command line (`--source`/`--sink` values), from API
+//! clients (label and field selectors) and from InfluxDB (`/query` answers read by `--historical_source`).
 //!
 //! **Why not `cargo fuzz`.** It needs a nightly toolchain and libFuzzer's C++; this machine builds stable Rust
 //! only. So this is a blind mutational fuzzer: each execution takes a seed (the repo's small corpus in

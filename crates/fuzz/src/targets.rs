@@ -1,12 +1,17 @@
 //! The fuzz targets: each decodes bytes the way heapster meets them, and must answer with an error, never a panic.
 
 use crate::Target;
+use heapster_api::historical::{Aggregation, aggregation_result};
+use heapster_api::metrics_api::selector::{FieldSelector, LabelSelector};
+use heapster_api::types::{MetricResult, ValueStyle};
 use heapster_model::options::Options;
 use heapster_model::uri::SpecUri;
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
+use heapster_sinks::influxdb::historical::{column_strings, parse_buckets, parse_results, parse_samples};
 use heapster_sinks::spool::{codec, record};
 use heapster_sources::{cadvisor, kubelet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Every target, in the order `scripts/fuzz` runs them.
 pub const TARGETS: &[Target] = &[
@@ -100,6 +105,65 @@ pub const TARGETS: &[Target] = &[
             "10s",
             "-1",
             "18446744073709551616",
+        ],
+    },
+    Target {
+        name: "selector",
+        seeds: selectors,
+        fixtures: &[],
+        run: selector,
+        dictionary: &[
+            ",",
+            " ",
+            "!",
+            "=",
+            "==",
+            "!=",
+            ">",
+            "<",
+            "(",
+            ")",
+            " in ",
+            " notin ",
+            "app",
+            "example.com/",
+            "/",
+            "-",
+            "_",
+            ".",
+            "\\",
+            "\\,",
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "9223372036854775808",
+            "a123456789012345678901234567890123456789012345678901234567890bc",
+        ],
+    },
+    Target {
+        name: "influxql_answer",
+        seeds: influxql_answers,
+        fixtures: &[],
+        run: influxql_answer,
+        dictionary: &[
+            "\"results\":",
+            "\"statement_id\":",
+            "\"series\":",
+            "\"name\":",
+            "\"columns\":",
+            "\"values\":",
+            "\"tags\":",
+            "\"error\":",
+            "\"database not found: k8s\"",
+            "\"time\"",
+            "\"value\"",
+            "[1700000000000,1]",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1.7976931348623157e308",
+            "null",
+            "[]",
+            "{}",
         ],
     },
 ];
@@ -215,5 +279,85 @@ fn source_sink_uri(input: &[u8]) {
             let _ = o.positive(spec.name, 1);
             let _ = o.string(spec.name, spec.default);
         }
+    }
+}
+
+/// Label selectors as `kubectl top -l` and the HPA send them, and field selectors as `kubectl` sends them.
+fn selectors() -> Vec<Vec<u8>> {
+    [
+        "",
+        "app=web,tier!=back",
+        "environment in (production, qa),tier notin (frontend)",
+        "!partition,app",
+        "replicas>3,replicas<10",
+        "app.kubernetes.io/name==web",
+        "app in (a,),b in ()",
+        "metadata.name=web-0,metadata.namespace!=kube-system",
+        "metadata.name==a\\,b\\=c\\\\",
+    ]
+    .into_iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+/// The same text read as the metrics API reads `labelSelector` and `fieldSelector`, then matched.
+fn selector(input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    if let Ok(labels) = LabelSelector::parse(&text) {
+        let web: heapster_model::Labels = [("app", "web"), ("replicas", "3"), ("example.com/tier", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let matched = labels.matches(&web);
+        let _ = labels.matches(&heapster_model::Labels::default());
+        assert!(!labels.is_empty() || matched, "the empty selector selects everything");
+    }
+    if let Ok(fields) = FieldSelector::parse(&text) {
+        let _ = fields.matches("default", "web-0");
+        // The metrics API goes straight to the pinned name: no other name may match.
+        if let Some(name) = fields.exact_name() {
+            assert!(!fields.matches("default", &format!("{name}x")), "exact_name {name:?} but another name matches");
+        }
+    }
+}
+
+/// Answers at the edges of what the decoder reads (the real ones, from InfluxDB 1.6, are in the corpus).
+fn influxql_answers() -> Vec<Vec<u8>> {
+    use serde_json::json;
+    let series = |columns: serde_json::Value, values: serde_json::Value| json!({"results": [{"statement_id": 0, "series": [{"name": "memory/usage", "columns": columns, "values": values}]}]});
+    [
+        series(json!(["time", "value"]), json!([[i64::MIN, 1], [i64::MAX, -1], [0, 1.5e300], [1, null], ["x", 2]])),
+        series(
+            json!(["time", "mean", "max", "min", "median", "count", "percentile", "percentile_1", "percentile_2"]),
+            json!([[i64::MAX, 0.5, 7, -7, null, -1, 1e300, "x", u64::MAX], [1700000000000i64]]),
+        ),
+        json!({"results": [{"statement_id": 0, "error": "error parsing query: found EOF"}]}),
+        json!({"error": "authorization failed"}),
+        json!({"results": null}),
+    ]
+    .iter()
+    .map(|v| v.to_string().into_bytes())
+    .collect()
+}
+
+/// An InfluxDB `/query` answer as `--historical_source` decodes it for every historical route: raw values, every
+/// aggregation with and without buckets, and name lists; then written out as the API answers.
+fn influxql_answer(input: &[u8]) {
+    let Ok(statements) = parse_results(200, &String::from_utf8_lossy(input)) else { return };
+    for series in &statements {
+        // An integer metric, a fractional one, and one outside the catalog (typed by the JSON number).
+        for metric in ["memory/usage", "cpu/usage_rate", "custom/queue_length"] {
+            let samples = parse_samples(series, metric);
+            assert!(samples.is_sorted_by_key(|s| s.timestamp), "samples out of time order");
+            for style in [ValueStyle::Heapster, ValueStyle::Typed] {
+                serde_json::to_vec(&MetricResult::from_points(&samples, style)).expect("a metric result serializes");
+            }
+            for bucket in [None, Some(Duration::from_secs(60))] {
+                let buckets = parse_buckets(series, metric, &Aggregation::ALL, 1_700_000_000_000, bucket);
+                serde_json::to_vec(&aggregation_result(&buckets, bucket)).expect("an aggregation result serializes");
+            }
+        }
+        let _ = column_strings(series, "value");
+        let _ = column_strings(series, "name");
     }
 }

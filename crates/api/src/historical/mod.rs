@@ -17,6 +17,9 @@
 mod handlers;
 pub mod params;
 
+/// For the fuzzer (`crates/fuzz`), which writes decoded InfluxDB answers out as the API does.
+#[doc(hidden)]
+pub use handlers::aggregation_result;
 pub use heapster_model::historical::{AggregatedBucket, Aggregation, HistoricalError, HistoricalSource, Sample};
 pub use params::{parse_aggregations, parse_bucket};
 

@@ -99,8 +99,10 @@ pub fn parse_results(status: u16, text: &str) -> Result<Vec<Vec<Value>>, Histori
         .collect()
 }
 
-/// Every string in column `name` of every series, sorted and without duplicates.
-fn column_strings(series: &[Value], name: &str) -> Vec<String> {
+/// Every string in column `name` of every series, sorted and without duplicates. Public for the fuzzer
+/// (`crates/fuzz`) only.
+#[doc(hidden)]
+pub fn column_strings(series: &[Value], name: &str) -> Vec<String> {
     let mut out: Vec<String> = series
         .iter()
         .flat_map(|s| {
