@@ -25,7 +25,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
 use kafka_protocol::records::RecordBatchDecoder;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -198,35 +198,17 @@ enum Next {
 
 fn serve(mut conn: TcpStream, port: u16, state: &Mutex<State>, stop: &AtomicBool) {
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut authenticated = false;
     let mut handshaken = false;
     loop {
-        let mut head = [0u8; 4];
-        match conn.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                continue;
+        let body = match crate::read_frame(&mut conn, stop, 100 << 20) {
+            crate::Frame::Body(body) => body,
+            crate::Frame::TooLarge(size) => {
+                violation(state, format!("frame size {}", size as i32));
+                return;
             }
-            Err(_) => return,
-        }
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let size = i32::from_be_bytes(head);
-        if !(0..=100 << 20).contains(&size) {
-            violation(state, format!("frame size {size}"));
-            return;
-        }
-        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut body = vec![0; size as usize];
-        if conn.read_exact(&mut body).is_err() {
-            return;
-        }
-        conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            crate::Frame::Closed => return,
+        };
         let next = handle(Bytes::from(body), port, state, &mut handshaken, &mut authenticated).unwrap_or_else(|why| {
             violation(state, why);
             Next::Close

@@ -275,3 +275,45 @@ impl Drop for Server {
         }
     }
 }
+
+/// One message of a protocol that sends a 4-byte big-endian length before each (Riemann, Kafka).
+pub enum Frame {
+    Body(Vec<u8>),
+    /// A length over the caller's bound: a strict fake reports it and closes.
+    TooLarge(u32),
+    /// The peer closed, a read failed, or the fake is stopping.
+    Closed,
+}
+
+/// Waits for the next length-prefixed frame on a fake server's connection, looking at `stop` every 200 ms so the
+/// server's thread ends when the test drops it.
+pub fn read_frame(conn: &mut std::net::TcpStream, stop: &std::sync::atomic::AtomicBool, max: u32) -> Frame {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut head = [0u8; 4];
+    loop {
+        match conn.read_exact(&mut head) {
+            Ok(()) => break,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Frame::Closed;
+                }
+            }
+            Err(_) => return Frame::Closed,
+        }
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Frame::Closed;
+    }
+    let size = u32::from_be_bytes(head);
+    if size > max {
+        return Frame::TooLarge(size);
+    }
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut body = vec![0; size as usize];
+    match conn.read_exact(&mut body) {
+        Ok(()) => Frame::Body(body),
+        Err(_) => Frame::Closed,
+    }
+}

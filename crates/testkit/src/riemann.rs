@@ -14,7 +14,7 @@ mod proto;
 pub use proto::{Attribute, Event, Msg};
 
 use prost::Message as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -97,25 +97,10 @@ impl Drop for RiemannFake {
 
 fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     loop {
-        let mut head = [0u8; 4];
-        match conn.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => return,
-        }
-        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut body = vec![0; u32::from_be_bytes(head) as usize];
-        if conn.read_exact(&mut body).is_err() {
+        let crate::Frame::Body(body) = crate::read_frame(&mut conn, stop, 100 << 20) else {
             return;
-        }
-        conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        };
         let answer = {
             let mut s = state.lock().unwrap();
             s.messages += 1;
