@@ -14,7 +14,7 @@ pub struct Carbon {
 }
 
 impl Carbon {
-    /// Starts carbon-cache in the foreground on free ports and waits until the plaintext port accepts.
+    /// Starts carbon-cache in the foreground on free ports and waits until all three accept.
     pub fn start() -> Carbon {
         let server = Server::new(&["carbon-cache"], "the Debian package graphite-carbon");
         let (port, pickle, query) = (free_port(), free_port(), free_port());
@@ -39,7 +39,7 @@ impl Carbon {
             "--debug".to_owned(),
             "start".to_owned(),
         ];
-        Carbon { server: server.start(args, Probe::Tcp(port)), port }
+        Carbon { server: server.start(args, Probe::TcpAll(vec![port, pickle, query])), port }
     }
 
     /// `host:port` of the plaintext receiver, as a Graphite sink is configured.

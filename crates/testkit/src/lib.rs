@@ -135,6 +135,9 @@ pub enum Probe {
     Http { url: String, status: u16 },
     /// A TCP connection to this loopback port is accepted (servers without an HTTP side: carbon, statsd).
     Tcp(u16),
+    /// TCP connections to every one of these loopback ports are accepted: a server that binds several ports one
+    /// after the other may answer on the first and then exit because a later one was taken.
+    TcpAll(Vec<u16>),
 }
 
 impl Probe {
@@ -142,6 +145,7 @@ impl Probe {
         match self {
             Probe::Http { url, status } => http("GET", url, None).0 == *status,
             Probe::Tcp(port) => std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok(),
+            Probe::TcpAll(ports) => ports.iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok()),
         }
     }
 }
@@ -229,6 +233,13 @@ impl Server {
                 self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+        // Another process may hold the port the probe reached (a free port is only free when it is picked), and
+        // the server itself then exits on its failed bind: say so here, not as a refused connection in the test.
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            self.child = None;
+            panic!("{} exited ({status}) right after it answered {probe:?}:\n{}", self.name, self.log_tail());
         }
     }
 

@@ -44,24 +44,39 @@ impl CadvisorClient {
 
     /// GETs and decodes `http://IP:PORT/api/v1.3/subcontainers/`.
     pub async fn subcontainers(&self, base: &str) -> Result<Vec<ContainerInfo>, FetchError> {
-        let body = self.get(&format!("{base}/api/v1.3/subcontainers/")).await?;
+        let body = self.get(&format!("{base}/api/v1.3/subcontainers/"), self.config.timeout).await?;
+        decode_subcontainers(&body)
+    }
+
+    /// As [`Self::subcontainers`], ending at `deadline` if that comes before the request's own timeout, so that a
+    /// slow host fails as `timeout` rather than being cut off by the round.
+    pub async fn subcontainers_until(
+        &self,
+        base: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<ContainerInfo>, FetchError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let body = self.get(&format!("{base}/api/v1.3/subcontainers/"), self.config.timeout.min(left)).await?;
         decode_subcontainers(&body)
     }
 
     /// GETs and decodes `http://IP:PORT/api/v1.3/machine/`.
     pub async fn machine(&self, base: &str) -> Result<MachineInfo, FetchError> {
-        let body = self.get(&format!("{base}/api/v1.3/machine/")).await?;
+        let body = self.get(&format!("{base}/api/v1.3/machine/"), self.config.timeout).await?;
         decode_machine(&body)
     }
 
-    /// The body of a successful GET, under the deadline and the byte limit.
-    async fn get(&self, url: &str) -> Result<http::Body, FetchError> {
+    /// The body of a successful GET, within `timeout` and the byte limit.
+    async fn get(&self, url: &str, timeout: Duration) -> Result<http::Body, FetchError> {
+        if timeout.is_zero() {
+            return Err(FetchError::Timeout(timeout));
+        }
         http::get(
             &self.http,
             http::Get {
                 url,
                 bearer: None,
-                timeout: self.config.timeout,
+                timeout,
                 max_body: self.config.max_body,
                 max_body_option: "cadvisorMaxBody=",
                 budget: &self.budget,

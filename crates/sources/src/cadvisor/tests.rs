@@ -7,7 +7,7 @@ use super::hosts::{HostsProvider, base_url, parse_hosts};
 use super::source::CadvisorSource;
 use super::{CadvisorOptions, Hosts};
 use crate::kubelet::ClientConfig;
-use crate::self_metrics::SourceMetrics;
+use crate::self_metrics::{CadvisorCauseLabels, SourceMetrics};
 use crate::{MetricsSource, MetricsSourceProvider};
 use heapster_model::{MetricSet, MetricValue, labels};
 use std::time::Duration;
@@ -233,6 +233,33 @@ async fn http_failures_have_causes() {
     });
     let e = client(Duration::from_millis(300)).subcontainers(&format!("http://{addr}")).await.unwrap_err();
     assert_eq!(e.cause(), "timeout", "{e}");
+}
+
+/// At short resolutions the round's deadline comes before the client's timeout: the source must give up at the
+/// deadline itself and count a `timeout`, rather than be dropped by the round with nothing counted.
+#[tokio::test]
+async fn a_silent_host_times_out_at_the_scrape_deadline() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let metrics = SourceMetrics::default();
+    let source = CadvisorSource::new(
+        "node-1".into(),
+        format!("http://{addr}"),
+        client(Duration::from_secs(60)),
+        metrics.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    let scraped = tokio::time::timeout(Duration::from_secs(20), source.scrape_until(7, deadline)).await;
+    let e = scraped.expect("the scrape ended at its deadline, not the client's 60 s timeout").unwrap_err();
+    assert!(e.to_string().contains("subcontainers"), "{e}");
+    let labels = CadvisorCauseLabels { document: "subcontainers".into(), cause: "timeout".into() };
+    assert_eq!(metrics.cadvisor_scrape_errors.get_or_create(&labels).get(), 1);
 }
 
 #[test]

@@ -10,12 +10,12 @@
 //! Versions that were replaced and compacted while nobody watched are gone from the API server itself: the
 //! newest version of every event survives, the ones in between cannot be recovered by any client.
 
+use super::watch::Backoff;
 use futures_util::StreamExt;
 use heapster_model::events::{Change, Event, EventVersion};
 use kube::core::params::{ListParams, WatchParams};
 use kube::core::{ObjectList, Request, WatchEvent};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What the watch yields.
@@ -103,12 +103,12 @@ impl Follower {
                     match self.list(&out, true).await {
                         Ok(()) => {}
                         Err(Stop::Closed) => return,
-                        Err(Stop::Gone | Stop::Failed(_)) => self.backoff.wait("listing events").await,
+                        Err(Stop::Gone | Stop::Failed(_)) => wait(&mut self.backoff, "listing events").await,
                     }
                 }
                 Err(Stop::Failed(e)) => {
                     tracing::warn!("events: {e}");
-                    self.backoff.wait("watching events").await;
+                    wait(&mut self.backoff, "watching events").await;
                 }
             }
         }
@@ -190,28 +190,17 @@ fn version(change: Change, event: Event) -> Option<EventItem> {
     Some(EventItem::Version(EventVersion { change, event: Arc::new(event) }))
 }
 
+/// The pod and node watches' backoff (at most a few seconds), so that the eventer, like them, is back within
+/// seconds of an API server outage rather than after the 30 s a longer backoff builds up while the server is down.
+async fn wait(backoff: &mut Backoff, doing: &str) {
+    let delay = backoff.next_delay();
+    tracing::debug!("{doing}: retrying in {delay:?}");
+    tokio::time::sleep(delay).await;
+}
+
 fn stop_of(e: kube::Error, doing: &str) -> Stop {
     match &e {
         kube::Error::Api(status) if status.code == 410 => Stop::Gone,
         _ => Stop::Failed(format!("{doing} events: {e}")),
-    }
-}
-
-/// 1 s doubling to 30 s between failed attempts, back to 1 s after anything succeeds.
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-
-    async fn wait(&mut self, doing: &str) {
-        let delay = Duration::from_secs(1u64 << self.failures.min(5)).min(Duration::from_secs(30));
-        self.failures += 1;
-        tracing::debug!("{doing}: retrying in {delay:?}");
-        tokio::time::sleep(delay).await;
     }
 }
