@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod connections;
+mod reload;
 mod tls;
 
 use crate::flags::Flags;
@@ -85,7 +86,7 @@ impl ServerSetup {
                     flags.tls_client_ca().as_deref(),
                     flags.requestheader_client_ca().as_deref(),
                 )?;
-                Some((TlsAcceptor::from(Arc::new(config)), Arc::new(cas)))
+                Some((TlsAcceptor::from(Arc::new(config)), cas))
             }
             None => None,
         };

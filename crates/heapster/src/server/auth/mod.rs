@@ -205,7 +205,7 @@ impl Authenticator {
     /// The user a bearer token belongs to: the token file first (no round trip), then the API server.
     async fn authenticate_token(&self, token: &str) -> Result<Identity, TokenFailure> {
         if let Some(id) = self.token_file.as_ref().and_then(|f| f.authenticate(token)) {
-            return Ok(id.clone());
+            return Ok(id);
         }
         let Some(reviewer) = &self.reviewer else {
             return Err(TokenFailure::Invalid("invalid bearer token".into()));
@@ -280,11 +280,22 @@ mod tests {
         }
     }
 
+    /// A token file holding `text`, in a file of its own (the file is read again only when it changes).
+    fn token_file(text: &str) -> TokenFile {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("heapster-auth-unit-{}-{n}.csv", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let file = TokenFile::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
     fn auth(client_certs: bool, tokens: Option<&str>, allowed: &[&str]) -> Authenticator {
         Authenticator {
             client_certs,
             front_proxy: None,
-            token_file: tokens.map(|t| TokenFile::parse(t).unwrap()),
+            token_file: tokens.map(token_file),
             reviewer: None,
             allowed_users: allowed.iter().map(|s| s.to_string()).collect(),
             authorizer: None,
