@@ -703,3 +703,45 @@ async fn the_token_file_is_reloaded_when_it_changes() {
     let lines = log_lines(&log, &["--token_auth_file=", "line 2", "previous"]).await;
     assert_eq!(lines.len(), 1, "one line saying what is wrong: {lines:?}");
 }
+
+/// A client certificate's subject names the user (CN) and its groups (each O), as Kubernetes' x509 authenticator
+/// reads them, and `--authorization_webhook` asks about both: a group the API server's rules allow, or
+/// `system:masters`, lets a user in whom no rule names; another group does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_organizations_are_groups_for_authorization() {
+    let dir = TempDir::new("cert-groups");
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 1, ..Default::default() }).await.unwrap();
+    sim.access_reviews().allow_group_path("ops", "/api/v1/model/*");
+    let serving = TestPki::new("serving CA");
+    let client_ca = TestPki::new("client CA");
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let h = Heapster::start(&[
+        &format!(
+            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+            sim.api_server,
+            sim.nodes[0].addr.port()
+        ),
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &client_ca.ca_pem)),
+        "--authorization_webhook",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    wait_up(&client(Some(&serving.ca_pem), None), &base).await;
+    let as_cert = |user: &str, groups: &[&str], path: &str| {
+        let c = client(Some(&serving.ca_pem), Some(&client_ca.client_cert(user, groups)));
+        let url = format!("{base}{path}");
+        async move { get(&c, &url, None).await }
+    };
+    let model = "/api/v1/model/nodes/";
+
+    let (status, body) = as_cert("carol", &["ops"], model).await.unwrap();
+    assert_eq!(status, 200, "a member of ops, which the API server allows: {body}");
+    let m = status_denial(&as_cert("carol", &["dev"], model).await, 403, "Forbidden");
+    assert!(m.contains("User \"carol\" cannot get path \"/api/v1/model/nodes/\""), "{m}");
+    status_denial(&as_cert("carol", &[], model).await, 403, "Forbidden");
+    status_denial(&as_cert("carol", &["ops"], "/metrics").await, 403, "Forbidden");
+    let (status, body) = as_cert("root", &["system:masters"], "/metrics").await.unwrap();
+    assert_eq!(status, 200, "system:masters may read anything: {body}");
+    assert_eq!(sim.access_reviews().served(), 5);
+}

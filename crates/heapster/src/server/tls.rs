@@ -9,6 +9,7 @@
 //! `--tls_client_ca` or `--requestheader_client_ca_file`, or the handshake fails; which requests it may make is decided per request (see
 //! [`super::auth`]).
 
+use super::auth::Identity;
 use super::reload::Reloading;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::UnixTime;
@@ -213,12 +214,15 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// The user a verified client certificate names: its subject's common name (as Kubernetes' x509 authenticator).
-/// `None` when the certificate has no CN.
-pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+/// The user a verified client certificate names, as Kubernetes' x509 authenticator reads it: the subject's common
+/// name is the user and each organization (O) a group, so that a certificate for `O=system:masters` or for a group
+/// an RBAC binding names is authorized as the API server would. `None` when the certificate has no CN.
+pub fn certificate_user(cert: &CertificateDer<'_>) -> Option<Identity> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_string)
+    let subject = parsed.subject();
+    let name = subject.iter_common_name().next()?.as_str().ok().filter(|cn| !cn.is_empty())?.to_string();
+    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok()).map(str::to_string).collect();
+    Some(Identity { name, groups })
 }
 
 #[cfg(test)]
@@ -237,10 +241,13 @@ mod tests {
     }
 
     #[test]
-    fn common_name_of_a_certificate() {
-        assert_eq!(common_name(&cert_with_cn(Some("front-proxy-client"))).as_deref(), Some("front-proxy-client"));
-        assert_eq!(common_name(&cert_with_cn(None)), None);
-        assert_eq!(common_name(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])), None, "garbage is no user");
+    fn user_and_groups_of_a_certificate() {
+        let user = certificate_user(&cert_with_cn(Some("front-proxy-client"))).unwrap();
+        assert_eq!((user.name.as_str(), user.groups), ("front-proxy-client", vec!["system:masters".to_string()]));
+        assert_eq!(certificate_user(&cert_with_cn(None)), None);
+        assert_eq!(certificate_user(&cert_with_cn(Some(""))), None, "an empty CN is no user");
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
+        assert_eq!(certificate_user(&garbage), None, "garbage is no user");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Who may read heapster's API: a verified client certificate (its CN is the user) or a bearer token (from
-//! `--token_auth_file` or a TokenReview), and, with `--allowed_users`, only the users named there.
+//! Who may read heapster's API: a verified client certificate (its CN is the user, its O fields the groups) or a
+//! bearer token (from `--token_auth_file` or a TokenReview), and, with `--allowed_users`, only the users named
+//! there.
 //!
 //! As Kubernetes' union authenticator: any credential that authenticates an allowed user lets the request in, so a
 //! client may hold a certificate and a token. `/healthz` stays open so that probes need no credentials. With no
@@ -28,7 +29,9 @@ use token_review::{NotReviewed, Review, TokenReviewer};
 pub struct Identity {
     /// What `--allowed_users` lists: a certificate's CN, a token file's user column, a TokenReview's username.
     pub name: String,
-    /// As the token file or the TokenReview gave them; no decision uses them (`--allowed_users` names users).
+    /// A certificate's organizations, the token file's or TokenReview's groups, a front proxy's group headers:
+    /// sent in SubjectAccessReviews (`--authorization_webhook`), so that RBAC bindings to groups apply.
+    /// `--allowed_users` names users only.
     pub groups: Vec<String>,
 }
 
@@ -39,8 +42,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Whether a client certificate was presented (and so verified against `--tls_client_ca`).
     pub has_cert: bool,
-    /// The CN of a certificate signed by `--tls_client_ca`.
-    pub cert_user: Option<String>,
+    /// The user (CN) and groups (O) of a certificate signed by `--tls_client_ca`.
+    pub cert_user: Option<Identity>,
     /// The CN of a certificate signed by `--requestheader_client_ca_file`: a front proxy, whose user headers are
     /// read if the CN is allowed.
     pub front_proxy: Option<String>,
@@ -142,12 +145,11 @@ impl Authenticator {
             }
             refused = Some((id.name, "front_proxy"));
         }
-        if let Some(user) = peer.cert_user.as_deref().filter(|_| self.client_certs) {
-            if self.allowed(user) {
-                let id = Identity { name: user.to_string(), groups: Vec::new() };
-                return self.authorize(&id, "client_cert", method, path, peer).await;
+        if let Some(id) = peer.cert_user.as_ref().filter(|_| self.client_certs) {
+            if self.allowed(&id.name) {
+                return self.authorize(id, "client_cert", method, path, peer).await;
             }
-            refused = Some((user.to_string(), "client_cert"));
+            refused = Some((id.name.clone(), "client_cert"));
         }
         let token = bearer_token(headers);
         let mut token_failure = None;
@@ -275,7 +277,7 @@ mod tests {
         Peer {
             addr: "127.0.0.1:1".parse().unwrap(),
             has_cert: cert_user.is_some(),
-            cert_user: cert_user.map(Into::into),
+            cert_user: cert_user.map(|name| Identity { name: name.into(), groups: Vec::new() }),
             front_proxy: None,
         }
     }
