@@ -380,6 +380,12 @@ async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, req
         sim.nodes[0].addr.port()
     );
     let h = Heapster::start(&[&[source.as_str()], args].concat());
+    let (base, c) = serving_http(&h).await;
+    (h, base, c)
+}
+
+/// The base URL of `h` over plain http and a client, once it serves.
+async fn serving_http(h: &Heapster) -> (String, reqwest::Client) {
     let base = format!("http://127.0.0.1:{}", h.port);
     heapster_sources::ensure_crypto_provider();
     let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -388,7 +394,7 @@ async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, req
         assert!(Instant::now() < until, "heapster did not serve on {base}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (h, base, c)
+    (base, c)
 }
 
 /// Made-up bearer tokens do not become TokenReviews one for one (each would cost the API server a call under
@@ -676,14 +682,7 @@ async fn the_token_file_is_reloaded_when_it_changes() {
     let dir = TempDir::new("token-reload");
     let tokens = dir.write("tokens.csv", "old-token,alice,uid-1\n");
     let (h, log) = start_logged(&[&format!("--token_auth_file={tokens}")]);
-    let base = format!("http://127.0.0.1:{}", h.port);
-    heapster_sources::ensure_crypto_provider();
-    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while get(&c, &format!("{base}/healthz"), None).await.is_err() {
-        assert!(Instant::now() < until, "heapster did not serve on {base}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (base, c) = serving_http(&h).await;
     let url = format!("{base}/api/v1/model/nodes/");
     let status = |token: &'static str| {
         let (c, url) = (c.clone(), url.clone());
