@@ -117,7 +117,8 @@ pub struct Flags {
     pub tls_key: Option<PathBuf>,
 
     /// Verify client certificates against this PEM CA bundle (needs --tls_cert); a verified certificate
-    /// authenticates its subject CN. Every path but /healthz then needs a certificate or a valid token.
+    /// authenticates its subject CN, with its O fields as groups. Every path but /healthz then needs a certificate
+    /// or a valid token. Read again when the file changes.
     #[arg(long = "tls_client_ca", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
     pub tls_client_ca: Option<PathBuf>,
 
@@ -133,6 +134,7 @@ pub struct Flags {
 
     /// Accept bearer tokens listed in this file, in Kubernetes' static token format: one
     /// `token,user,uid,"group1,group2"` per line. Every path but /healthz then needs a valid token or certificate.
+    /// Read again when the file changes.
     #[arg(long = "token_auth_file", value_name = "PATH", value_parser = parse_path, help_heading = "Serving and access control")]
     pub token_auth_file: Option<PathBuf>,
 
@@ -155,7 +157,7 @@ pub struct Flags {
 
     /// Trust the user named in request headers (--requestheader_username_headers) on connections whose client
     /// certificate is signed by this PEM CA (requests from kube-apiserver's aggregator, which presents its front-proxy
-    /// certificate). Needs --tls_cert. Headers on other connections are ignored.
+    /// certificate). Needs --tls_cert. Headers on other connections are ignored. Read again when the file changes.
     #[arg(long = "requestheader_client_ca_file", value_name = "PATH", value_parser = parse_path,
           help_heading = "Serving and access control")]
     pub requestheader_client_ca_file: Option<PathBuf>,

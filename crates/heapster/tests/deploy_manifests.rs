@@ -172,8 +172,9 @@ fn rbac_grants_what_heapster_calls() {
         .find(|r| r.metadata.name.as_deref() == Some(&*bound.role_ref.name))
         .expect("the bound ClusterRole is in the manifests");
     // What the code calls: the reflectors of crates/sources/src/kubernetes (list + watch), the kubelets' Summary
-    // API (nodes/stats get, as the kubelet authorizes it), the node pass-through (get), and TokenReviews.
-    let needed = [
+    // API (nodes/stats get, as the kubelet authorizes it), the node pass-through (get), and the reviews the
+    // Deployment's flags turn on.
+    let mut needed = vec![
         ("", "nodes", "get"),
         ("", "nodes", "list"),
         ("", "nodes", "watch"),
@@ -182,8 +183,14 @@ fn rbac_grants_what_heapster_calls() {
         ("", "namespaces", "list"),
         ("", "namespaces", "watch"),
         ("", "nodes/stats", "get"),
-        ("authentication.k8s.io", "tokenreviews", "create"),
     ];
+    let args = container(&d).args.clone().unwrap();
+    if switched_on(&args, "authentication_token_webhook") {
+        needed.push(("authentication.k8s.io", "tokenreviews", "create"));
+    }
+    if switched_on(&args, "authorization_webhook") {
+        needed.push(("authorization.k8s.io", "subjectaccessreviews", "create"));
+    }
     for (group, resource, verb) in needed {
         assert!(grants(role, group, resource, verb), "{verb} {group}/{resource} is not granted");
     }
@@ -207,6 +214,56 @@ fn container(d: &Deployment) -> &Container {
 /// The value of `--name=` in `args` (the last one, as the parser takes it).
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().rev().find_map(|a| a.strip_prefix(&format!("--{name}=")))
+}
+
+/// Whether the boolean flag `--name` is on in `args` (`--name` or `--name=true`, the last one wins).
+fn switched_on(args: &[String], name: &str) -> bool {
+    let bare = format!("--{name}");
+    let value =
+        args.iter().rev().find_map(|a| if *a == bare { Some("true") } else { a.strip_prefix(&format!("{bare}=")) });
+    value == Some("true")
+}
+
+/// The flags of `args` whose value is a file path, with the path.
+fn path_flags(args: &[String]) -> Vec<(&str, &str)> {
+    args.iter()
+        .filter_map(|a| a.strip_prefix("--")?.split_once('='))
+        .filter(|(_, value)| value.starts_with('/'))
+        .collect()
+}
+
+/// The Deployment is set up as an aggregated API server: it trusts the user headers of the aggregation layer
+/// (the front-proxy CA of the extension-apiserver-authentication ConfigMap, with the allowed names), leaves what
+/// each user may read to the cluster's RBAC, and takes client certificates of the cluster's client CA, not of the
+/// front-proxy CA (whose certificates name a proxy, not a user). Every argument parses with the real binary.
+#[test]
+fn the_deployment_serves_the_aggregation_layer() {
+    let m = Manifests::load();
+    let d = m.deployment();
+    let c = container(&d);
+    let args = c.args.clone().unwrap();
+    let key_of = |name: &str| {
+        let path = flag(&args, name).unwrap_or_else(|| panic!("--{name} is not set"));
+        let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path)));
+        let mount = mount.unwrap_or_else(|| panic!("--{name}={path} is on no volume mount"));
+        let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).unwrap();
+        let cm = volume.config_map.as_ref().unwrap_or_else(|| panic!("--{name}: not from a ConfigMap"));
+        assert_eq!(cm.name, "extension-apiserver-authentication", "--{name}");
+        let file = &path[mount.mount_path.len() + 1..];
+        cm.items.iter().flatten().find(|i| i.path == file).expect("the item mounted at the path").key.clone()
+    };
+    assert_eq!(key_of("requestheader_client_ca_file"), "requestheader-client-ca-file");
+    assert_eq!(key_of("tls_client_ca"), "client-ca-file", "front-proxy certificates are no users");
+    assert_eq!(flag(&args, "requestheader_allowed_names"), Some("front-proxy-client"), "kubeadm's name");
+    assert_eq!(flag(&args, "requestheader_username_headers"), Some("X-Remote-User"));
+    assert_eq!(flag(&args, "requestheader_group_headers"), Some("X-Remote-Group"));
+    assert!(switched_on(&args, "authorization_webhook"), "RBAC decides who reads");
+    assert!(flag(&args, "allowed_users").is_none(), "a list of users would override RBAC's bindings");
+
+    // The binary takes the container's arguments: `--version` only answers once every other flag parsed.
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster")).args(&args).arg("--version").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -253,17 +310,21 @@ fn names_ports_and_labels_line_up() {
     // Every file a flag names is on a volume that is mounted.
     let pod = spec.template.spec.as_ref().unwrap();
     let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
-    for name in ["tls_cert", "tls_key", "tls_client_ca"] {
-        let path = flag(&args, name).unwrap();
+    for (name, path) in path_flags(&args) {
         let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path)));
         let mount = mount.unwrap_or_else(|| panic!("--{name}={path} is on no volume mount"));
         assert!(volumes.contains(&mount.name.as_str()), "volume {} is not defined", mount.name);
     }
 }
 
-/// The file a volume of the Deployment provides at `path` in a cluster: the Secret's certificate and key, the
-/// front-proxy CA of the extension-apiserver-authentication ConfigMap.
-fn volume_file(d: &Deployment, path: &str, serving: &(String, String), front_proxy_ca: &str) -> String {
+/// The file a volume of the Deployment provides at `path` in a cluster: the Secret's certificate and key, an item
+/// of the extension-apiserver-authentication ConfigMap (`authentication`: its data).
+fn volume_file(
+    d: &Deployment,
+    path: &str,
+    serving: &(String, String),
+    authentication: &BTreeMap<&str, &str>,
+) -> String {
     let c = container(d);
     let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path))).unwrap();
     let file = &path[mount.mount_path.len() + 1..];
@@ -280,8 +341,8 @@ fn volume_file(d: &Deployment, path: &str, serving: &(String, String), front_pro
     let cm = volume.config_map.as_ref().expect("a Secret or ConfigMap volume");
     assert_eq!(cm.name, "extension-apiserver-authentication");
     let item = cm.items.iter().flatten().find(|i| i.path == file).expect("the ConfigMap item mounted at the path");
-    assert_eq!(item.key, "requestheader-client-ca-file", "the aggregation layer's client CA");
-    front_proxy_ca.to_string()
+    let data = authentication.get(item.key.as_str());
+    data.unwrap_or_else(|| panic!("the ConfigMap has no {}", item.key)).to_string()
 }
 
 /// Runs the Deployment's container command as a pod would: in a mount namespace of its own with a tmpfs on /run
@@ -314,9 +375,17 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
         &[],
     );
     sim.token_reviews().accept("e30.eyJzdWIiOiJzb21lb25lIn0.c2ln", "system:serviceaccount:default:someone", &[]);
+    // The cluster's RBAC, as kube-prometheus and a view binding would set it.
+    sim.access_reviews().allow_path("system:serviceaccount:monitoring:prometheus-k8s", "/metrics");
+    sim.access_reviews().allow_resource("alice", "metrics.k8s.io", "nodes", None);
     let serving_pki = TestPki::new("heapster serving CA");
     let serving = serving_pki.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
     let front_proxy = TestPki::new("front-proxy CA");
+    let client_ca = TestPki::new("cluster client CA");
+    let authentication = BTreeMap::from([
+        ("client-ca-file", client_ca.ca_pem.as_str()),
+        ("requestheader-client-ca-file", front_proxy.ca_pem.as_str()),
+    ]);
 
     // The files a pod would see, staged in a directory and copied into the namespace's /run.
     let stage = std::env::temp_dir().join(format!("heapster-deploy-{}", std::process::id()));
@@ -334,9 +403,8 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
     put(&format!("{sa}/token"), "heapster-service-account-token");
     put(&format!("{sa}/ca.crt"), &cluster.ca_pem);
     put(&format!("{sa}/namespace"), d.metadata.namespace.as_deref().unwrap());
-    for name in ["tls_cert", "tls_key", "tls_client_ca"] {
-        let path = flag(&args, name).unwrap();
-        put(path, &volume_file(&d, path, &serving, &front_proxy.ca_pem));
+    for (_, path) in path_flags(&args) {
+        put(path, &volume_file(&d, path, &serving, &authentication));
     }
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -370,11 +438,12 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
     }
     let _ = std::fs::remove_dir_all(&stage);
 
-    // The aggregation layer's client certificate reads; it saw the nodes through the service account.
-    let aggregator = https_client(&serving_pki.ca_pem, Some(front_proxy.client_cert("front-proxy-client", &[])));
+    // Prometheus' token reads /metrics (RBAC allows it the path); it saw the nodes through the service account.
+    let prometheus = "e30.eyJzdWIiOiJwcm9tZXRoZXVzIn0.c2ln";
+    let get_metrics = |token: &str| anonymous.get(format!("{base}/metrics")).bearer_auth(token.to_string()).send();
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = aggregator.get(format!("{base}/metrics")).send().await.unwrap();
+        let r = get_metrics(prometheus).await.unwrap();
         assert_eq!(r.status(), 200);
         let text = r.text().await.unwrap();
         if text.lines().any(|l| l == "heapster_kubernetes_nodes 3") {
@@ -383,12 +452,22 @@ async fn the_deployment_starts_heapster_in_the_simulated_cluster() {
         assert!(Instant::now() < until, "the simulated nodes were not discovered: {text}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Without credentials, 401; a token of the allowed Prometheus account reads, another account's is forbidden.
+    assert_eq!(get_metrics("e30.eyJzdWIiOiJzb21lb25lIn0.c2ln").await.unwrap().status(), 403, "no RBAC rule");
+    assert_eq!(get_metrics("made-up").await.unwrap().status(), 401);
     assert_eq!(anonymous.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);
-    let with = |token: &str| anonymous.get(format!("{base}/metrics")).bearer_auth(token.to_string()).send();
-    assert_eq!(with("e30.eyJzdWIiOiJwcm9tZXRoZXVzIn0.c2ln").await.unwrap().status(), 200);
-    assert_eq!(with("e30.eyJzdWIiOiJzb21lb25lIn0.c2ln").await.unwrap().status(), 403);
-    assert_eq!(with("made-up").await.unwrap().status(), 401);
+
+    // The aggregation layer: its certificate and the user it names, whom RBAC lets read nodes and not /metrics.
+    let aggregator = https_client(&serving_pki.ca_pem, Some(front_proxy.client_cert("front-proxy-client", &[])));
+    let nodes = format!("{base}/apis/metrics.k8s.io/v1beta1/nodes");
+    let as_alice = |c: &reqwest::Client, url: &str| c.get(url).header("X-Remote-User", "alice").send();
+    let r = as_alice(&aggregator, &nodes).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["kind"], "NodeMetricsList");
+    assert_eq!(as_alice(&aggregator, &format!("{base}/metrics")).await.unwrap().status(), 403);
+    assert_eq!(as_alice(&anonymous, &nodes).await.unwrap().status(), 401, "forged headers name nobody");
+    // A client certificate of the cluster's client CA: CN the user, O the groups (system:masters reads all).
+    let admin = https_client(&serving_pki.ca_pem, Some(client_ca.client_cert("kubernetes-admin", &["system:masters"])));
+    assert_eq!(admin.get(format!("{base}/metrics")).send().await.unwrap().status(), 200);
     let _ = h.child.kill();
 }
 

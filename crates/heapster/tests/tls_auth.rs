@@ -380,6 +380,12 @@ async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, req
         sim.nodes[0].addr.port()
     );
     let h = Heapster::start(&[&[source.as_str()], args].concat());
+    let (base, c) = serving_http(&h).await;
+    (h, base, c)
+}
+
+/// The base URL of `h` over plain http and a client, once it serves.
+async fn serving_http(h: &Heapster) -> (String, reqwest::Client) {
     let base = format!("http://127.0.0.1:{}", h.port);
     heapster_sources::ensure_crypto_provider();
     let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -388,7 +394,7 @@ async fn start_on_sim(sim: &Simulation, args: &[&str]) -> (Heapster, String, req
         assert!(Instant::now() < until, "heapster did not serve on {base}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (h, base, c)
+    (base, c)
 }
 
 /// Made-up bearer tokens do not become TokenReviews one for one (each would cost the API server a call under
@@ -561,4 +567,180 @@ async fn front_proxy_headers_only_with_the_front_proxy_certificate() {
     // A certificate of an untrusted CA is refused at the handshake.
     let untrusted = client(Some(&serving.ca_pem), Some(&serving.client_cert("front-proxy-client", &[])));
     assert!(status(as_user(&untrusted, "alice", "dev").await).is_err());
+}
+
+/// heapster started with `args` whose stderr is kept for the test to read, and a client trusting `serving`.
+fn start_logged(args: &[&str]) -> (Heapster, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args(["--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start heapster");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (stderr, kept) = (child.stderr.take().unwrap(), log.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            kept.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    (Heapster { child, port }, log)
+}
+
+/// The lines of `log` that contain every one of `parts`, once some are there (for at most 10s: the log is
+/// written by another process).
+async fn log_lines(log: &std::sync::Mutex<String>, parts: &[&str]) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> =
+            log.lock().unwrap().lines().filter(|l| parts.iter().all(|p| l.contains(p))).map(String::from).collect();
+        if !lines.is_empty() || Instant::now() > until {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replaces `name` in `dir` as the kubelet updates a Secret or ConfigMap volume: a new file renamed over the old.
+fn swap(dir: &TempDir, name: &str, text: &str) {
+    let staged = dir.write(&format!(".{name}.new"), text);
+    std::fs::rename(staged, dir.0.join(name)).unwrap();
+}
+
+/// `--tls_client_ca` and `--requestheader_client_ca_file` are read again when their files change (a rotated
+/// cluster CA, the kubelet refreshing the extension-apiserver-authentication ConfigMap volume): certificates of the
+/// new CA are accepted and those of the old refused without a restart; a file that does not parse keeps the
+/// previous CAs, with one line saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_cas_are_reloaded_when_their_files_change() {
+    let dir = TempDir::new("ca-reload");
+    let serving = TestPki::new("serving CA");
+    let (old_ca, new_ca) = (TestPki::new("old client CA"), TestPki::new("new client CA"));
+    let (old_proxy_ca, new_proxy_ca) = (TestPki::new("old front-proxy CA"), TestPki::new("new front-proxy CA"));
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let (h, log) = start_logged(&[
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &old_ca.ca_pem)),
+        &format!("--requestheader_client_ca_file={}", dir.write("front-proxy-ca.crt", &old_proxy_ca.ca_pem)),
+        "--requestheader_allowed_names=front-proxy-client",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    let url = format!("{base}/api/v1/model/nodes/");
+    wait_up(&client(Some(&serving.ca_pem), None), &base).await;
+    // A new client per request: a pooled connection would keep the handshake it made.
+    let as_user = |ca: &TestPki| {
+        let c = client(Some(&serving.ca_pem), Some(&ca.client_cert("alice", &[])));
+        let url = url.clone();
+        async move { get(&c, &url, None).await.map(|(status, _)| status) }
+    };
+    let through_proxy = |ca: &TestPki| {
+        let c = client(Some(&serving.ca_pem), Some(&ca.client_cert("front-proxy-client", &[])));
+        let url = url.clone();
+        async move {
+            let r = c.get(&url).header("X-Remote-User", "alice").send().await.map_err(|e| format!("{e:?}"))?;
+            Ok::<_, String>(r.status().as_u16())
+        }
+    };
+    assert_eq!(as_user(&old_ca).await, Ok(200));
+    assert!(as_user(&new_ca).await.is_err(), "a certificate of a CA not yet trusted is refused");
+    assert_eq!(through_proxy(&old_proxy_ca).await, Ok(200));
+    assert!(through_proxy(&new_proxy_ca).await.is_err());
+
+    swap(&dir, "client-ca.crt", &new_ca.ca_pem);
+    assert_eq!(as_user(&new_ca).await, Ok(200), "the new client CA is trusted without a restart");
+    assert!(as_user(&old_ca).await.is_err(), "the old client CA no longer");
+    swap(&dir, "front-proxy-ca.crt", &new_proxy_ca.ca_pem);
+    assert_eq!(through_proxy(&new_proxy_ca).await, Ok(200), "the new front-proxy CA is trusted");
+    assert!(through_proxy(&old_proxy_ca).await.is_err(), "the old front-proxy CA no longer");
+    assert_eq!(as_user(&new_ca).await, Ok(200));
+
+    // A file that does not parse: the previous CAs stay, said once however many handshakes follow.
+    swap(&dir, "client-ca.crt", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+    swap(&dir, "front-proxy-ca.crt", "");
+    for _ in 0..3 {
+        assert_eq!(as_user(&new_ca).await, Ok(200), "a bad --tls_client_ca keeps the previous CA");
+        assert_eq!(through_proxy(&new_proxy_ca).await, Ok(200), "a bad front-proxy CA file keeps the previous");
+        assert!(as_user(&old_ca).await.is_err());
+    }
+    for flag in ["--tls_client_ca=", "--requestheader_client_ca_file="] {
+        let lines = log_lines(&log, &[flag, "previous"]).await;
+        assert_eq!(lines.len(), 1, "one line for the bad {flag} file: {lines:?}");
+    }
+    let lines = log_lines(&log, &["--requestheader_client_ca_file=", "no certificate", "previous"]).await;
+    assert_eq!(lines.len(), 1, "the line says what is wrong: {lines:?}");
+}
+
+/// `--token_auth_file` is read again when it changes: a token added is accepted and a token removed refused
+/// without a restart; a file that does not parse keeps the previous tokens, with one line saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_file_is_reloaded_when_it_changes() {
+    let dir = TempDir::new("token-reload");
+    let tokens = dir.write("tokens.csv", "old-token,alice,uid-1\n");
+    let (h, log) = start_logged(&[&format!("--token_auth_file={tokens}")]);
+    let (base, c) = serving_http(&h).await;
+    let url = format!("{base}/api/v1/model/nodes/");
+    let status = |token: &'static str| {
+        let (c, url) = (c.clone(), url.clone());
+        async move { get(&c, &url, Some(token)).await.unwrap().0 }
+    };
+    assert_eq!((status("old-token").await, status("new-token").await), (200, 401));
+
+    swap(&dir, "tokens.csv", "new-token,bob,uid-2\n");
+    assert_eq!(status("new-token").await, 200, "a token added to the file is accepted without a restart");
+    assert_eq!(status("old-token").await, 401, "a token removed from the file is refused");
+
+    swap(&dir, "tokens.csv", "new-token,bob,uid-2\nhalf-a-line\n");
+    for _ in 0..3 {
+        assert_eq!(status("new-token").await, 200, "a bad file keeps the previous tokens");
+        assert_eq!(status("old-token").await, 401);
+    }
+    let lines = log_lines(&log, &["--token_auth_file=", "line 2", "previous"]).await;
+    assert_eq!(lines.len(), 1, "one line saying what is wrong: {lines:?}");
+}
+
+/// A client certificate's subject names the user (CN) and its groups (each O), as Kubernetes' x509 authenticator
+/// reads them, and `--authorization_webhook` asks about both: a group the API server's rules allow, or
+/// `system:masters`, lets a user in whom no rule names; another group does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_organizations_are_groups_for_authorization() {
+    let dir = TempDir::new("cert-groups");
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 1, ..Default::default() }).await.unwrap();
+    sim.access_reviews().allow_group_path("ops", "/api/v1/model/*");
+    let serving = TestPki::new("serving CA");
+    let client_ca = TestPki::new("client CA");
+    let (cert, key) = serving.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let h = Heapster::start(&[
+        &format!(
+            "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+            sim.api_server,
+            sim.nodes[0].addr.port()
+        ),
+        &format!("--tls_cert={}", dir.write("tls.crt", &cert)),
+        &format!("--tls_key={}", dir.write("tls.key", &key)),
+        &format!("--tls_client_ca={}", dir.write("client-ca.crt", &client_ca.ca_pem)),
+        "--authorization_webhook",
+    ]);
+    let base = format!("https://127.0.0.1:{}", h.port);
+    wait_up(&client(Some(&serving.ca_pem), None), &base).await;
+    let as_cert = |user: &str, groups: &[&str], path: &str| {
+        let c = client(Some(&serving.ca_pem), Some(&client_ca.client_cert(user, groups)));
+        let url = format!("{base}{path}");
+        async move { get(&c, &url, None).await }
+    };
+    let model = "/api/v1/model/nodes/";
+
+    let (status, body) = as_cert("carol", &["ops"], model).await.unwrap();
+    assert_eq!(status, 200, "a member of ops, which the API server allows: {body}");
+    let m = status_denial(&as_cert("carol", &["dev"], model).await, 403, "Forbidden");
+    assert!(m.contains("User \"carol\" cannot get path \"/api/v1/model/nodes/\""), "{m}");
+    status_denial(&as_cert("carol", &[], model).await, 403, "Forbidden");
+    status_denial(&as_cert("carol", &["ops"], "/metrics").await, 403, "Forbidden");
+    let (status, body) = as_cert("root", &["system:masters"], "/metrics").await.unwrap();
+    assert_eq!(status, 200, "system:masters may read anything: {body}");
+    assert_eq!(sim.access_reviews().served(), 5);
 }

@@ -126,16 +126,29 @@ enum AccessRule {
 }
 
 /// The rule table the SubjectAccessReview endpoint decides by, set by tests, and how many reviews it answered.
+/// Members of `system:masters` may do anything, as kube-apiserver's privileged-group authorizer allows them.
 #[derive(Default)]
 pub struct AccessReviews {
-    rules: RwLock<Vec<(String, AccessRule)>>,
+    rules: RwLock<Vec<(Subject, AccessRule)>>,
     served: std::sync::atomic::AtomicU64,
+}
+
+/// Whom a rule of [`AccessReviews`] is for, as an RBAC binding's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    User(String),
+    Group(String),
 }
 
 impl AccessReviews {
     /// `user` may request the non-resource `path` (a prefix when it ends in `*`).
     pub fn allow_path(&self, user: &str, path: &str) {
-        self.rules.write().unwrap_or_else(|p| p.into_inner()).push((user.into(), AccessRule::Path(path.into())));
+        self.push(Subject::User(user.into()), AccessRule::Path(path.into()));
+    }
+
+    /// Members of `group` may request the non-resource `path` (a prefix when it ends in `*`).
+    pub fn allow_group_path(&self, group: &str, path: &str) {
+        self.push(Subject::Group(group.into()), AccessRule::Path(path.into()));
     }
 
     /// `user` may read `resource` of API `group` in `namespace` (None: every namespace and cluster-scoped).
@@ -145,7 +158,11 @@ impl AccessReviews {
             resource: resource.into(),
             namespace: namespace.map(Into::into),
         };
-        self.rules.write().unwrap_or_else(|p| p.into_inner()).push((user.into(), rule));
+        self.push(Subject::User(user.into()), rule);
+    }
+
+    fn push(&self, subject: Subject, rule: AccessRule) {
+        self.rules.write().unwrap_or_else(|p| p.into_inner()).push((subject, rule));
     }
 
     /// SubjectAccessReviews answered so far.
@@ -155,8 +172,16 @@ impl AccessReviews {
 
     fn allows(&self, spec: &Value) -> bool {
         let user = spec["user"].as_str().unwrap_or_default();
+        let groups: Vec<&str> = spec["groups"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        if groups.contains(&"system:masters") {
+            return true;
+        }
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
-        rules.iter().filter(|(u, _)| u == user).any(|(_, rule)| match rule {
+        let applies = |s: &Subject| match s {
+            Subject::User(u) => u == user,
+            Subject::Group(g) => groups.contains(&g.as_str()),
+        };
+        rules.iter().filter(|(s, _)| applies(s)).any(|(_, rule)| match rule {
             AccessRule::Path(p) => {
                 spec["nonResourceAttributes"]["path"].as_str().is_some_and(|path| match p.strip_suffix('*') {
                     Some(prefix) => path.starts_with(prefix),

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod connections;
+mod reload;
 mod tls;
 
 use crate::flags::Flags;
@@ -85,7 +86,7 @@ impl ServerSetup {
                     flags.tls_client_ca().as_deref(),
                     flags.requestheader_client_ca().as_deref(),
                 )?;
-                Some((TlsAcceptor::from(Arc::new(config)), Arc::new(cas)))
+                Some((TlsAcceptor::from(Arc::new(config)), cas))
             }
             None => None,
         };
@@ -235,12 +236,12 @@ pub async fn serve(
             let Some(stream) = stream else { return };
             let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
             let (client, front_proxy) = cas.signed_by(chain);
-            let cn = chain.first().and_then(tls::common_name);
+            let user = chain.first().and_then(tls::certificate_user);
             let peer = Peer {
                 addr,
                 has_cert: !chain.is_empty(),
-                cert_user: cn.clone().filter(|_| client),
-                front_proxy: cn.filter(|_| front_proxy),
+                front_proxy: user.as_ref().filter(|_| front_proxy).map(|u| u.name.clone()),
+                cert_user: user.filter(|_| client),
             };
             serve_connection(stream, peer, app, auth, http1, &slot).await;
             drop(held);

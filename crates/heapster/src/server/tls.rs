@@ -1,22 +1,26 @@
-//! The https side of heapster's server: `--tls_cert`, `--tls_key` and `--tls_client_ca` loaded once at start-up
-//! into a rustls configuration, and the client certificate's user read once per connection.
+//! The https side of heapster's server: `--tls_cert`, `--tls_key`, `--tls_client_ca` and
+//! `--requestheader_client_ca_file` as a rustls configuration, and the client certificate's user read once per
+//! connection.
 //!
-//! The serving certificate is re-read when its files change ([`ReloadingCert`]); the client CAs are read once.
+//! Every one of these files is read again when it changes ([`ReloadingCert`], [`ClientCas`]).
 //!
 //! A client certificate is requested, not required, at the handshake (as Heapster's `tls.RequestClientCert`): a
 //! probe of `/healthz` or a client with a bearer token has none. One that is presented must chain to
-//! `--tls_client_ca`, or the handshake fails; which requests it may make is decided per request (see
+//! `--tls_client_ca` or `--requestheader_client_ca_file`, or the handshake fails; which requests it may make is decided per request (see
 //! [`super::auth`]).
 
+use super::auth::Identity;
+use super::reload::Reloading;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::danger::ClientCertVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::path::Path;
+use std::sync::Arc;
 
 /// Reads a PEM file, naming the flag it came from in the error.
 fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
@@ -50,63 +54,130 @@ fn add_roots(flag: &str, ca: &Path, roots: &mut rustls::RootCertStore) -> Result
     Ok(())
 }
 
-fn verifier(flag: &str, ca: &Path, roots: rustls::RootCertStore) -> Result<Arc<dyn ClientCertVerifier>, String> {
+/// A verifier of client certificates signed by the CAs of `ca`; one without a certificate is let through to be
+/// decided per request.
+fn verifier(flag: &'static str, ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    add_roots(flag, ca, &mut roots)?;
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), ring())
         .allow_unauthenticated()
         .build()
         .map_err(|e| format!("{flag}={}: {e}", ca.display()))
 }
 
-/// Which of the two client CAs a connection's certificate chains to: `--tls_client_ca` (its CN is a user) or
-/// `--requestheader_client_ca_file` (a front proxy, trusted for the user headers). The handshake accepts either;
-/// this tells them apart afterwards.
-#[derive(Debug, Default)]
+/// A verifier of the CAs of `ca`, rebuilt when the file changes.
+fn reloading_verifier(flag: &'static str, ca: &Path, what: &'static str) -> Result<ReloadingVerifier, String> {
+    let path = ca.to_path_buf();
+    Reloading::load(&[ca], what, move || verifier(flag, &path))
+}
+
+type ReloadingVerifier = Reloading<Arc<dyn ClientCertVerifier>>;
+
+/// The two client CAs: `--tls_client_ca` (a certificate's CN is a user) and `--requestheader_client_ca_file` (a
+/// front proxy, trusted for the user headers), each read again when its file changes so that a rotated CA is
+/// trusted, and the old one no longer, without a restart. The handshake accepts a certificate of either; which
+/// one signed it is told apart afterwards ([`ClientCas::signed_by`]).
+///
+/// No CA names are sent to the client at the handshake: rustls lends them from the verifier, which a swapped set of
+/// roots cannot do. A client then sends the certificate it has (RFC 8446 4.2.4; Go's and rustls' clients do),
+/// which is what kube-apiserver's aggregator and kubectl present anyway.
+#[derive(Debug)]
 pub struct ClientCas {
-    client: Option<Arc<dyn ClientCertVerifier>>,
-    front_proxy: Option<Arc<dyn ClientCertVerifier>>,
+    client: Option<ReloadingVerifier>,
+    front_proxy: Option<ReloadingVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl ClientCas {
+    /// The CAs of `--tls_client_ca` and `--requestheader_client_ca_file`, when given; errors name the flag.
+    fn load(client_ca: Option<&Path>, front_proxy_ca: Option<&Path>) -> Result<ClientCas, String> {
+        Ok(ClientCas {
+            client: client_ca.map(|ca| reloading_verifier("--tls_client_ca", ca, "client CAs")).transpose()?,
+            front_proxy: front_proxy_ca
+                .map(|ca| reloading_verifier("--requestheader_client_ca_file", ca, "front-proxy CAs"))
+                .transpose()?,
+            provider: ring(),
+        })
+    }
+
+    fn verifiers(&self) -> impl Iterator<Item = Arc<dyn ClientCertVerifier>> + '_ {
+        self.client.iter().chain(&self.front_proxy).map(|v| v.get().as_ref().clone())
+    }
+
     /// Whether `chain` (end entity first) is signed by `--tls_client_ca`, and by `--requestheader_client_ca_file`.
     pub fn signed_by(&self, chain: &[CertificateDer<'_>]) -> (bool, bool) {
         let Some((end_entity, intermediates)) = chain.split_first() else { return (false, false) };
-        let verifies = |v: &Option<Arc<dyn ClientCertVerifier>>| {
-            v.as_ref().is_some_and(|v| v.verify_client_cert(end_entity, intermediates, UnixTime::now()).is_ok())
+        let verifies = |v: &Option<ReloadingVerifier>| {
+            v.as_ref().is_some_and(|v| v.get().verify_client_cert(end_entity, intermediates, UnixTime::now()).is_ok())
         };
         (verifies(&self.client), verifies(&self.front_proxy))
     }
 }
 
-/// The server's TLS configuration from the flags' files: HTTP/1.1 only (hyper serves http1 here).
-/// The serving certificate is re-read when `--tls_cert` or `--tls_key` change (see [`ReloadingCert`]).
+impl ClientCertVerifier for ClientCas {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let mut first_error = None;
+        for v in self.verifiers() {
+            match v.verify_client_cert(end_entity, intermediates, now) {
+                Ok(ok) => return Ok(ok),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        Err(first_error.unwrap_or(rustls::Error::General("no client CA is configured".into())))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The server's TLS configuration from the flags' files: HTTP/1.1 only (hyper serves http1 here). Every file is
+/// read again when it changes (see [`super::reload`]).
 pub fn server_config(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
     front_proxy_ca: Option<&Path>,
-) -> Result<(rustls::ServerConfig, ClientCas), String> {
+) -> Result<(rustls::ServerConfig, Arc<ClientCas>), String> {
     let resolver = ReloadingCert::load(cert, key)?;
     let builder = rustls::ServerConfig::builder_with_provider(ring())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
-    let mut cas = ClientCas::default();
-    let mut either = rustls::RootCertStore::empty();
-    if let Some(ca) = client_ca {
-        let mut roots = rustls::RootCertStore::empty();
-        add_roots("--tls_client_ca", ca, &mut roots)?;
-        add_roots("--tls_client_ca", ca, &mut either)?;
-        cas.client = Some(verifier("--tls_client_ca", ca, roots)?);
-    }
-    if let Some(ca) = front_proxy_ca {
-        let flag = "--requestheader_client_ca_file";
-        let mut roots = rustls::RootCertStore::empty();
-        add_roots(flag, ca, &mut roots)?;
-        add_roots(flag, ca, &mut either)?;
-        cas.front_proxy = Some(verifier(flag, ca, roots)?);
-    }
+    let cas = Arc::new(ClientCas::load(client_ca, front_proxy_ca)?);
     let builder = match client_ca.or(front_proxy_ca) {
         None => builder.with_no_client_auth(),
-        Some(ca) => builder.with_client_cert_verifier(verifier("--tls_client_ca", ca, either)?),
+        Some(_) => builder.with_client_cert_verifier(cas.clone()),
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -124,60 +195,34 @@ fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     })
 }
 
-/// The two files' inodes, change times and sizes (following symlinks, as Kubernetes swaps a Secret volume's
-/// files by replacing a symlink): any difference means they were rewritten.
-type Stamp = Option<[(u64, SystemTime, u64); 2]>;
-
-fn stamp(cert: &Path, key: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    let one = |p: &Path| std::fs::metadata(p).and_then(|m| Ok((m.ino(), m.modified()?, m.len()))).ok();
-    Some([one(cert)?, one(key)?])
-}
-
 /// The serving certificate, re-read when its files change, so that a certificate renewed in place (cert-manager
-/// updating the Secret, an operator replacing the files) is served without a restart. Checked at each handshake:
-/// two `stat`s, little next to the handshake's own cost. A pair that does not load (the key written before the
-/// certificate, say) is logged and the previous certificate kept until the files change again.
+/// updating the Secret, an operator replacing the files) is served without a restart. Checked at each handshake.
 #[derive(Debug)]
-pub struct ReloadingCert {
-    cert: PathBuf,
-    key: PathBuf,
-    current: Mutex<(Stamp, Arc<CertifiedKey>)>,
-}
+pub struct ReloadingCert(Reloading<CertifiedKey>);
 
 impl ReloadingCert {
     /// Loads the files once; at start-up a bad pair is an error.
     pub fn load(cert: &Path, key: &Path) -> Result<ReloadingCert, String> {
-        let stamp = stamp(cert, key);
-        let loaded = Arc::new(certified_key(cert, key)?);
-        Ok(ReloadingCert { cert: cert.into(), key: key.into(), current: Mutex::new((stamp, loaded)) })
+        let (c, k) = (cert.to_path_buf(), key.to_path_buf());
+        Ok(ReloadingCert(Reloading::load(&[cert, key], "serving certificate", move || certified_key(&c, &k))?))
     }
 }
 
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let now = stamp(&self.cert, &self.key);
-        if now.is_some() && now != current.0 {
-            current.0 = now;
-            match certified_key(&self.cert, &self.key) {
-                Ok(k) => {
-                    tracing::info!("serving the renewed certificate of --tls_cert={}", self.cert.display());
-                    current.1 = Arc::new(k);
-                }
-                Err(e) => tracing::warn!("{e}; still serving the previous certificate"),
-            }
-        }
-        Some(current.1.clone())
+        Some(self.0.get())
     }
 }
 
-/// The user a verified client certificate names: its subject's common name (as Kubernetes' x509 authenticator).
-/// `None` when the certificate has no CN.
-pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+/// The user a verified client certificate names, as Kubernetes' x509 authenticator reads it: the subject's common
+/// name is the user and each organization (O) a group, so that a certificate for `O=system:masters` or for a group
+/// an RBAC binding names is authorized as the API server would. `None` when the certificate has no CN.
+pub fn certificate_user(cert: &CertificateDer<'_>) -> Option<Identity> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_string)
+    let subject = parsed.subject();
+    let name = subject.iter_common_name().next()?.as_str().ok().filter(|cn| !cn.is_empty())?.to_string();
+    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok()).map(str::to_string).collect();
+    Some(Identity { name, groups })
 }
 
 #[cfg(test)]
@@ -196,10 +241,13 @@ mod tests {
     }
 
     #[test]
-    fn common_name_of_a_certificate() {
-        assert_eq!(common_name(&cert_with_cn(Some("front-proxy-client"))).as_deref(), Some("front-proxy-client"));
-        assert_eq!(common_name(&cert_with_cn(None)), None);
-        assert_eq!(common_name(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])), None, "garbage is no user");
+    fn user_and_groups_of_a_certificate() {
+        let user = certificate_user(&cert_with_cn(Some("front-proxy-client"))).unwrap();
+        assert_eq!((user.name.as_str(), user.groups), ("front-proxy-client", vec!["system:masters".to_string()]));
+        assert_eq!(certificate_user(&cert_with_cn(None)), None);
+        assert_eq!(certificate_user(&cert_with_cn(Some(""))), None, "an empty CN is no user");
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
+        assert_eq!(certificate_user(&garbage), None, "garbage is no user");
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl AuthMetrics {
         );
         registry.register(
             "heapster_access_reviews",
-            "Requests checked with the API server (SubjectAccessReview, --authorization_webhook), by result              (allowed, denied or error) and whether the answer was cached",
+            "Requests checked with the API server (SubjectAccessReview, --authorization_webhook), by result \
+             (allowed, denied or error) and whether the answer was cached",
             m.access_reviews.clone(),
         );
         m

@@ -1,5 +1,6 @@
-//! Who may read heapster's API: a verified client certificate (its CN is the user) or a bearer token (from
-//! `--token_auth_file` or a TokenReview), and, with `--allowed_users`, only the users named there.
+//! Who may read heapster's API: a verified client certificate (its CN is the user, its O fields the groups) or a
+//! bearer token (from `--token_auth_file` or a TokenReview), and, with `--allowed_users`, only the users named
+//! there.
 //!
 //! As Kubernetes' union authenticator: any credential that authenticates an allowed user lets the request in, so a
 //! client may hold a certificate and a token. `/healthz` stays open so that probes need no credentials. With no
@@ -28,7 +29,9 @@ use token_review::{NotReviewed, Review, TokenReviewer};
 pub struct Identity {
     /// What `--allowed_users` lists: a certificate's CN, a token file's user column, a TokenReview's username.
     pub name: String,
-    /// As the token file or the TokenReview gave them; no decision uses them (`--allowed_users` names users).
+    /// A certificate's organizations, the token file's or TokenReview's groups, a front proxy's group headers:
+    /// sent in SubjectAccessReviews (`--authorization_webhook`), so that RBAC bindings to groups apply.
+    /// `--allowed_users` names users only.
     pub groups: Vec<String>,
 }
 
@@ -39,8 +42,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Whether a client certificate was presented (and so verified against `--tls_client_ca`).
     pub has_cert: bool,
-    /// The CN of a certificate signed by `--tls_client_ca`.
-    pub cert_user: Option<String>,
+    /// The user (CN) and groups (O) of a certificate signed by `--tls_client_ca`.
+    pub cert_user: Option<Identity>,
     /// The CN of a certificate signed by `--requestheader_client_ca_file`: a front proxy, whose user headers are
     /// read if the CN is allowed.
     pub front_proxy: Option<String>,
@@ -142,12 +145,11 @@ impl Authenticator {
             }
             refused = Some((id.name, "front_proxy"));
         }
-        if let Some(user) = peer.cert_user.as_deref().filter(|_| self.client_certs) {
-            if self.allowed(user) {
-                let id = Identity { name: user.to_string(), groups: Vec::new() };
-                return self.authorize(&id, "client_cert", method, path, peer).await;
+        if let Some(id) = peer.cert_user.as_ref().filter(|_| self.client_certs) {
+            if self.allowed(&id.name) {
+                return self.authorize(id, "client_cert", method, path, peer).await;
             }
-            refused = Some((user.to_string(), "client_cert"));
+            refused = Some((id.name.clone(), "client_cert"));
         }
         let token = bearer_token(headers);
         let mut token_failure = None;
@@ -205,7 +207,7 @@ impl Authenticator {
     /// The user a bearer token belongs to: the token file first (no round trip), then the API server.
     async fn authenticate_token(&self, token: &str) -> Result<Identity, TokenFailure> {
         if let Some(id) = self.token_file.as_ref().and_then(|f| f.authenticate(token)) {
-            return Ok(id.clone());
+            return Ok(id);
         }
         let Some(reviewer) = &self.reviewer else {
             return Err(TokenFailure::Invalid("invalid bearer token".into()));
@@ -275,16 +277,27 @@ mod tests {
         Peer {
             addr: "127.0.0.1:1".parse().unwrap(),
             has_cert: cert_user.is_some(),
-            cert_user: cert_user.map(Into::into),
+            cert_user: cert_user.map(|name| Identity { name: name.into(), groups: Vec::new() }),
             front_proxy: None,
         }
+    }
+
+    /// A token file holding `text`, in a file of its own (the file is read again only when it changes).
+    fn token_file(text: &str) -> TokenFile {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("heapster-auth-unit-{}-{n}.csv", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let file = TokenFile::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
     }
 
     fn auth(client_certs: bool, tokens: Option<&str>, allowed: &[&str]) -> Authenticator {
         Authenticator {
             client_certs,
             front_proxy: None,
-            token_file: tokens.map(|t| TokenFile::parse(t).unwrap()),
+            token_file: tokens.map(token_file),
             reviewer: None,
             allowed_users: allowed.iter().map(|s| s.to_string()).collect(),
             authorizer: None,

@@ -1,27 +1,52 @@
 //! `--token_auth_file`: Kubernetes' static token file (kube-apiserver's `--token-auth-file`), so that a file an
 //! operator already keeps works here unchanged. One CSV record per line: `token,user,uid[,"group1,group2"]`.
+//!
+//! Unlike kube-apiserver, which reads it once, the file is read again when it changes: a token added or revoked
+//! takes effect without a restart, which would empty the store.
 
 use super::Identity;
+use crate::server::reload::Reloading;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The tokens of one file, read once at start-up.
-#[derive(Debug, Default)]
-pub struct TokenFile {
-    tokens: HashMap<String, Identity>,
-}
+/// `--token_auth_file`, read again when it changes (a version that does not parse keeps the previous tokens).
+#[derive(Debug)]
+pub struct TokenFile(Reloading<Tokens>);
 
 impl TokenFile {
     /// Reads `path`; an error names the flag, the line and what is wrong.
     pub fn load(path: &Path) -> Result<TokenFile, String> {
+        let file = path.to_path_buf();
+        Ok(TokenFile(Reloading::load(&[path], "tokens", move || Tokens::load(&file))?))
+    }
+
+    /// Who `token` belongs to, if anyone, by the file as it is now.
+    pub fn authenticate(&self, token: &str) -> Option<Identity> {
+        self.0.get().authenticate(token).cloned()
+    }
+
+    /// How many tokens the file holds (for the start-up log line).
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+}
+
+/// The tokens of one version of the file.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    tokens: HashMap<String, Identity>,
+}
+
+impl Tokens {
+    fn load(path: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--token_auth_file={}: cannot read it: {e}", path.display()))?;
-        TokenFile::parse(&text).map_err(|e| format!("--token_auth_file={}: {e}", path.display()))
+        Tokens::parse(&text).map_err(|e| format!("--token_auth_file={}: {e}", path.display()))
     }
 
     /// Parses the file's text as Kubernetes does: records with fewer than 3 fields are an error, an empty token is
     /// skipped, a token listed twice keeps its last line.
-    pub fn parse(text: &str) -> Result<TokenFile, String> {
+    pub fn parse(text: &str) -> Result<Tokens, String> {
         let mut tokens = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -42,7 +67,7 @@ impl TokenFile {
             let groups = fields.get(3).map(|g| g.split(',').map(str::to_string).collect()).unwrap_or_default();
             tokens.insert(fields[0].clone(), Identity { name: fields[1].clone(), groups });
         }
-        Ok(TokenFile { tokens })
+        Ok(Tokens { tokens })
     }
 
     /// Who `token` belongs to, if anyone.
@@ -50,8 +75,7 @@ impl TokenFile {
         self.tokens.get(token)
     }
 
-    /// How many tokens the file holds (for the start-up log line).
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.tokens.len()
     }
 }
@@ -97,7 +121,7 @@ mod tests {
 
     #[test]
     fn kubernetes_static_token_file() {
-        let f = TokenFile::parse(
+        let f = Tokens::parse(
             "t1,alice,uid1,\"system:masters,dev\"\n\nt2, bob ,uid2\r\n,nobody,uid3\nt4,carol,uid4,ops\nt2,bob2,uid5\n",
         )
         .unwrap();
@@ -112,12 +136,12 @@ mod tests {
     #[test]
     fn bad_lines_are_named() {
         assert_eq!(
-            TokenFile::parse("ok,a,1\nshort,b").unwrap_err(),
+            Tokens::parse("ok,a,1\nshort,b").unwrap_err(),
             "line 2: needs at least 3 columns (token, user name, uid), found 2"
         );
-        assert!(TokenFile::parse("t,a,1,\"open").unwrap_err().contains("line 1: a quoted field is not closed"));
-        assert!(TokenFile::parse("t,a,1,\"g\"x").unwrap_err().contains("after a closing quote"));
-        assert!(TokenFile::parse("t,a\"b,1").unwrap_err().contains("quote inside"));
+        assert!(Tokens::parse("t,a,1,\"open").unwrap_err().contains("line 1: a quoted field is not closed"));
+        assert!(Tokens::parse("t,a,1,\"g\"x").unwrap_err().contains("after a closing quote"));
+        assert!(Tokens::parse("t,a\"b,1").unwrap_err().contains("quote inside"));
         assert_eq!(csv_fields("\"a,\"\"b\",c").unwrap(), ["a,\"b", "c"]);
         assert_eq!(csv_fields("a,,").unwrap(), ["a", "", ""]);
     }
