@@ -11,8 +11,11 @@
 //! point.
 //!
 //! # Ageing out
-//! Dropping expired blocks and sets means visiting every set, which is most of the store's memory traffic, so
-//! it runs every [`SWEEP_EVERY`] batches rather than every batch. In between, reads skip what is older than the
+//! A set's blocks begin at batches that differ from set to set (see [`block::Writer::new`]), and a set that gets
+//! a new row drops its blocks that left the window then, so about 1/64 of the sets free a block each batch and the
+//! store's size stays flat. Dropping the blocks of sets that no longer come, and the sets, means visiting every
+//! set, which is most of the store's memory traffic, so it runs every [`SWEEP_EVERY`] batches rather than every
+//! batch. In between, reads skip what is older than the
 //! window, so the sweep's timing is invisible from outside.
 //!
 //! # Timestamps
@@ -229,9 +232,18 @@ impl Store {
                 inner.first_seq + inner.times.len() as u64 - 1
             }
         };
+        // Keep batches newer than `ts - window`.
+        let oldest = ts - self.config.window.as_millis() as Timestamp;
+        while inner.times.front().is_some_and(|&t| t <= oldest) {
+            inner.times.pop_front();
+            inner.first_seq += 1;
+        }
+        let first = inner.first_seq;
         let mut row: Vec<(u32, MetricValue)> = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
         for (key, set) in &batch.sets {
+            // Sets made one after another get consecutive phases, so their blocks end at different batches.
+            let phase = inner.sets.len() as u64;
             let stored = match inner.sets.get_mut(key.as_str()) {
                 Some(s) => s,
                 None => inner.sets.entry(key.as_str().into()).or_insert_with(|| StoredSet {
@@ -240,7 +252,7 @@ impl Store {
                     last_seq: seq,
                     series: Vec::new(),
                     by_id: Vec::new(),
-                    writer: Writer::default(),
+                    writer: Writer::new(phase),
                     blocks: Vec::new(),
                 }),
             };
@@ -288,18 +300,16 @@ impl Store {
                 }
                 same
             });
+            // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
+            // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
+            let expired = stored.blocks.partition_point(|b| b.last < first);
+            stored.blocks.drain(..expired);
             stored.writer.append(&mut stored.blocks, seq, stored.series.len(), &row);
             if stored.series.capacity() > stored.series.len() {
                 // Series were added (rarely after a set's second batch): give back what doubling left spare.
                 stored.series.shrink_to_fit();
                 stored.by_id.shrink_to_fit();
             }
-        }
-        // Keep batches newer than `ts - window`.
-        let oldest = ts - self.config.window.as_millis() as Timestamp;
-        while inner.times.front().is_some_and(|&t| t <= oldest) {
-            inner.times.pop_front();
-            inner.first_seq += 1;
         }
         let first = inner.first_seq;
         if first >= inner.swept_at + SWEEP_EVERY {
