@@ -5,23 +5,24 @@
 //!
 //! # Layout
 //! Batches share one timestamp, so the store keeps one ring of batch timestamps and every series refers to
-//! batches by sequence number. A set's values are kept as rows, one per batch, in a few [`block::Block`]s of 64
-//! batches: one compressed byte stream per set rather than one per series, so a series costs its two interned ids
-//! (metric name, label set), its coder state and its compressed values. See the `store` benchmark for bytes per
-//! point.
+//! batches by sequence number. A set's values are kept as rows, one per batch, in a few [`block::Block`]s of
+//! [`block::SLOTS`] batches, coded bit by bit: one compressed byte stream per set rather than one per series, so a
+//! series costs its two interned ids (metric name, label set), its coder state and its compressed values. See the
+//! `store` benchmark for bytes per point.
 //!
 //! # Ageing out
 //! A set's blocks begin at batches that differ from set to set (see [`block::Writer::new`]), and a set that gets
-//! a new row drops its blocks that left the window then, so about 1/64 of the sets free a block each batch and the
-//! store's size stays flat. Dropping the blocks of sets that no longer come, and the sets, means visiting every
-//! set, which is most of the store's memory traffic, so it runs every [`SWEEP_EVERY`] batches rather than every
-//! batch. In between, reads skip what is older than the
-//! window, so the sweep's timing is invisible from outside.
+//! a new row drops its blocks that left the window then, so about one set in [`block::SLOTS`] frees a block each
+//! batch and the store's size stays flat. Dropping the blocks of sets that no longer come, and the sets, means
+//! visiting every set, which is most of the store's memory traffic, so it runs every [`SWEEP_EVERY`] batches
+//! rather than every batch. In between, reads skip what is older than the window, so the sweep's timing is
+//! invisible from outside.
 //!
 //! # Timestamps
 //! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
 //! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
 
+mod bitcode;
 mod block;
 mod packed;
 
