@@ -5,20 +5,24 @@
 //!
 //! # Layout
 //! Batches share one timestamp, so the store keeps one ring of batch timestamps and every series refers to
-//! batches by sequence number. A set's values are kept as rows, one per batch, in a few [`block::Block`]s of 64
-//! batches: one compressed byte stream per set rather than one per series, so a series costs its two interned ids
-//! (metric name, label set), its coder state and its compressed values. See the `store` benchmark for bytes per
-//! point.
+//! batches by sequence number. A set's values are kept as rows, one per batch, in a few [`block::Block`]s of
+//! [`block::SLOTS`] batches, coded bit by bit: one compressed byte stream per set rather than one per series, so a
+//! series costs its two interned ids (metric name, label set), its coder state and its compressed values. See the
+//! `store` benchmark for bytes per point.
 //!
 //! # Ageing out
-//! Dropping expired blocks and sets means visiting every set, which is most of the store's memory traffic, so
-//! it runs every [`SWEEP_EVERY`] batches rather than every batch. In between, reads skip what is older than the
-//! window, so the sweep's timing is invisible from outside.
+//! A set's blocks begin at batches that differ from set to set (see [`block::Writer::new`]), and a set that gets
+//! a new row drops its blocks that left the window then, so about one set in [`block::SLOTS`] frees a block each
+//! batch and the store's size stays flat. Dropping the blocks of sets that no longer come, and the sets, means
+//! visiting every set, which is most of the store's memory traffic, so it runs every [`SWEEP_EVERY`] batches
+//! rather than every batch. In between, reads skip what is older than the window, so the sweep's timing is
+//! invisible from outside.
 //!
 //! # Timestamps
 //! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
 //! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
 
+mod bitcode;
 mod block;
 mod packed;
 
@@ -229,9 +233,18 @@ impl Store {
                 inner.first_seq + inner.times.len() as u64 - 1
             }
         };
+        // Keep batches newer than `ts - window`.
+        let oldest = ts - self.config.window.as_millis() as Timestamp;
+        while inner.times.front().is_some_and(|&t| t <= oldest) {
+            inner.times.pop_front();
+            inner.first_seq += 1;
+        }
+        let first = inner.first_seq;
         let mut row: Vec<(u32, MetricValue)> = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
         for (key, set) in &batch.sets {
+            // Sets made one after another get consecutive phases, so their blocks end at different batches.
+            let phase = inner.sets.len() as u64;
             let stored = match inner.sets.get_mut(key.as_str()) {
                 Some(s) => s,
                 None => inner.sets.entry(key.as_str().into()).or_insert_with(|| StoredSet {
@@ -240,7 +253,7 @@ impl Store {
                     last_seq: seq,
                     series: Vec::new(),
                     by_id: Vec::new(),
-                    writer: Writer::default(),
+                    writer: Writer::new(phase),
                     blocks: Vec::new(),
                 }),
             };
@@ -288,18 +301,16 @@ impl Store {
                 }
                 same
             });
+            // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
+            // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
+            let expired = stored.blocks.partition_point(|b| b.last < first);
+            stored.blocks.drain(..expired);
             stored.writer.append(&mut stored.blocks, seq, stored.series.len(), &row);
             if stored.series.capacity() > stored.series.len() {
                 // Series were added (rarely after a set's second batch): give back what doubling left spare.
                 stored.series.shrink_to_fit();
                 stored.by_id.shrink_to_fit();
             }
-        }
-        // Keep batches newer than `ts - window`.
-        let oldest = ts - self.config.window.as_millis() as Timestamp;
-        while inner.times.front().is_some_and(|&t| t <= oldest) {
-            inner.times.pop_front();
-            inner.first_seq += 1;
         }
         let first = inner.first_seq;
         if first >= inner.swept_at + SWEEP_EVERY {
