@@ -30,7 +30,7 @@ async fn main() {
         "soak: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {}s, {minutes} minutes",
         window.as_secs()
     );
-    println!("  minute    RSS MiB  fds  scrape errors  rounds  sets in newest batch");
+    println!("  minute    RSS MiB  store MiB  fds  scrape errors  rounds  sets in newest batch");
     let start = Instant::now();
     // Samples taken once the window is full: (RSS, fds).
     let mut settled: Vec<(u64, usize)> = Vec::new();
@@ -43,12 +43,17 @@ async fn main() {
         errors = metric_sum(&text, "heapster_kubelet_scrape_errors") + metric_sum(&text, "heapster_scrape_errors");
         rounds = metric(&text, "heapster_batches_total").unwrap_or(0.0);
         let sets = metric(&text, "heapster_batch_sets").unwrap_or(0.0);
+        // The store's own count beside RSS, so that a saw-tooth can be told apart from allocator slack.
+        let store = metric(&text, "heapster_store_bytes").unwrap_or(0.0) / 1048576.0;
         max_sets = max_sets.max(sets);
         if start.elapsed() > window + Duration::from_secs(resolution) {
             settled.push((rss, open));
             worst_sets = worst_sets.min(sets);
         }
-        println!("  {minute:>6} {:>10.1} {open:>4} {errors:>14} {rounds:>7} {sets:>21}", rss as f64 / 1048576.0);
+        println!(
+            "  {minute:>6} {:>10.1} {store:>10.1} {open:>4} {errors:>14} {rounds:>7} {sets:>21}",
+            rss as f64 / 1048576.0
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
