@@ -227,7 +227,7 @@ fn fan_out(
         insecure_hint: "--peers with http:// URLs",
     };
     let client = heapster_sinks::util::http::client(&settings).map_err(|e| format!("--peers_ca_file: {e}"))?;
-    let token = Some(std::path::PathBuf::from(heapster_api::fanout::IN_CLUSTER_TOKEN));
+    let token = Some(flags.peers_token_file.clone()).filter(|p| !p.as_os_str().is_empty());
     Ok(Some(Arc::new(heapster_api::fanout::FanOut::new(Arc::new(peers), client, token, registry))))
 }
 

@@ -27,24 +27,26 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(sim: &Simulation, port: u16, peer_port: u16) -> Replica {
-    let kubelet_port = sim.nodes[0].addr.port();
+/// Starts heapster on `port` (127.0.0.1) with `args`.
+fn spawn(port: u16, args: &[&str]) -> Replica {
     let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
-        .args([
-            &format!(
-                "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_server
-            ),
-            "--metric_resolution=2s",
-            "--listen_ip=127.0.0.1",
-            &format!("--heapster_port={port}"),
-            &format!("--peers=http://127.0.0.1:{peer_port}"),
-            "--peers_timeout=2s",
-        ])
+        .args(["--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
+        .args(args)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     Replica { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+/// A replica scraping `sim`, with the replica on `peer_port` as its peer.
+fn start(sim: &Simulation, port: u16, peer_port: u16) -> Replica {
+    let kubelet_port = sim.nodes[0].addr.port();
+    let source = format!(
+        "--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_server
+    );
+    let peers = format!("--peers=http://127.0.0.1:{peer_port}");
+    spawn(port, &[&source, "--metric_resolution=2s", &peers, "--peers_timeout=2s"])
 }
 
 /// Status and body of `GET path`, `local` asking for the replica's own part only. The client's deadline is far
@@ -218,4 +220,77 @@ async fn any_replica_answers_for_the_whole_cluster() {
     let after_kill = fanout_errors(&base_a, &peer_b).await;
     assert!(after_kill > after_hang, "fan-out errors for {peer_b}: {after_hang} then {after_kill}");
     drop(a);
+}
+
+/// Peers over https that require a token: each replica verifies the others' serving certificates against
+/// `--peers_ca_file` and sends the token of `--peers_token_file`. A replica without the token is refused by its
+/// peer (401), answers its own part and counts the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_peers_are_verified_and_sent_the_token() {
+    use heapster_sim::tls::TestPki;
+    let dir = std::env::temp_dir().join(format!("heapster-fanout-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).unwrap();
+        dir.join(name).display().to_string()
+    };
+    let pki = TestPki::new("heapster serving CA");
+    let (cert, key) = pki.server_cert(&[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let (cert, key, ca) = (write("tls.crt", &cert), write("tls.key", &key), write("ca.crt", &pki.ca_pem));
+    let tokens = write("tokens.csv", "peer-token,heapster,uid-1\nreader-token,alice,uid-2\n");
+    let peer_token = write("peer-token", "peer-token\n");
+    let (port_a, port_b, port_c) = (free_port(), free_port(), free_port());
+    let replica = |name: &str, port: u16, peer: u16, token: &str| {
+        spawn(
+            port,
+            &[
+                &format!("--source=local?hostname={name}"),
+                "--metric_resolution=1s",
+                &format!("--tls_cert={cert}"),
+                &format!("--tls_key={key}"),
+                &format!("--token_auth_file={tokens}"),
+                &format!("--peers=https://127.0.0.1:{peer}"),
+                &format!("--peers_ca_file={ca}"),
+                &format!("--peers_token_file={token}"),
+            ],
+        )
+    };
+    let _a = replica("replica-a", port_a, port_b, &peer_token);
+    let _b = replica("replica-b", port_b, port_a, &peer_token);
+    let _c = replica("replica-c", port_c, port_b, &dir.join("no-such-token").display().to_string());
+
+    heapster_sources::ensure_crypto_provider();
+    let roots = vec![reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()];
+    let client = reqwest::Client::builder().tls_certs_only(roots).timeout(Duration::from_secs(30)).build().unwrap();
+    let nodes = |port: u16, local: bool| {
+        let mut req = client.get(format!("https://127.0.0.1:{port}/api/v1/model/nodes/")).bearer_auth("reader-token");
+        if local {
+            req = req.header("X-Heapster-Local", "1");
+        }
+        async move {
+            match req.send().await {
+                Ok(r) if r.status() == 200 => r.json::<Vec<String>>().await.unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        }
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    for port in [port_a, port_b, port_c] {
+        while nodes(port, true).await.len() != 1 {
+            assert!(Instant::now() < until, "replica on {port} has no node of its own");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    assert_eq!(nodes(port_a, false).await, ["replica-a", "replica-b"]);
+    assert_eq!(nodes(port_c, false).await, ["replica-c"]);
+    let metrics = |port: u16| {
+        let req = client.get(format!("https://127.0.0.1:{port}/metrics")).bearer_auth("reader-token");
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let series = format!("heapster_fanout_errors_total{{peer=\"https://127.0.0.1:{port_b}\"}}");
+    assert!(!metrics(port_a).await.contains(&series), "A counted errors reading B");
+    let text = metrics(port_c).await;
+    let errors = text.lines().find_map(|l| l.strip_prefix(&series)).map(|v| v.trim().parse::<f64>().unwrap());
+    assert!(errors.is_some_and(|e| e >= 1.0), "C did not count B's refusal: {errors:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -103,12 +103,19 @@ impl FanOut {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return self.failed(base, path_and_query, heapster_net::error_chain(&e)),
+            Err(e) => {
+                let why = format!("{} (is it running, and is the address right?)", heapster_net::error_chain(&e));
+                return self.failed(base, path_and_query, why);
+            }
         };
         match response.status().as_u16() {
             200 => {}
             // Not there: a NodeMetrics of a node another replica scrapes.
             404 => return None,
+            s @ (401 | 403) => {
+                let why = format!("answered HTTP {s} (does it accept this replica's token? see --peers_token_file)");
+                return self.failed(base, path_and_query, why);
+            }
             s => return self.failed(base, path_and_query, format!("answered HTTP {s}")),
         }
         match response.bytes().await.map(|b| serde_json::from_slice(&b)) {
@@ -125,8 +132,8 @@ impl FanOut {
         if last.get(peer).is_none_or(|t| now.duration_since(*t) >= LOG_EVERY) {
             last.insert(peer.to_owned(), now);
             tracing::warn!(
-                "replica {peer} could not be read for {path}: {why}; answering without its part (is it running? \
-                 heapster_fanout_errors_total counts every failure; this line repeats at most once a minute)"
+                "replica {peer} could not be read for {path}: {why}; answering without its part \
+                 (heapster_fanout_errors_total counts every failure; this line repeats at most once a minute)"
             );
         }
         None
