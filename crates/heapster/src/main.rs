@@ -100,6 +100,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
         .observe_exports(move |sink, took| heapster_names.exported(sink, took));
     let server_metrics = server::ServerMetrics::new(&mut registry);
+    let fanout = fan_out(&flags, &mut registry)?;
 
     let mut providers = Vec::new();
     let mut metadata = None;
@@ -164,7 +165,6 @@ async fn run(flags: Flags) -> Result<(), String> {
         flags.store_window
     );
 
-    let fanout = fan_out(&flags, &mut registry)?;
     let app = heapster_api::router(heapster_api::ApiState {
         historical,
         store: store.clone(),

@@ -294,3 +294,17 @@ async fn https_peers_are_verified_and_sent_the_token() {
     assert!(errors.is_some_and(|e| e >= 1.0), "C did not count B's refusal: {errors:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A peer address that is not a base URL stops heapster at start-up with one line saying what to write.
+#[test]
+fn a_bad_peer_url_is_one_line_at_start_up() {
+    for (peer, want) in [("10.0.0.7:8082", "not an http:// or https:// URL"), ("http://a:1/api", "without a path")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+            .args([&format!("--peers={peer}"), "--heapster_port=1", "--listen_ip=127.0.0.1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--peers={peer} was accepted");
+        assert!(err.lines().any(|l| l.contains("--peers") && l.contains(want)), "{peer}: {err}");
+    }
+}
