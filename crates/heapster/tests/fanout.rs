@@ -176,6 +176,8 @@ async fn any_replica_answers_for_the_whole_cluster() {
     let page = json(&base_a, "/api/v1/dashboard/nodes?sort=name", false).await;
     let keys: Vec<&str> = page["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["node:sim-node-0", "node:sim-node-1", "node:sim-node-2"], "{page}");
+    let series = json(&base_a, "/api/v1/dashboard/series?key=node:sim-node-2", false).await;
+    assert!(series["timestamps"].as_array().is_some_and(|t| !t.is_empty()), "{series}");
     let overview = json(&base_a, "/api/v1/dashboard/overview", false).await;
     let own_nodes = |v: Value| v["nodes"].as_u64().unwrap();
     let sum = own_nodes(json(&base_a, "/api/v1/dashboard/overview", true).await)

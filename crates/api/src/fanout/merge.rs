@@ -28,8 +28,9 @@ pub(crate) enum Merge {
     FirstFound,
     /// The dashboard's figures at the top of the page.
     Overview,
-    /// The dashboard's charts of one set; `summed` for the cluster and namespaces (rolled up per replica).
-    Series { summed: bool },
+    /// The dashboard's charts of the cluster or a namespace, rolled up per replica: summed per timestamp. (Charts
+    /// of any other set are one replica's: [`Merge::FirstFound`].)
+    SummedSeries,
     /// One page of a dashboard list: every replica is asked for its first `page × per_page` rows, which are merged
     /// in the list's order and cut to the page.
     Page(ListQuery),
@@ -53,7 +54,7 @@ pub(crate) fn merge(rule: &Merge, answers: Vec<Value>) -> Option<Value> {
         Merge::Items => items(answers),
         Merge::FirstFound => answers.into_iter().next(),
         Merge::Overview => overview(answers),
-        Merge::Series { summed } => series(answers, *summed),
+        Merge::SummedSeries => summed_series(answers),
         Merge::Page(q) => page(answers, q),
     }
 }
@@ -186,13 +187,7 @@ fn overview(answers: Vec<Value>) -> Option<Value> {
     Some(out)
 }
 
-fn series(answers: Vec<Value>, summed: bool) -> Option<Value> {
-    if !summed {
-        let has = |v: &Value| v["timestamps"].as_array().is_some_and(|t| !t.is_empty());
-        let mut answers = answers.into_iter();
-        let local = answers.next()?;
-        return Some(if has(&local) { local } else { answers.find(has).unwrap_or(local) });
-    }
+fn summed_series(answers: Vec<Value>) -> Option<Value> {
     let mut answers = answers.into_iter();
     let mut out = answers.next()?;
     out.as_object()?;

@@ -185,7 +185,7 @@ fn classify(template: &str, uri: &Uri, core_passthrough: bool) -> Option<Merge> 
             let key = crate::dashboard::params::key(query()).ok()?;
             // The cluster and namespaces are rolled up per replica; every other set is one replica's.
             let summed = key == "cluster" || (key.starts_with("namespace:") && !key.contains('/'));
-            Some(Merge::Series { summed })
+            Some(if summed { Merge::SummedSeries } else { Merge::FirstFound })
         }
         t if ["nodes", "namespaces", "pods", "containers"].iter().any(|l| t == dashboard(l)) => {
             let q = crate::dashboard::params::ListQuery::parse(query()).ok()?;
@@ -248,6 +248,10 @@ pub(crate) async fn handle(State(layer): State<Layer>, mut req: Request, next: N
             Some(v) => axum::Json(v).into_response(),
             None => local,
         };
+    }
+    if local.status() == StatusCode::NOT_FOUND && !remote.is_empty() {
+        // A namespace whose pods all run on other replicas' nodes.
+        return merge::merge(&rule, remote).map_or(local, |v| axum::Json(v).into_response());
     }
     if local.status() != StatusCode::OK {
         return local;
