@@ -216,7 +216,8 @@ fn fan_out(
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Option<Arc<heapster_api::fanout::FanOut>>, String> {
     let peers = heapster_api::peers::StaticPeers::parse(&flags.peers)?;
-    if flags.peers.is_empty() {
+    // `--peers=` (an empty list, as a manifest's template may leave it) is no fan-out.
+    if heapster_api::peers::Peers::others(&peers).is_empty() {
         return Ok(None);
     }
     let settings = heapster_sinks::util::http::ClientSettings {
