@@ -23,11 +23,13 @@ mod chunked;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod fanout;
 pub mod health;
 pub mod historical;
 pub mod metrics_api;
 pub mod model_api;
 pub mod params;
+pub mod peers;
 pub mod prometheus;
 pub mod self_metrics;
 pub mod types;
@@ -65,6 +67,9 @@ pub struct ApiState {
     pub ready: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
     /// Serve `/api/v1/metric-export` and its schema (Heapster's `--disable_export` turns them off: 404).
     pub export: bool,
+    /// The other replicas of a sharded heapster: the model API, metrics.k8s.io and the dashboard's data then
+    /// answer for the whole cluster ([`fanout`]). `None`: this replica's store only.
+    pub fanout: Option<Arc<fanout::FanOut>>,
 }
 
 impl ApiState {
@@ -80,6 +85,7 @@ impl ApiState {
             values: Default::default(),
             ready: None,
             export: true,
+            fanout: None,
         }
     }
 }
@@ -87,13 +93,11 @@ impl ApiState {
 /// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
 pub fn router(state: ApiState) -> Router {
     let export = if state.export { export::routes() } else { Router::new() };
-    Router::new()
-        .merge(model_api::routes())
+    let read = Router::new().merge(model_api::routes()).merge(metrics_api::routes()).merge(dashboard::routes());
+    fanout::wrap(read, &state)
         .merge(historical::routes())
         .merge(export)
         .merge(cadvisor::routes())
-        .merge(metrics_api::routes())
-        .merge(dashboard::routes())
         .merge(prometheus::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(self_metrics::scrape))

@@ -244,6 +244,30 @@ pub struct Flags {
         help_heading = "Serving and access control"
     )]
     pub max_connections_per_client: usize,
+
+    /// Base URLs (scheme://host:port, comma-separated) of the other replicas of a sharded heapster: the model API,
+    /// metrics.k8s.io and the dashboard then answer for the whole cluster from this replica, asking the others
+    /// for their part and merging. A replica that does not answer is left out (and counted).
+    #[arg(long = "peers", value_name = "URL,URL", value_delimiter = ',', help_heading = "Sharding")]
+    pub peers: Vec<String>,
+
+    /// How long a read waits for the other replicas; one that has not answered by then is left out, so a replica
+    /// that is down costs a request at most this.
+    #[arg(long = "peers_timeout", value_name = "DURATION", default_value = "3s", value_parser = parse_duration,
+          help_heading = "Sharding")]
+    pub peers_timeout: Duration,
+
+    /// A PEM CA bundle the https peers' serving certificates are verified against (the CA that signed
+    /// --tls_cert; the system's roots otherwise). A certificate must name the address given in --peers.
+    #[arg(long = "peers_ca_file", value_name = "PATH", value_parser = parse_path, help_heading = "Sharding")]
+    pub peers_ca_file: Option<PathBuf>,
+
+    /// A bearer token file sent to the peers, read at every request (the kubelet rotates it); none when it
+    /// cannot be read. Default: the pod's service account token, so that peers that require a token
+    /// (--authentication_token_webhook) let their siblings in.
+    #[arg(long = "peers_token_file", value_name = "PATH", value_parser = parse_path,
+          default_value = heapster_api::fanout::IN_CLUSTER_TOKEN, help_heading = "Sharding")]
+    pub peers_token_file: PathBuf,
 }
 
 /// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.

@@ -100,6 +100,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
         .observe_exports(move |sink, took| heapster_names.exported(sink, took));
     let server_metrics = server::ServerMetrics::new(&mut registry);
+    let fanout = fan_out(&flags, &mut registry)?;
 
     let mut providers = Vec::new();
     let mut metadata = None;
@@ -176,6 +177,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         }),
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
         export: !flags.compat.disable_export,
+        fanout,
     })
     .layer(axum::middleware::from_fn_with_state(http_metrics, heapster_summaries::instrument));
 
@@ -206,6 +208,28 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The other replicas reads fan out to (`--peers`), asked with the sinks' HTTP client: one deadline, one CA.
+fn fan_out(
+    flags: &Flags,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<Option<Arc<heapster_api::fanout::FanOut>>, String> {
+    let peers = heapster_api::peers::StaticPeers::parse(&flags.peers)?;
+    // `--peers=` (an empty list, as a manifest's template may leave it) is no fan-out.
+    if heapster_api::peers::Peers::others(&peers).is_empty() {
+        return Ok(None);
+    }
+    let settings = heapster_sinks::util::http::ClientSettings {
+        timeout: flags.peers_timeout,
+        insecure: false,
+        ca_file: flags.peers_ca_file.clone(),
+        trust_hint: "--peers_ca_file",
+        insecure_hint: "--peers with http:// URLs",
+    };
+    let client = heapster_sinks::util::http::client(&settings).map_err(|e| format!("--peers_ca_file: {e}"))?;
+    let token = Some(flags.peers_token_file.clone()).filter(|p| !p.as_os_str().is_empty());
+    Ok(Some(Arc::new(heapster_api::fanout::FanOut::new(Arc::new(peers), client, token, registry))))
 }
 
 /// Binds the API port; on a dual-stack host `[::]` also takes IPv4.

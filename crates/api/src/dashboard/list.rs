@@ -8,6 +8,7 @@ use crate::ApiState;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use heapster_model::{Labels, MetricSetType, MetricValue, Timestamp};
 use heapster_store::Store;
 use serde::Serialize;
@@ -59,28 +60,33 @@ pub struct Item {
 }
 
 /// `/api/v1/dashboard/nodes`: one handler per list, so a misspelt list is the router's 404, not a parameter.
-pub async fn nodes(st: State<ApiState>, q: Pairs) -> Result<Json<Page>, ApiError> {
-    list(st, q, Kind::Nodes).await
+pub async fn nodes(st: State<ApiState>, h: HeaderMap, q: Pairs) -> Result<Json<Page>, ApiError> {
+    list(st, h, q, Kind::Nodes).await
 }
 
 /// `/api/v1/dashboard/namespaces`.
-pub async fn namespaces(st: State<ApiState>, q: Pairs) -> Result<Json<Page>, ApiError> {
-    list(st, q, Kind::Namespaces).await
+pub async fn namespaces(st: State<ApiState>, h: HeaderMap, q: Pairs) -> Result<Json<Page>, ApiError> {
+    list(st, h, q, Kind::Namespaces).await
 }
 
 /// `/api/v1/dashboard/pods`.
-pub async fn pods(st: State<ApiState>, q: Pairs) -> Result<Json<Page>, ApiError> {
-    list(st, q, Kind::Pods).await
+pub async fn pods(st: State<ApiState>, h: HeaderMap, q: Pairs) -> Result<Json<Page>, ApiError> {
+    list(st, h, q, Kind::Pods).await
 }
 
 /// `/api/v1/dashboard/containers`: pod containers and system containers together, as a standalone heapster has
 /// only the latter.
-pub async fn containers(st: State<ApiState>, q: Pairs) -> Result<Json<Page>, ApiError> {
-    list(st, q, Kind::Containers).await
+pub async fn containers(st: State<ApiState>, h: HeaderMap, q: Pairs) -> Result<Json<Page>, ApiError> {
+    list(st, h, q, Kind::Containers).await
 }
 
-async fn list(State(st): State<ApiState>, q: Pairs, kind: Kind) -> Result<Json<Page>, ApiError> {
-    let query = ListQuery::parse(q)?;
+async fn list(State(st): State<ApiState>, headers: HeaderMap, q: Pairs, kind: Kind) -> Result<Json<Page>, ApiError> {
+    // Another replica merging every replica's rows asks for its first `page × per_page` at once.
+    let max = match headers.contains_key(crate::fanout::LOCAL_HEADER) {
+        true => crate::fanout::MAX_FANOUT_ROWS,
+        false => super::params::MAX_PER_PAGE,
+    };
+    let query = ListQuery::parse_up_to(q, max)?;
     Ok(Json(super::blocking(move || page(&st.store, kind, &query)).await?))
 }
 

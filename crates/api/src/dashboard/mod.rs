@@ -14,7 +14,7 @@
 mod assets;
 mod list;
 mod overview;
-mod params;
+pub(crate) mod params;
 mod rows;
 mod series;
 

@@ -48,10 +48,16 @@ impl ListQuery {
     /// Parses `page`, `per_page`, `q`, `sort`, `order`, `namespace`, `node` and `pod`. CPU and memory sort
     /// descending by default (a list sorted by usage is read for its top consumers), names ascending.
     pub fn parse(pairs: Pairs) -> Result<Self, ApiError> {
+        Self::parse_up_to(pairs, MAX_PER_PAGE)
+    }
+
+    /// As [`ListQuery::parse`], with another cap on `per_page`: a replica asked for its first rows by another
+    /// replica (which merges the lists of every replica) sends more than one page.
+    pub fn parse_up_to(pairs: Pairs, max_per_page: usize) -> Result<Self, ApiError> {
         let pairs = checked(pairs, &["page", "per_page", "q", "sort", "order", "namespace", "node", "pod"])?;
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let page = number(get("page"), "page", 1, MAX_PAGE, 1)?;
-        let per_page = number(get("per_page"), "per_page", 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)?;
+        let per_page = number(get("per_page"), "per_page", 1, max_per_page, DEFAULT_PER_PAGE)?;
         let sort = match get("sort").unwrap_or("name") {
             "name" => SortBy::Name,
             "cpu" => SortBy::Cpu,
