@@ -274,21 +274,36 @@ impl ClusterView {
         self.live_nodes(as_of).into_iter().map(|(s, a)| (s.name.clone(), node_json(s, *a))).collect()
     }
 
-    /// Listed pods of live nodes, by uid.
-    fn pods(&self, as_of: Option<i64>) -> BTreeMap<String, Value> {
-        let (total, pods) = self.pods_page(as_of, 0, usize::MAX);
-        debug_assert_eq!(total, pods.len());
-        pods.into_iter().map(|p| (p["metadata"]["uid"].as_str().unwrap_or_default().to_owned(), p)).collect()
+    /// Live nodes by name, as JSON text (what a watch keeps).
+    fn node_texts(&self, as_of: Option<i64>) -> BTreeMap<String, String> {
+        self.live_nodes(as_of).into_iter().map(|(s, a)| (s.name.clone(), node_json(s, *a).to_string())).collect()
+    }
+
+    /// Listed pods of live nodes by uid, as JSON text: a watch keeps every pod between its looks, and 450,000 pods
+    /// take 0.7 GB so against some 3 GB as values.
+    fn pod_texts(&self, as_of: Option<i64>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        self.each_pod(as_of, 0, usize::MAX, |p| {
+            out.insert(p["metadata"]["uid"].as_str().unwrap_or_default().to_owned(), p.to_string());
+        });
+        out
     }
 
     /// How many pods are listed, and the pods from the `offset`th on, at most `limit`, in uid order: a page of a
     /// list is built alone, not cut from all of them (900 pages of 500 over 450,000 pods would otherwise build
     /// 400 million pod objects).
     fn pods_page(&self, as_of: Option<i64>, offset: usize, limit: usize) -> (usize, Vec<Value>) {
+        let mut out = Vec::new();
+        let total = self.each_pod(as_of, offset, limit, |p| out.push(p));
+        (total, out)
+    }
+
+    /// Calls `f` with the pods [`ClusterView::pods_page`] would list, one at a time; returns how many are listed.
+    fn each_pod(&self, as_of: Option<i64>, offset: usize, limit: usize, mut f: impl FnMut(Value)) -> usize {
         let now = Utc::now();
         let extra_labels = self.extra_pod_labels.read().unwrap_or_else(|p| p.into_inner()).clone();
         let unlisted = self.unlisted_pods.load(Ordering::Relaxed);
-        let (mut total, mut out) = (0, Vec::new());
+        let (mut total, mut built) = (0, 0);
         // uids start with the node's index and go on with the slot, both fixed-width hex: nodes in order, slots in
         // order is uid order.
         for (spec, _) in self.live_nodes(as_of) {
@@ -296,12 +311,13 @@ impl ClusterView {
             let end = offset.saturating_add(limit);
             let (from, to) = (offset.max(total), end.min(total + listed));
             for slot in from.saturating_sub(total)..to.saturating_sub(total) {
-                out.push(pod_json(&spec.name, &spec.pod(&self.template, slot, now), &extra_labels));
+                f(pod_json(&spec.name, &spec.pod(&self.template, slot, now), &extra_labels));
+                built += 1;
             }
             total += listed;
         }
-        self.pods_built.fetch_add(out.len() as u64, Ordering::Relaxed);
-        (total, out)
+        self.pods_built.fetch_add(built, Ordering::Relaxed);
+        total
     }
 
     /// Whether a watch that last computed its objects at `seen` (a reading of [`ClusterView::changes`]) must
@@ -367,9 +383,12 @@ fn list(
 }
 
 fn event(kind: &str, object: &Value) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
-    line
+    event_of_text(kind, &object.to_string())
+}
+
+/// A watch event line around an object already written as JSON.
+fn event_of_text(kind: &str, object: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n").into_bytes()
 }
 
 fn bookmark(kind: &str) -> Value {
@@ -377,7 +396,7 @@ fn bookmark(kind: &str) -> Value {
 }
 
 /// The objects a watch compares each second (by name or uid); `None`: the kind never changes.
-type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, Value>>;
+type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, String>>;
 
 /// A watch: a BOOKMARK first, then, each second, ADDED, MODIFIED and DELETED events for what `objects` added,
 /// changed or lost since, until `timeoutSeconds` (or the server goes [`ClusterView::down`]). A resource version
@@ -422,7 +441,7 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
             seen = Some(view.changes.load(Ordering::Acquire));
             let now = objects(&view, None);
             for (uid, pod) in &known {
-                if !now.contains_key(uid) && tx.send(Ok(event("DELETED", pod))).await.is_err() {
+                if !now.contains_key(uid) && tx.send(Ok(event_of_text("DELETED", pod))).await.is_err() {
                     return;
                 }
             }
@@ -432,7 +451,7 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                     Some(before) if before != pod => "MODIFIED",
                     Some(_) => continue,
                 };
-                if tx.send(Ok(event(change, pod))).await.is_err() {
+                if tx.send(Ok(event_of_text(change, pod))).await.is_err() {
                     return;
                 }
             }
@@ -468,7 +487,7 @@ async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String
         return r;
     }
     if is_watch(&p) {
-        return watch(&p, "Node", v, Some(ClusterView::node_objects));
+        return watch(&p, "Node", v, Some(ClusterView::node_texts));
     }
     let nodes = v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect();
     list("Node", |offset, limit| page_of(nodes, offset, limit), &p)
@@ -479,7 +498,7 @@ async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String,
         return r;
     }
     if is_watch(&p) {
-        return watch(&p, "Pod", v, Some(ClusterView::pods));
+        return watch(&p, "Pod", v, Some(ClusterView::pod_texts));
     }
     list("Pod", |offset, limit| v.pods_page(None, offset, limit), &p)
 }
