@@ -245,6 +245,13 @@ impl NodeSpec {
     }
 }
 
+/// The reading time of a document at `now`, the node's start (an hour before the epoch) and its age in seconds.
+fn node_times(node: &NodeSpec, now: DateTime<Utc>) -> (String, String, f64) {
+    let start = node.epoch - chrono::Duration::hours(1);
+    let age_s = (now - start).num_milliseconds() as f64 / 1000.0;
+    (now.to_rfc3339_opts(SecondsFormat::Millis, true), rfc3339(start), age_s)
+}
+
 /// The last part of a pod's uid: its slot and generation.
 fn slot_bits(slot: usize, generation: i64) -> u64 {
     (slot as u64) << 24 | generation as u64 & 0xff_ffff
@@ -322,13 +329,8 @@ pub fn render(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> Strin
     let bytes: usize =
         template.node_bytes + 64 + (0..node.pods).map(|s| template.pod_bytes[s % templates]).sum::<usize>();
     let mut out = String::with_capacity(bytes);
-    let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let node_start = node.epoch - chrono::Duration::hours(1);
-    let node_clock = Clock {
-        now: &now_s,
-        start: &rfc3339(node_start),
-        age_s: (now - node_start).num_milliseconds() as f64 / 1000.0,
-    };
+    let (now_s, node_start, node_age_s) = node_times(node, now);
+    let node_clock = Clock { now: &now_s, start: &node_start, age_s: node_age_s };
     out.push_str("{\"node\":{\"nodeName\":\"");
     out.push_str(&escaped(&node.name));
     out.push('"');
@@ -399,14 +401,9 @@ fn render_with(
     node_body: impl Fn(&mut String, &Clock),
     pod_body: impl Fn(&mut String, usize, &Clock),
 ) -> String {
-    let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut out = String::with_capacity(4096 * (node.pods + 4));
-    let node_start = node.epoch - chrono::Duration::hours(1);
-    let node_clock = Clock {
-        now: &now_s,
-        start: &rfc3339(node_start),
-        age_s: (now - node_start).num_milliseconds() as f64 / 1000.0,
-    };
+    let (now_s, node_start, node_age_s) = node_times(node, now);
+    let node_clock = Clock { now: &now_s, start: &node_start, age_s: node_age_s };
     out.push_str("{\"node\":{\"nodeName\":");
     write_leaf(&mut out, &Value::String(node.name.clone()));
     node_body(&mut out, &node_clock);
