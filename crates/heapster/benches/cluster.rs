@@ -1,32 +1,71 @@
-//! heapster against a simulated cluster: CPU and memory per node, scrape completeness, round time.
+//! heapster against a simulated cluster: CPU and memory per node, scrape completeness, round time, and what the
+//! simulator itself costs.
 //!
 //! `cargo bench -p heapster --bench cluster` with `NODES` (default 1000), `PODS` (30), `RESOLUTION_S` (15),
 //! `ROUNDS` (8) and `WINDOW_ROUNDS` (60: the store keeps this many rounds, as 15 minutes at 15 s does). The store
-//! is filled first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. The simulator runs in this process;
-//! heapster is the release binary, measured from /proc. The simulator gets two threads: rendering 5,000 Summaries
-//! every 15 s takes about one core, and one thread alone could not keep up at that size.
+//! is filled first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. heapster is the release binary, measured
+//! from /proc. The simulator runs in this process, on two threads, and its CPU is this process's (the bench's own
+//! work, a /metrics read per round, is small beside it): reported apart, since on one machine the two share the
+//! cores. The figures are printed and written as JSON to `BENCH_JSON` (default
+//! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared.
 
 mod common;
 
-use common::{env, metric, metrics_page, start_heapster, usage};
+use common::{env, metric, metric_sum, metrics_page, start_heapster, target_dir, usage};
 use heapster_sim::{SimConfig, Simulation};
 use std::time::{Duration, Instant};
 
-/// Upper bound of the histogram bucket holding the 99th percentile of `heapster_round_duration_seconds`.
-fn round_p99(text: &str) -> Option<String> {
-    let buckets: Vec<(String, f64)> = text
-        .lines()
+/// Cumulative counts of `heapster_round_duration_seconds`' buckets: (upper bound, rounds at or under it).
+fn round_buckets(text: &str) -> Vec<(String, f64)> {
+    text.lines()
         .filter_map(|l| l.strip_prefix("heapster_round_duration_seconds_bucket{le=\""))
         .filter_map(|l| {
             let (le, rest) = l.split_once('"')?;
             Some((le.to_string(), rest.split_whitespace().last()?.parse().ok()?))
         })
+        .collect()
+}
+
+/// Upper bound of the bucket holding the 99th percentile of the rounds that ended between `before` and `after`
+/// (two readings of the histogram), so that start-up rounds do not count.
+fn round_p99(before: &str, after: &str) -> Option<String> {
+    let before = round_buckets(before);
+    let buckets: Vec<(String, f64)> = round_buckets(after)
+        .into_iter()
+        .map(|(le, n)| {
+            let was = before.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, n)| *n);
+            (le, n - was)
+        })
         .collect();
     let total = buckets.last()?.1;
-    if total == 0.0 {
+    if total <= 0.0 {
         return None;
     }
     buckets.into_iter().find(|(_, n)| *n >= 0.99 * total).map(|(le, _)| le)
+}
+
+/// The 1, 5 and 15 minute load averages: the machine is shared, and a loaded one slows both sides.
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut it = text.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
+    [it.next().unwrap_or(0.0), it.next().unwrap_or(0.0), it.next().unwrap_or(0.0)]
+}
+
+/// The sets a complete batch holds: per node the node, its system containers (the template's two), its pods and
+/// their containers; once per cluster the cluster and each namespace.
+fn expected_sets(sim: &Simulation) -> f64 {
+    let now = chrono::Utc::now();
+    let mut namespaces = std::collections::BTreeSet::new();
+    let per_nodes: usize = sim
+        .nodes
+        .iter()
+        .map(|n| {
+            let pods = n.spec.pods(&sim.template, now);
+            namespaces.extend(pods.iter().map(|p| p.namespace.clone()));
+            1 + 2 + pods.len() + pods.iter().map(|p| p.containers.len()).sum::<usize>()
+        })
+        .sum();
+    (per_nodes + 1 + namespaces.len()) as f64
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -37,11 +76,17 @@ async fn main() {
     let resolution = env("RESOLUTION_S", 15);
     let rounds = env("ROUNDS", 8);
     let window_rounds = env("WINDOW_ROUNDS", 60);
+    let json_path = std::env::var("BENCH_JSON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
+    let started = Instant::now();
     let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
         .await
-        .expect("simulator (raise ulimit -n)");
+        .expect("simulator (raise ulimit -n: a listener per node, and a connection per node during a round)");
+    let expected = expected_sets(&sim);
     let (mut child, port) = start_heapster(&sim, resolution, window_rounds);
     let pid = child.id();
+    let me = std::process::id();
     let metrics = || metrics_page(port);
     println!(
         "cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds"
@@ -51,51 +96,110 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(resolution)).await;
     }
     let (cpu0, _, _) = usage(pid);
-    let batches0 = metrics().await.and_then(|t| metric(&t, "heapster_batches_total")).unwrap_or(0.0);
+    let (sim_cpu0, _, _) = usage(me);
+    let load0 = load_average();
+    let text0 = metrics().await.unwrap_or_default();
+    let batches0 = metric(&text0, "heapster_batches_total").unwrap_or(0.0);
+    let errors0 = metric_sum(&text0, "heapster_kubelet_scrape_errors") + metric_sum(&text0, "heapster_scrape_errors");
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(resolution * rounds)).await;
+    // The newest batch's sets once a round, half a round after it was started: the completeness of each round.
+    let mut sets_seen = Vec::new();
+    for round in 1..=rounds {
+        tokio::time::sleep_until((t0 + Duration::from_secs(resolution * round)).into()).await;
+        if let Some(sets) = metrics().await.and_then(|t| metric(&t, "heapster_batch_sets")) {
+            sets_seen.push(sets);
+        }
+    }
     let (cpu1, rss, peak) = usage(pid);
+    let (sim_cpu1, _, _) = usage(me);
+    let load1 = load_average();
     let text = metrics().await.unwrap_or_default();
     let batches = metric(&text, "heapster_batches_total").unwrap_or(0.0) - batches0;
+    let errors =
+        metric_sum(&text, "heapster_kubelet_scrape_errors") + metric_sum(&text, "heapster_scrape_errors") - errors0;
     let wall = t0.elapsed().as_secs_f64();
-    let sets = metric(&text, "heapster_batch_sets").unwrap_or(0.0);
-    let expected_sets = (nodes * (1 + 2 + pods + pods * 23 / 18)) as f64; // node, system containers, pods, containers
+    let periods = wall / resolution as f64;
+    let per_node = |v: f64| v / nodes as f64;
+    let mib = |b: u64| b as f64 / 1048576.0;
     let mcpu = (cpu1 - cpu0) / wall * 1000.0;
-    println!("  rounds measured: {batches}, wall {wall:.0}s");
-    println!("  CPU: {mcpu:.1} mCPU in all, {:.4} mCPU per node", mcpu / nodes as f64);
-    println!(
-        "  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)",
-        rss as f64 / 1048576.0,
-        rss as f64 / 1048576.0 / nodes as f64
-    );
-    println!(
-        "  peak RSS: {:.1} MiB in all, {:.3} MiB per node (since start)",
-        peak as f64 / 1048576.0,
-        peak as f64 / 1048576.0 / nodes as f64
-    );
-    println!(
-        "  sets in the newest batch: {sets} of about {expected_sets} expected ({:.1} %)",
-        100.0 * sets / expected_sets
-    );
-    println!(
-        "  kubelet scrape errors: {}",
-        text.lines()
-            .filter(|l| l.starts_with("heapster_kubelet_scrape_errors"))
-            .map(|l| l.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
+    let cpu_ms_per_node_round = per_node((cpu1 - cpu0) * 1000.0) / periods;
+    let sim_mcpu = (sim_cpu1 - sim_cpu0) / wall * 1000.0;
+    let sim_cpu_ms_per_node_round = per_node((sim_cpu1 - sim_cpu0) * 1000.0) / periods;
+    let min_sets = sets_seen.iter().copied().fold(f64::INFINITY, f64::min);
+    let complete = sets_seen.iter().filter(|&&s| s >= expected).count();
+    let completeness = if sets_seen.is_empty() { 0.0 } else { 100.0 * min_sets / expected };
     let series = metric(&text, "heapster_store_series").unwrap_or(0.0);
     let store_bytes = metric(&text, "heapster_store_bytes").unwrap_or(0.0);
+    let round_sum = metric(&text, "heapster_round_duration_seconds_sum").unwrap_or(0.0)
+        - metric(&text0, "heapster_round_duration_seconds_sum").unwrap_or(0.0);
+    let round_mean = round_sum / batches.max(1.0);
+    let p99 = round_p99(&text0, &text);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    println!("  rounds measured: {batches}, wall {wall:.0}s (started {:.0}s before)", (t0 - started).as_secs_f64());
+    println!(
+        "  heapster CPU: {mcpu:.1} mCPU in all, {:.4} mCPU per node, {cpu_ms_per_node_round:.3} CPU-ms per node per round",
+        per_node(mcpu)
+    );
+    println!("  RSS: {:.1} MiB in all, {:.3} MiB per node (store window full)", mib(rss), per_node(mib(rss)));
+    println!("  peak RSS: {:.1} MiB in all, {:.3} MiB per node (since start)", mib(peak), per_node(mib(peak)));
+    println!(
+        "  completeness: newest batch sampled each round, fewest {min_sets} sets of {expected} expected ({completeness:.2} %), \
+         {complete} of {} samples complete; {errors} scrape errors",
+        sets_seen.len()
+    );
     println!(
         "  store: {series} series, {:.0} bytes per series, {:.3} MiB per node counted by the store",
         store_bytes / series.max(1.0),
-        store_bytes / 1048576.0 / nodes as f64
+        per_node(store_bytes / 1048576.0)
     );
-    match round_p99(&text) {
-        Some(p99) => println!("  p99 round time: <= {p99}s (histogram bucket bound, whole run)"),
-        None => println!("  p99 round time: no rounds recorded"),
+    match &p99 {
+        Some(p99) => println!("  round time: p99 <= {p99}s (histogram bucket bound), mean {round_mean:.2}s"),
+        None => println!("  round time: no rounds recorded"),
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    println!(
+        "  simulator (this process) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round"
+    );
+    println!("  load average: {load0:?} at the start, {load1:?} at the end");
+
+    let report = serde_json::json!({
+        "bench": "cluster",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "nodes": nodes,
+        "pods_per_node": pods,
+        "resolution_s": resolution,
+        "window_rounds": window_rounds,
+        "rounds_measured": batches,
+        "wall_s": wall,
+        "cpu_ms_per_node_per_round": cpu_ms_per_node_round,
+        "mcpu_per_node": per_node(mcpu),
+        "mcpu": mcpu,
+        "rss_mib_per_node": per_node(mib(rss)),
+        "peak_rss_mib_per_node": per_node(mib(peak)),
+        "rss_mib": mib(rss),
+        "peak_rss_mib": mib(peak),
+        "store_series": series,
+        "store_bytes_per_series": store_bytes / series.max(1.0),
+        "store_mib_per_node": per_node(store_bytes / 1048576.0),
+        "expected_sets": expected,
+        "fewest_sets": if sets_seen.is_empty() { None } else { Some(min_sets) },
+        "completeness_percent": completeness,
+        "complete_rounds": complete,
+        "sampled_rounds": sets_seen.len(),
+        "scrape_errors": errors,
+        "round_p99_le_s": p99.as_ref().and_then(|p| p.parse::<f64>().ok()),
+        "round_mean_s": round_mean,
+        "simulator_cpu_ms_per_node_per_round": sim_cpu_ms_per_node_round,
+        "simulator_mcpu": sim_mcpu,
+        "load_average_start": load0,
+        "load_average_end": load1,
+    });
+    if let Some(dir) = json_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&json_path, format!("{report:#}\n")) {
+        Ok(()) => println!("  figures written to {}", json_path.display()),
+        Err(e) => eprintln!("could not write {}: {e}; set BENCH_JSON to a writable path", json_path.display()),
+    }
 }

@@ -17,7 +17,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -44,6 +44,14 @@ pub struct ClusterView {
     /// The `gitVersion` `/version` reports (`v1.33.0-sim`), settable so a test can make gcloud's kubectl
     /// dispatcher pick another kubectl.
     pub git_version: RwLock<String>,
+    /// Pods are replaced over time ([`crate::SimConfig::churn`]): watches must look every second.
+    pub churn: bool,
+    /// Bumped after every change tests make to nodes or pods (delete, label, list hidden pods): without churn, a
+    /// watch re-computes its objects only when this moved, as computing 450,000 pods each second would take more
+    /// than the machine's cores.
+    pub changes: AtomicU64,
+    /// Pod objects built, for the tests that a page or an idle watch builds only what it needs.
+    pub(crate) pods_built: AtomicU64,
 }
 
 /// `GET /version`: a version.Info whose major and minor come from [`ClusterView::git_version`].
@@ -291,24 +299,74 @@ impl ClusterView {
         self.live_nodes(as_of).into_iter().map(|(s, a)| (s.name.clone(), node_json(s, *a))).collect()
     }
 
-    /// Listed pods of live nodes, by uid.
-    fn pods(&self, as_of: Option<i64>) -> BTreeMap<String, Value> {
-        let now = Utc::now();
+    /// Live nodes by name, as JSON text (what a watch keeps).
+    fn node_texts(&self, as_of: Option<i64>) -> BTreeMap<String, String> {
+        self.live_nodes(as_of).into_iter().map(|(s, a)| (s.name.clone(), node_json(s, *a).to_string())).collect()
+    }
+
+    /// Listed pods of live nodes by uid, as JSON text: a watch keeps every pod between its looks, and 450,000 pods
+    /// take 0.7 GB so against some 3 GB as values.
+    fn pod_texts(&self, as_of: Option<i64>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        let extra_labels = self.extra_pod_labels.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for (spec, _) in self.live_nodes(as_of) {
-            let listed = spec.pods.saturating_sub(self.unlisted_pods.load(Ordering::Relaxed));
-            for slot in 0..listed {
-                let pod = spec.pod(&self.template, slot, now);
-                out.insert(pod.uid.clone(), pod_json(&spec.name, &pod, &extra_labels));
-            }
-        }
+        self.each_pod(as_of, 0, usize::MAX, |p| {
+            out.insert(p["metadata"]["uid"].as_str().unwrap_or_default().to_owned(), p.to_string());
+        });
         out
     }
 
+    /// How many pods are listed, and the pods from the `offset`th on, at most `limit`, in uid order: a page of a
+    /// list is built alone, not cut from all of them (900 pages of 500 over 450,000 pods would otherwise build
+    /// 400 million pod objects).
+    fn pods_page(&self, as_of: Option<i64>, offset: usize, limit: usize) -> (usize, Vec<Value>) {
+        let mut out = Vec::new();
+        let total = self.each_pod(as_of, offset, limit, |p| out.push(p));
+        (total, out)
+    }
+
+    /// Calls `f` with the pods [`ClusterView::pods_page`] would list, one at a time; returns how many are listed.
+    fn each_pod(&self, as_of: Option<i64>, offset: usize, limit: usize, mut f: impl FnMut(Value)) -> usize {
+        let now = Utc::now();
+        let extra_labels = self.extra_pod_labels.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let unlisted = self.unlisted_pods.load(Ordering::Relaxed);
+        let (mut total, mut built) = (0, 0);
+        // uids start with the node's index and go on with the slot, both fixed-width hex: nodes in order, slots in
+        // order is uid order.
+        for (spec, _) in self.live_nodes(as_of) {
+            let listed = spec.pods.saturating_sub(unlisted);
+            let end = offset.saturating_add(limit);
+            let (from, to) = (offset.max(total), end.min(total + listed));
+            for slot in from.saturating_sub(total)..to.saturating_sub(total) {
+                f(pod_json(&spec.name, &spec.pod(&self.template, slot, now), &extra_labels));
+                built += 1;
+            }
+            total += listed;
+        }
+        self.pods_built.fetch_add(built, Ordering::Relaxed);
+        total
+    }
+
+    /// Whether a watch that last computed its objects at `seen` (a reading of [`ClusterView::changes`]) must
+    /// compute them again.
+    fn may_have_changed(&self, seen: Option<u64>) -> bool {
+        self.churn || seen != Some(self.changes.load(Ordering::Acquire))
+    }
+
+    /// Called after a test changed nodes or pods, so that watches look again.
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
     fn namespaces(&self) -> Vec<Value> {
-        let mut names: Vec<String> =
-            self.pods(None).values().filter_map(|p| p["metadata"]["namespace"].as_str().map(String::from)).collect();
+        // A pod's namespace is its template's: the slots of the node listing the most pods have them all.
+        let unlisted = self.unlisted_pods.load(Ordering::Relaxed);
+        let now = Utc::now();
+        let widest = self.live_nodes(None).into_iter().max_by_key(|(spec, _)| spec.pods);
+        let mut names: Vec<String> = widest
+            .map(|(spec, _)| {
+                let slots = spec.pods.saturating_sub(unlisted).min(self.template.pod_templates());
+                (0..slots).map(|slot| spec.pod(&self.template, slot, now).namespace).collect()
+            })
+            .unwrap_or_default();
         names.sort();
         names.dedup();
         names.iter().map(|n| json!({"apiVersion": "v1", "kind": "Namespace",
@@ -317,32 +375,45 @@ impl ClusterView {
     }
 }
 
+/// The page of `items` from `offset`, at most `limit` long, for [`list`].
+fn page_of(items: Vec<Value>, offset: usize, limit: usize) -> (usize, Vec<Value>) {
+    (items.len(), items.into_iter().skip(offset).take(limit).collect())
+}
+
 /// A list, in pages of `limit` items when the client asks for them (kube-rs's watcher asks for 500), with a
 /// `continue` token as a real API server: a client decoding 150,000 pods in one answer would hold them all at
 /// once, which a real cluster never makes it do. The token holds the offset and the first page's resource
 /// version, which every page reports, so a watch from it sees what changed since the list began.
-fn list(kind: &str, items: Vec<Value>, params: &HashMap<String, String>) -> Response {
+/// `page(offset, limit)` gives how many items there are in all and the page's.
+fn list(
+    kind: &str,
+    page: impl FnOnce(usize, usize) -> (usize, Vec<Value>),
+    params: &HashMap<String, String>,
+) -> Response {
     let (offset, rv) = params
         .get("continue")
         .and_then(|c| c.split_once('-'))
         .and_then(|(o, rv)| Some((o.parse::<usize>().ok()?, rv.to_owned())))
         .unwrap_or_else(|| (0, rv_now()));
     let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|&l| l > 0).unwrap_or(usize::MAX);
-    let end = offset.saturating_add(limit).min(items.len());
+    let (total, page) = page(offset, limit);
+    let end = offset.saturating_add(page.len());
     let mut metadata = json!({"resourceVersion": rv});
-    if end < items.len() {
+    if end < total {
         metadata["continue"] = json!(format!("{end}-{rv}"));
-        metadata["remainingItemCount"] = json!(items.len() - end);
+        metadata["remainingItemCount"] = json!(total - end);
     }
-    let page: Vec<Value> = items.into_iter().skip(offset).take(end.saturating_sub(offset)).collect();
     let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": metadata, "items": page});
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn event(kind: &str, object: &Value) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
-    line
+    event_of_text(kind, &object.to_string())
+}
+
+/// A watch event line around an object already written as JSON.
+fn event_of_text(kind: &str, object: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n").into_bytes()
 }
 
 fn bookmark(kind: &str) -> Value {
@@ -350,7 +421,7 @@ fn bookmark(kind: &str) -> Value {
 }
 
 /// The objects a watch compares each second (by name or uid); `None`: the kind never changes.
-type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, Value>>;
+type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, String>>;
 
 /// A watch: a BOOKMARK first, then, each second, ADDED, MODIFIED and DELETED events for what `objects` added,
 /// changed or lost since, until `timeoutSeconds` (or the server goes [`ClusterView::down`]). A resource version
@@ -373,6 +444,8 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
         }
         let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let mut known = objects.map(|f| f(&view, since)).unwrap_or_default();
+        // Unknown at first: what changed between `since` and now is reported at the first look.
+        let mut seen = None;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_secs(1)).await;
             if view.down.load(Ordering::Relaxed) {
@@ -384,9 +457,16 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                 }
                 continue;
             };
+            if !view.may_have_changed(seen) {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+            seen = Some(view.changes.load(Ordering::Acquire));
             let now = objects(&view, None);
             for (uid, pod) in &known {
-                if !now.contains_key(uid) && tx.send(Ok(event("DELETED", pod))).await.is_err() {
+                if !now.contains_key(uid) && tx.send(Ok(event_of_text("DELETED", pod))).await.is_err() {
                     return;
                 }
             }
@@ -396,7 +476,7 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                     Some(before) if before != pod => "MODIFIED",
                     Some(_) => continue,
                 };
-                if tx.send(Ok(event(change, pod))).await.is_err() {
+                if tx.send(Ok(event_of_text(change, pod))).await.is_err() {
                     return;
                 }
             }
@@ -432,9 +512,10 @@ async fn nodes(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String
         return r;
     }
     if is_watch(&p) {
-        return watch(&p, "Node", v, Some(ClusterView::node_objects));
+        return watch(&p, "Node", v, Some(ClusterView::node_texts));
     }
-    list("Node", v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect(), &p)
+    let nodes = v.live_nodes(None).into_iter().map(|(s, a)| node_json(s, *a)).collect();
+    list("Node", |offset, limit| page_of(nodes, offset, limit), &p)
 }
 
 async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
@@ -442,9 +523,9 @@ async fn pods(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String,
         return r;
     }
     if is_watch(&p) {
-        return watch(&p, "Pod", v, Some(ClusterView::pods));
+        return watch(&p, "Pod", v, Some(ClusterView::pod_texts));
     }
-    list("Pod", v.pods(None).into_values().collect(), &p)
+    list("Pod", |offset, limit| v.pods_page(None, offset, limit), &p)
 }
 
 async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<String, String>>) -> Response {
@@ -454,7 +535,7 @@ async fn namespaces(State(v): State<Arc<ClusterView>>, Query(p): Query<HashMap<S
     if is_watch(&p) {
         return watch(&p, "Namespace", v, None);
     }
-    list("Namespace", v.namespaces(), &p)
+    list("Namespace", |offset, limit| page_of(v.namespaces(), offset, limit), &p)
 }
 
 /// The API server's routes.

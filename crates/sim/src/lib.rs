@@ -147,11 +147,13 @@ impl Simulation {
     /// back appear, as new pods do).
     pub fn list_all_pods(&self) {
         self.view.unlisted_pods.store(0, Ordering::Relaxed);
+        self.view.changed();
     }
 
     /// From now on every pod the API server lists carries the label `key=value` (MODIFIED on open watches).
     pub fn label_pods(&self, key: &str, value: &str) {
         self.view.extra_pod_labels.write().unwrap_or_else(|p| p.into_inner()).insert(key.into(), value.into());
+        self.view.changed();
     }
 
     /// Node `i`'s kubelet turns hostile: from now on its Summary also lists `phantom_pods` pods the API server never
@@ -173,6 +175,7 @@ impl Simulation {
         self.stop_kubelet(i);
         let now = chrono::Utc::now().timestamp_millis();
         self.view.deleted.write().unwrap_or_else(|p| p.into_inner()).insert(i, now);
+        self.view.changed();
     }
 }
 
@@ -269,6 +272,9 @@ impl Simulation {
             reviews: Default::default(),
             access: Default::default(),
             git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
+            churn: config.churn.is_some(),
+            changes: Default::default(),
+            pods_built: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;

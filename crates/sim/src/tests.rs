@@ -256,3 +256,68 @@ async fn nodes_vanish_and_pods_can_be_hidden_from_the_api_server() {
     assert!(pods.iter().all(|p| p.spec.as_ref().unwrap().node_name.as_deref() != Some("sim-node-1")));
     assert_eq!(kubelet.summary(&url(0)).await.unwrap().pods.len(), 4, "the other kubelets still answer");
 }
+
+/// A page of a long pod list is built alone: kube-rs lists 500 at a time, and 15,000 nodes make 900 pages, each of
+/// which built all 450,000 pods before this.
+#[tokio::test]
+async fn a_page_of_pods_builds_only_its_own_pods() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+
+    let config = SimConfig { nodes: 20, pods_per_node: 30, unlisted_pods: 1, ..Default::default() };
+    let sim = Simulation::start(config).await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
+    let pods = Api::<Pod>::all(client);
+    let all: Vec<_> =
+        pods.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|p| p.metadata.uid).collect();
+    assert_eq!(all.len(), 20 * 29);
+    let built = || sim.view.pods_built.load(Ordering::Relaxed);
+    let before = built();
+    let first = pods.list(&ListParams::default().limit(50)).await.unwrap();
+    assert_eq!(first.items.len(), 50);
+    assert_eq!(first.metadata.remaining_item_count, Some(20 * 29 - 50));
+    assert!(built() - before <= 50, "{} pods built for a page of 50", built() - before);
+    // The second page starts inside the second node and goes on in the whole list's order.
+    let token = first.metadata.continue_.clone().unwrap();
+    let second = pods.list(&ListParams::default().limit(50).continue_token(&token)).await.unwrap();
+    let uids = |l: kube::core::ObjectList<Pod>| l.items.into_iter().filter_map(|p| p.metadata.uid).collect::<Vec<_>>();
+    assert_eq!(uids(first), all[..50]);
+    assert_eq!(uids(second), all[50..100]);
+}
+
+/// Without churn a watch builds its objects again only when a test changed something: at 15,000 nodes a pod watch
+/// looking every second would build 450,000 pods a second.
+#[tokio::test]
+async fn an_idle_pod_watch_builds_no_pods_until_something_changes() {
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+
+    let sim = Simulation::start(SimConfig { nodes: 10, pods_per_node: 30, ..Default::default() }).await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
+    let pods = Api::<Pod>::all(client);
+    let rv = pods.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let built = || sim.view.pods_built.load(Ordering::Relaxed);
+    let before = built();
+    let mut events = pods.watch(&WatchParams::default().timeout(120), &rv).await.unwrap().boxed();
+    // What the watch knew at `rv`, then its first look: 300 pods each.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while built() < before + 600 {
+        assert!(tokio::time::Instant::now() < until, "the watch never looked: {} pods built", built() - before);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let looked = built();
+    // Three more looks, a second apart, with nothing changed.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(built(), looked, "an idle watch built {} pods again", built() - looked);
+
+    sim.label_pods("tier", "web");
+    let modified = loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next()).await.unwrap() {
+            Some(Ok(WatchEvent::Modified(p))) => break p,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(modified.metadata.labels.unwrap().get("tier").map(String::as_str), Some("web"));
+}

@@ -9,6 +9,13 @@ pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The cargo target directory this benchmark was built in (`CARGO_TARGET_DIR` or the workspace's `target`): the
+/// bench runs from `<target>/release/deps/`, and heapster's release binary is looked for beside it.
+pub fn target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    exe.ancestors().nth(3).expect("the benchmark runs from <target>/release/deps").to_path_buf()
+}
+
 /// (user + system CPU seconds, RSS bytes, peak RSS bytes) of a process.
 pub fn usage(pid: u32) -> (f64, u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -55,8 +62,8 @@ pub async fn metrics_page(port: u16) -> Option<String> {
 pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> (Child, u16) {
     let kubelet_port = sim.nodes[0].addr.port();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
-    assert!(bin.exists(), "build it first: cargo build --release");
+    let bin = target_dir().join("release/heapster");
+    assert!(bin.exists(), "build it first: cargo build --release ({} is missing)", bin.display());
     let child = Command::new(bin)
         .args([
             &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
