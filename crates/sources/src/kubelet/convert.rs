@@ -207,7 +207,8 @@ fn new_set(
     // `container_base_image` (pod enricher, namespace enricher), `schedulable` on nodes. Each would otherwise
     // grow the vector again, to twice its size.
     let mut labels = Labels::with_capacity(base.len() + 4);
-    labels.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // A container's base is its pod's labels: their `type` would be copied only to be replaced just below.
+    labels.extend(base.iter().filter(|(k, _)| *k != labels::TYPE).map(|(k, v)| (k.clone(), v.clone())));
     let mut set = MetricSet {
         create_time: start.unwrap_or(0),
         scrape_time,
