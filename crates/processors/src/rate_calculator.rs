@@ -112,8 +112,7 @@ impl DataProcessor for RateCalculator {
             counters.clear();
             counters_of(set, pairs, &mut counters);
             // Sets absent from this round are skipped, so forgotten: if they come back, they start a new segment.
-            while previous.next_if(|(k, _)| k < key).is_some() {}
-            match previous.next_if(|(k, _)| k == key) {
+            match next_matching(&mut previous, key) {
                 Some((key, mut prev)) => {
                     if same_segment(&prev, set) {
                         let dt_ms = set.scrape_time - prev.scrape_time;
@@ -133,6 +132,24 @@ impl DataProcessor for RateCalculator {
         self.scratch = counters;
         self.previous = next;
         batch
+    }
+}
+
+/// Takes the entry of `key` from the sorted `previous`, skipping (dropping) the entries before it. Most sets were
+/// there last round, so equality is asked first: a length compare and one `memcmp`, where asking "less" first cost
+/// a second `memcmp` of the same two keys for every set.
+fn next_matching<V>(
+    previous: &mut std::iter::Peekable<impl Iterator<Item = (String, V)>>,
+    key: &str,
+) -> Option<(String, V)> {
+    loop {
+        match previous.peek() {
+            Some((k, _)) if k == key => return previous.next(),
+            Some((k, _)) if k.as_str() < key => {
+                previous.next();
+            }
+            _ => return None,
+        }
     }
 }
 
