@@ -17,6 +17,8 @@ use heapster_processors::{
     ClusterAggregator, ClusterFrom, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator,
 };
 use heapster_sinks::{SinkManager, SinkManagerConfig, SpoolConfig};
+use heapster_sources::kubernetes::lease::Leases;
+use heapster_sources::kubernetes::shard;
 use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -113,6 +115,11 @@ async fn run(flags: Flags) -> Result<(), String> {
         cluster = cluster.or(built.cluster);
         ready.extend(built.ready);
     }
+    // The live replicas, for the fan-out of reads (`Membership::others`) once it is wired.
+    let shards = match (flags.shard(), cluster.as_ref()) {
+        (Some(config), Some(cluster)) => Some(join_shards(config, cluster, &mut registry)),
+        _ => None,
+    };
     let sinks = flags
         .sinks
         .iter()
@@ -197,15 +204,43 @@ async fn run(flags: Flags) -> Result<(), String> {
     });
     let server_task = tokio::spawn(server);
 
+    let shard_task = shards
+        .map(|(config, membership, leases)| tokio::spawn(shard::run(leases, config, membership, stop_rx.clone())));
+
     shutdown_signal().await;
     tracing::info!("stopping: finishing the current round and flushing sinks");
     let _ = stop_tx.send(true);
+    if let Some(task) = shard_task {
+        // The Lease goes first, so that the others take this replica's nodes from their next round.
+        let _ = tokio::time::timeout(Duration::from_secs(6), task).await;
+    }
     if let Ok(sinks) = pipeline_task.await {
         sinks.shutdown(Duration::from_secs(10)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes this replica's membership, which the kubernetes source filters its nodes with from its next round; the
+/// Lease is taken when the returned parts are run ([`shard::run`]).
+fn join_shards(
+    config: shard::ShardConfig,
+    cluster: &heapster_sources::kubernetes::Cluster,
+    registry: &mut prometheus_client::registry::Registry,
+) -> (shard::ShardConfig, Arc<shard::Membership>, Leases) {
+    let membership = Arc::new(shard::Membership::new(&config, shard::ShardMetrics::register(registry)));
+    let _ = cluster.shard.set(membership.clone());
+    tracing::info!(
+        "shard: joining as {} (Lease {}/{}, replication {}, serving others at {})",
+        config.identity,
+        config.namespace,
+        config.lease_name(),
+        config.replication,
+        config.address
+    );
+    let leases = Leases::new(cluster.client.clone(), &config.namespace);
+    (config, membership, leases)
 }
 
 /// Binds the API port; on a dual-stack host `[::]` also takes IPv4.
