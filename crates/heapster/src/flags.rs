@@ -587,6 +587,29 @@ mod tests {
         Flags::try_parse_args(normalize_args(argv))
     }
 
+    /// Off unless a namespace is given; on, it needs a kubernetes source, a Lease name the API server accepts and
+    /// a replication of 1 or 2; the advertised address defaults to where this replica listens.
+    #[test]
+    fn shard_flags() {
+        assert!(parse(&["--source=kubernetes"]).unwrap().shard().is_none());
+        let k = "--source=kubernetes:http://127.0.0.1:8001";
+        let f = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=web-0", "--listen_ip=10.0.0.7"]).unwrap();
+        f.validate().unwrap();
+        let s = f.shard().unwrap();
+        assert_eq!(
+            (s.lease_name().as_str(), s.replication, s.duration),
+            ("heapster-shard-web-0", 1, Duration::from_secs(15))
+        );
+        if std::env::var_os("POD_IP").is_none() {
+            assert_eq!(s.address, "http://10.0.0.7:8082");
+        }
+        let e = parse(&["--shard_lease_namespace=mon", "--shard_identity=a"]).unwrap().validate().unwrap_err();
+        assert!(e.contains("needs a kubernetes --source"), "{e}");
+        let e = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=Web_0"]).unwrap().validate().unwrap_err();
+        assert!(e.contains("not a Kubernetes object name"), "{e}");
+        assert!(parse(&[k, "--shard_lease_namespace=mon", "--shard_replication=3"]).is_err());
+    }
+
     #[test]
     fn defaults() {
         let f = parse(&[]).unwrap();

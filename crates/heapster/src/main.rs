@@ -212,7 +212,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let _ = stop_tx.send(true);
     if let Some(task) = shard_task {
         // The Lease goes first, so that the others take this replica's nodes from their next round.
-        let _ = tokio::time::timeout(Duration::from_secs(6), task).await;
+        let _ = tokio::time::timeout(shard::LEAVE_TIMEOUT + Duration::from_secs(1), task).await;
     }
     if let Ok(sinks) = pipeline_task.await {
         sinks.shutdown(Duration::from_secs(10)).await;

@@ -164,6 +164,9 @@ pub fn owns<'a>(node: &str, me: &str, members: impl Iterator<Item = &'a str>, re
     members.filter(|m| *m != me).filter(|m| (weight(m, node), *m) > mine).take(replication).count() < replication
 }
 
+/// How long a replica stopping waits for its Lease to be deleted: well within a pod's default 30 s grace period.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Holds this replica's Lease and follows the others' until `stop` turns true, then deletes it so that its nodes
 /// move to the others at once.
 pub async fn run(leases: Leases, config: ShardConfig, membership: Arc<Membership>, mut stop: watch::Receiver<bool>) {
@@ -209,7 +212,7 @@ pub async fn run(leases: Leases, config: ShardConfig, membership: Arc<Membership
             _ = stop.wait_for(|s| *s) => break,
         }
     }
-    match tokio::time::timeout(Duration::from_secs(5), leases.delete(&name)).await {
+    match tokio::time::timeout(LEAVE_TIMEOUT, leases.delete(&name)).await {
         Ok(Ok(())) => tracing::info!("shard: deleted Lease {}/{name}; its nodes go to the others", config.namespace),
         Ok(Err(e)) => tracing::warn!("shard: could not delete Lease {}/{name} ({e}); it expires", config.namespace),
         Err(_) => tracing::warn!("shard: deleting Lease {}/{name} timed out; it expires", config.namespace),
