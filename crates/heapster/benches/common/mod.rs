@@ -53,10 +53,19 @@ pub async fn metrics_page(port: u16) -> Option<String> {
 /// The release binary scraping the simulator, with a store window of `window_rounds` rounds; returns the child
 /// and its HTTP port.
 pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> (Child, u16) {
+    start_heapster_with(sim, resolution, window_rounds, &[])
+}
+
+/// As [`start_heapster`], with more flags.
+pub fn start_heapster_with(sim: &Simulation, resolution: u64, window_rounds: u64, extra: &[String]) -> (Child, u16) {
     let kubelet_port = sim.nodes[0].addr.port();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/heapster");
-    assert!(bin.exists(), "build it first: cargo build --release");
+    // The release build of this target directory (CARGO_TARGET_DIR when set, as cargo itself reads it).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let bin = target.join("release/heapster");
+    assert!(bin.exists(), "build it first: cargo build --release ({} is missing)", bin.display());
     let child = Command::new(bin)
         .args([
             &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
@@ -66,6 +75,7 @@ pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> 
             &format!("--heapster_port={port}"),
             "--log_level=warn",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
