@@ -268,6 +268,44 @@ pub struct Flags {
     #[arg(long = "peers_token_file", value_name = "PATH", value_parser = parse_path,
           default_value = heapster_api::fanout::IN_CLUSTER_TOKEN, help_heading = "Sharding")]
     pub peers_token_file: PathBuf,
+
+    /// Share the cluster's nodes with other replicas: each holds a coordination.k8s.io/v1 Lease in this
+    /// namespace, the replicas whose Lease is renewed in time are the members, and each node is scraped by the
+    /// --shard_replication members that rendezvous hashing of its name picks. Needs a kubernetes --source, and
+    /// get, list, create, update and delete on leases. Off when empty: every node is scraped, as in Heapster.
+    #[arg(long = "shard_lease_namespace", value_name = "NS", default_value = "", help_heading = "Sharding")]
+    pub shard_lease_namespace: String,
+
+    /// Prefix of each replica's Lease name (`PREFIX-IDENTITY`), and the value of its `heapster.k8s.io/shard`
+    /// label, by which replicas list each other: two sets of shards in one namespace need two prefixes.
+    #[arg(
+        long = "shard_lease_prefix",
+        value_name = "PREFIX",
+        default_value = "heapster-shard",
+        help_heading = "Sharding"
+    )]
+    pub shard_lease_prefix: String,
+
+    /// This replica's name among the shards. Default: $POD_NAME, else the host name (a pod's name).
+    #[arg(long = "shard_identity", value_name = "NAME", help_heading = "Sharding")]
+    pub shard_identity: Option<String>,
+
+    /// How long a replica's Lease holds without renewal (renewed every third of it): a replica that dies loses
+    /// its nodes to the others within this. One that stops cleanly deletes its Lease, so they move at once.
+    #[arg(long = "shard_lease_duration", value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+          help_heading = "Sharding")]
+    pub shard_lease_duration: Duration,
+
+    /// Replicas that scrape each node: 1, or 2 so that a replica's death loses no round (for sinks that keep one
+    /// copy of duplicate points, such as VictoriaMetrics or InfluxDB).
+    #[arg(long = "shard_replication", value_name = "1|2", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=2), help_heading = "Sharding")]
+    pub shard_replication: u8,
+
+    /// This replica's base URL, which the others fan requests out to (kept in its Lease's
+    /// `heapster.k8s.io/address` annotation). Default: http(s)://$POD_IP:--heapster_port.
+    #[arg(long = "shard_advertise_address", value_name = "URL", help_heading = "Sharding")]
+    pub shard_advertise_address: Option<String>,
 }
 
 /// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.
@@ -418,8 +456,68 @@ impl Flags {
         if self.max_concurrent_scrapes == 0 {
             return Err("--max_concurrent_scrapes must be at least 1".into());
         }
+        self.validate_shard()?;
         Ok(())
     }
+}
+
+/// Sharding flags.
+impl Flags {
+    /// This replica's part in the shards, when `--shard_lease_namespace` is given.
+    pub fn shard(&self) -> Option<heapster_sources::kubernetes::shard::ShardConfig> {
+        if self.shard_lease_namespace.is_empty() {
+            return None;
+        }
+        let identity = self.shard_identity.clone().unwrap_or_else(default_identity);
+        let address = self.shard_advertise_address.clone().unwrap_or_else(|| {
+            let scheme = if self.tls_files().is_some() { "https" } else { "http" };
+            let host = std::env::var("POD_IP")
+                .ok()
+                .filter(|ip| !ip.is_empty())
+                .or_else(|| self.listen_ip.0.filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string()));
+            let host = host.unwrap_or_else(default_identity);
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            format!("{scheme}://{host}:{}", self.heapster_port)
+        });
+        Some(heapster_sources::kubernetes::shard::ShardConfig {
+            namespace: self.shard_lease_namespace.clone(),
+            prefix: self.shard_lease_prefix.clone(),
+            identity,
+            address,
+            duration: self.shard_lease_duration,
+            replication: usize::from(self.shard_replication),
+        })
+    }
+
+    fn validate_shard(&self) -> Result<(), String> {
+        let Some(shard) = self.shard() else { return Ok(()) };
+        if !self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes) {
+            return Err("--shard_lease_namespace shares a cluster's nodes: it needs a kubernetes --source".into());
+        }
+        let name = shard.lease_name();
+        let dns = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+        if name.len() > 253 || !name.chars().all(dns) || !name.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "the shard Lease name {name:?} (--shard_lease_prefix-identity) is not a Kubernetes object name: use \
+                 lower-case letters, digits, '-' and '.', or give --shard_identity"
+            ));
+        }
+        if self.shard_lease_duration < Duration::from_secs(3) {
+            return Err(
+                "--shard_lease_duration must be at least 3s (Leases count whole seconds, renewed every third)".into()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `$POD_NAME`, else the host name: in a pod, the pod's name.
+fn default_identity() -> String {
+    let from_env = ["POD_NAME", "HOSTNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    from_env
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|| "heapster".into())
+        .to_lowercase()
 }
 
 /// Serving and access-control flags. Heapster's manifests pass `--tls_cert=` (empty) for "none".
@@ -513,6 +611,29 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
         let argv = std::iter::once("heapster").chain(args.iter().copied()).map(String::from);
         Flags::try_parse_args(normalize_args(argv))
+    }
+
+    /// Off unless a namespace is given; on, it needs a kubernetes source, a Lease name the API server accepts and
+    /// a replication of 1 or 2; the advertised address defaults to where this replica listens.
+    #[test]
+    fn shard_flags() {
+        assert!(parse(&["--source=kubernetes"]).unwrap().shard().is_none());
+        let k = "--source=kubernetes:http://127.0.0.1:8001";
+        let f = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=web-0", "--listen_ip=10.0.0.7"]).unwrap();
+        f.validate().unwrap();
+        let s = f.shard().unwrap();
+        assert_eq!(
+            (s.lease_name().as_str(), s.replication, s.duration),
+            ("heapster-shard-web-0", 1, Duration::from_secs(15))
+        );
+        if std::env::var_os("POD_IP").is_none() {
+            assert_eq!(s.address, "http://10.0.0.7:8082");
+        }
+        let e = parse(&["--shard_lease_namespace=mon", "--shard_identity=a"]).unwrap().validate().unwrap_err();
+        assert!(e.contains("needs a kubernetes --source"), "{e}");
+        let e = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=Web_0"]).unwrap().validate().unwrap_err();
+        assert!(e.contains("not a Kubernetes object name"), "{e}");
+        assert!(parse(&[k, "--shard_lease_namespace=mon", "--shard_replication=3"]).is_err());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use heapster_processors::{
     ClusterAggregator, ClusterFrom, DataProcessor, NodeAutoscalingConfig, PodEnricherConfig, RateCalculator,
 };
 use heapster_sinks::{SinkManager, SinkManagerConfig, SpoolConfig};
+use heapster_sources::kubernetes::lease::Leases;
+use heapster_sources::kubernetes::shard;
 use heapster_sources::{MetricsSource, MetricsSourceProvider};
 use heapster_store::{Store, StoreConfig};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -100,7 +102,8 @@ async fn run(flags: Flags) -> Result<(), String> {
     let sink_metrics = heapster_sinks::SinkMetrics::register(&mut registry)
         .observe_exports(move |sink, took| heapster_names.exported(sink, took));
     let server_metrics = server::ServerMetrics::new(&mut registry);
-    let fanout = fan_out(&flags, &mut registry)?;
+    // Checked before anything starts, so that a bad URL is one line at start-up.
+    let static_peers = heapster_api::peers::StaticPeers::parse(&flags.peers)?;
 
     let mut providers = Vec::new();
     let mut metadata = None;
@@ -114,6 +117,11 @@ async fn run(flags: Flags) -> Result<(), String> {
         cluster = cluster.or(built.cluster);
         ready.extend(built.ready);
     }
+    let shards = match (flags.shard(), cluster.as_ref()) {
+        (Some(config), Some(cluster)) => Some(join_shards(config, cluster, &mut registry)),
+        _ => None,
+    };
+    let fanout = fan_out(&flags, static_peers, shards.as_ref().map(|(_, m, _)| m.clone()), &mut registry)?;
     let sinks = flags
         .sinks
         .iter()
@@ -199,9 +207,16 @@ async fn run(flags: Flags) -> Result<(), String> {
     });
     let server_task = tokio::spawn(server);
 
+    let shard_task = shards
+        .map(|(config, membership, leases)| tokio::spawn(shard::run(leases, config, membership, stop_rx.clone())));
+
     shutdown_signal().await;
     tracing::info!("stopping: finishing the current round and flushing sinks");
     let _ = stop_tx.send(true);
+    if let Some(task) = shard_task {
+        // The Lease goes first, so that the others take this replica's nodes from their next round.
+        let _ = tokio::time::timeout(shard::LEAVE_TIMEOUT + Duration::from_secs(1), task).await;
+    }
     if let Ok(sinks) = pipeline_task.await {
         sinks.shutdown(Duration::from_secs(10)).await;
     }
@@ -210,16 +225,35 @@ async fn run(flags: Flags) -> Result<(), String> {
     Ok(())
 }
 
-/// The other replicas reads fan out to (`--peers`), asked with the sinks' HTTP client: one deadline, one CA.
+/// The shards' live members as the fan-out's peers: the Leases say who they are and where they listen.
+struct ShardPeers(Arc<shard::Membership>);
+
+impl heapster_api::peers::Peers for ShardPeers {
+    fn others(&self) -> Vec<String> {
+        self.0.others()
+    }
+}
+
+/// The other replicas reads fan out to (the shards' Leases, or `--peers`), asked with the sinks' HTTP client: one
+/// deadline, one CA.
 fn fan_out(
     flags: &Flags,
+    static_peers: heapster_api::peers::StaticPeers,
+    membership: Option<Arc<shard::Membership>>,
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Option<Arc<heapster_api::fanout::FanOut>>, String> {
-    let peers = heapster_api::peers::StaticPeers::parse(&flags.peers)?;
-    // `--peers=` (an empty list, as a manifest's template may leave it) is no fan-out.
-    if heapster_api::peers::Peers::others(&peers).is_empty() {
-        return Ok(None);
-    }
+    use heapster_api::peers::Peers;
+    let peers: Arc<dyn Peers> = match membership {
+        Some(_) if !static_peers.others().is_empty() => {
+            return Err("--peers and --shard_lease_namespace: with shards the peers come from their Leases; \
+                        drop --peers"
+                .into());
+        }
+        Some(m) => Arc::new(ShardPeers(m)),
+        // `--peers=` (an empty list, as a manifest's template may leave it) is no fan-out.
+        None if static_peers.others().is_empty() => return Ok(None),
+        None => Arc::new(static_peers),
+    };
     let settings = heapster_sinks::util::http::ClientSettings {
         timeout: flags.peers_timeout,
         insecure: false,
@@ -229,7 +263,28 @@ fn fan_out(
     };
     let client = heapster_sinks::util::http::client(&settings).map_err(|e| format!("--peers_ca_file: {e}"))?;
     let token = Some(flags.peers_token_file.clone()).filter(|p| !p.as_os_str().is_empty());
-    Ok(Some(Arc::new(heapster_api::fanout::FanOut::new(Arc::new(peers), client, token, registry))))
+    Ok(Some(Arc::new(heapster_api::fanout::FanOut::new(peers, client, token, registry))))
+}
+
+/// Makes this replica's membership, which the kubernetes source filters its nodes with from its next round; the
+/// Lease is taken when the returned parts are run ([`shard::run`]).
+fn join_shards(
+    config: shard::ShardConfig,
+    cluster: &heapster_sources::kubernetes::Cluster,
+    registry: &mut prometheus_client::registry::Registry,
+) -> (shard::ShardConfig, Arc<shard::Membership>, Leases) {
+    let membership = Arc::new(shard::Membership::new(&config, shard::ShardMetrics::register(registry)));
+    let _ = cluster.shard.set(membership.clone());
+    tracing::info!(
+        "shard: joining as {} (Lease {}/{}, replication {}, serving others at {})",
+        config.identity,
+        config.namespace,
+        config.lease_name(),
+        config.replication,
+        config.address
+    );
+    let leases = Leases::new(cluster.client.clone(), &config.namespace);
+    (config, membership, leases)
 }
 
 /// Binds the API port; on a dual-stack host `[::]` also takes IPv4.

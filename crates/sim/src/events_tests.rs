@@ -349,6 +349,38 @@ async fn leases_have_optimistic_concurrency() {
     assert!(matches!(api.get("heapster-eventer").await, Err(kube::Error::Api(s)) if s.code == 404));
 }
 
+/// Shards list each other's Leases by label: the selector keeps only the Leases carrying it.
+#[tokio::test]
+async fn leases_are_listed_by_label() {
+    let sim = sim(Duration::from_secs(1)).await;
+    let api = Api::<Lease>::namespaced(client(&sim), "monitoring");
+    for (name, shard) in [("a-0", Some("a")), ("a-1", Some("a")), ("b-0", Some("b")), ("plain", None)] {
+        let mut meta = kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() };
+        meta.labels = shard.map(|s| [("heapster.k8s.io/shard".to_owned(), s.to_owned())].into());
+        api.create(&PostParams::default(), &Lease { metadata: meta, spec: None }).await.unwrap();
+    }
+    let names = |selector: &str| {
+        let api = api.clone();
+        let params = ListParams::default().labels(selector);
+        async move {
+            let mut n: Vec<String> =
+                api.list(&params).await.unwrap().items.into_iter().map(|l| l.metadata.name.unwrap()).collect();
+            n.sort();
+            n
+        }
+    };
+    assert_eq!(names("heapster.k8s.io/shard=a").await, ["a-0", "a-1"]);
+    assert_eq!(names("heapster.k8s.io/shard==b").await, ["b-0"]);
+    assert_eq!(names("heapster.k8s.io/shard!=a").await, ["b-0", "plain"]);
+    assert_eq!(names("heapster.k8s.io/shard").await, ["a-0", "a-1", "b-0"]);
+    assert_eq!(names("!heapster.k8s.io/shard").await, ["plain"]);
+    assert_eq!(names("").await.len(), 4);
+    match api.list(&ListParams::default().labels("heapster.k8s.io/shard in (a)")).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 400, "{}", s.message),
+        other => panic!("a set-based selector must be refused, not misread: {other:?}"),
+    }
+}
+
 /// The handle refuses what the API server would: a duplicate name, a missing event.
 #[test]
 fn the_handle_refuses_duplicates_and_missing_events() {

@@ -1,11 +1,11 @@
-//! `coordination.k8s.io/v1` Leases on the simulated API server: get, list, create, update and delete with the
-//! real server's optimistic concurrency (a PUT must name the stored resourceVersion, else `409 Conflict`), so two
-//! eventer replicas elect a leader against it as against a cluster.
+//! `coordination.k8s.io/v1` Leases on the simulated API server: get, list (by label too), create, update and
+//! delete with the real server's optimistic concurrency (a PUT must name the stored resourceVersion, else `409
+//! Conflict`), so that eventer replicas elect a leader, and heapster's shards find each other, as in a cluster.
 
 use crate::events::{EventStore, now_rfc3339, status};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -87,9 +87,56 @@ fn object(code: StatusCode, lease: &Value) -> Response {
     (code, axum::Json(lease)).into_response()
 }
 
-async fn list(State(store): State<Arc<EventStore>>, Path(ns): Path<String>) -> Response {
+/// One requirement of a `labelSelector`: `key=value` (or `==`), `key!=value`, `key` or `!key`, as the real server
+/// reads the equality-based form; set-based forms (`in`, `notin`) are refused rather than misread.
+enum Requirement {
+    Equals(String, String),
+    Differs(String, String),
+    Exists(String),
+    Absent(String),
+}
+
+fn parse_selector(selector: &str) -> Result<Vec<Requirement>, String> {
+    let mut out = Vec::new();
+    for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part.contains(' ') || part.contains('(') {
+            return Err(format!("unable to parse requirement {part:?}: only equality-based selectors are simulated"));
+        }
+        out.push(if let Some((k, v)) = part.split_once("!=") {
+            Requirement::Differs(k.into(), v.into())
+        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            Requirement::Equals(k.into(), v.into())
+        } else if let Some(k) = part.strip_prefix('!') {
+            Requirement::Absent(k.into())
+        } else {
+            Requirement::Exists(part.into())
+        });
+    }
+    Ok(out)
+}
+
+fn selected(lease: &Value, requirements: &[Requirement]) -> bool {
+    let label = |k: &str| lease["metadata"]["labels"][k].as_str();
+    requirements.iter().all(|r| match r {
+        Requirement::Equals(k, v) => label(k) == Some(v.as_str()),
+        Requirement::Differs(k, v) => label(k) != Some(v.as_str()),
+        Requirement::Exists(k) => label(k).is_some(),
+        Requirement::Absent(k) => label(k).is_none(),
+    })
+}
+
+async fn list(
+    State(store): State<Arc<EventStore>>,
+    Path(ns): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let requirements = match parse_selector(query.get("labelSelector").map(String::as_str).unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
     let inner = store.lock();
-    let items: Vec<&Value> = inner.leases.iter().filter(|((n, _), _)| *n == ns).map(|(_, l)| l).collect();
+    let items: Vec<&Value> =
+        inner.leases.iter().filter(|((n, _), l)| *n == ns && selected(l, &requirements)).map(|(_, l)| l).collect();
     let body = json!({"kind": "LeaseList", "apiVersion": API_VERSION,
         "metadata": {"resourceVersion": inner.revision.to_string()}, "items": items});
     axum::Json(body).into_response()

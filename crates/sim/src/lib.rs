@@ -169,6 +169,14 @@ impl Simulation {
         let _ = self.kubelet_stops[i].send(true);
     }
 
+    /// How many times each node's Summary was asked for in `[from_ms, to_ms)` (ms since the epoch), by node index.
+    pub fn scrapes_between(&self, from_ms: i64, to_ms: i64) -> Vec<usize> {
+        let count = |s: &NodeState| {
+            s.scrapes.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| (from_ms..to_ms).contains(*t)).count()
+        };
+        self.node_states.iter().map(|s| count(s)).collect()
+    }
+
     /// Node `i` vanishes: its kubelet stops and the API server deletes it and its pods (DELETED events on the node
     /// and pod watches within a second; lists leave them out).
     pub fn delete_node(&self, i: usize) {
@@ -191,9 +199,13 @@ struct NodeState {
     silent: AtomicBool,
     /// Pods listed beyond the node's own, unknown to the API server (a hostile or broken kubelet).
     phantom_pods: AtomicUsize,
+    /// When each Summary was asked for (ms since the epoch), so that tests of several heapsters sharing the nodes
+    /// can count how often each node was scraped in a round.
+    scrapes: std::sync::Mutex<Vec<i64>>,
 }
 
 async fn summary(State(st): State<Arc<NodeState>>) -> axum::response::Response {
+    st.scrapes.lock().unwrap_or_else(|p| p.into_inner()).push(Utc::now().timestamp_millis());
     if st.silent.load(Ordering::Relaxed) {
         std::future::pending::<()>().await;
     }
@@ -247,6 +259,7 @@ impl Simulation {
                 template: template.clone(),
                 silent: AtomicBool::new(false),
                 phantom_pods: AtomicUsize::new(0),
+                scrapes: Default::default(),
             });
             node_states.push(state.clone());
             let app = Router::new()

@@ -60,6 +60,11 @@ pub async fn metrics_page(port: u16) -> Option<String> {
 /// The release binary scraping the simulator, with a store window of `window_rounds` rounds; returns the child
 /// and its HTTP port.
 pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> (Child, u16) {
+    start_heapster_with(sim, resolution, window_rounds, &[])
+}
+
+/// As [`start_heapster`], with more flags.
+pub fn start_heapster_with(sim: &Simulation, resolution: u64, window_rounds: u64, extra: &[String]) -> (Child, u16) {
     let kubelet_port = sim.nodes[0].addr.port();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bin = target_dir().join("release/heapster");
@@ -73,6 +78,7 @@ pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> 
             &format!("--heapster_port={port}"),
             "--log_level=warn",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

@@ -6,9 +6,8 @@
 //! the next holder resumes where this one stopped.
 
 use super::cursor::{Cursors, LEASE_ANNOTATION};
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::Api;
+use heapster_sources::kubernetes::lease::{self, LeaseError, Leases};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -38,7 +37,7 @@ enum Attempt {
 /// Takes and renews the Lease for as long as the process runs, telling `leader` whether this replica holds it.
 /// When Leases cannot be used at all, says so once and ships without them.
 pub async fn elect(client: kube::Client, config: LeaseConfig, cursors: Cursors, leader: watch::Sender<bool>) {
-    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let api = Leases::new(client, &config.namespace);
     let mut observed: Option<Observed> = None;
     let mut renewed: Option<Instant> = None;
     loop {
@@ -85,84 +84,61 @@ pub async fn elect(client: kube::Client, config: LeaseConfig, cursors: Cursors, 
 }
 
 async fn attempt(
-    api: &Api<Lease>,
+    api: &Leases,
     config: &LeaseConfig,
     cursors: &Cursors,
     observed: &mut Option<Observed>,
 ) -> Result<Attempt, kube::Error> {
-    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-    let duration_seconds = i32::try_from(config.duration.as_secs()).unwrap_or(i32::MAX);
-    let existing = match api.get_opt(&config.name).await {
-        Ok(l) => l,
-        Err(e) => return unusable(e),
+    let outcome = match api.get(&config.name).await {
+        Ok(Some(lease)) => renew(api, config, cursors, observed, lease).await,
+        Ok(None) => {
+            let mut lease = lease::held_by(&config.namespace, &config.name, &config.identity, config.duration);
+            lease.metadata.annotations = Some([(LEASE_ANNOTATION.to_owned(), cursors.to_annotation())].into());
+            api.create(&lease).await.map(|l| if l.is_some() { Attempt::Held } else { Attempt::NotHeld })
+        }
+        Err(e) => Err(e),
     };
-    let Some(mut lease) = existing else {
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(config.name.clone()),
-                namespace: Some(config.namespace.clone()),
-                annotations: Some([(LEASE_ANNOTATION.to_owned(), cursors.to_annotation())].into()),
-                ..Default::default()
-            },
-            spec: Some(LeaseSpec {
-                holder_identity: Some(config.identity.clone()),
-                lease_duration_seconds: Some(duration_seconds),
-                acquire_time: Some(now.clone()),
-                renew_time: Some(now),
-                lease_transitions: Some(0),
-                ..Default::default()
-            }),
-        };
-        return match api.create(&Default::default(), &lease).await {
-            Ok(_) => Ok(Attempt::Held),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::NotHeld),
-            // No such namespace, or no coordination.k8s.io API on this server.
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Attempt::Unusable(format!("404: {}", s.message))),
-            Err(e) => unusable(e),
-        };
-    };
+    match outcome {
+        Ok(a) => Ok(a),
+        Err(LeaseError::Unusable(why)) => Ok(Attempt::Unusable(why)),
+        Err(LeaseError::Failed(e)) => Err(e),
+    }
+}
+
+/// Renews the Lease read as `lease` when this replica holds it or its holder stopped renewing it.
+async fn renew(
+    api: &Leases,
+    config: &LeaseConfig,
+    cursors: &Cursors,
+    observed: &mut Option<Observed>,
+    mut lease: k8s_openapi::api::coordination::v1::Lease,
+) -> Result<Attempt, LeaseError> {
     if let Some(json) = lease.metadata.annotations.as_ref().and_then(|a| a.get(LEASE_ANNOTATION)) {
         cursors.merge_annotation(json);
     }
-    let spec = lease.spec.get_or_insert_with(Default::default);
-    let holder = spec.holder_identity.clone().unwrap_or_default();
-    let changed = observed.as_ref().is_none_or(|o| o.holder != holder || o.renew != spec.renew_time);
+    let (holder, held_for) = lease::holder(&lease, config.duration);
+    let renewed = lease.spec.as_ref().and_then(|s| s.renew_time.clone());
+    let changed = observed.as_ref().is_none_or(|o| o.holder != holder || o.renew != renewed);
     if changed {
-        *observed = Some(Observed { holder: holder.clone(), renew: spec.renew_time.clone(), at: Instant::now() });
+        *observed = Some(Observed { holder: holder.clone(), renew: renewed, at: Instant::now() });
     }
-    let held_for = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(duration_seconds).max(1) as u64);
     let since = observed.as_ref().map(|o| o.at.elapsed()).unwrap_or_default();
     if !holder.is_empty() && holder != config.identity && since < held_for {
         return Ok(Attempt::NotHeld);
     }
-    if holder != config.identity {
-        spec.acquire_time = Some(now.clone());
-        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-    }
-    spec.holder_identity = Some(config.identity.clone());
-    spec.lease_duration_seconds = Some(duration_seconds);
-    spec.renew_time = Some(now);
+    lease::renew(&mut lease, &config.identity, config.duration);
     lease
         .metadata
         .annotations
         .get_or_insert_with(Default::default)
         .insert(LEASE_ANNOTATION.into(), cursors.to_annotation());
-    match api.replace(&config.name, &Default::default(), &lease).await {
-        Ok(l) => {
-            let spec = l.spec.unwrap_or_default();
-            *observed = Some(Observed { holder: config.identity.clone(), renew: spec.renew_time, at: Instant::now() });
+    match api.replace(&lease).await? {
+        Some(l) => {
+            let renew = l.spec.and_then(|s| s.renew_time);
+            *observed = Some(Observed { holder: config.identity.clone(), renew, at: Instant::now() });
             Ok(Attempt::Held)
         }
         // Another replica wrote the Lease since we read it: it moved first.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::NotHeld),
-        Err(e) => unusable(e),
-    }
-}
-
-/// 403 (no RBAC for leases) means Leases cannot be used; anything else is worth retrying.
-fn unusable(e: kube::Error) -> Result<Attempt, kube::Error> {
-    match &e {
-        kube::Error::Api(s) if s.code == 403 => Ok(Attempt::Unusable(format!("403 Forbidden: {}", s.message))),
-        _ => Err(e),
+        None => Ok(Attempt::NotHeld),
     }
 }

@@ -6,8 +6,10 @@
 //! enrichers' metadata, so a round never waits for the API server: it scrapes the nodes known at that moment.
 
 pub mod events;
+pub mod lease;
 mod metadata;
 mod options;
+pub mod shard;
 mod watch;
 
 pub use metadata::{KubeMetadata, NodeEntry};
@@ -37,6 +39,8 @@ pub struct Cluster {
     pub options: KubernetesOptions,
     /// The kubelet client's settings, which take the bearer token and trust of the API server connection.
     pub kubelet: ClientConfig,
+    /// Which of the nodes this replica scrapes, once the binary joined the shards (`--shard_lease_namespace`).
+    pub shard: shard::ShardSlot,
 }
 
 impl Cluster {
@@ -59,7 +63,7 @@ impl Cluster {
         let mut config = connection.kube;
         config.default_retry = false;
         let client = kube::Client::try_from(config).map_err(|e| format!("kubernetes client for {server}: {e}"))?;
-        Ok(Cluster { client, server, options, kubelet: connection.kubelet })
+        Ok(Cluster { client, server, options, kubelet: connection.kubelet, shard: Default::default() })
     }
 }
 
@@ -70,6 +74,7 @@ pub struct KubernetesProvider {
     options: KubernetesOptions,
     client: KubeletClient,
     metrics: SourceMetrics,
+    shard: shard::ShardSlot,
 }
 
 impl KubernetesProvider {
@@ -78,7 +83,13 @@ impl KubernetesProvider {
         probe(&cluster.client, &cluster.server).await?;
         let metadata = KubeMetadata::start(cluster.client.clone());
         let client = KubeletClient::new(cluster.kubelet.clone())?;
-        Ok(KubernetesProvider { metadata, options: cluster.options.clone(), client, metrics })
+        Ok(KubernetesProvider {
+            metadata,
+            options: cluster.options.clone(),
+            client,
+            metrics,
+            shard: cluster.shard.clone(),
+        })
     }
 
     /// Ready once the API server listed at least one node: until then nothing can be scraped, and a heapster that
@@ -151,10 +162,15 @@ impl MetricsSourceProvider for KubernetesProvider {
         let nodes = self.metadata.nodes();
         self.metrics.kubernetes_nodes.set(nodes.len() as i64);
         let mut not_ready = 0;
+        let shard = self.shard.get();
         let mut out: Vec<Arc<dyn MetricsSource>> = Vec::with_capacity(nodes.len());
         for (name, node) in nodes {
             if !node.ready {
                 not_ready += 1;
+                continue;
+            }
+            // Another replica's share; judged among Ready nodes only, as every replica lists the same ones.
+            if shard.is_some_and(|s| !s.owns(&name)) {
                 continue;
             }
             let Some(host) = self.options.address_of(&node.addresses) else {
@@ -178,6 +194,9 @@ impl MetricsSourceProvider for KubernetesProvider {
             }));
         }
         self.metrics.kubernetes_nodes_not_ready.set(not_ready);
+        if let Some(s) = shard {
+            s.metrics.nodes_assigned.set(out.len() as i64);
+        }
         out
     }
 }
