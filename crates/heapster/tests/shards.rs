@@ -126,6 +126,18 @@ fn three_replicas_scrape_each_node_once_and_survivors_take_over_a_killed_replica
         assert_eq!(sample(h, "heapster_shard_nodes_assigned"), Some(expected), "{name}'s share");
         assert!((800.0..1200.0).contains(&expected), "{name}: {expected} of {NODES}");
     }
+    // Any replica answers metrics.k8s.io for every node: its own share from its store, the others' through the
+    // fan-out to the members its Leases name.
+    for (h, name) in replicas.iter().zip(names) {
+        let (status, body) = h.get("/apis/metrics.k8s.io/v1beta1/nodes");
+        assert_eq!(status, 200, "{name}: {body}");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut listed: Vec<&str> =
+            list["items"].as_array().unwrap().iter().filter_map(|i| i["metadata"]["name"].as_str()).collect();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(listed.len(), NODES, "{name} lists {} of {NODES} nodes", listed.len());
+    }
 
     // SIGKILL: no clean shutdown, the Lease stays until it expires.
     let dead = share(names[0], &names);
