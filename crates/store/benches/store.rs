@@ -39,7 +39,9 @@ struct Entity {
     pod: bool,
 }
 
-fn step(e: &mut Entity, rng: &mut Rng, ts: i64) -> MetricSet {
+/// The set of one entity at `ts`. Rates come from the second batch on, as the rate calculator gives them: so a set's
+/// series were first stored without them, and its values then arrive in another order than its series were made.
+fn step(e: &mut Entity, rng: &mut Rng, ts: i64, rates: bool) -> MetricSet {
     let dt = 15.0;
     let cpu_delta = (e.cpu_mcores * (0.8 + 0.4 * rng.unit()) * 1e6 * dt) as i64;
     e.cpu += cpu_delta;
@@ -55,7 +57,9 @@ fn step(e: &mut Entity, rng: &mut Rng, ts: i64) -> MetricSet {
     let f = MetricValue::Float;
     s.set("uptime", i(ts));
     s.set("cpu/usage", i(e.cpu));
-    s.set("cpu/usage_rate", f(cpu_delta as f64 / 1e6 / dt));
+    if rates {
+        s.set("cpu/usage_rate", f(cpu_delta as f64 / 1e6 / dt));
+    }
     s.set("cpu/request", i(100));
     s.set("cpu/limit", i(500));
     s.set("memory/usage", i(e.mem));
@@ -66,18 +70,30 @@ fn step(e: &mut Entity, rng: &mut Rng, ts: i64) -> MetricSet {
     s.set("memory/limit", i(256 << 20));
     s.set("memory/page_faults", i(e.faults));
     s.set("memory/major_page_faults", i(e.faults / 1000));
-    s.set("memory/page_faults_rate", f(f_d as f64 / dt));
-    s.set("memory/major_page_faults_rate", f(0.0));
+    if rates {
+        s.set("memory/page_faults_rate", f(f_d as f64 / dt));
+    }
+    if rates {
+        s.set("memory/major_page_faults_rate", f(0.0));
+    }
     s.set("restart_count", i(0));
     if e.pod {
         s.set("network/rx", i(e.rx));
         s.set("network/tx", i(e.tx));
         s.set("network/rx_errors", i(0));
         s.set("network/tx_errors", i(0));
-        s.set("network/rx_rate", f(rx_d as f64 / dt));
-        s.set("network/tx_rate", f(tx_d as f64 / dt));
-        s.set("network/rx_errors_rate", f(0.0));
-        s.set("network/tx_errors_rate", f(0.0));
+        if rates {
+            s.set("network/rx_rate", f(rx_d as f64 / dt));
+        }
+        if rates {
+            s.set("network/tx_rate", f(tx_d as f64 / dt));
+        }
+        if rates {
+            s.set("network/rx_errors_rate", f(0.0));
+        }
+        if rates {
+            s.set("network/tx_errors_rate", f(0.0));
+        }
     } else {
         for (id, used) in [("/", e.mem / 10), ("logs", e.faults * 10)] {
             let l = Labels::from([("resource_id".to_owned(), id.to_owned())]);
@@ -140,7 +156,7 @@ fn main() {
         let ts = 1_700_000_000_000 + b * 15_000;
         let mut batch = DataBatch { timestamp: ts, ..Default::default() };
         for e in entities.iter_mut() {
-            let set = step(e, &mut rng, ts);
+            let set = step(e, &mut rng, ts, b > 0);
             batch.sets.insert(e.key.clone(), set);
         }
         values += batch.point_count();

@@ -17,8 +17,8 @@
 /// Appends bits to a byte vector.
 pub struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
-    acc: u128,
-    /// Bits in `acc` not yet written (< 8 between calls).
+    acc: u64,
+    /// Bits in `acc` not yet written (< 32 between calls): written four bytes at a time.
     n: u32,
 }
 
@@ -29,21 +29,23 @@ impl<'a> BitWriter<'a> {
 
     /// Appends the low `bits` bits of `v` (`bits` <= 64).
     pub fn put(&mut self, v: u64, bits: u32) {
-        let v = if bits == 64 { v } else { v & ((1 << bits) - 1) };
-        self.acc |= u128::from(v) << self.n;
+        if bits > 32 {
+            self.put(v, 32);
+            return self.put(v >> 32, bits - 32);
+        }
+        self.acc |= (v & ((1 << bits) - 1)) << self.n;
         self.n += bits;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
+        if self.n >= 32 {
+            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.n -= 32;
         }
     }
 
-    /// Writes the last partial byte, zero padded.
+    /// Writes the bits left, the last byte zero padded.
     pub fn finish(self) {
-        if self.n > 0 {
-            self.out.push(self.acc as u8);
-        }
+        let bytes = self.n.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
     }
 }
 
@@ -60,26 +62,42 @@ impl<'a> BitReader<'a> {
         BitReader { data, pos, bit: 0 }
     }
 
+    /// The next 57 or more bits as the low bits of the result, zeros past the end of the data.
+    fn peek(&self) -> u64 {
+        let word = match self.data.get(self.pos..self.pos + 8) {
+            Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+            None => {
+                let mut w = [0u8; 8];
+                let rest = &self.data[self.pos.min(self.data.len())..];
+                w[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(w)
+            }
+        };
+        word >> self.bit
+    }
+
+    fn consume(&mut self, bits: u32) {
+        let b = self.bit + bits;
+        self.pos += (b / 8) as usize;
+        self.bit = b % 8;
+    }
+
     /// The next `bits` bits (<= 64) as the low bits of the result.
     pub fn get(&mut self, bits: u32) -> u64 {
-        let mut v = 0u64;
-        let mut got = 0;
-        while got < bits {
-            let take = (8 - self.bit).min(bits - got);
-            let b = u64::from(self.data[self.pos] >> self.bit) & ((1 << take) - 1);
-            v |= b << got;
-            got += take;
-            self.bit += take;
-            if self.bit == 8 {
-                self.bit = 0;
-                self.pos += 1;
-            }
+        if bits > 56 {
+            let low = self.get(32);
+            return low | self.get(bits - 32) << 32;
         }
+        let v = self.peek() & ((1 << bits) - 1);
+        self.consume(bits);
         v
     }
 
-    fn flag(&mut self) -> bool {
-        self.get(1) == 1
+    /// How many 1 bits come next, up to `max` (the codes' prefixes), consumed with the 0 that ends them.
+    fn prefix(&mut self, max: u32) -> u32 {
+        let ones = self.peek().trailing_ones().min(max);
+        self.consume(if ones == max { max } else { ones + 1 });
+        ones
     }
 
     /// The byte position after the last bit read, past the padding.
@@ -97,29 +115,25 @@ pub fn put_int(w: &mut BitWriter, z: u64) {
     if z == 0 {
         w.put(0, 1);
     } else if z < 1 << 7 {
-        w.put(0b01, 2);
-        w.put(z, 7);
+        w.put(0b01 | z << 2, 9);
     } else if z < 1 << 14 {
-        w.put(0b011, 3);
-        w.put(z, 14);
+        w.put(0b011 | z << 3, 17);
     } else {
         let n = width(z);
-        w.put(0b111, 3);
-        w.put(u64::from(n - 1), 6);
+        w.put(0b111 | u64::from(n - 1) << 3, 9);
         w.put(z, n);
     }
 }
 
 pub fn get_int(r: &mut BitReader) -> u64 {
-    if !r.flag() {
-        0
-    } else if !r.flag() {
-        r.get(7)
-    } else if !r.flag() {
-        r.get(14)
-    } else {
-        let n = r.get(6) as u32 + 1;
-        r.get(n)
+    match r.prefix(3) {
+        0 => 0,
+        1 => r.get(7),
+        2 => r.get(14),
+        _ => {
+            let n = r.get(6) as u32 + 1;
+            r.get(n)
+        }
     }
 }
 
@@ -155,26 +169,26 @@ pub fn put_float(w: &mut BitWriter, x: u64, win: &mut Window) {
         w.put(x >> (64 - wl - wn), wn);
     } else {
         let len = 64 - lead - trail;
-        w.put(0b11, 2);
-        w.put(u64::from(lead), 6);
-        w.put(u64::from(len - 1), 6);
+        w.put(0b11 | u64::from(lead) << 2 | u64::from(len - 1) << 8, 14);
         w.put(x >> trail, len);
         *win = Window { lead: lead as u8, len: len as u8 };
     }
 }
 
 pub fn get_float(r: &mut BitReader, win: &mut Window) -> u64 {
-    if !r.flag() {
-        return 0;
+    match r.prefix(2) {
+        0 => 0,
+        1 => {
+            let (wl, wn) = (u32::from(win.lead), u32::from(win.len));
+            r.get(wn) << (64 - wl - wn)
+        }
+        _ => {
+            let lead = r.get(6) as u32;
+            let len = r.get(6) as u32 + 1;
+            *win = Window { lead: lead as u8, len: len as u8 };
+            r.get(len) << (64 - lead - len)
+        }
     }
-    if !r.flag() {
-        let (wl, wn) = (u32::from(win.lead), u32::from(win.len));
-        return r.get(wn) << (64 - wl - wn);
-    }
-    let lead = r.get(6) as u32;
-    let len = r.get(6) as u32 + 1;
-    *win = Window { lead: lead as u8, len: len as u8 };
-    r.get(len) << (64 - lead - len)
 }
 
 #[cfg(test)]

@@ -142,27 +142,24 @@ struct StoredSet {
     /// (name id, label-set id + 1, or 0 when unlabelled) of each series, in order of first appearance: the order
     /// of values in the set's rows, which only ever grows.
     series: Vec<(u32, u32)>,
-    /// Indexes into `series`, sorted by id, for lookups by name.
-    by_id: Vec<u32>,
+    /// Indexes into `series` in the order of the last batch's values: a set's values come in the same order batch
+    /// after batch, so each is matched with one compare against the series this predicts, and neither hashed nor
+    /// searched. That order is not `series`' own once series were added later (rates, from a set's second batch).
+    order: Vec<u32>,
     writer: Writer,
     blocks: Vec<Block>,
 }
 
 impl StoredSet {
     fn find(&self, id: (u32, u32)) -> Option<usize> {
-        let i = self.by_id.binary_search_by_key(&id, |&i| self.series[i as usize]).ok()?;
-        Some(self.by_id[i] as usize)
+        self.series.iter().position(|&s| s == id)
     }
 
-    fn find_or_add(&mut self, id: (u32, u32)) -> usize {
-        match self.by_id.binary_search_by_key(&id, |&i| self.series[i as usize]) {
-            Ok(i) => self.by_id[i] as usize,
-            Err(at) => {
-                self.series.push(id);
-                self.by_id.insert(at, self.series.len() as u32 - 1);
-                self.series.len() - 1
-            }
-        }
+    /// Adds series `id` (not yet in the set), with an empty slot for its value in this batch's row.
+    fn add(&mut self, id: (u32, u32), slots: &mut Vec<Option<MetricValue>>) -> usize {
+        self.series.push(id);
+        slots.push(None);
+        self.series.len() - 1
     }
 
     /// Series with at least one point in batches `first..`, by index.
@@ -192,7 +189,7 @@ impl StoredSet {
     fn bytes(&self) -> usize {
         self.labels.bytes()
             + self.series.capacity() * 8
-            + self.by_id.capacity() * 4
+            + self.order.capacity() * 4
             + self.writer.bytes()
             + self.blocks.iter().map(Block::bytes).sum::<usize>()
             + (self.blocks.capacity() - self.blocks.len()) * std::mem::size_of::<Block>()
@@ -242,6 +239,8 @@ impl Store {
         let first = inner.first_seq;
         let mut row: Vec<(u32, MetricValue)> = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
+        let mut slots: Vec<Option<MetricValue>> = Vec::new();
+        let mut order: Vec<u32> = Vec::new();
         for (key, set) in &batch.sets {
             // Sets made one after another get consecutive phases, so their blocks end at different batches.
             let phase = inner.sets.len() as u64;
@@ -252,7 +251,7 @@ impl Store {
                     create_time: 0,
                     last_seq: seq,
                     series: Vec::new(),
-                    by_id: Vec::new(),
+                    order: Vec::new(),
                     writer: Writer::new(phase),
                     blocks: Vec::new(),
                 }),
@@ -265,42 +264,59 @@ impl Store {
             stored.last_seq = seq;
             // A set's metrics come in the order of its series almost always: check the next series first and
             // search (interning the name) only when it is not the one.
-            row.clear();
-            let mut next = 0;
+            // Each value goes to its series' slot, so the row comes out sorted by series without a sort, and a
+            // labelled metric given twice keeps its later value, as a map would.
+            slots.clear();
+            slots.resize(stored.series.len(), None);
+            let names = &mut inner.names;
+            let mut changed = false;
+            let mut k = 0;
             for (name, value) in &set.metrics {
-                let i = match stored.series.get(next) {
-                    Some(&(n, 0)) if **inner.names.get(n) == **name => next,
-                    _ => stored.find_or_add((inner.names.intern::<str>(name), 0)),
+                let predicted = stored.order.get(k).map(|&i| i as usize);
+                let i = match predicted.map(|i| (i, stored.series[i])) {
+                    Some((i, (n, 0))) if **names.get(n) == **name => i,
+                    _ => {
+                        changed = true;
+                        match stored.series.iter().position(|&(n, l)| l == 0 && **names.get(n) == **name) {
+                            Some(i) => i,
+                            None => stored.add((names.intern::<str>(name), 0), &mut slots),
+                        }
+                    }
                 };
-                row.push((i as u32, *value));
-                next = i + 1;
+                slots[i] = Some(*value);
+                order.push(i as u32);
+                k += 1;
             }
             for m in &set.labeled_metrics {
-                let i = match stored.series.get(next) {
-                    Some(&(n, l))
-                        if l != 0 && **inner.names.get(n) == *m.name && *inner.label_sets.get(l - 1) == *m.labels =>
-                    {
-                        next
-                    }
+                let same = |&(n, l): &(u32, u32)| {
+                    l != 0 && **names.get(n) == *m.name && *inner.label_sets.get(l - 1) == *m.labels
+                };
+                let predicted = stored.order.get(k).map(|&i| i as usize);
+                let i = match predicted {
+                    Some(i) if same(&stored.series[i]) => i,
                     _ => {
-                        let id = (inner.names.intern::<str>(&m.name), inner.label_sets.intern(&*m.labels) + 1);
-                        stored.find_or_add(id)
+                        changed = true;
+                        match stored.series.iter().position(same) {
+                            Some(i) => i,
+                            None => {
+                                let id = (names.intern::<str>(&m.name), inner.label_sets.intern(&*m.labels) + 1);
+                                stored.add(id, &mut slots)
+                            }
+                        }
                     }
                 };
-                row.push((i as u32, m.value));
-                next = i + 1;
+                slots[i] = Some(m.value);
+                order.push(i as u32);
+                k += 1;
             }
-            if !row.is_sorted_by_key(|x| x.0) {
-                row.sort_by_key(|x| x.0);
+            if changed || k != stored.order.len() {
+                stored.order.clear();
+                stored.order.extend_from_slice(&order);
+                stored.order.shrink_to_fit();
             }
-            // The same labelled metric twice in one set: the later value wins, as it would in a map.
-            row.dedup_by(|later, earlier| {
-                let same = later.0 == earlier.0;
-                if same {
-                    earlier.1 = later.1;
-                }
-                same
-            });
+            order.clear();
+            row.clear();
+            row.extend(slots.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as u32, v))));
             // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
             // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
             let expired = stored.blocks.partition_point(|b| b.last < first);
@@ -309,7 +325,6 @@ impl Store {
             if stored.series.capacity() > stored.series.len() {
                 // Series were added (rarely after a set's second batch): give back what doubling left spare.
                 stored.series.shrink_to_fit();
-                stored.by_id.shrink_to_fit();
             }
         }
         let first = inner.first_seq;
