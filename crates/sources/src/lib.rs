@@ -55,6 +55,12 @@ pub trait MetricsSource: Send + Sync {
     }
 }
 
+/// The deadline of a scrape made without one ([`MetricsSource::scrape`]): far enough that each request's own
+/// timeout decides, so that sources need one code path, with a deadline.
+pub(crate) fn no_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600)
+}
+
 /// Says which sources to scrape this round; Kubernetes discovery changes the answer as nodes come and go.
 pub trait MetricsSourceProvider: Send + Sync {
     fn sources(&self) -> Vec<Arc<dyn MetricsSource>>;

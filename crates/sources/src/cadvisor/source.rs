@@ -76,7 +76,7 @@ impl MetricsSource for CadvisorSource {
     }
 
     async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
-        self.scrape_with(timestamp, None).await
+        self.scrape_until(timestamp, crate::no_deadline()).await
     }
 
     async fn scrape_until(
@@ -84,20 +84,7 @@ impl MetricsSource for CadvisorSource {
         timestamp: Timestamp,
         deadline: tokio::time::Instant,
     ) -> Result<DataBatch, SourceError> {
-        self.scrape_with(timestamp, Some(deadline)).await
-    }
-}
-
-impl CadvisorSource {
-    async fn scrape_with(
-        &self,
-        timestamp: Timestamp,
-        deadline: Option<tokio::time::Instant>,
-    ) -> Result<DataBatch, SourceError> {
-        let containers = match deadline {
-            Some(d) => self.client.subcontainers_until(&self.base, d).await,
-            None => self.client.subcontainers(&self.base).await,
-        };
+        let containers = self.client.subcontainers_until(&self.base, deadline).await;
         let containers = containers.map_err(|e| {
             self.count("subcontainers", &e);
             SourceError::Other(format!("cadvisor {} ({}/api/v1.3/subcontainers/): {e}", self.host, self.base))

@@ -188,6 +188,19 @@ async fn serve(status: &'static str, body: Vec<u8>) -> String {
     format!("http://{addr}")
 }
 
+/// A peer that accepts connections and never answers.
+async fn silent_peer() -> std::net::SocketAddr {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 fn client(timeout: Duration) -> CadvisorClient {
     CadvisorClient::new(ClientConfig { timeout, max_body: 1 << 20, ..ClientConfig::default() }).unwrap()
 }
@@ -222,15 +235,7 @@ async fn http_failures_have_causes() {
     let e = c.subcontainers(&format!("http://{closed}")).await.unwrap_err();
     assert_eq!(e.cause(), "connect", "{e}");
 
-    // A peer that accepts and never answers.
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let addr = silent_peer().await;
     let e = client(Duration::from_millis(300)).subcontainers(&format!("http://{addr}")).await.unwrap_err();
     assert_eq!(e.cause(), "timeout", "{e}");
 }
@@ -239,14 +244,7 @@ async fn http_failures_have_causes() {
 /// deadline itself and count a `timeout`, rather than be dropped by the round with nothing counted.
 #[tokio::test]
 async fn a_silent_host_times_out_at_the_scrape_deadline() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let addr = silent_peer().await;
     let metrics = SourceMetrics::default();
     let source = CadvisorSource::new(
         "node-1".into(),

@@ -29,7 +29,7 @@ impl MetricsSource for KubeletSource {
     }
 
     async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
-        self.scrape_with(timestamp, None).await
+        self.scrape_until(timestamp, crate::no_deadline()).await
     }
 
     async fn scrape_until(
@@ -37,20 +37,7 @@ impl MetricsSource for KubeletSource {
         timestamp: Timestamp,
         deadline: tokio::time::Instant,
     ) -> Result<DataBatch, SourceError> {
-        self.scrape_with(timestamp, Some(deadline)).await
-    }
-}
-
-impl KubeletSource {
-    async fn scrape_with(
-        &self,
-        timestamp: Timestamp,
-        deadline: Option<tokio::time::Instant>,
-    ) -> Result<DataBatch, SourceError> {
-        let summary = match deadline {
-            Some(d) => self.client.summary_until(&self.url, d).await,
-            None => self.client.summary(&self.url).await,
-        };
+        let summary = self.client.summary_until(&self.url, deadline).await;
         let mut summary = summary.map_err(|e: ScrapeError| {
             self.metrics.kubelet_scrape_errors.get_or_create(&KubeletCauseLabels { cause: e.cause().into() }).inc();
             SourceError::Other(format!("kubelet {} ({}): {e}", self.node, self.url))
