@@ -56,6 +56,7 @@ where
 {
     let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
+        let _cpu = heapster_cost::API_STAGE.start();
         let mut w = ChunkWriter { buf: Vec::with_capacity(CHUNK + 1024), tx, closed: false };
         produce(&mut w);
         w.flush();

@@ -13,6 +13,7 @@
 //! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
 //! - `/`: the web dashboard, with its JSON under `/api/v1/dashboard/...` ([`dashboard`]).
+//! - `/api/v1/cost`: heapster's own bill, CPU per stage and per node, memory per series ([`cost`]).
 //!
 //! Where Heapster answered an unknown entity or metric with an empty 200, this API answers 404 with a one-line JSON
 //! error, so a typo is not mistaken for "no data yet". Values keep their type: integers stay JSON integers and rates
@@ -20,6 +21,7 @@
 
 pub mod cadvisor;
 mod chunked;
+pub mod cost;
 pub mod dashboard;
 pub mod error;
 pub mod export;
@@ -38,7 +40,11 @@ pub mod types;
 mod tests;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
+use heapster_cost::CostExt;
 use heapster_store::Store;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -70,6 +76,8 @@ pub struct ApiState {
     /// The other replicas of a sharded heapster: the model API, metrics.k8s.io and the dashboard's data then
     /// answer for the whole cluster ([`fanout`]). `None`: this replica's store only.
     pub fanout: Option<Arc<fanout::FanOut>>,
+    /// heapster's own bill, marked at every round's end: `/api/v1/cost` answers 404 without one.
+    pub cost: Option<Arc<heapster_cost::Ledger>>,
 }
 
 impl ApiState {
@@ -86,6 +94,7 @@ impl ApiState {
             ready: None,
             export: true,
             fanout: None,
+            cost: None,
         }
     }
 }
@@ -101,6 +110,14 @@ pub fn router(state: ApiState) -> Router {
         .merge(prometheus::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(self_metrics::scrape))
+        .route("/api/v1/cost", get(cost::cost))
         .fallback(error::not_found_fallback)
+        .layer(axum::middleware::from_fn(count_cpu))
         .with_state(state)
+}
+
+/// Counts every request's handling (on the async workers) into the `api` stage of heapster's bill; the work a
+/// handler moves to the blocking pool counts itself there ([`chunked`], the dashboard's `blocking`).
+async fn count_cpu(req: Request, next: Next) -> Response {
+    next.run(req).costed(&heapster_cost::API_STAGE).await
 }

@@ -109,7 +109,7 @@ impl Stage {
 
     /// Counts the calling thread's CPU into this stage until the guard drops.
     pub fn start(&self) -> Guard {
-        Guard { stage: self.clone(), started: thread_cpu_ns(), nested_before: NESTED.get() }
+        Guard { stage: self.clone(), started: thread_cpu_ns(), nested_before: NESTED.get(), _one_thread: Default::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -148,6 +148,9 @@ pub struct Guard {
     stage: Stage,
     started: u64,
     nested_before: u64,
+    /// Not `Send`: a guard held across an `.await` would count other tasks' CPU on this thread (and miss its own
+    /// on the next); a spawned future holding one does not compile. Async work uses [`Costed`].
+    _one_thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Guard {

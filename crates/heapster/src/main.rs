@@ -94,6 +94,8 @@ impl MetricsSourceProvider for Providers {
 }
 
 async fn run(flags: Flags) -> Result<(), String> {
+    // The pipeline's stages first in heapster's bill, the sinks' after them.
+    heapster_cost::register_fixed();
     let mut registry = prometheus_client::registry::Registry::default();
     let source_metrics = heapster_sources::SourceMetrics::register(&mut registry);
     let pipeline_metrics = self_metrics::PipelineMetrics::new(&mut registry);
@@ -159,6 +161,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         },
         sink_metrics,
     )?;
+    // heapster's own bill: the last hour of rounds at the default resolution (a few hundred bytes a round).
+    let cost = Arc::new(heapster_cost::Ledger::new(240).with_sinks(sink_manager.readings()));
 
     let ip = flags.listen_ip.0.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, flags.heapster_port);
@@ -186,6 +190,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
         export: !flags.compat.disable_export,
         fanout,
+        cost: Some(cost.clone()),
     })
     .layer(axum::middleware::from_fn_with_state(http_metrics, heapster_summaries::instrument));
 
@@ -198,6 +203,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         metrics: pipeline_metrics,
         max_concurrent: flags.max_concurrent_scrapes,
+        cost,
     };
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
 

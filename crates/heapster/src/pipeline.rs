@@ -2,6 +2,7 @@
 //! its own deadline), merge, run the processors in order, then hand the batch to the store and the sinks.
 
 use crate::self_metrics::{PipelineMetrics, SourceLabels};
+use heapster_cost::{CostExt, Ledger};
 use heapster_model::{DataBatch, Timestamp};
 use heapster_processors::DataProcessor;
 use heapster_sinks::SinkManager;
@@ -21,6 +22,8 @@ pub struct Pipeline {
     pub metrics: PipelineMetrics,
     /// Scrapes in flight at once (`--max_concurrent_scrapes`): bounds sockets and memory at 5,000 nodes.
     pub max_concurrent: usize,
+    /// heapster's own bill, marked at the end of every round with the nodes it scraped.
+    pub cost: Arc<Ledger>,
 }
 
 /// A fixed delay per source, spread over the first tenth of the resolution, so that thousands of kubelets are not
@@ -64,29 +67,37 @@ impl Pipeline {
         self.sinks
     }
 
-    /// One round: scrape, process, store, export.
+    /// One round: scrape, process, store, export. Each stage's CPU is counted for heapster's bill.
     pub async fn round(&mut self, timestamp: Timestamp) {
         let started = Instant::now();
-        let batch = self.scrape(timestamp).await;
+        let (batch, nodes) = self.scrape(timestamp).await;
+        self.metrics.round_nodes_scraped.set(nodes as i64);
+        let cpu = heapster_cost::PROCESSORS_STAGE.start();
         let batch = self.processors.iter_mut().fold(batch, |b, p| {
             let started = Instant::now();
             let b = p.process(b);
             self.metrics.heapster.processor.observe(p.name(), started.elapsed());
             b
         });
+        drop(cpu);
         self.metrics.batch_sets.set(batch.sets.len() as i64);
         self.metrics.batch_points.set(batch.point_count() as i64);
         self.metrics.last_batch_timestamp.set(timestamp as f64 / 1000.0);
         self.metrics.batches.inc();
         let batch = Arc::new(batch);
-        self.store.ingest(batch.clone());
+        {
+            let _cpu = heapster_cost::STORE_STAGE.start();
+            self.store.ingest(batch.clone());
+        }
         self.sinks.push(batch);
         self.metrics.round_seconds.observe(started.elapsed().as_secs_f64());
+        self.cost.round_ended(nodes as u64);
     }
 
     /// Scrapes every source concurrently, at most `max_concurrent` at once, each after its jitter. A source that
     /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
-    async fn scrape(&self, timestamp: Timestamp) -> DataBatch {
+    /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets.
+    async fn scrape(&self, timestamp: Timestamp) -> (DataBatch, usize) {
         let round_deadline = tokio::time::Instant::now() + self.resolution.mul_f64(0.9);
         // Sources end their requests a little earlier, so that a slow target is counted under its own cause.
         let scrape_deadline = round_deadline - self.resolution.mul_f64(0.05);
@@ -105,7 +116,8 @@ impl Pipeline {
                 })
                 .await;
                 (name, started.elapsed(), result)
-            });
+            }
+            .costed(&heapster_cost::SCRAPE_STAGE));
         }
         let deadline = self.resolution.mul_f64(0.9);
         // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one
@@ -113,13 +125,17 @@ impl Pipeline {
         // sets come sorted, and the final sort takes such runs as they are. A key two sources both gave keeps
         // the later one's set, as inserting did.
         let mut sets = Vec::new();
+        let mut scraped = 0;
         while let Some(joined) = tasks.join_next().await {
             let Ok((name, took, result)) = joined else { continue };
             let labels = SourceLabels { source: name.clone() };
             self.metrics.scrape_seconds.get_or_create(&labels).observe(took.as_secs_f64());
             self.metrics.heapster.scraped(&name, took);
             match result {
-                Ok(Ok(batch)) => sets.extend(batch.sets),
+                Ok(Ok(batch)) => {
+                    scraped += 1;
+                    sets.extend(batch.sets);
+                }
                 Ok(Err(e)) => {
                     self.metrics.scrape_errors.get_or_create(&labels).inc();
                     tracing::warn!("scrape of {name} failed: {e}");
@@ -132,7 +148,8 @@ impl Pipeline {
                 }
             }
         }
-        DataBatch { timestamp, sets: sets.into_iter().collect() }
+        let _cpu = heapster_cost::SCRAPE_STAGE.start();
+        (DataBatch { timestamp, sets: sets.into_iter().collect() }, scraped)
     }
 }
 
@@ -189,9 +206,11 @@ mod tests {
             resolution: Duration::from_secs(2),
             metrics: PipelineMetrics::new(&mut registry),
             max_concurrent: 4,
+            cost: Arc::new(Ledger::new(4)),
         };
-        let batch = p.scrape(1000).await;
+        let (batch, scraped) = p.scrape(1000).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
+        assert_eq!(scraped, 40);
         assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
         assert!(jitter("a", Duration::from_secs(15)) < Duration::from_millis(1500));
     }
@@ -234,9 +253,12 @@ mod tests {
             resolution: Duration::from_secs(1),
             metrics: PipelineMetrics::new(&mut registry),
             max_concurrent: 8,
+            cost: Arc::new(Ledger::new(4)),
         };
         // Generous: without the round deadline this would wait for the 1 h client timeout.
-        let batch = tokio::time::timeout(Duration::from_secs(30), p.scrape(1000)).await.expect("the round ends");
+        let (batch, scraped) =
+            tokio::time::timeout(Duration::from_secs(30), p.scrape(1000)).await.expect("the round ends");
+        assert_eq!(scraped, 3, "the silent node is not counted as scraped");
         for node in ["sim-node-0", "sim-node-1", "sim-node-3"] {
             assert!(batch.sets.contains_key(&format!("node:{node}")), "{node} missing");
         }

@@ -23,6 +23,8 @@ pub struct PipelineMetrics {
     pub round_seconds: Histogram,
     pub batch_sets: Gauge,
     pub batch_points: Gauge,
+    /// Sources (nodes, for a kubernetes source) the newest round got sets from.
+    pub round_nodes_scraped: Gauge,
     pub last_batch_timestamp: Gauge<f64, AtomicU64>,
     pub batches: Counter,
     /// The same events under the original Heapster's names.
@@ -38,6 +40,7 @@ impl PipelineMetrics {
             round_seconds: buckets(),
             batch_sets: Gauge::default(),
             batch_points: Gauge::default(),
+            round_nodes_scraped: Gauge::default(),
             last_batch_timestamp: Gauge::default(),
             batches: Counter::default(),
             heapster: crate::heapster_summaries::HeapsterSummaries::register(registry),
@@ -56,12 +59,44 @@ impl PipelineMetrics {
         registry.register("heapster_batch_sets", "Metric sets in the newest batch", m.batch_sets.clone());
         registry.register("heapster_batch_points", "Values in the newest batch", m.batch_points.clone());
         registry.register(
+            "heapster_round_nodes_scraped",
+            "Sources (nodes, for a kubernetes source) the newest round got sets from",
+            m.round_nodes_scraped.clone(),
+        );
+        registry.register_collector(Box::new(CpuSeconds));
+        registry.register(
             "heapster_last_batch_timestamp_seconds",
             "Unix time of the newest batch",
             m.last_batch_timestamp.clone(),
         );
         registry.register("heapster_batches", "Batches produced", m.batches.clone());
         m
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: String,
+}
+
+/// `heapster_cpu_seconds_total{stage}`: heapster's own CPU by pipeline stage ([`heapster_cost`]), read at each
+/// scrape; `other` is the rest of the process's, so the stages sum to its utime + stime.
+#[derive(Debug)]
+struct CpuSeconds;
+
+impl Collector for CpuSeconds {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "heapster_cpu_seconds",
+            "heapster's own CPU time by stage (scrape, decode, processors, store, api, sink:<name>, other); they \
+             sum to the process's",
+            None,
+            MetricType::Counter,
+        )?;
+        for (stage, ns) in heapster_cost::snapshot().with_other() {
+            ConstCounter::new(ns as f64 / 1e9).encode(family.encode_family(&StageLabels { stage })?)?;
+        }
+        Ok(())
     }
 }
 

@@ -20,11 +20,12 @@
 use crate::self_metrics::{self, SinkCauseLabels, SinkErrorLabels, SinkLabels, SinkMetrics};
 use crate::spool::{Spool, SpoolConfig, rfc3339, sink_dir};
 use crate::{DataSink, SinkError};
+use heapster_cost::{CostExt, Stage};
 use heapster_model::DataBatch;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -94,6 +95,8 @@ impl Spooled {
 
 struct Handle {
     name: String,
+    /// Points of the batches the sink took, for heapster's bill (points per second per sink).
+    points: Arc<AtomicU64>,
     queue: Arc<Queue>,
     /// The sink's task; with a spool, the spooler.
     task: JoinHandle<()>,
@@ -140,15 +143,23 @@ impl SinkManager {
                 notify: Notify::new(),
                 closed: Default::default(),
             });
-            let delivery =
-                Delivery { sink, labels: labels.clone(), timeout: config.export_timeout, metrics: metrics.clone() };
+            let points = Arc::new(AtomicU64::new(0));
+            let cpu = Stage::named(&heapster_cost::sink_stage(&name));
+            let delivery = Delivery {
+                sink,
+                labels: labels.clone(),
+                timeout: config.export_timeout,
+                metrics: metrics.clone(),
+                points: points.clone(),
+                cpu: cpu.clone(),
+            };
             let queued = metrics.queued.get_or_create(&labels).clone();
             let dropped = metrics.dropped.get_or_create(&labels).clone();
             let Some(spool_config) = &config.spool else {
                 let memory =
                     Memory { queue: queue.clone(), limit: config.queue_batches, queued, dropped, name: name.clone() };
                 let task = tokio::spawn(delivery.run(memory));
-                handles.push(Handle { name, queue, task, sender: None });
+                handles.push(Handle { name, points, queue, task, sender: None });
                 continue;
             };
             // Two sinks of the same name (the same URL twice) get a spool each, told apart by their order.
@@ -200,16 +211,42 @@ impl SinkManager {
                 queue: queue.clone(),
                 s: spooled.clone(),
                 cache_limit: config.queue_batches,
+                cpu: cpu.clone(),
                 queued: queued.clone(),
                 dropped: dropped.clone(),
                 unspooled: metrics.unspooled.get_or_create(&labels).clone(),
             };
             let task = tokio::spawn(spooler.run());
-            let backlog = FromSpool { name: name.clone(), queue: queue.clone(), s: spooled.clone(), queued, dropped };
+            let backlog =
+                FromSpool { name: name.clone(), queue: queue.clone(), s: spooled.clone(), cpu, queued, dropped };
             let sender = tokio::spawn(delivery.run(backlog));
-            handles.push(Handle { name, queue, task, sender: Some((spooled, sender)) });
+            handles.push(Handle { name, points, queue, task, sender: Some((spooled, sender)) });
         }
         Ok(SinkManager { handles, config, metrics })
+    }
+
+    /// What heapster's bill reads of each sink at a round's end: points taken, batches waiting, spool bytes.
+    pub fn readings(&self) -> impl Fn() -> Vec<heapster_cost::SinkReading> + Send + Sync + 'static {
+        let sinks: Vec<_> = self
+            .handles
+            .iter()
+            .map(|h| {
+                let queued = self.metrics.queued.get_or_create(&self_metrics::sink(&h.name)).clone();
+                (h.name.clone(), h.points.clone(), queued, h.sender.as_ref().map(|(s, _)| s.clone()))
+            })
+            .collect();
+        move || {
+            sinks
+                .iter()
+                .map(|(name, points, queued, spooled)| heapster_cost::SinkReading {
+                    name: name.clone(),
+                    points: points.load(Ordering::Relaxed),
+                    queued_batches: queued.get().max(0) as u64,
+                    spooled: spooled.is_some(),
+                    spool_bytes: spooled.as_ref().map(|s| lock(&s.spool).bytes()),
+                })
+                .collect()
+        }
     }
 
     /// Hands `batch` to every sink without waiting for any of them.
@@ -321,6 +358,10 @@ struct Delivery {
     labels: SinkLabels,
     timeout: Duration,
     metrics: SinkMetrics,
+    /// Points of the batches the sink took.
+    points: Arc<AtomicU64>,
+    /// The sink's stage in heapster's bill: its exports' CPU (encoding, compressing, sending) and its spool's.
+    cpu: Stage,
 }
 
 impl Delivery {
@@ -357,11 +398,12 @@ impl Delivery {
     async fn attempt(&self, batch: &Arc<DataBatch>) -> Outcome {
         let (name, timeout) = (&self.labels.sink, self.timeout);
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, self.sink.export(batch.clone())).await;
+        let result = tokio::time::timeout(timeout, self.sink.export(batch.clone()).costed(&self.cpu)).await;
         self.metrics.exported_in(&self.labels, started.elapsed());
         let (outcome, kind) = match result {
             Ok(Ok(())) => {
                 self.metrics.exported.get_or_create(&self.labels).inc();
+                self.points.fetch_add(batch.point_count() as u64, Ordering::Relaxed);
                 return Outcome::Written;
             }
             Ok(Err(SinkError::Retry(e))) => {
@@ -469,6 +511,8 @@ struct Spooler {
     queue: Arc<Queue>,
     s: Arc<Spooled>,
     cache_limit: usize,
+    /// The sink's stage in heapster's bill: writing its spool is part of what the sink costs.
+    cpu: Stage,
     queued: Gauge,
     dropped: Counter,
     unspooled: Counter,
@@ -476,7 +520,7 @@ struct Spooler {
 
 impl Spooler {
     async fn run(self) {
-        let Spooler { name, queue, s, cache_limit, queued, dropped, unspooled } = self;
+        let Spooler { name, queue, s, cache_limit, cpu, queued, dropped, unspooled } = self;
         // Whether the last append failed: the failure is logged once, not once per batch, and so is the recovery.
         let mut failing = false;
         let mut ids = 0u64;
@@ -491,8 +535,9 @@ impl Spooler {
                 queue.notify.notified().await;
                 continue;
             };
-            let (s2, b2, q2) = (s.clone(), batch.clone(), queued.clone());
+            let (s2, b2, q2, cpu2) = (s.clone(), batch.clone(), queued.clone(), cpu.clone());
             let appended = tokio::task::spawn_blocking(move || {
+                let _cpu = cpu2.start();
                 let mut spool = lock(&s2.spool);
                 let (appended, spool_dropped) = spool.append(&b2);
                 // Under the lock, so that the sender's newer count is never overwritten by this one.
@@ -582,6 +627,8 @@ struct FromSpool {
     name: String,
     queue: Arc<Queue>,
     s: Arc<Spooled>,
+    /// The sink's stage in heapster's bill: reading back and acknowledging its spool.
+    cpu: Stage,
     queued: Gauge,
     dropped: Counter,
 }
@@ -617,8 +664,12 @@ impl Backlog for FromSpool {
             if let Some(b) = cached {
                 return Some((Ticket::Spooled(seq), b));
             }
-            let s2 = s.clone();
-            match tokio::task::spawn_blocking(move || lock(&s2.spool).read(seq)).await {
+            let (s2, cpu) = (s.clone(), self.cpu.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                let _cpu = cpu.start();
+                lock(&s2.spool).read(seq)
+            });
+            match read.await {
                 Ok(Ok(b)) => return Some((Ticket::Spooled(seq), Arc::new(b))),
                 // Dropped by the spool's bound meanwhile: counted there.
                 Ok(Err(_)) if lock(&s.spool).first_pending() != Some(seq) => {}
@@ -645,8 +696,9 @@ impl Backlog for FromSpool {
                 return;
             }
         };
-        let (s2, q2) = (self.s.clone(), self.queued.clone());
+        let (s2, q2, cpu) = (self.s.clone(), self.queued.clone(), self.cpu.clone());
         let done = tokio::task::spawn_blocking(move || {
+            let _cpu = cpu.start();
             let mut spool = lock(&s2.spool);
             let result = spool.ack(seq);
             q2.set(s2.pending(&spool));

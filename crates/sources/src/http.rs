@@ -243,6 +243,7 @@ async fn fetch(http: &reqwest::Client, req: Get<'_>) -> Result<Body, FetchError>
 /// wrong shape as malformed: serde would otherwise accept an array for a struct whose fields all have defaults. An
 /// early end is named as truncation.
 pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], open: u8, what: &'static str) -> Result<T, FetchError> {
+    let _cpu = heapster_cost::DECODE_STAGE.start();
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(&b) if b == open => {}
         Some(b'{' | b'[') => {

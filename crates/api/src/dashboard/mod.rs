@@ -47,7 +47,12 @@ pub fn routes() -> Router<ApiState> {
 /// Runs `f` on tokio's blocking pool: the first request after a batch reads every set of the store, which must
 /// not stall the workers serving `/healthz` and the other APIs meanwhile.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
+    tokio::task::spawn_blocking(move || {
+        let _cpu = heapster_cost::API_STAGE.start();
+        f()
+    })
+    .await
+    .map_err(|e| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("dashboard request failed: {e}; heapster's log has the details"),
     })

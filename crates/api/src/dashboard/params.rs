@@ -101,7 +101,7 @@ pub fn none(pairs: Pairs) -> Result<(), ApiError> {
 }
 
 /// The pairs, once each parameter is known and given at most once.
-fn checked(pairs: Pairs, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn checked(pairs: Pairs, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
     let Query(pairs) = pairs.map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))?;
     for (i, (name, _)) in pairs.iter().enumerate() {
         if !known.contains(&name.as_str()) {

@@ -90,6 +90,7 @@ impl MetricsSource for CadvisorSource {
             SourceError::Other(format!("cadvisor {} ({}/api/v1.3/subcontainers/): {e}", self.host, self.base))
         })?;
         let machine = self.machine().await;
+        let _cpu = heapster_cost::DECODE_STAGE.start();
         let sets = containers_to_sets(&containers, machine.as_ref(), &self.host, timestamp);
         Ok(DataBatch { timestamp, sets: sets.into_iter().collect() })
     }

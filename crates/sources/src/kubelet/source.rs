@@ -42,6 +42,8 @@ impl MetricsSource for KubeletSource {
             self.metrics.kubelet_scrape_errors.get_or_create(&KubeletCauseLabels { cause: e.cause().into() }).inc();
             SourceError::Other(format!("kubelet {} ({}): {e}", self.node, self.url))
         })?;
+        // Filtering and converting the summary to metric sets is decoding too, in heapster's bill.
+        let _cpu = heapster_cost::DECODE_STAGE.start();
         if let Some(pods) = &self.api_pods {
             let before = summary.pods.len();
             summary.pods.retain(|p| pods.pod_on_node(&p.pod_ref.namespace, &p.pod_ref.name, &self.node) != Some(false));

@@ -114,7 +114,11 @@ impl MetricsSource for LocalSource {
 
     async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.collect(timestamp))
+        // Reading and parsing this host's cgroup and proc files: the local source's decoding, in heapster's bill.
+        tokio::task::spawn_blocking(move || {
+            let _cpu = heapster_cost::DECODE_STAGE.start();
+            inner.collect(timestamp)
+        })
             .await
             .map_err(|e| SourceError::Other(format!("local: scrape task failed: {e}")))?
     }
