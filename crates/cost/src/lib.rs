@@ -109,7 +109,12 @@ impl Stage {
 
     /// Counts the calling thread's CPU into this stage until the guard drops.
     pub fn start(&self) -> Guard {
-        Guard { stage: self.clone(), started: thread_cpu_ns(), nested_before: NESTED.get(), _one_thread: Default::default() }
+        Guard {
+            stage: self.clone(),
+            started: thread_cpu_ns(),
+            nested_before: NESTED.get(),
+            _one_thread: Default::default(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -351,8 +356,7 @@ impl Ledger {
         let nodes: Vec<u64> = marks.iter().filter(|m| m.round > from.round).map(|m| m.nodes).collect();
         drop(marks);
         let rounds = newest.round - from.round;
-        let nodes_mean =
-            if nodes.is_empty() { 0.0 } else { nodes.iter().sum::<u64>() as f64 / nodes.len() as f64 };
+        let nodes_mean = if nodes.is_empty() { 0.0 } else { nodes.iter().sum::<u64>() as f64 / nodes.len() as f64 };
         let seconds = newest.at.duration_since(from.at).as_secs_f64();
         let now = read_sinks(&self.sinks);
         let sinks = now

@@ -106,18 +106,20 @@ impl Pipeline {
         let mut tasks = tokio::task::JoinSet::new();
         for source in self.provider.sources() {
             let permits = permits.clone();
-            tasks.spawn(async move {
-                let name = source.name();
-                tokio::time::sleep(jitter(&name, resolution)).await;
-                let started = Instant::now();
-                let result = tokio::time::timeout_at(round_deadline, async {
-                    let _permit = permits.acquire().await;
-                    source.scrape_until(timestamp, scrape_deadline).await
-                })
-                .await;
-                (name, started.elapsed(), result)
-            }
-            .costed(&heapster_cost::SCRAPE_STAGE));
+            tasks.spawn(
+                async move {
+                    let name = source.name();
+                    tokio::time::sleep(jitter(&name, resolution)).await;
+                    let started = Instant::now();
+                    let result = tokio::time::timeout_at(round_deadline, async {
+                        let _permit = permits.acquire().await;
+                        source.scrape_until(timestamp, scrape_deadline).await
+                    })
+                    .await;
+                    (name, started.elapsed(), result)
+                }
+                .costed(&heapster_cost::SCRAPE_STAGE),
+            );
         }
         let deadline = self.resolution.mul_f64(0.9);
         // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one

@@ -119,8 +119,8 @@ impl MetricsSource for LocalSource {
             let _cpu = heapster_cost::DECODE_STAGE.start();
             inner.collect(timestamp)
         })
-            .await
-            .map_err(|e| SourceError::Other(format!("local: scrape task failed: {e}")))?
+        .await
+        .map_err(|e| SourceError::Other(format!("local: scrape task failed: {e}")))?
     }
 }
 
