@@ -363,6 +363,23 @@ async fn the_dashboard_pages_and_searches_a_simulated_clusters_pods_in_chromium(
         let containers = h.json(&format!("/api/v1/model/namespaces/{ns}/pods/{pod}/containers/"));
         assert_eq!(row_keys(&dom).len(), containers.as_array().unwrap().len(), "the pod's containers");
 
+        // The Cost page: heapster's own bill, the stages /api/v1/cost names, in its order, with their CPU.
+        let dom = chromium.dump_dom(&url("#/cost?rounds=all"), 3000);
+        ready(&dom);
+        let api = h.json("/api/v1/cost?rounds=all");
+        let section = &elements(&dom, "section", "cost")[0];
+        let stages: Vec<&str> =
+            api["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+        assert_eq!(stages, ["scrape", "decode", "processors", "store", "api", "other"], "{api}");
+        assert_eq!(num::<usize>(section, "data-stages"), stages.len());
+        assert_eq!(num::<usize>(section, "data-sinks"), 0);
+        let rows: Vec<String> =
+            dom.split("<tr data-stage=\"").skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect();
+        assert_eq!(rows, stages, "the page's stage rows");
+        let page_cpu: f64 = num(section, "data-cpu-seconds");
+        assert!(page_cpu > 0.0 && page_cpu <= api["cpuSeconds"].as_f64().unwrap(), "{section:?} vs {api}");
+        assert!(num::<u64>(section, "data-rounds") >= 2, "{section:?}");
+
         let shot = artifacts().join("dashboard-cluster.png");
         chromium.screenshot(&url(""), &shot, 4000);
         let (_, _, near, colours) = png_stats(&shot, &[[0x25, 0x63, 0xeb]]);

@@ -3,7 +3,7 @@
 
 import { API, getJSON } from './api.js';
 import * as fmt from './format.js';
-import { ListView, OverviewView, SetView } from './views.js';
+import { CostView, ListView, OverviewView, SetView } from './views.js';
 
 const LISTS = ['nodes', 'namespaces', 'pods', 'containers'];
 const view = document.getElementById('view');
@@ -27,6 +27,7 @@ function route() {
   if (name === 'overview') current = new OverviewView(root);
   else if (LISTS.includes(name)) current = new ListView(root, name, params);
   else if (name === 'set' && params.get('key')) current = new SetView(root, params.get('key'));
+  else if (name === 'cost') current = new CostView(root, params);
   else {
     root.textContent = `Nothing at ${location.hash}.`;
     current = { refresh: async () => {}, destroy() {} };

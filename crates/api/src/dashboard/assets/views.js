@@ -191,3 +191,127 @@ export class SetView {
     this.charts.destroy();
   }
 }
+
+/** One figure in milliseconds, with the digits that matter. */
+function ms(v) {
+  if (v === null || v === undefined) return '–';
+  return v >= 100 ? `${v.toFixed(0)} ms` : v >= 1 ? `${v.toFixed(1)} ms` : `${v.toFixed(3)} ms`;
+}
+
+/** heapster's own bill (`/api/v1/cost`): CPU by stage, per round and per node; memory per series; the sinks. */
+export class CostView {
+  constructor(root, params) {
+    root.appendChild(el('h1', '', "heapster's own bill"));
+    this.rounds = params.get('rounds') || '20';
+    const pick = el('p', 'note');
+    pick.append('Over ');
+    const select = el('select');
+    for (const [v, label] of [
+      ['5', 'the last 5 rounds'],
+      ['20', 'the last 20 rounds'],
+      ['240', 'the last 240 rounds'],
+      ['all', 'every round since start'],
+    ]) {
+      const o = el('option', '', label);
+      o.value = v;
+      o.selected = v === this.rounds;
+      select.appendChild(o);
+    }
+    select.addEventListener('change', () => (location.hash = `#/cost?rounds=${select.value}`));
+    pick.append(select, '. CPU is each stage’s thread CPU time; “other” is the rest of the process’s, so the stages sum to what the kernel bills heapster.');
+    root.appendChild(pick);
+    this.section = el('section', 'cost');
+    root.appendChild(this.section);
+    this.cards = el('div', 'cards');
+    this.stages = el('div', 'list');
+    this.sinks = el('div', 'list');
+    this.section.append(this.cards, this.stages, this.sinks);
+  }
+
+  async refresh() {
+    const c = await getJSON('/api/v1/cost', { rounds: this.rounds });
+    const card = (label, value, sub) => {
+      const d = el('div', 'card');
+      d.dataset.card = label.toLowerCase();
+      d.append(el('div', 'label', label), el('div', 'value', value), el('div', 'sub', sub || ''));
+      return d;
+    };
+    const per = c.nodesMean > 0 ? c.cpuSecondsPerRound / c.nodesMean : 0;
+    this.cards.replaceChildren(
+      card('CPU', fmt.cpu(c.cores * 1000), `${c.cpuSeconds.toFixed(2)} s in ${c.rounds} rounds`),
+      card('Per round', ms(c.cpuSecondsPerRound * 1000), `${fmt.count(c.nodes)} nodes in the last`),
+      card('Per node', ms(per * 1000), 'CPU per node per round'),
+      card('Store', fmt.bytes(c.store.bytes), `${fmt.count(c.store.series)} series`),
+      card('Per series', fmt.bytes(c.store.bytesPerSeries), 'store bytes'),
+      card('Per node', fmt.bytes(c.store.bytesPerNode), 'store bytes'),
+    );
+    // Figures the browser test compares with the API's.
+    Object.assign(this.section.dataset, {
+      rounds: String(c.rounds),
+      stages: String(c.stages.length),
+      cpuSeconds: String(c.cpuSeconds),
+      sinks: String(c.sinks.length),
+    });
+
+    const table = (parent, title, heads, rows) => {
+      parent.replaceChildren(el('h2', '', title));
+      const t = el('table');
+      const h = t.createTHead().insertRow();
+      heads.forEach((name, i) => {
+        const th = el('th', i ? 'num' : '', name);
+        h.appendChild(th);
+      });
+      const body = t.createTBody();
+      for (const [data, cells] of rows) {
+        const tr = body.insertRow();
+        Object.assign(tr.dataset, data);
+        cells.forEach((v, i) => {
+          const td = tr.insertCell();
+          if (i) td.className = 'num';
+          if (v instanceof Node) td.appendChild(v);
+          else td.textContent = v;
+        });
+      }
+      if (!rows.length) {
+        const td = body.insertRow().insertCell();
+        td.colSpan = heads.length;
+        td.className = 'empty';
+        td.textContent = 'none';
+      }
+      parent.appendChild(t);
+    };
+    const bar = (share) => {
+      const b = el('span', 'bar');
+      b.style.width = `${Math.round(share * 120)}px`;
+      const w = el('span', '', `${(100 * share).toFixed(1)} %`);
+      w.prepend(b);
+      return w;
+    };
+    table(
+      this.stages,
+      'CPU by stage',
+      ['stage', 'share', 'CPU seconds', 'per round', 'per node per round'],
+      c.stages.map((s) => [
+        { stage: s.stage, cpuSeconds: String(s.cpuSeconds) },
+        [s.stage, bar(s.share), s.cpuSeconds.toFixed(3), ms(s.cpuMsPerRound), ms(s.cpuMsPerNodePerRound)],
+      ]),
+    );
+    table(
+      this.sinks,
+      'Sinks',
+      ['sink', 'points per second', 'queued batches', 'spool'],
+      c.sinks.map((s) => [
+        { sink: s.sink },
+        [
+          s.sink,
+          fmt.count(Math.round(s.pointsPerSecond)),
+          fmt.count(s.queuedBatches),
+          s.spooled ? fmt.bytes(s.spoolBytes) : 'memory only',
+        ],
+      ]),
+    );
+    return c;
+  }
+
+  destroy() {}
+}
