@@ -239,7 +239,7 @@ export class CostView {
     const per = c.nodesMean > 0 ? c.cpuSecondsPerRound / c.nodesMean : 0;
     this.cards.replaceChildren(
       card('CPU', fmt.cpu(c.cores * 1000), `${c.cpuSeconds.toFixed(2)} s in ${c.rounds} rounds`),
-      card('Per round', ms(c.cpuSecondsPerRound * 1000), `${fmt.count(c.nodes)} nodes in the last`),
+      card('Per round', ms(c.cpuSecondsPerRound * 1000), `${fmt.count(c.nodes)} ${c.nodes === 1 ? 'node' : 'nodes'} in the newest`),
       card('Per node', ms(per * 1000), 'CPU per node per round'),
       card('Store', fmt.bytes(c.store.bytes), `${fmt.count(c.store.series)} series`),
       card('Per series', fmt.bytes(c.store.bytesPerSeries), 'store bytes'),
