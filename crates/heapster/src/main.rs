@@ -121,6 +121,14 @@ async fn run(flags: Flags) -> Result<(), String> {
         (Some(config), Some(cluster)) => Some(join_shards(config, cluster, &mut registry)),
         _ => None,
     };
+    let rollups = match &shards {
+        None => pipeline::SinkRollups::Whole,
+        Some((config, _, _)) if flags.shard_export_rollups => pipeline::SinkRollups::Labelled(config.identity.clone()),
+        Some(_) => pipeline::SinkRollups::Omitted,
+    };
+    if let Some(line) = rollups.describe() {
+        tracing::info!("{line}");
+    }
     let fanout = fan_out(&flags, static_peers, shards.as_ref().map(|(_, m, _)| m.clone()), &mut registry)?;
     let sinks = flags
         .sinks
@@ -198,6 +206,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         metrics: pipeline_metrics,
         max_concurrent: flags.max_concurrent_scrapes,
+        rollups,
     };
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
 
