@@ -766,7 +766,10 @@ fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers()
     // what deploy/kubernetes grants, with no write outside the Leases.
     let account = pod_spec.service_account_name.clone().unwrap();
     let bound = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
-        subjects.iter().flatten().any(|s| s.kind == "ServiceAccount" && s.name == account && s.namespace.as_deref() == Some(&*ns))
+        subjects
+            .iter()
+            .flatten()
+            .any(|s| s.kind == "ServiceAccount" && s.name == account && s.namespace.as_deref() == Some(&*ns))
     };
     let cluster_roles: Vec<ClusterRole> = m.of_kind("ClusterRole");
     let cluster_rules: Vec<PolicyRule> = m
@@ -783,7 +786,8 @@ fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers()
         .filter(|b| bound(&b.subjects) && b.metadata.namespace.as_deref() == Some(lease_ns))
         .flat_map(|b| {
             roles.iter().filter(move |r| {
-                r.metadata.name.as_deref() == Some(&*b.role_ref.name) && r.metadata.namespace.as_deref() == Some(lease_ns)
+                r.metadata.name.as_deref() == Some(&*b.role_ref.name)
+                    && r.metadata.namespace.as_deref() == Some(lease_ns)
             })
         })
         .flat_map(|r| r.rules.clone().unwrap_or_default())
@@ -797,7 +801,10 @@ fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers()
     // metrics.k8s.io as resources, every other path as a non-resource URL.
     assert!(switched_on(&args, "authorization_webhook"));
     for (resource, verb) in [("nodes", "list"), ("nodes", "get"), ("pods", "list"), ("pods", "get")] {
-        assert!(rules_grant(&cluster_rules, "metrics.k8s.io", resource, verb, None), "{verb} metrics.k8s.io {resource}");
+        assert!(
+            rules_grant(&cluster_rules, "metrics.k8s.io", resource, verb, None),
+            "{verb} metrics.k8s.io {resource}"
+        );
     }
     for path in [
         "/api/v1/model/nodes/",
@@ -843,4 +850,5 @@ fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers()
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "out of a pod heapster cannot reach the API server: {stderr}");
     assert_ne!(out.status.code(), Some(2), "the flags were refused: {stderr}");
+    assert!(stderr.contains("KUBERNETES_SERVICE_HOST"), "past the flags' checks, at the in-cluster source: {stderr}");
 }

@@ -77,8 +77,11 @@ fn settled_rounds(group: &[Heapster]) -> Vec<i64> {
     (0..ROUNDS).map(|i| first + i * res).collect()
 }
 
+/// One series as VictoriaMetrics exports it: its labels, and timestamp (ms) -> the values stored there.
+type Series = (BTreeMap<String, String>, BTreeMap<i64, Vec<f64>>);
+
 /// Every series of `METRIC` with these labels in VictoriaMetrics: labels -> timestamp -> values.
-fn series(vm: &VictoriaMetrics, cluster: &str, selector: &str) -> Vec<(BTreeMap<String, String>, BTreeMap<i64, Vec<f64>>)> {
+fn series(vm: &VictoriaMetrics, cluster: &str, selector: &str) -> Vec<Series> {
     vm.export(&format!("{{__name__=\"{METRIC}\",cluster_name=\"{cluster}\",{selector}}}"))
 }
 
@@ -147,7 +150,8 @@ fn sharded_replicas_write_each_entity_once_and_roll_ups_only_when_labelled_by_sh
     let labelled: BTreeSet<&str> = cluster.iter().filter_map(|(l, _)| l.get("shard").map(String::as_str)).collect();
     assert_eq!(labelled, shards.into_iter().collect(), "{:?}", cluster.iter().map(|s| &s.0).collect::<Vec<_>>());
     assert_eq!(cluster.len(), shards.len());
-    let model = common::points(&export[1].json(&format!("/api/v1/model/metrics/{}", METRIC.trim_end_matches("_value"))));
+    let model =
+        common::points(&export[1].json(&format!("/api/v1/model/metrics/{}", METRIC.trim_end_matches("_value"))));
     for t in &export_rounds {
         let mut sum = 0.0;
         for (labels, points) in &cluster {
