@@ -61,6 +61,7 @@ fn gaps_and_sets_that_age_out() {
     st.ingest(batch(30_000, &[("node:a", &[]), ("node:b", &[("memory/usage", MetricValue::Int(8))])]));
     assert_eq!(values(&st, "node:b", "memory/usage"), vec![(0, MetricValue::Int(9)), (30_000, MetricValue::Int(8))]);
     assert_eq!(values(&st, "node:a", "memory/usage").len(), 2);
+    assert_eq!((st.stats().sets, st.stats().points), (2, 4));
     // node:b last seen at 30 s; at 95 s the window (35 s, 95 s] no longer has it.
     st.ingest(batch(95_000, &[("node:a", &[("memory/usage", MetricValue::Int(3))])]));
     assert_eq!(st.keys(), vec!["node:a"]);
@@ -70,6 +71,8 @@ fn gaps_and_sets_that_age_out() {
     assert_eq!(st.label("node:a", "missing"), None);
     assert_eq!(st.label("node:b", "type"), None, "aged out");
     assert_eq!(st.set_info("node:a").unwrap().last_seen, 95_000);
+    // Counted at ingest, the size follows the window: only the 95 s batch's one value is left.
+    assert_eq!((st.stats().sets, st.stats().series, st.stats().points), (1, 1, 1));
 }
 
 #[test]
