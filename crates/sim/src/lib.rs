@@ -15,6 +15,7 @@ pub mod apiserver;
 pub mod events;
 pub mod kubelet;
 mod leases;
+pub mod setup;
 pub mod tls;
 
 use axum::Router;
@@ -95,6 +96,8 @@ pub struct Simulation {
     /// Stops node `i`'s kubelet when set.
     kubelet_stops: Vec<watch::Sender<bool>>,
     node_states: Vec<Arc<NodeState>>,
+    /// Permissions, APIServices and clock skew that tests set ([`setup`]).
+    setup: Arc<setup::Setup>,
 }
 
 impl Simulation {
@@ -292,7 +295,11 @@ impl Simulation {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;
         let events = Arc::new(events::EventStore::new(config.event_bookmark_interval));
-        let app = apiserver::router(view.clone()).merge(events::router(events.clone()));
+        let setup = Arc::new(setup::Setup::default());
+        let app = apiserver::router(view.clone())
+            .merge(events::router(events.clone()))
+            .merge(setup::router(setup.clone()))
+            .layer(axum::middleware::from_fn_with_state(setup.clone(), setup::date_header));
         tls::serve(listener, app, config.api_tls.as_ref(), config.api_token.as_deref())?;
         Ok(Simulation {
             nodes,
@@ -303,6 +310,7 @@ impl Simulation {
             events,
             kubelet_stops,
             node_states,
+            setup,
         })
     }
 }
