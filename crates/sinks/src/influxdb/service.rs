@@ -224,6 +224,12 @@ impl Transport {
 
 /// `heapster doctor`'s request.
 impl Transport {
+    /// Whether the sink names no user of its own: none, or Heapster's default `root`/`root`.
+    fn default_credentials(&self) -> bool {
+        let c = &self.config;
+        c.user.is_empty() || (c.user == "root" && c.password == "root")
+    }
+
     /// 1.x: `SHOW DATABASES` with the sink's credentials (reachable, credentials taken, database there or to be
     /// made); 2.x/3.x: `/ping` (the token is only checked by a write, which this must not make).
     pub async fn check(&self) -> crate::SinkCheck {
@@ -269,7 +275,7 @@ impl Transport {
         let message = error_message(&text);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let (user, db) = (&self.config.user, &self.config.db);
-            let fix = if user.is_empty() {
+            let fix = if self.default_credentials() {
                 format!(
                     "the server requires authentication: add user=NAME&pw=PASSWORD of an InfluxDB user with WRITE \
                      on {db} (ALL PRIVILEGES to let heapster create it) to --sink=influxdb:..."
@@ -303,8 +309,8 @@ impl Transport {
         let exists = doc["results"][0]["series"][0]["values"]
             .as_array()
             .is_some_and(|rows| rows.iter().any(|r| r[0].as_str() == Some(db)));
-        let who = if self.config.user.is_empty() {
-            "no credentials needed".to_owned()
+        let who = if self.default_credentials() {
+            "no credentials needed (Heapster's default root/root sent)".to_owned()
         } else {
             format!("user {} accepted", self.config.user)
         };
