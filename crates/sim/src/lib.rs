@@ -8,6 +8,9 @@
 //! The API server (127.0.0.1) lists and watches nodes, pods and namespaces derived from the kubelets
 //! ([`apiserver`]), and stores Events and Leases that tests drive through [`Simulation::events`] ([`events`]).
 //!
+//! What `heapster doctor` checks can be set up right or broken through [`setup`]: what each token may do
+//! (SelfSubjectAccessReview), the APIService objects and their conditions, and a clock skew in the `Date` header.
+//!
 //! Servers speak plain http unless [`SimConfig`] gives them a certificate ([`tls::SimTls`], made with
 //! [`tls::TestPki`]) and, optionally, a bearer token they require.
 

@@ -1,11 +1,12 @@
-//! A sample of kubelets, at the address heapster would scrape ([`KubernetesOptions::kubelet_endpoint`]): the port
+//! A sample of kubelets, at the address heapster would scrape
+//! ([`heapster_sources::kubernetes::KubernetesOptions::kubelet_endpoint`]): the port
 //! reachable, and over https the serving certificate naming that address in its SANs (metrics-server's most
 //! reported problem: `x509: cannot validate certificate for 10.0.0.3 because it doesn't contain any IP SANs`) and
 //! signed by the CA heapster trusts. The handshake itself takes any certificate, to read it and say what is wrong.
 
 use super::Report;
 use heapster_sources::kubelet::KubeletTls;
-use heapster_sources::kubernetes::{Cluster, KubeletEndpoint, KubernetesOptions};
+use heapster_sources::kubernetes::{Cluster, KubeletEndpoint};
 use k8s_openapi::api::core::v1::{Node, NodeAddress};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::net::IpAddr;
@@ -182,7 +183,7 @@ async fn tls(
                  valid for {})",
                 endpoint.host, endpoint.host
             ),
-            &san_fix(&cluster.options, addresses, &names),
+            &san_fix(addresses, &names),
         );
         return;
     }
@@ -294,11 +295,10 @@ fn sans(der: &CertificateDer<'_>) -> Result<Vec<San>, String> {
 
 /// The fix for a certificate without the scraped address: another address type of the node that the
 /// certificate does name, if there is one; else new certificates, or not verifying.
-fn san_fix(options: &KubernetesOptions, addresses: &[NodeAddress], names: &[San]) -> String {
+fn san_fix(addresses: &[NodeAddress], names: &[San]) -> String {
     let named = addresses.iter().find(|a| names.iter().any(|n| n.matches(&a.address)));
     let certificates = "have the kubelets serve certificates that name their addresses (serverTLSBootstrap: true \
                         in the kubelet configuration, then approve the kubelet-serving CSRs)";
-    let _ = options;
     match named {
         Some(a) => format!(
             "scrape the {} the certificate names: kubeletPreferredAddressTypes={} in --source=kubernetes:...; or {certificates}; \
@@ -308,5 +308,37 @@ fn san_fix(options: &KubernetesOptions, addresses: &[NodeAddress], names: &[San]
         None => format!(
             "{certificates}; or accept any kubelet certificate with kubeletInsecureTLS=true in --source=kubernetes:..."
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As rustls and Go's crypto/x509 match: an IP only by an IP SAN, a name by its DNS SAN, `*.` one label.
+    #[test]
+    fn sans_match_as_tls_clients_match_them() {
+        let ip = San::Ip("10.0.0.3".parse().unwrap());
+        assert!(ip.matches("10.0.0.3") && !ip.matches("10.0.0.4"));
+        assert!(!San::Dns("10.0.0.3".into()).matches("10.0.0.3"), "an IP in a DNS SAN does not count");
+        let wild = San::Dns("*.nodes.example".into());
+        assert!(
+            wild.matches("n1.nodes.example") && !wild.matches("a.n1.nodes.example") && !wild.matches("nodes.example")
+        );
+        assert!(San::Dns("Node-1".into()).matches("node-1"));
+        assert_eq!(San::Ip("::1".parse().unwrap()).to_string(), "IP:::1");
+    }
+
+    /// The fix names the node's address type that the certificate does carry, when it has one.
+    #[test]
+    fn the_san_fix_points_at_an_address_type_the_certificate_names() {
+        let addresses = [
+            NodeAddress { type_: "InternalIP".into(), address: "10.0.0.3".into() },
+            NodeAddress { type_: "Hostname".into(), address: "node-1".into() },
+        ];
+        let fix = san_fix(&addresses, &[San::Dns("node-1".into())]);
+        assert!(fix.starts_with("scrape the Hostname the certificate names: kubeletPreferredAddressTypes=Hostname"));
+        let fix = san_fix(&addresses, &[San::Dns("other".into())]);
+        assert!(fix.starts_with("have the kubelets serve certificates that name their addresses"), "{fix}");
     }
 }
