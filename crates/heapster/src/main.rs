@@ -3,6 +3,7 @@
 
 mod allocator;
 mod compat_flags;
+mod doctor;
 mod eventer;
 mod flags;
 mod heapster_summaries;
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "eventer") {
         args.remove(0);
         return eventer::main(args);
+    }
+    if args.get(1).is_some_and(|a| a == "doctor") {
+        args.remove(0);
+        return doctor::main(args);
     }
     let flags = Flags::from_env();
     if let Err(e) = flags.validate() {
