@@ -96,7 +96,9 @@ impl ApiState {
 /// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
 pub fn router(state: ApiState) -> Router {
     let export = if state.export { export::routes() } else { Router::new() };
-    let read = Router::new().merge(model_api::routes()).merge(metrics_api::routes())
+    let read = Router::new()
+        .merge(model_api::routes())
+        .merge(metrics_api::routes())
         .merge(custom_metrics_api::routes())
         .merge(dashboard::routes());
     fanout::wrap(read, &state)

@@ -104,7 +104,10 @@ fn labelled_metrics_are_separate_series() {
 #[test]
 fn metric_names_of_a_type_are_the_unlabelled_ones_of_live_sets() {
     let st = store(60);
-    st.ingest(batch(0, &[("node:a", &[("memory/usage", MetricValue::Int(1))]), ("node:b", &[("cpu/usage_rate", MetricValue::Int(9))])]));
+    st.ingest(batch(
+        0,
+        &[("node:a", &[("memory/usage", MetricValue::Int(1))]), ("node:b", &[("cpu/usage_rate", MetricValue::Int(9))])],
+    ));
     let mut b = (*batch(15_000, &[("node:a", &[("network/rx_rate", MetricValue::Float(1.5))])])).clone();
     let s = b.sets.get_mut("node:a").unwrap();
     s.add_labeled("filesystem/usage", Labels::from([("resource_id", "/dev/vda".into())]), MetricValue::Int(3));

@@ -44,5 +44,7 @@ pub(crate) async fn resource_list(State(st): State<ApiState>, v: CmVersion) -> J
             }));
         }
     }
-    Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": v.api_version(), "resources": resources}))
+    Json(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": v.api_version(), "resources": resources}),
+    )
 }

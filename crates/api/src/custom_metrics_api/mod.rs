@@ -24,11 +24,11 @@ pub mod discovery;
 mod tests;
 
 use crate::ApiState;
-use crate::metrics_api::objects::time;
+pub(crate) use crate::metrics_api::objects::time;
 use crate::metrics_api::pods::parse_pod_labels;
 use crate::metrics_api::selector::LabelSelector;
-use crate::metrics_api::{Status, UsageReader, path_param};
 use crate::metrics_api::stream::list_response;
+use crate::metrics_api::{Status, UsageReader, path_param};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -235,7 +235,11 @@ impl<'a> ValueReader<'a> {
     }
 
     fn value(&self, o: &Object) -> Option<MetricValue> {
-        let p = self.st.store.latest(&o.key, &self.model_name, &Labels::new()).filter(|p| self.fresh.is_fresh(p.timestamp))?;
+        let p = self
+            .st
+            .store
+            .latest(&o.key, &self.model_name, &Labels::new())
+            .filter(|p| self.fresh.is_fresh(p.timestamp))?;
         let mut described = json!({"kind": self.kind.kind(), "name": o.name, "apiVersion": "v1"});
         if let Some(ns) = &o.namespace {
             described["namespace"] = json!(ns);
@@ -294,7 +298,14 @@ fn one(reader: &ValueReader, o: Object, metric_matches: bool) -> Response {
 }
 
 /// The MetricValueList of every object in `objects` whose labels match and that has a fresh value.
-fn many(st: ApiState, v: CmVersion, kind: ObjectKind, api_name: String, objects: Vec<Object>, req: Request) -> Response {
+fn many(
+    st: ApiState,
+    v: CmVersion,
+    kind: ObjectKind,
+    api_name: String,
+    objects: Vec<Object>,
+    req: Request,
+) -> Response {
     if let Err(e) = ValueReader::new(&st, v, kind, &api_name) {
         return e.into_response();
     }
@@ -400,7 +411,10 @@ pub fn routes() -> Router<ApiState> {
         let p = v.prefix();
         r = r
             .route(p, get(move |st| discovery::resource_list(st, v)))
-            .route(&format!("{p}/namespaces/{{ns}}/pods/{{name}}/{{metric}}"), get(move |st, path, q| pod_metric(st, v, path, q)))
+            .route(
+                &format!("{p}/namespaces/{{ns}}/pods/{{name}}/{{metric}}"),
+                get(move |st, path, q| pod_metric(st, v, path, q)),
+            )
             .route(&format!("{p}/nodes/{{name}}/{{metric}}"), get(move |st, path, q| node_metric(st, v, path, q)))
             .route(
                 &format!("{p}/namespaces/{{ns}}/metrics/{{metric}}"),
