@@ -175,6 +175,41 @@ impl Template {
             .expect("the built-in template parses")
     }
 
+    /// A template of one pod per `(app, rate)` in `namespace`: the pod in slot `i` is named after its app
+    /// (`app-NODE-SLOT-gN`, label `app=<app>`; an app name has no `-`) and receives exactly `rate` bytes a second:
+    /// its `rxBytes` counter (and its interface's) grows at that rate from the pod's start, every other
+    /// interface's stays 0. Built from the built-in fixture's first single-container pod; for tests that check
+    /// rates end to end, such as the replica counts an HPA computes from them.
+    pub fn with_network_rates(namespace: &str, pods: &[(&str, f64)]) -> Template {
+        let mut doc: Value =
+            serde_json::from_str(include_str!("../fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json"))
+                .expect("the built-in template parses");
+        let base = doc["pods"]
+            .as_array()
+            .and_then(|pods| pods.iter().find(|p| p["containers"].as_array().is_some_and(|c| c.len() == 1)))
+            .cloned()
+            .expect("the fixture has a single-container pod");
+        let pods: Vec<Value> = pods
+            .iter()
+            .map(|(app, rate)| {
+                let mut p = base.clone();
+                p["podRef"]["name"] = Value::from(*app);
+                p["podRef"]["namespace"] = Value::from(namespace);
+                // Counters are written as the recorded value per hour times the pod's age in hours.
+                let per_hour = Value::from(rate * 3600.0);
+                let net = &mut p["network"];
+                let eth = net["name"].as_str().unwrap_or("eth0").to_owned();
+                net["rxBytes"] = per_hour.clone();
+                for iface in net["interfaces"].as_array_mut().into_iter().flatten() {
+                    iface["rxBytes"] = if iface["name"] == eth.as_str() { per_hour.clone() } else { Value::from(0) };
+                }
+                p
+            })
+            .collect();
+        doc["pods"] = Value::Array(pods);
+        Template::from_json(&doc.to_string()).expect("a template built from the fixture parses")
+    }
+
     pub fn pod_templates(&self) -> usize {
         self.pods.len()
     }
