@@ -319,13 +319,16 @@ fn object_average_replicas(status_replicas: i32, target: i64, value: i64) -> i32
     if (1.0 - ratio).abs() > TOLERANCE { (value as f64 / target as f64).ceil() as i32 } else { status_replicas }
 }
 
-/// The `app=web` pods the simulated API server lists, as the HPA's pod lister has them.
+/// The pods of namespace `web` labelled `app=<app>` that the simulated API server lists, as the HPA's pod lister
+/// has them.
 async fn listed_pods(sim: &Simulation, app: &str) -> Vec<HpaPod> {
-    let (status, body) = get(&sim.api_url(), &format!("/api/v1/namespaces/web/pods?labelSelector=app%3D{app}")).await;
+    let (status, body) = get(&sim.api_url(), "/api/v1/pods").await;
     assert_eq!(status, 200, "{body}");
-    let list: k8s_openapi::api::core::v1::PodList = serde_json::from_str(&body).unwrap();
-    list.items
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let items: Vec<k8s_openapi::api::core::v1::Pod> = serde_json::from_value(list["items"].clone()).unwrap();
+    items
         .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some("web"))
         .filter(|p| p.metadata.labels.as_ref().is_some_and(|l| l.get("app").map(String::as_str) == Some(app)))
         .map(|p| {
             let status = p.status.unwrap_or_default();
