@@ -89,8 +89,9 @@ async fn network_rate_templates_give_each_pod_its_rate() {
         assert!((rx(&b) as f64 / want.max(1.0) - 60.0).abs() < 5.0 || *want == 0.0, "counted from the pod's start");
     }
     let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
-    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client, "web");
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::all(client);
     let items = pods.list(&Default::default()).await.unwrap().items;
+    assert!(items.iter().all(|p| p.metadata.namespace.as_deref() == Some("web")));
     assert_eq!(items.len(), 3);
     for p in items {
         let name = p.metadata.name.unwrap();
