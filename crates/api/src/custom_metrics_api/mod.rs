@@ -219,7 +219,7 @@ struct ValueReader<'a> {
 }
 
 impl<'a> ValueReader<'a> {
-    /// `None` when no object of `kind` has metric `api_name`: a 404 naming the metric.
+    /// A 404 naming the metric when it is neither in the catalog nor in the store for objects of `kind`.
     fn new(st: &'a ApiState, version: CmVersion, kind: ObjectKind, api_name: &str) -> Result<Self, Status> {
         let model_name = model_metric_name(api_name, || st.store.metric_names_of_type(kind.set_type()))
             .ok_or_else(|| metric_not_found(api_name, kind))?;
