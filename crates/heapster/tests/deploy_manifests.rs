@@ -101,7 +101,19 @@ fn every_manifest_is_a_valid_kubernetes_object() {
     let kinds = Manifests::load().checked_kinds();
     assert_eq!(
         kinds,
-        ["APIService", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+        [
+            "APIService",
+            "APIService",
+            "APIService",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+            "ServiceAccount"
+        ]
     );
 }
 
@@ -210,6 +222,23 @@ fn rbac_grants_what_heapster_calls() {
     let reader =
         roles.iter().find(|r| r.metadata.name.as_deref() == Some("heapster-aggregated-metrics-reader")).unwrap();
     assert!(grants(reader, "metrics.k8s.io", "pods", "list") && grants(reader, "metrics.k8s.io", "nodes", "get"));
+
+    // The HPA controller may read custom.metrics.k8s.io: every resource it asks for (`pods/<metric>`, named or
+    // `*`, nodes and namespaces' `metrics`), and nothing else.
+    let custom = roles.iter().find(|r| r.metadata.name.as_deref() == Some("heapster-custom-metrics-reader")).unwrap();
+    for resource in ["pods", "nodes", "metrics", "namespaces"] {
+        for verb in ["get", "list"] {
+            assert!(grants(custom, "custom.metrics.k8s.io", resource, verb), "{verb} custom.metrics.k8s.io/{resource}");
+        }
+    }
+    assert!(!grants(custom, "", "pods", "get") && !grants(custom, "metrics.k8s.io", "pods", "get"));
+    let hpa = bindings
+        .iter()
+        .find(|b| b.role_ref.name == "heapster-custom-metrics-reader")
+        .expect("a binding of heapster-custom-metrics-reader");
+    let subjects: Vec<(&str, &str, Option<&str>)> =
+        hpa.subjects.iter().flatten().map(|s| (&*s.kind, &*s.name, s.namespace.as_deref())).collect();
+    assert_eq!(subjects, [("ServiceAccount", "horizontal-pod-autoscaler", Some("kube-system"))]);
 }
 
 fn container(d: &Deployment) -> &Container {
@@ -298,14 +327,33 @@ fn names_ports_and_labels_line_up() {
     let sport = sspec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).unwrap();
     assert_eq!(sport.target_port, Some(IntOrString::String("https".into())));
 
-    let api: APIService = m.one("APIService");
-    let aspec = api.spec.as_ref().unwrap();
-    assert_eq!((aspec.group.as_deref(), aspec.version.as_deref()), (Some("metrics.k8s.io"), Some("v1beta1")));
-    assert_eq!(api.metadata.name.as_deref(), Some("v1beta1.metrics.k8s.io"), "an APIService is named version.group");
-    let target = aspec.service.as_ref().unwrap();
-    assert_eq!(target.name.as_deref(), svc.metadata.name.as_deref());
-    assert_eq!(target.namespace.as_deref(), svc.metadata.namespace.as_deref());
-    assert_eq!(target.port.unwrap_or(443), sport.port, "the APIService calls the Service's https port");
+    // metrics.k8s.io for `kubectl top` and the HPA's resource metrics, custom.metrics.k8s.io in both versions
+    // heapster serves for its Pods and Object metrics (v1beta2 preferred).
+    let apis: Vec<APIService> = m.of_kind("APIService");
+    let served: Vec<(&str, &str, i32)> = apis
+        .iter()
+        .map(|a| {
+            let s = a.spec.as_ref().unwrap();
+            (s.group.as_deref().unwrap(), s.version.as_deref().unwrap(), s.version_priority)
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("metrics.k8s.io", "v1beta1", 100),
+            ("custom.metrics.k8s.io", "v1beta2", 200),
+            ("custom.metrics.k8s.io", "v1beta1", 100)
+        ]
+    );
+    for api in &apis {
+        let aspec = api.spec.as_ref().unwrap();
+        let name = format!("{}.{}", aspec.version.as_deref().unwrap(), aspec.group.as_deref().unwrap());
+        assert_eq!(api.metadata.name.as_deref(), Some(&*name), "an APIService is named version.group");
+        let target = aspec.service.as_ref().unwrap();
+        assert_eq!(target.name.as_deref(), svc.metadata.name.as_deref());
+        assert_eq!(target.namespace.as_deref(), svc.metadata.namespace.as_deref());
+        assert_eq!(target.port.unwrap_or(443), sport.port, "the APIService calls the Service's https port");
+    }
 
     // Probes reach /healthz (open without credentials) on the https port, over https.
     for probe in [&c.liveness_probe, &c.readiness_probe] {

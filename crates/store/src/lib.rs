@@ -421,6 +421,23 @@ impl Store {
         keys
     }
 
+    /// Names of the unlabelled metrics that some set of type `set_type` has points of in the window, sorted: what
+    /// can be asked of one object of that type as a single value (the custom metrics API's discovery).
+    pub fn metric_names_of_type(&self, set_type: MetricSetType) -> Vec<String> {
+        let inner = self.inner.read().unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for s in inner.sets.values() {
+            if !inner.is_live(s) || s.labels.get(heapster_model::labels::TYPE) != Some(set_type.as_str()) {
+                continue;
+            }
+            let live = s.live_series(inner.first_seq);
+            ids.extend(s.series.iter().zip(&live).filter(|((_, l), live)| *l == 0 && **live).map(|((n, _), _)| *n));
+        }
+        let mut names: Vec<String> = ids.into_iter().map(|id| inner.names.get(id).to_string()).collect();
+        names.sort();
+        names
+    }
+
     pub fn set_info(&self, key: &str) -> Option<SetInfo> {
         let inner = self.inner.read().unwrap();
         let s = inner.sets.get(key).filter(|s| inner.is_live(s))?;

@@ -104,6 +104,24 @@ fn labelled_metrics_are_separate_series() {
     assert_eq!(st.set_info("node:a").unwrap().metric_names, vec!["filesystem/usage"]);
 }
 
+#[test]
+fn metric_names_of_a_type_are_the_unlabelled_ones_of_live_sets() {
+    let st = store(60);
+    st.ingest(batch(
+        0,
+        &[("node:a", &[("memory/usage", MetricValue::Int(1))]), ("node:b", &[("cpu/usage_rate", MetricValue::Int(9))])],
+    ));
+    let mut b = (*batch(15_000, &[("node:a", &[("network/rx_rate", MetricValue::Float(1.5))])])).clone();
+    let s = b.sets.get_mut("node:a").unwrap();
+    s.add_labeled("filesystem/usage", Labels::from([("resource_id", "/dev/vda".into())]), MetricValue::Int(3));
+    st.ingest(Arc::new(b));
+    assert_eq!(st.metric_names_of_type(MetricSetType::Node), vec!["cpu/usage_rate", "memory/usage", "network/rx_rate"]);
+    assert!(st.metric_names_of_type(MetricSetType::Pod).is_empty());
+    // node:b ages out, and its metric with it.
+    st.ingest(batch(90_000, &[("node:a", &[("memory/usage", MetricValue::Int(2))])]));
+    assert_eq!(st.metric_names_of_type(MetricSetType::Node), vec!["memory/usage"]);
+}
+
 /// The reference: what a store must answer, kept the plain way.
 /// (set key, metric) -> value, per batch.
 type ModelBatch = BTreeMap<(String, String), MetricValue>;
