@@ -12,6 +12,8 @@
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
 //! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
+//! - the Kubernetes custom metrics API, `/apis/custom.metrics.k8s.io/{v1beta2,v1beta1}/...`, which the HPA reads to
+//!   scale on any collected metric ([`custom_metrics_api`]).
 //! - `/`: the web dashboard, with its JSON under `/api/v1/dashboard/...` ([`dashboard`]).
 //! - `/api/v1/cost`: heapster's own bill, CPU per stage and per node, memory per series ([`cost`]).
 //!
@@ -22,6 +24,7 @@
 pub mod cadvisor;
 mod chunked;
 pub mod cost;
+pub mod custom_metrics_api;
 pub mod dashboard;
 pub mod error;
 pub mod export;
@@ -102,7 +105,11 @@ impl ApiState {
 /// The whole HTTP surface. Unknown paths get a JSON 404 rather than an empty body, like every other error here.
 pub fn router(state: ApiState) -> Router {
     let export = if state.export { export::routes() } else { Router::new() };
-    let read = Router::new().merge(model_api::routes()).merge(metrics_api::routes()).merge(dashboard::routes());
+    let read = Router::new()
+        .merge(model_api::routes())
+        .merge(metrics_api::routes())
+        .merge(custom_metrics_api::routes())
+        .merge(dashboard::routes());
     fanout::wrap(read, &state)
         .merge(historical::routes())
         .merge(export)

@@ -306,6 +306,14 @@ pub struct Flags {
     /// `heapster.k8s.io/address` annotation). Default: http(s)://$POD_IP:--heapster_port.
     #[arg(long = "shard_advertise_address", value_name = "URL", help_heading = "Sharding")]
     pub shard_advertise_address: Option<String>,
+
+    /// Write this replica's namespace and cluster roll-ups to the sinks, labelled `shard=` its --shard_identity
+    /// (a dashboard sums them over shard). Off: a sharded replica's roll-ups, which sum only its own nodes, are
+    /// not written, because every replica's would land under the same tags and overwrite the others'; the APIs
+    /// serve them summed over the replicas either way. Needs --shard_lease_namespace.
+    #[arg(long = "shard_export_rollups", value_name = "BOOL", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set, help_heading = "Sharding")]
+    pub shard_export_rollups: bool,
 }
 
 /// Heapster's `--metric_resolution` default, kept so that a swapped image scrapes and writes as often as before.
@@ -490,7 +498,12 @@ impl Flags {
     }
 
     fn validate_shard(&self) -> Result<(), String> {
-        let Some(shard) = self.shard() else { return Ok(()) };
+        let Some(shard) = self.shard() else {
+            if self.shard_export_rollups {
+                return Err("--shard_export_rollups labels a shard's roll-ups: it needs --shard_lease_namespace".into());
+            }
+            return Ok(());
+        };
         if !self.sources.iter().any(heapster_sources::kubernetes::is_kubernetes) {
             return Err("--shard_lease_namespace shares a cluster's nodes: it needs a kubernetes --source".into());
         }
@@ -634,6 +647,12 @@ mod tests {
         let e = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=Web_0"]).unwrap().validate().unwrap_err();
         assert!(e.contains("not a Kubernetes object name"), "{e}");
         assert!(parse(&[k, "--shard_lease_namespace=mon", "--shard_replication=3"]).is_err());
+        assert!(!f.shard_export_rollups, "off by default");
+        let f = parse(&[k, "--shard_lease_namespace=mon", "--shard_identity=a", "--shard-export-rollups"]).unwrap();
+        f.validate().unwrap();
+        assert!(f.shard_export_rollups);
+        let e = parse(&[k, "--shard_export_rollups=true"]).unwrap().validate().unwrap_err();
+        assert!(e.contains("needs --shard_lease_namespace"), "{e}");
     }
 
     #[test]

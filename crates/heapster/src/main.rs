@@ -3,6 +3,7 @@
 
 mod allocator;
 mod compat_flags;
+mod doctor;
 mod eventer;
 mod flags;
 mod heapster_summaries;
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "eventer") {
         args.remove(0);
         return eventer::main(args);
+    }
+    if args.get(1).is_some_and(|a| a == "doctor") {
+        args.remove(0);
+        return doctor::main(args);
     }
     let flags = Flags::from_env();
     if let Err(e) = flags.validate() {
@@ -123,6 +128,14 @@ async fn run(flags: Flags) -> Result<(), String> {
         (Some(config), Some(cluster)) => Some(join_shards(config, cluster, &mut registry)),
         _ => None,
     };
+    let rollups = match &shards {
+        None => pipeline::SinkRollups::Whole,
+        Some((config, _, _)) if flags.shard_export_rollups => pipeline::SinkRollups::Labelled(config.identity.clone()),
+        Some(_) => pipeline::SinkRollups::Omitted,
+    };
+    if let Some(line) = rollups.describe() {
+        tracing::info!("{line}");
+    }
     let fanout = fan_out(&flags, static_peers, shards.as_ref().map(|(_, m, _)| m.clone()), &mut registry)?;
     let sinks = flags
         .sinks
@@ -203,6 +216,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         metrics: pipeline_metrics,
         max_concurrent: flags.max_concurrent_scrapes,
+        rollups,
         cost,
     };
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));

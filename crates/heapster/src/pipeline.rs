@@ -3,7 +3,7 @@
 
 use crate::self_metrics::{PipelineMetrics, SourceLabels};
 use heapster_cost::{CostExt, Ledger};
-use heapster_model::{DataBatch, Timestamp};
+use heapster_model::{DataBatch, MetricSet, MetricSetType, Timestamp};
 use heapster_processors::DataProcessor;
 use heapster_sinks::SinkManager;
 use heapster_sources::MetricsSourceProvider;
@@ -22,8 +22,66 @@ pub struct Pipeline {
     pub metrics: PipelineMetrics,
     /// Scrapes in flight at once (`--max_concurrent_scrapes`): bounds sockets and memory at 5,000 nodes.
     pub max_concurrent: usize,
+    /// What the sinks get of the namespace and cluster roll-ups (the store always gets them).
+    pub rollups: SinkRollups,
     /// heapster's own bill, marked at the end of every round with the nodes it scraped.
     pub cost: Arc<Ledger>,
+}
+
+/// What a replica writes to its sinks of the `namespace:` and `cluster` sets. A sharded replica rolls up only its
+/// own nodes, so its sums are partial, and every replica's would go to the sinks under the same tags, each
+/// overwriting the others' (InfluxDB and VictoriaMetrics keep one point per series and time). Node, pod and
+/// container sets belong to one replica each (the node's), so they are whole wherever they are written. The store
+/// and the APIs keep every set: reads sum the replicas' roll-ups through the fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkRollups {
+    /// Not sharded: the roll-ups are the cluster's, written as they are.
+    Whole,
+    /// Sharded (the default): the partial roll-ups are not written.
+    Omitted,
+    /// Sharded with `--shard_export_rollups`: written with the label `shard=` this replica's identity, so that
+    /// each replica's series is its own and a query sums them over `shard`.
+    Labelled(String),
+}
+
+impl SinkRollups {
+    /// The batch for the sinks. Called once the store has read `batch`, so the batch is changed in place (no copy)
+    /// unless a sink still holds it.
+    pub fn for_sinks(&self, mut batch: Arc<DataBatch>) -> Arc<DataBatch> {
+        match self {
+            SinkRollups::Whole => {}
+            SinkRollups::Omitted => Arc::make_mut(&mut batch).sets.retain(|_, set| !is_rollup(set)),
+            SinkRollups::Labelled(identity) => {
+                for set in Arc::make_mut(&mut batch).sets.values_mut().filter(|s| is_rollup(s)) {
+                    set.labels.insert(heapster_model::labels::SHARD, identity.clone());
+                }
+            }
+        }
+        batch
+    }
+
+    /// The start-up line saying which choice is in effect; none when not sharded.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            SinkRollups::Whole => None,
+            SinkRollups::Omitted => Some(
+                "shard: the namespace and cluster roll-ups sum only this replica's nodes: they are not written to \
+                 the sinks (the APIs serve them summed over the replicas); --shard_export_rollups writes them \
+                 labelled with this replica's shard"
+                    .into(),
+            ),
+            SinkRollups::Labelled(identity) => Some(format!(
+                "shard: the namespace and cluster roll-ups of this replica's nodes go to the sinks labelled \
+                 shard={identity} (--shard_export_rollups): sum them over shard for the cluster's"
+            )),
+        }
+    }
+}
+
+/// A namespace or cluster set: a sum over nodes.
+fn is_rollup(set: &MetricSet) -> bool {
+    let ty = set.set_type();
+    ty == Some(MetricSetType::Namespace.as_str()) || ty == Some(MetricSetType::Cluster.as_str())
 }
 
 /// A fixed delay per source, spread over the first tenth of the resolution, so that thousands of kubelets are not
@@ -89,7 +147,7 @@ impl Pipeline {
             let _cpu = heapster_cost::STORE_STAGE.start();
             self.store.ingest(batch.clone());
         }
-        self.sinks.push(batch);
+        self.sinks.push(self.rollups.for_sinks(batch));
         self.metrics.round_seconds.observe(started.elapsed().as_secs_f64());
         self.cost.round_ended(nodes as u64);
     }
@@ -208,6 +266,7 @@ mod tests {
             resolution: Duration::from_secs(2),
             metrics: PipelineMetrics::new(&mut registry),
             max_concurrent: 4,
+            rollups: SinkRollups::Whole,
             cost: Arc::new(Ledger::new(4)),
         };
         let (batch, scraped) = p.scrape(1000).await;
@@ -255,6 +314,7 @@ mod tests {
             resolution: Duration::from_secs(1),
             metrics: PipelineMetrics::new(&mut registry),
             max_concurrent: 8,
+            rollups: SinkRollups::Whole,
             cost: Arc::new(Ledger::new(4)),
         };
         // Generous: without the round deadline this would wait for the 1 h client timeout.
@@ -271,6 +331,54 @@ mod tests {
             |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: format!("kubelet:{n}") }).get();
         assert_eq!(errors("sim-node-2"), 1);
         assert_eq!(errors("sim-node-0"), 0);
+    }
+
+    /// A sharded replica's sinks get no partial roll-ups by default, or get them labelled with its identity; node,
+    /// pod and container sets pass unchanged, and the batch is not copied when the sinks are its only owner.
+    #[test]
+    fn partial_rollups_are_left_out_or_labelled_for_the_sinks() {
+        use heapster_model::{MetricValue, keys};
+        let mut batch = DataBatch { timestamp: 15_000, ..Default::default() };
+        for (key, kind) in [
+            (keys::node_key("n1"), MetricSetType::Node),
+            (keys::pod_key("default", "web"), MetricSetType::Pod),
+            (keys::pod_container_key("default", "web", "nginx"), MetricSetType::PodContainer),
+            (keys::namespace_key("default"), MetricSetType::Namespace),
+            (keys::cluster_key(), MetricSetType::Cluster),
+        ] {
+            let mut set = MetricSet::default();
+            set.set_kind(kind);
+            set.set("cpu/usage_rate", MetricValue::Int(5));
+            batch.sets.insert(key, set);
+        }
+        let batch = Arc::new(batch);
+        let kinds = |b: &DataBatch| b.sets.values().map(|s| s.set_type().unwrap().to_owned()).collect::<Vec<_>>();
+
+        let whole = SinkRollups::Whole.for_sinks(batch.clone());
+        assert!(Arc::ptr_eq(&whole, &batch));
+        assert!(SinkRollups::Whole.describe().is_none());
+
+        let omitted = SinkRollups::Omitted.for_sinks(Arc::new((*batch).clone()));
+        let mut left = kinds(&omitted);
+        left.sort();
+        assert_eq!(left, ["node", "pod", "pod_container"]);
+
+        let unique = Arc::new((*batch).clone());
+        let before = Arc::as_ptr(&unique);
+        let labelled = SinkRollups::Labelled("heapster-1".into()).for_sinks(unique);
+        assert_eq!(Arc::as_ptr(&labelled), before, "changed in place");
+        assert_eq!(labelled.sets.len(), 5);
+        for (key, set) in &labelled.sets {
+            let shard = set.labels.get(heapster_model::labels::SHARD).map(String::as_str);
+            let rollup = key == "cluster" || !key.contains('/') && key.starts_with("namespace:");
+            assert_eq!(shard, rollup.then_some("heapster-1"), "{key}");
+            assert_eq!(set.get("cpu/usage_rate"), Some(MetricValue::Int(5)));
+        }
+        // A batch still held elsewhere is copied, not changed under its other owner.
+        let copy = SinkRollups::Labelled("heapster-1".into()).for_sinks(batch.clone());
+        assert!(copy.sets["cluster"].labels.get(heapster_model::labels::SHARD).is_some());
+        assert!(batch.sets.values().all(|s| s.labels.get(heapster_model::labels::SHARD).is_none()));
+        assert!(SinkRollups::Labelled("heapster-1".into()).describe().unwrap().contains("shard=heapster-1"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod common;
 
 use heapster_sim::tls::TestPki;
 use heapster_sim::{SimConfig, Simulation};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -101,7 +101,19 @@ fn every_manifest_is_a_valid_kubernetes_object() {
     let kinds = Manifests::load().checked_kinds();
     assert_eq!(
         kinds,
-        ["APIService", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+        [
+            "APIService",
+            "APIService",
+            "APIService",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+            "ServiceAccount"
+        ]
     );
 }
 
@@ -109,6 +121,19 @@ impl Manifests {
     /// Checks that every object round-trips through its k8s-openapi type and that the kustomization applies
     /// every file (`kubectl apply -k`); the kinds found, sorted.
     fn checked_kinds(&self) -> Vec<String> {
+        let kinds = self.typed_kinds();
+        let k = &self.files["kustomization.yaml"][0];
+        let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+        listed.sort();
+        let mut files: Vec<&str> =
+            self.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
+        files.sort();
+        assert_eq!(listed, files, "the kustomization applies every file");
+        kinds
+    }
+
+    /// Checks that every object round-trips through its k8s-openapi type; the kinds found, sorted.
+    fn typed_kinds(&self) -> Vec<String> {
         let mut kinds = Vec::new();
         for o in self.objects() {
             let kind = o["kind"].as_str().unwrap_or_default();
@@ -119,6 +144,7 @@ impl Manifests {
                 "Role" => round_trips::<Role>(o),
                 "RoleBinding" => round_trips::<RoleBinding>(o),
                 "Deployment" => round_trips::<Deployment>(o),
+                "StatefulSet" => round_trips::<StatefulSet>(o),
                 "Service" => round_trips::<Service>(o),
                 "APIService" => round_trips::<APIService>(o),
                 other => Err(format!("a kind this test does not know: {other:?}")),
@@ -127,13 +153,6 @@ impl Manifests {
             kinds.push(kind.to_string());
         }
         kinds.sort();
-        let k = &self.files["kustomization.yaml"][0];
-        let mut listed: Vec<&str> = k["resources"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
-        listed.sort();
-        let mut files: Vec<&str> =
-            self.files.keys().map(String::as_str).filter(|f| *f != "kustomization.yaml").collect();
-        files.sort();
-        assert_eq!(listed, files, "the kustomization applies every file");
         kinds
     }
 }
@@ -203,6 +222,23 @@ fn rbac_grants_what_heapster_calls() {
     let reader =
         roles.iter().find(|r| r.metadata.name.as_deref() == Some("heapster-aggregated-metrics-reader")).unwrap();
     assert!(grants(reader, "metrics.k8s.io", "pods", "list") && grants(reader, "metrics.k8s.io", "nodes", "get"));
+
+    // The HPA controller may read custom.metrics.k8s.io: every resource it asks for (`pods/<metric>`, named or
+    // `*`, nodes and namespaces' `metrics`), and nothing else.
+    let custom = roles.iter().find(|r| r.metadata.name.as_deref() == Some("heapster-custom-metrics-reader")).unwrap();
+    for resource in ["pods", "nodes", "metrics", "namespaces"] {
+        for verb in ["get", "list"] {
+            assert!(grants(custom, "custom.metrics.k8s.io", resource, verb), "{verb} custom.metrics.k8s.io/{resource}");
+        }
+    }
+    assert!(!grants(custom, "", "pods", "get") && !grants(custom, "metrics.k8s.io", "pods", "get"));
+    let hpa = bindings
+        .iter()
+        .find(|b| b.role_ref.name == "heapster-custom-metrics-reader")
+        .expect("a binding of heapster-custom-metrics-reader");
+    let subjects: Vec<(&str, &str, Option<&str>)> =
+        hpa.subjects.iter().flatten().map(|s| (&*s.kind, &*s.name, s.namespace.as_deref())).collect();
+    assert_eq!(subjects, [("ServiceAccount", "horizontal-pod-autoscaler", Some("kube-system"))]);
 }
 
 fn container(d: &Deployment) -> &Container {
@@ -291,14 +327,33 @@ fn names_ports_and_labels_line_up() {
     let sport = sspec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).unwrap();
     assert_eq!(sport.target_port, Some(IntOrString::String("https".into())));
 
-    let api: APIService = m.one("APIService");
-    let aspec = api.spec.as_ref().unwrap();
-    assert_eq!((aspec.group.as_deref(), aspec.version.as_deref()), (Some("metrics.k8s.io"), Some("v1beta1")));
-    assert_eq!(api.metadata.name.as_deref(), Some("v1beta1.metrics.k8s.io"), "an APIService is named version.group");
-    let target = aspec.service.as_ref().unwrap();
-    assert_eq!(target.name.as_deref(), svc.metadata.name.as_deref());
-    assert_eq!(target.namespace.as_deref(), svc.metadata.namespace.as_deref());
-    assert_eq!(target.port.unwrap_or(443), sport.port, "the APIService calls the Service's https port");
+    // metrics.k8s.io for `kubectl top` and the HPA's resource metrics, custom.metrics.k8s.io in both versions
+    // heapster serves for its Pods and Object metrics (v1beta2 preferred).
+    let apis: Vec<APIService> = m.of_kind("APIService");
+    let served: Vec<(&str, &str, i32)> = apis
+        .iter()
+        .map(|a| {
+            let s = a.spec.as_ref().unwrap();
+            (s.group.as_deref().unwrap(), s.version.as_deref().unwrap(), s.version_priority)
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("metrics.k8s.io", "v1beta1", 100),
+            ("custom.metrics.k8s.io", "v1beta2", 200),
+            ("custom.metrics.k8s.io", "v1beta1", 100)
+        ]
+    );
+    for api in &apis {
+        let aspec = api.spec.as_ref().unwrap();
+        let name = format!("{}.{}", aspec.version.as_deref().unwrap(), aspec.group.as_deref().unwrap());
+        assert_eq!(api.metadata.name.as_deref(), Some(&*name), "an APIService is named version.group");
+        let target = aspec.service.as_ref().unwrap();
+        assert_eq!(target.name.as_deref(), svc.metadata.name.as_deref());
+        assert_eq!(target.namespace.as_deref(), svc.metadata.namespace.as_deref());
+        assert_eq!(target.port.unwrap_or(443), sport.port, "the APIService calls the Service's https port");
+    }
 
     // Probes reach /healthz (open without credentials) on the https port, over https.
     for probe in [&c.liveness_probe, &c.readiness_probe] {
@@ -604,4 +659,244 @@ fn the_deployments_run_restricted() {
             assert!(sc.privileged != Some(true) && sc.run_as_user != Some(0), "{}", c.name);
         }
     }
+}
+
+/// The objects `kubectl kustomize DIR` renders (kubectl's built-in kustomize; no cluster needed), by kind.
+fn kustomize(dir: &Path) -> Manifests {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl (its built-in kustomize renders the overlay)");
+    assert!(out.status.success(), "kubectl kustomize {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("not YAML ({e}): {text}"));
+    Manifests { files: BTreeMap::from([("rendered".to_owned(), docs.into_iter().filter(|d| !d.is_null()).collect())]) }
+}
+
+fn sharded_dir() -> PathBuf {
+    deploy_dir().join("../kubernetes-sharded")
+}
+
+/// The container's arguments as the kubelet passes them: `$(VAR)` replaced by the container's environment, whose
+/// downward-API values are those of the StatefulSet's pod `pod_name`.
+fn expanded_args(sts: &StatefulSet, pod_name: &str) -> Vec<String> {
+    let c = &sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+    let mut env = BTreeMap::new();
+    for e in c.env.iter().flatten() {
+        let value = match (&e.value, e.value_from.as_ref().and_then(|v| v.field_ref.as_ref())) {
+            (Some(v), _) => v.clone(),
+            (None, Some(f)) => match f.field_path.as_str() {
+                "metadata.name" => pod_name.to_owned(),
+                "metadata.namespace" => sts.metadata.namespace.clone().unwrap(),
+                "status.podIP" => "10.0.0.10".to_owned(),
+                other => panic!("{}: a field this test does not know: {other}", e.name),
+            },
+            _ => panic!("{}: neither a value nor a field", e.name),
+        };
+        env.insert(format!("$({})", e.name), value);
+    }
+    let args = c.args.clone().unwrap();
+    args.into_iter()
+        .map(|mut a| {
+            for (var, value) in &env {
+                a = a.replace(var, value);
+            }
+            assert!(!a.contains("$("), "{a}: a variable the container does not define");
+            a
+        })
+        .collect()
+}
+
+/// Whether a `nonResourceURLs` rule of `rules` lets `get` reach `path` (`*` only at the end, as RBAC has it).
+fn path_granted(rules: &[PolicyRule], path: &str) -> bool {
+    rules.iter().any(|r| {
+        r.verbs.iter().any(|v| v == "get" || v == "*")
+            && r.non_resource_urls.iter().flatten().any(|u| match u.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == u,
+            })
+    })
+}
+
+/// `deploy/kubernetes-sharded/`, rendered by `kubectl kustomize`: deploy/kubernetes with a StatefulSet of 3
+/// replicas in place of the Deployment (its pod otherwise the same), the headless Service their advertised
+/// addresses name, and RBAC for the Leases in the Lease namespace and for the replicas' reads of each other. The
+/// shard flags, filled from the downward API, are what heapster accepts and agree with the objects.
+#[test]
+fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers() {
+    let m = kustomize(&sharded_dir());
+    let kinds = m.typed_kinds();
+    assert_eq!(
+        kinds,
+        [
+            "APIService",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Service",
+            "ServiceAccount",
+            "StatefulSet"
+        ],
+        "no Deployment beside the StatefulSet"
+    );
+    let sts: StatefulSet = m.one("StatefulSet");
+    let spec = sts.spec.as_ref().unwrap();
+    let ns = sts.metadata.namespace.clone().unwrap();
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    let pod_labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+    for (k, v) in spec.selector.match_labels.iter().flatten() {
+        assert_eq!(pod_labels.get(k), Some(v), "the StatefulSet's selector matches its pods");
+    }
+
+    // The pod is the base Deployment's, with the shard flags added to its arguments, their environment and a
+    // preference for separate nodes: nothing of the base (security context, probes, volumes) was lost.
+    let base = kustomize(&deploy_dir()).deployment();
+    let base_template = serde_json::to_value(&base.spec.as_ref().unwrap().template).unwrap();
+    let mut template = serde_json::to_value(&spec.template).unwrap();
+    let base_args = base_template["spec"]["containers"][0]["args"].clone();
+    let args = template["spec"]["containers"][0]["args"].clone();
+    assert_eq!(args.as_array().unwrap()[..base_args.as_array().unwrap().len()], base_args.as_array().unwrap()[..]);
+    template["spec"]["containers"][0]["args"] = base_args;
+    template["spec"]["containers"][0].as_object_mut().unwrap().remove("env");
+    template["spec"].as_object_mut().unwrap().remove("affinity");
+    assert_eq!(difference(&template, &base_template, ""), None, "the StatefulSet's pod strays from the Deployment's");
+
+    // The shard flags of replica 0, as the kubelet expands them.
+    let pod = format!("{}-0", sts.metadata.name.as_deref().unwrap());
+    let args = expanded_args(&sts, &pod);
+    let lease_ns = flag(&args, "shard_lease_namespace").expect("--shard_lease_namespace");
+    assert_eq!(lease_ns, ns, "the Leases live beside the replicas");
+    assert_eq!(flag(&args, "shard_identity"), Some(pod.as_str()), "each replica is named by its pod");
+    assert!(flag(&args, "peers").is_none(), "with shards the peers come from the Leases");
+    assert!(!switched_on(&args, "shard_export_rollups"), "partial roll-ups are not written by default");
+
+    // The advertised address: the pod's name under the headless Service that governs the StatefulSet, on the
+    // port heapster listens on, over https as it serves.
+    let services: Vec<Service> = m.of_kind("Service");
+    let peers = services.iter().find(|s| s.metadata.name == spec.service_name).expect("the StatefulSet's Service");
+    let pspec = peers.spec.as_ref().unwrap();
+    assert_eq!(pspec.cluster_ip.as_deref(), Some("None"), "headless: one DNS name per pod");
+    assert_eq!(pspec.publish_not_ready_addresses, Some(true), "a starting replica is reachable by the others");
+    for (k, v) in pspec.selector.iter().flatten() {
+        assert_eq!(pod_labels.get(k), Some(v), "{} selects heapster's pods", spec.service_name.as_deref().unwrap());
+    }
+    let c = &spec.template.spec.as_ref().unwrap().containers[0];
+    let port: i32 = flag(&args, "heapster_port").unwrap_or("8082").parse().unwrap();
+    let https = c.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).unwrap();
+    assert_eq!(https.container_port, port);
+    let peer_port = pspec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).unwrap();
+    assert_eq!(peer_port.target_port, Some(IntOrString::String("https".into())));
+    assert!(flag(&args, "tls_cert").is_some());
+    let service_name = spec.service_name.as_deref().unwrap();
+    assert_eq!(
+        flag(&args, "shard_advertise_address"),
+        Some(format!("https://{pod}.{service_name}.{ns}.svc:{port}").as_str()),
+        "the others reach this replica at its per-pod DNS name, which its certificate can carry"
+    );
+    // The CA the peers' certificates are checked against is on a mounted volume (every file a flag names is).
+    let ca = flag(&args, "peers_ca_file").expect("--peers_ca_file: the peers serve https");
+    let pod_spec = spec.template.spec.as_ref().unwrap();
+    for (name, path) in path_flags(&args) {
+        let mount = c.volume_mounts.iter().flatten().find(|m| path.starts_with(&format!("{}/", m.mount_path)));
+        let mount = mount.unwrap_or_else(|| panic!("--{name}={path} is on no volume mount"));
+        assert!(pod_spec.volumes.iter().flatten().any(|v| v.name == mount.name), "volume {}", mount.name);
+    }
+    assert!(path_flags(&args).iter().any(|(n, p)| *n == "peers_ca_file" && *p == ca));
+
+    // RBAC: the service account's roles grant the Leases in their namespace and the fan-out's reads, and still
+    // what deploy/kubernetes grants, with no write outside the Leases.
+    let account = pod_spec.service_account_name.clone().unwrap();
+    let bound = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
+        subjects
+            .iter()
+            .flatten()
+            .any(|s| s.kind == "ServiceAccount" && s.name == account && s.namespace.as_deref() == Some(&*ns))
+    };
+    let cluster_roles: Vec<ClusterRole> = m.of_kind("ClusterRole");
+    let cluster_rules: Vec<PolicyRule> = m
+        .of_kind::<ClusterRoleBinding>("ClusterRoleBinding")
+        .iter()
+        .filter(|b| bound(&b.subjects))
+        .flat_map(|b| cluster_roles.iter().filter(move |r| r.metadata.name.as_deref() == Some(&*b.role_ref.name)))
+        .flat_map(|r| r.rules.clone().unwrap_or_default())
+        .collect();
+    let roles: Vec<Role> = m.of_kind("Role");
+    let lease_rules: Vec<PolicyRule> = m
+        .of_kind::<RoleBinding>("RoleBinding")
+        .iter()
+        .filter(|b| bound(&b.subjects) && b.metadata.namespace.as_deref() == Some(lease_ns))
+        .flat_map(|b| {
+            roles.iter().filter(move |r| {
+                r.metadata.name.as_deref() == Some(&*b.role_ref.name)
+                    && r.metadata.namespace.as_deref() == Some(lease_ns)
+            })
+        })
+        .flat_map(|r| r.rules.clone().unwrap_or_default())
+        .collect();
+    // What crates/sources/src/kubernetes/shard.rs calls: get, create and update its own Lease, list the members,
+    // delete its own on SIGTERM.
+    for verb in ["get", "list", "create", "update", "delete"] {
+        assert!(rules_grant(&lease_rules, "coordination.k8s.io", "leases", verb, None), "{verb} leases in {lease_ns}");
+    }
+    // What one replica asks another (crates/api/src/fanout), as the other's --authorization_webhook reviews it:
+    // metrics.k8s.io as resources, every other path as a non-resource URL.
+    assert!(switched_on(&args, "authorization_webhook"));
+    for (resource, verb) in [("nodes", "list"), ("nodes", "get"), ("pods", "list"), ("pods", "get")] {
+        assert!(
+            rules_grant(&cluster_rules, "metrics.k8s.io", resource, verb, None),
+            "{verb} metrics.k8s.io {resource}"
+        );
+    }
+    for path in [
+        "/api/v1/model/nodes/",
+        "/api/v1/model/metrics/cpu/usage_rate",
+        "/api/v1/model/namespaces/default/pods/web/metrics/memory/usage",
+        "/api/v1/dashboard/overview",
+        "/api/v1/dashboard/series",
+        "/api/v1/nodes",
+        "/api/v1/nodes/node-1",
+        "/api/v1/pods",
+        "/api/v1/namespaces/default/pods",
+        "/api/v1/namespaces/default/pods/web",
+    ] {
+        assert!(path_granted(&cluster_rules, path), "a peer may not get {path}");
+    }
+    assert!(!path_granted(&cluster_rules, "/metrics"), "the fan-out does not read /metrics");
+    for (group, resource, verb) in [("", "nodes", "list"), ("", "pods", "watch"), ("", "nodes/stats", "get")] {
+        assert!(rules_grant(&cluster_rules, group, resource, verb, None), "{verb} {resource}: the base's rules");
+    }
+    for verb in ["create", "update", "patch", "delete"] {
+        for resource in ["nodes", "pods", "namespaces", "secrets", "configmaps"] {
+            assert!(!rules_grant(&cluster_rules, "", resource, verb, None), "{verb} {resource} should not be granted");
+        }
+        assert!(!rules_grant(&cluster_rules, "coordination.k8s.io", "leases", verb, None), "leases cluster-wide");
+    }
+    for r in &cluster_roles {
+        assert!(!r.metadata.name.as_deref().unwrap().starts_with("system:"), "{:?}", r.metadata.name);
+    }
+
+    // Every argument parses with the real binary (`--version` answers once every other flag parsed).
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster")).args(&args).arg("--version").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // And the shard flags pass heapster's own checks (a Lease name the API server takes, a kubernetes source),
+    // which end a start with status 2 before anything else; here, out of a pod, the start then fails otherwise.
+    let out = Command::new(env!("CARGO_BIN_EXE_heapster"))
+        .args(&args)
+        .arg("--heapster_port=0")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "out of a pod heapster cannot reach the API server: {stderr}");
+    assert_ne!(out.status.code(), Some(2), "the flags were refused: {stderr}");
+    assert!(stderr.contains("KUBERNETES_SERVICE_HOST"), "past the flags' checks, at the in-cluster source: {stderr}");
 }

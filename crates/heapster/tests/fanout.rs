@@ -1,6 +1,6 @@
 //! Reading a sharded heapster from any replica: two heapsters, each scraping its own simulated cluster and naming
-//! the other in `--peers`, answer the model API and metrics.k8s.io for both; with the other replica hung or dead,
-//! a replica still answers its own part and counts the failure.
+//! the other in `--peers`, answer the model API, metrics.k8s.io and custom.metrics.k8s.io for both; with the other
+//! replica hung or dead, a replica still answers its own part and counts the failure.
 //!
 //! The simulator names nodes `sim-node-N` in every simulation, so the two shards differ in size: A scrapes
 //! `sim-node-0..1`, B `sim-node-0..2`; `sim-node-2` and its pods (named after the node index) exist only in B.
@@ -158,6 +158,35 @@ async fn any_replica_answers_for_the_whole_cluster() {
         .to_owned();
     let one = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{}", only_b[0]);
     assert_eq!(json(&base_a, &one, false).await["metadata"]["name"], only_b[0].as_str());
+
+    // custom.metrics.k8s.io from A: B's pods in a selector list and one by one, B's node, and the namespace's
+    // value the sum of both replicas' own (read until neither replica's part changed around the merged read).
+    let cm = "/apis/custom.metrics.k8s.io/v1beta2";
+    let described = |v: &Value| -> Vec<String> {
+        let items = v["items"].as_array().unwrap();
+        items.iter().map(|i| i["describedObject"]["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let custom_pods = described(&json(&base_a, &format!("{cm}/namespaces/{ns}/pods/*/cpu_usage_rate"), false).await);
+    assert!(custom_pods.contains(only_b[0]), "{} missing from A's list: {custom_pods:?}", only_b[0]);
+    assert!(custom_pods.iter().any(|p| !on_node_2(p)), "A's own pods missing: {custom_pods:?}");
+    let one = json(&base_a, &format!("{cm}/namespaces/{ns}/pods/{}/cpu_usage_rate", only_b[0]), false).await;
+    assert_eq!(described(&one), [only_b[0].clone()]);
+    let node = json(&base_a, &format!("{cm}/nodes/sim-node-2/memory_working_set"), false).await;
+    assert_eq!(described(&node), ["sim-node-2"]);
+    let ns_cpu = format!("{cm}/namespaces/{ns}/metrics/cpu_usage_rate");
+    let value = |v: Value| heapster_model::quantity::parse(v["items"][0]["value"].as_str().unwrap()).unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (a1, b1) = (value(json(&base_a, &ns_cpu, true).await), value(json(&base_b, &ns_cpu, true).await));
+        let merged = value(json(&base_a, &ns_cpu, false).await);
+        let (a2, b2) = (value(json(&base_a, &ns_cpu, true).await), value(json(&base_b, &ns_cpu, true).await));
+        if a1 == a2 && b1 == b2 {
+            assert!(a1 > 0.0 && b1 > 0.0, "a part is 0: the sum would prove nothing");
+            assert!((merged - a1 - b1).abs() < 1e-3, "{ns}: merged {merged}, A {a1} + B {b1}");
+            break;
+        }
+        assert!(Instant::now() < until, "the replicas' parts never held still for one read");
+    }
 
     // The namespace's cpu/usage_rate from A is the sum of both replicas' own roll-ups, point by point.
     let ns_rate = format!("/api/v1/model/namespaces/{ns}/metrics/cpu/usage_rate");

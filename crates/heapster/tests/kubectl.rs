@@ -14,67 +14,16 @@ mod common;
 
 use common::Heapster;
 use common::cgroups::Fixture;
+use common::kubectl::Kubectl;
 use heapster_model::quantity;
 use heapster_sim::{SimConfig, Simulation};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 const MIB: i64 = 1 << 20;
-
-/// kubectl with an empty kubeconfig, a cache and a HOME of its own, removed on drop.
-struct Kubectl {
-    dir: PathBuf,
-}
-
-impl Kubectl {
-    fn new(tag: &str) -> Kubectl {
-        let dir = std::env::temp_dir().join(format!("heapster-kubectl-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("kubeconfig"), "").unwrap();
-        Kubectl { dir }
-    }
-
-    /// Runs `kubectl --server=http://127.0.0.1:PORT ARGS`: status, stdout and stderr.
-    fn try_run(&self, port: u16, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("kubectl")
-            .env("KUBECONFIG", self.dir.join("kubeconfig"))
-            .env("HOME", &self.dir)
-            .arg(format!("--server=http://127.0.0.1:{port}"))
-            .arg(format!("--cache-dir={}", self.dir.join("cache").display()))
-            .arg("--request-timeout=30s")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run kubectl ({e}): install it (gcloud's kubectl dispatcher)"));
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.success(), text(&out.stdout), text(&out.stderr))
-    }
-
-    /// stdout of a kubectl run that must succeed.
-    fn run(&self, port: u16, args: &[&str]) -> String {
-        let (ok, out, err) = self.try_run(port, args);
-        assert!(ok, "kubectl {args:?} failed: {err}{out}");
-        out
-    }
-
-    /// The minor version of the kubectl the dispatcher picked for this server.
-    fn client_minor(&self, port: u16) -> String {
-        let out = self.run(port, &["version", "--output=json"]);
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl version: {e}: {out}"));
-        v["clientVersion"]["minor"].as_str().unwrap_or_default().trim_end_matches('+').to_owned()
-    }
-}
-
-impl Drop for Kubectl {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A table as kubectl prints it: the header's columns, then one row of cells per line.
 fn table(text: &str) -> (Vec<String>, Vec<Vec<String>>) {

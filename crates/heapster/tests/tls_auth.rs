@@ -518,6 +518,44 @@ async fn delegated_authorization_with_subject_access_reviews() {
     assert_eq!(reviews(), 5);
 }
 
+/// custom.metrics.k8s.io under `--authorization_webhook`: reviewed as kube-apiserver's request info sees the
+/// request (the metric is the subresource: `get pods/network_rx_rate` named `*` for a selector list; a namespace's
+/// own metric is `get metrics` named after it), so RBAC rules on `pods/<metric>` decide, and `pods` alone does
+/// not cover them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_metrics_are_authorized_with_the_metric_as_subresource() {
+    let sim = Simulation::start(SimConfig { nodes: 1, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let (alice, hpa) = (jwt("alice"), jwt("hpa"));
+    let hpa_user = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
+    sim.token_reviews().accept(&alice, "alice", &[]);
+    sim.token_reviews().accept(&hpa, hpa_user, &[]);
+    let group = "custom.metrics.k8s.io";
+    sim.access_reviews().allow_resource("alice", group, "pods", Some("scraper"));
+    sim.access_reviews().allow_resource(hpa_user, group, "pods/network_rx_rate", Some("scraper"));
+    sim.access_reviews().allow_resource(hpa_user, group, "metrics", Some("scraper"));
+    let (_h, base, c) = start_on_sim(&sim, &["--authentication_token_webhook", "--authorization_webhook"]).await;
+    let cm = format!("{base}/apis/custom.metrics.k8s.io/v1beta2");
+    let pods = format!("{cm}/namespaces/scraper/pods/*/network_rx_rate?labelSelector=app%3De2e");
+    // Allowed: answered by the API (200, or 404 before the first rates), never refused.
+    for url in [&pods, &format!("{cm}/namespaces/scraper/metrics/network_rx_rate")] {
+        let (status, body) = get(&c, url, Some(&hpa)).await.unwrap();
+        assert!(status == 200 || status == 404 && body.contains("NotFound"), "{url}: {status} {body}");
+    }
+    let m = status_denial(&get(&c, &pods, Some(&alice)).await, 403, "Forbidden");
+    assert!(
+        m.contains(
+            "User \"alice\" cannot get resource \"pods/network_rx_rate\" in API group \"custom.metrics.k8s.io\" in \
+             the namespace \"scraper\""
+        ),
+        "{m}"
+    );
+    let other_metric = format!("{cm}/namespaces/scraper/pods/p/cpu_usage_rate");
+    let m = status_denial(&get(&c, &other_metric, Some(&hpa)).await, 403, "Forbidden");
+    assert!(m.contains("\"pods/cpu_usage_rate\""), "{m}");
+    let other_namespace = format!("{cm}/namespaces/kube-system/pods/*/network_rx_rate");
+    status_denial(&get(&c, &other_namespace, Some(&hpa)).await, 403, "Forbidden");
+}
+
 /// `--requestheader_*`: the user named in `X-Remote-User` / `X-Remote-Group` is trusted only on a connection
 /// that presented a front-proxy certificate signed by `--requestheader_client_ca_file` with an allowed name.
 /// Forged headers (no certificate, another CA's, a name not allowed) authenticate nobody.

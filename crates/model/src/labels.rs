@@ -22,6 +22,9 @@ pub const CLUSTER_NAME: &str = "cluster_name";
 pub const ACCELERATOR_MAKE: &str = "make";
 pub const ACCELERATOR_MODEL: &str = "model";
 pub const ACCELERATOR_ID: &str = "accelerator_id";
+/// The replica that wrote a namespace or cluster roll-up of its own nodes (`--shard_export_rollups`). Added on the
+/// way to the sinks only, never to the model's sets, so it is not in [`ALL`] (the export schema's labels).
+pub const SHARD: &str = "shard";
 
 /// A label name with what it means, for `metric-export-schema` and the docs.
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -83,6 +83,55 @@ pub fn describe_tls(e: &rustls::Error, trust: &str, insecure: &str) -> String {
     format!("{what}: {e}")
 }
 
+/// A certificate verifier that takes any certificate: the handshake's signatures are still checked (so the
+/// session is encrypted, just not authenticated). For the Kafka sink's `insecuressl=true`, and for `heapster
+/// doctor`, which shakes hands with every kubelet whatever its certificate in order to read it and say what is
+/// wrong with it.
+#[derive(Debug)]
+pub struct AnyCertificate(pub std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl AnyCertificate {
+    /// With ring's algorithms, as everywhere in heapster.
+    pub fn ring() -> AnyCertificate {
+        AnyCertificate(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

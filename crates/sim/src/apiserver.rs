@@ -160,6 +160,7 @@ impl AccessReviews {
     }
 
     /// `user` may read `resource` of API `group` in `namespace` (None: every namespace and cluster-scoped).
+    /// `resource` is matched as RBAC does: `*`, `pods`, `pods/network_rx_rate` (a subresource), `*/network_rx_rate`.
     pub fn allow_resource(&self, user: &str, group: &str, resource: &str, namespace: Option<&str>) {
         let rule = AccessRule::Resource {
             group: group.into(),
@@ -198,8 +199,17 @@ impl AccessReviews {
             }
             AccessRule::Resource { group, resource, namespace } => {
                 let r = &spec["resourceAttributes"];
+                // As RBAC matches: `*`, the resource with its subresource (`pods/network_rx_rate`), or
+                // `*/<subresource>`; a bare `pods` does not cover a subresource.
+                let requested = r["resource"].as_str().unwrap_or_default();
+                let sub = r["subresource"].as_str().filter(|s| !s.is_empty());
+                let resource_matches = resource == "*"
+                    || match sub {
+                        Some(sub) => *resource == format!("{requested}/{sub}") || *resource == format!("*/{sub}"),
+                        None => resource == requested,
+                    };
                 r["group"].as_str() == Some(group)
-                    && r["resource"].as_str() == Some(resource)
+                    && resource_matches
                     && namespace.as_ref().is_none_or(|ns| r["namespace"].as_str() == Some(ns))
             }
         })
@@ -281,7 +291,10 @@ fn pod_json(node: &str, pod: &PodInstance, extra_labels: &BTreeMap<String, Strin
         "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid, "resourceVersion": "1",
                      "labels": labels, "creationTimestamp": start},
         "spec": {"nodeName": node, "containers": containers},
-        "status": {"phase": "Running", "startTime": start, "containerStatuses": statuses},
+        // Ready, as the HPA counts only Ready pods when it turns an Object metric into replicas.
+        "status": {"phase": "Running", "startTime": start, "containerStatuses": statuses,
+                   "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": start},
+                                  {"type": "ContainersReady", "status": "True", "lastTransitionTime": start}]},
     })
 }
 

@@ -175,6 +175,41 @@ impl Template {
             .expect("the built-in template parses")
     }
 
+    /// A template of one pod per `(app, rate)` in `namespace`: the pod in slot `i` is named after its app
+    /// (`app-NODE-SLOT-gN`, label `app=<app>`; an app name has no `-`) and receives exactly `rate` bytes a second:
+    /// its `rxBytes` counter (and its interface's) grows at that rate from the pod's start, every other
+    /// interface's stays 0. Built from the built-in fixture's first single-container pod; for tests that check
+    /// rates end to end, such as the replica counts an HPA computes from them.
+    pub fn with_network_rates(namespace: &str, pods: &[(&str, f64)]) -> Template {
+        let mut doc: Value =
+            serde_json::from_str(include_str!("../fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json"))
+                .expect("the built-in template parses");
+        let base = doc["pods"]
+            .as_array()
+            .and_then(|pods| pods.iter().find(|p| p["containers"].as_array().is_some_and(|c| c.len() == 1)))
+            .cloned()
+            .expect("the fixture has a single-container pod");
+        let pods: Vec<Value> = pods
+            .iter()
+            .map(|(app, rate)| {
+                let mut p = base.clone();
+                p["podRef"]["name"] = Value::from(*app);
+                p["podRef"]["namespace"] = Value::from(namespace);
+                // Counters are written as the recorded value per hour times the pod's age in hours.
+                let per_hour = Value::from(rate * 3600.0);
+                let net = &mut p["network"];
+                let eth = net["name"].as_str().unwrap_or("eth0").to_owned();
+                net["rxBytes"] = per_hour.clone();
+                for iface in net["interfaces"].as_array_mut().into_iter().flatten() {
+                    iface["rxBytes"] = if iface["name"] == eth.as_str() { per_hour.clone() } else { Value::from(0) };
+                }
+                p
+            })
+            .collect();
+        doc["pods"] = Value::Array(pods);
+        Template::from_json(&doc.to_string()).expect("a template built from the fixture parses")
+    }
+
     pub fn pod_templates(&self) -> usize {
         self.pods.len()
     }
@@ -243,6 +278,13 @@ impl NodeSpec {
     pub fn pods(&self, template: &Template, now: DateTime<Utc>) -> Vec<PodInstance> {
         (0..self.pods).map(|slot| self.pod(template, slot, now)).collect()
     }
+}
+
+/// `t` without its sub-millisecond part. Documents carry their reading time in milliseconds; counters computed
+/// from the same truncated instant grow by exactly rate × the difference of two reading times, whatever the
+/// fraction of a millisecond the epoch has (otherwise a rate over 2 s could be off by 1 ms in 2,000, 0.05 %).
+fn whole_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
 /// The reading time of a document at `now`, the node's start (an hour before the epoch) and its age in seconds.
@@ -325,6 +367,7 @@ fn write_value(out: &mut String, v: &Value, clock: &Clock) {
 /// numbers written with `itoa`, no value built per pod, as 15,000 simulated nodes make 1,000 documents a second
 /// on the cores heapster uses too. [`render_walking`] is the reference it is tested against.
 pub fn render(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> String {
+    let now = whole_millis(now);
     let templates = template.pod_segments.len();
     let bytes: usize =
         template.node_bytes + 64 + (0..node.pods).map(|s| template.pod_bytes[s % templates]).sum::<usize>();
@@ -372,6 +415,7 @@ pub fn render(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> Strin
 /// the compiled rendering is byte for byte the same.
 #[cfg(test)]
 pub fn render_walking(template: &Template, node: &NodeSpec, now: DateTime<Utc>) -> String {
+    let now = whole_millis(now);
     let members = |out: &mut String, v: &Value, skip: &str, clock: &Clock| {
         if let Value::Object(map) = v {
             for (k, v) in map.iter().filter(|(k, _)| *k != skip) {

@@ -8,6 +8,9 @@
 //! The API server (127.0.0.1) lists and watches nodes, pods and namespaces derived from the kubelets
 //! ([`apiserver`]), and stores Events and Leases that tests drive through [`Simulation::events`] ([`events`]).
 //!
+//! What `heapster doctor` checks can be set up right or broken through [`setup`]: what each token may do
+//! (SelfSubjectAccessReview), the APIService objects and their conditions, and a clock skew in the `Date` header.
+//!
 //! Servers speak plain http unless [`SimConfig`] gives them a certificate ([`tls::SimTls`], made with
 //! [`tls::TestPki`]) and, optionally, a bearer token they require.
 
@@ -15,6 +18,7 @@ pub mod apiserver;
 pub mod events;
 pub mod kubelet;
 mod leases;
+pub mod setup;
 pub mod tls;
 
 use axum::Router;
@@ -95,6 +99,8 @@ pub struct Simulation {
     /// Stops node `i`'s kubelet when set.
     kubelet_stops: Vec<watch::Sender<bool>>,
     node_states: Vec<Arc<NodeState>>,
+    /// Permissions, APIServices and clock skew that tests set ([`setup`]).
+    setup: Arc<setup::Setup>,
 }
 
 impl Simulation {
@@ -292,7 +298,11 @@ impl Simulation {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
         let api_server = listener.local_addr()?;
         let events = Arc::new(events::EventStore::new(config.event_bookmark_interval));
-        let app = apiserver::router(view.clone()).merge(events::router(events.clone()));
+        let setup = Arc::new(setup::Setup::default());
+        let app = apiserver::router(view.clone())
+            .merge(events::router(events.clone()))
+            .merge(setup::router(setup.clone()))
+            .layer(axum::middleware::from_fn_with_state(setup.clone(), setup::date_header));
         tls::serve(listener, app, config.api_tls.as_ref(), config.api_token.as_deref())?;
         Ok(Simulation {
             nodes,
@@ -303,6 +313,7 @@ impl Simulation {
             events,
             kubelet_stops,
             node_states,
+            setup,
         })
     }
 }

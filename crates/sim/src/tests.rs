@@ -57,6 +57,50 @@ fn churn_replaces_pods_over_time() {
     assert_eq!(doc["pods"][0]["podRef"]["name"], later[0].name.as_str());
 }
 
+/// `with_network_rates`: pod slot `i` receives exactly its rate, through heapster's own kubelet source, and the
+/// API server lists the pods Ready with their `app` label.
+#[tokio::test]
+async fn network_rate_templates_give_each_pod_its_rate() {
+    let pods = [("web", 1000.0), ("web", 2500.0), ("db", 0.0)];
+    let epoch = Utc::now() - chrono::Duration::seconds(60);
+    let config = SimConfig { nodes: 1, pods_per_node: 3, ..Default::default() };
+    let sim = Simulation::start_with(config, Template::with_network_rates("web", &pods), epoch).await.unwrap();
+    let node = &sim.nodes[0];
+    let source = KubeletSource {
+        node: node.spec.name.clone(),
+        host_id: None,
+        url: format!("http://{}/stats/summary", node.addr),
+        client: KubeletClient::new(ClientConfig::default()).unwrap(),
+        metrics: Default::default(),
+        api_pods: None,
+    };
+    let a = source.scrape(0).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = source.scrape(0).await.unwrap();
+    for (slot, (app, want)) in pods.iter().enumerate() {
+        let key = format!("namespace:web/pod:{app}-0-{slot}-g0");
+        let rx = |batch: &heapster_model::DataBatch| match batch.sets[&key].get("network/rx") {
+            Some(MetricValue::Int(v)) => v,
+            other => panic!("{key}: {other:?}"),
+        };
+        let dt_s = (b.sets[&key].scrape_time - a.sets[&key].scrape_time) as f64 / 1000.0;
+        let rate = (rx(&b) - rx(&a)) as f64 / dt_s;
+        assert!((rate - want).abs() <= 1.0 / dt_s + 1e-9, "{key}: {rate} B/s, want {want}");
+        assert!((rx(&b) as f64 / want.max(1.0) - 60.0).abs() < 5.0 || *want == 0.0, "counted from the pod's start");
+    }
+    let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::all(client);
+    let items = pods.list(&Default::default()).await.unwrap().items;
+    assert!(items.iter().all(|p| p.metadata.namespace.as_deref() == Some("web")));
+    assert_eq!(items.len(), 3);
+    for p in items {
+        let name = p.metadata.name.unwrap();
+        assert_eq!(p.metadata.labels.unwrap()["app"], name.split('-').next().unwrap());
+        let conditions = p.status.unwrap().conditions.unwrap();
+        assert!(conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"), "{conditions:?}");
+    }
+}
+
 /// Compiled templates render exactly what walking the recorded JSON renders, at several moments and with churn.
 #[test]
 fn compiled_rendering_is_byte_for_byte_the_walking_one() {

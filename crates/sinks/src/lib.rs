@@ -59,6 +59,23 @@ pub trait DataSink: Send + Sync {
 
     /// Writes one batch. Called by the manager with one batch at a time per sink, in order.
     async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError>;
+
+    /// One cheap request that tells whether the sink's server is reachable and takes the configured credentials,
+    /// writing nothing, for `heapster doctor`. Kinds without such a request say so.
+    async fn check(&self) -> SinkCheck {
+        SinkCheck::Skip("no cheap check for this kind of sink: its first write tells (heapster's log)".into())
+    }
+}
+
+/// What [`DataSink::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkCheck {
+    /// Reachable, credentials taken; the text says what was seen.
+    Ok(String),
+    /// What is wrong, and the option or server change that fixes it.
+    Fail { problem: String, fix: String },
+    /// Not checked, and why.
+    Skip(String),
 }
 
 /// How a `--sink` value becomes a sink of one kind, counting on the given self-metrics.

@@ -129,12 +129,6 @@ impl Row<'_> {
     fn present(&self, i: usize) -> bool {
         i < self.n && self.presence.is_none_or(|p| bit(p, i))
     }
-    fn count(&self) -> usize {
-        match self.presence {
-            None => self.n,
-            Some(p) => p.iter().map(|b| b.count_ones() as usize).sum(),
-        }
-    }
 }
 
 fn read_row<'a>(block: &'a Block, pos: &mut usize) -> Row<'a> {
@@ -271,11 +265,6 @@ impl Block {
             }
             pos = bits.aligned();
         }
-    }
-
-    /// Calls `f(seq, count)` with the number of values of each row.
-    pub fn row_counts(&self, mut f: impl FnMut(u64, usize)) {
-        self.each_row(|row| f(row.seq, row.count()));
     }
 
     /// Calls `f(seq, i)` for every present series of every row (no values decoded).

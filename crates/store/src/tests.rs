@@ -61,6 +61,7 @@ fn gaps_and_sets_that_age_out() {
     st.ingest(batch(30_000, &[("node:a", &[]), ("node:b", &[("memory/usage", MetricValue::Int(8))])]));
     assert_eq!(values(&st, "node:b", "memory/usage"), vec![(0, MetricValue::Int(9)), (30_000, MetricValue::Int(8))]);
     assert_eq!(values(&st, "node:a", "memory/usage").len(), 2);
+    assert_eq!((st.stats().sets, st.stats().points), (2, 4));
     // node:b last seen at 30 s; at 95 s the window (35 s, 95 s] no longer has it.
     st.ingest(batch(95_000, &[("node:a", &[("memory/usage", MetricValue::Int(3))])]));
     assert_eq!(st.keys(), vec!["node:a"]);
@@ -70,6 +71,8 @@ fn gaps_and_sets_that_age_out() {
     assert_eq!(st.label("node:a", "missing"), None);
     assert_eq!(st.label("node:b", "type"), None, "aged out");
     assert_eq!(st.set_info("node:a").unwrap().last_seen, 95_000);
+    // Counted at ingest, the size follows the window: only the 95 s batch's one value is left.
+    assert_eq!((st.stats().sets, st.stats().series, st.stats().points), (1, 1, 1));
 }
 
 #[test]
@@ -99,6 +102,24 @@ fn labelled_metrics_are_separate_series() {
     assert_eq!(p[0].value, MetricValue::Int(20));
     assert!(st.points("node:a", "filesystem/usage", &Labels::new(), None, None).is_none());
     assert_eq!(st.set_info("node:a").unwrap().metric_names, vec!["filesystem/usage"]);
+}
+
+#[test]
+fn metric_names_of_a_type_are_the_unlabelled_ones_of_live_sets() {
+    let st = store(60);
+    st.ingest(batch(
+        0,
+        &[("node:a", &[("memory/usage", MetricValue::Int(1))]), ("node:b", &[("cpu/usage_rate", MetricValue::Int(9))])],
+    ));
+    let mut b = (*batch(15_000, &[("node:a", &[("network/rx_rate", MetricValue::Float(1.5))])])).clone();
+    let s = b.sets.get_mut("node:a").unwrap();
+    s.add_labeled("filesystem/usage", Labels::from([("resource_id", "/dev/vda".into())]), MetricValue::Int(3));
+    st.ingest(Arc::new(b));
+    assert_eq!(st.metric_names_of_type(MetricSetType::Node), vec!["cpu/usage_rate", "memory/usage", "network/rx_rate"]);
+    assert!(st.metric_names_of_type(MetricSetType::Pod).is_empty());
+    // node:b ages out, and its metric with it.
+    st.ingest(batch(90_000, &[("node:a", &[("memory/usage", MetricValue::Int(2))])]));
+    assert_eq!(st.metric_names_of_type(MetricSetType::Node), vec!["memory/usage"]);
 }
 
 /// The reference: what a store must answer, kept the plain way.

@@ -18,6 +18,22 @@ impl Influxd {
 
     /// Starts `influxd` on a free port (and a free one for its RPC service) and waits until `/ping` answers.
     pub fn start() -> Influxd {
+        Self::start_with("")
+    }
+
+    /// As [`Influxd::start`], with `auth-enabled = true` and one admin user, `user` with password `password`
+    /// (made as InfluxDB lets the first one be made, without credentials): requests without them answer 401.
+    pub fn start_with_auth(user: &str, password: &str) -> Influxd {
+        let influxd = Self::start_with("  auth-enabled = true\n");
+        let q = format!("CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES");
+        let mut url = url::Url::parse(&format!("{}/query", influxd.url())).unwrap();
+        url.query_pairs_mut().append_pair("q", &q);
+        let (status, body) = http("POST", url.as_str(), None);
+        assert_eq!(status, 200, "{q}: {body}");
+        influxd
+    }
+
+    fn start_with(http_options: &str) -> Influxd {
         let server = Server::new(&["influxd"], "the Debian package influxdb");
         let (port, rpc) = (free_port(), free_port());
         let d = server.dir().display();
@@ -26,7 +42,7 @@ impl Influxd {
             "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
              [meta]\n  dir = \"{d}/meta\"\n\
              [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n{http_options}\
              [monitor]\n  store-enabled = false\n\
              [continuous_queries]\n  enabled = false\n"
         );

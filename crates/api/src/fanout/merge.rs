@@ -31,6 +31,11 @@ pub(crate) enum Merge {
     /// The dashboard's charts of the cluster or a namespace, rolled up per replica: summed per timestamp. (Charts
     /// of any other set are one replica's: [`Merge::FirstFound`].)
     SummedSeries,
+    /// A custom metrics MetricValueList of pods or nodes by selector: the union of items by described object.
+    MetricValues,
+    /// The custom metric of a namespace, which each replica rolls up from its own pods: the values added up.
+    /// (Metrics the namespace aggregator does not sum are [`Merge::FirstFound`].)
+    SummedMetricValue,
     /// One page of a dashboard list: every replica is asked for its first `page × per_page` rows, which are merged
     /// in the list's order and cut to the page.
     Page(ListQuery),
@@ -56,6 +61,8 @@ pub(crate) fn merge(rule: &Merge, answers: Vec<Value>) -> Option<Value> {
         Merge::Overview => overview(answers),
         Merge::SummedSeries => summed_series(answers),
         Merge::Page(q) => page(answers, q),
+        Merge::MetricValues => metric_values(answers),
+        Merge::SummedMetricValue => summed_metric_value(answers),
     }
 }
 
@@ -160,6 +167,42 @@ fn items(answers: Vec<Value>) -> Option<Value> {
         }
     }
     out["items"] = Value::Array(all.into_values().collect());
+    Some(out)
+}
+
+fn metric_values(answers: Vec<Value>) -> Option<Value> {
+    let mut answers = answers.into_iter();
+    let mut out = answers.next()?;
+    out.get("items")?.as_array()?;
+    let mut all: BTreeMap<(String, String), Value> = BTreeMap::new();
+    for a in std::iter::once(out["items"].take()).chain(answers.map(|mut a| a["items"].take())) {
+        let Value::Array(list) = a else { continue };
+        for item in list {
+            let o = &item["describedObject"];
+            let id = (o["namespace"].as_str().unwrap_or("").to_owned(), o["name"].as_str().unwrap_or("").to_owned());
+            all.entry(id).or_insert(item);
+        }
+    }
+    out["items"] = Value::Array(all.into_values().collect());
+    Some(out)
+}
+
+/// The sum of each answer's one item's `value` (a Quantity), the newest timestamp; milli-units as every replica
+/// sends them.
+fn summed_metric_value(answers: Vec<Value>) -> Option<Value> {
+    let mut answers = answers.into_iter();
+    let mut out = answers.next()?;
+    let mut sum = heapster_model::quantity::parse(out["items"].get(0)?["value"].as_str()?)?;
+    let mut newest = out["items"][0]["timestamp"].as_str().unwrap_or("").to_owned();
+    for a in answers {
+        let Some(item) = a["items"].get(0) else { continue };
+        sum += item["value"].as_str().and_then(heapster_model::quantity::parse).unwrap_or(0.0);
+        newest = newest.max(item["timestamp"].as_str().unwrap_or("").to_owned());
+    }
+    let milli = (sum * 1000.0).round();
+    let milli = if milli.is_finite() { milli as i64 } else { 0 };
+    out["items"][0]["value"] = Value::from(heapster_model::quantity::decimal_si(milli, -3));
+    out["items"][0]["timestamp"] = Value::from(newest);
     Some(out)
 }
 
@@ -310,6 +353,20 @@ mod tests {
         let m = merge(&Merge::Items, vec![a, b]).unwrap();
         assert_eq!(m["kind"], "PodMetricsList");
         assert_eq!(m["items"].as_array().unwrap().iter().map(|i| i["v"].as_i64().unwrap()).collect::<Vec<_>>(), [3, 1]);
+    }
+
+    #[test]
+    fn metric_values_are_a_union_by_object_and_namespace_values_add_up() {
+        let item = |ns: &str, name: &str, v: &str, t: &str| json!({"describedObject": {"kind": "Pod", "namespace": ns, "name": name}, "value": v, "timestamp": t});
+        let a = json!({"kind": "MetricValueList", "items": [item("x", "p", "1", "t1")]});
+        let b = json!({"kind": "MetricValueList", "items": [item("x", "p", "2", "t1"), item("x", "q", "3", "t1")]});
+        let m = merge(&Merge::MetricValues, vec![a.clone(), b.clone()]).unwrap();
+        let values: Vec<&str> = m["items"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
+        assert_eq!(values, ["1", "3"]);
+        let ns = |v: &str, t: &str| json!({"kind": "MetricValueList", "items": [item("", "x", v, t)]});
+        let m = merge(&Merge::SummedMetricValue, vec![ns("1500m", "t1"), ns("250k", "t2"), ns("2", "t0")]).unwrap();
+        assert_eq!(m["items"][0]["value"], "250003500m");
+        assert_eq!(m["items"][0]["timestamp"], "t2");
     }
 
     #[test]

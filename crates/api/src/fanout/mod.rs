@@ -1,5 +1,6 @@
-//! Reading a sharded heapster from any replica: the model API, metrics.k8s.io and the dashboard's data answer for
-//! the whole cluster by asking the other replicas ([`Peers`]) for their own part and merging ([`merge`]).
+//! Reading a sharded heapster from any replica: the model API, metrics.k8s.io, custom.metrics.k8s.io and the
+//! dashboard's data answer for the whole cluster by asking the other replicas ([`Peers`]) for their own part and
+//! merging ([`merge`]).
 //!
 //! - A request that reaches a replica from outside is answered here and by every other replica at once; the other
 //!   replicas are asked with [`LOCAL_HEADER`], which makes them answer from their own store only, so a request
@@ -168,6 +169,29 @@ fn classify(template: &str, uri: &Uri, core_passthrough: bool) -> Option<Merge> 
             return match rest.trim_end_matches('/') {
                 "/nodes" | "/pods" | "/namespaces/{ns}/pods" => Some(Merge::Items),
                 "/nodes/{name}" | "/namespaces/{ns}/pods/{name}" => Some(Merge::FirstFound),
+                _ => None,
+            };
+        }
+    }
+    for v in crate::custom_metrics_api::CmVersion::ALL {
+        if let Some(rest) = template.strip_prefix(v.prefix()) {
+            let mut segments = uri.path().rsplit('/');
+            let metric = segments.next().unwrap_or("");
+            let name = segments.next().unwrap_or("");
+            return match rest {
+                "/namespaces/{ns}/pods/{name}/{metric}" | "/nodes/{name}/{metric}" => {
+                    Some(if name == crate::custom_metrics_api::ALL_OBJECTS {
+                        Merge::MetricValues
+                    } else {
+                        Merge::FirstFound
+                    })
+                }
+                "/namespaces/{ns}/metrics/{metric}" => {
+                    let summed = heapster_processors::namespace_aggregator::DEFAULT_METRICS
+                        .iter()
+                        .any(|m| crate::custom_metrics_api::api_metric_name(m) == metric);
+                    Some(if summed { Merge::SummedMetricValue } else { Merge::FirstFound })
+                }
                 _ => None,
             };
         }

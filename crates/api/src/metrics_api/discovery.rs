@@ -64,17 +64,18 @@ fn group(versions: &[ApiVersion]) -> Value {
     })
 }
 
-/// `/apis`: both groups (APIGroupList).
+/// `/apis`: the resource metrics groups and custom.metrics.k8s.io (APIGroupList).
 async fn group_list() -> Json<Value> {
     let mut metrics_k8s = group(&[ApiVersion::V1beta1, ApiVersion::V1alpha1]);
     let mut legacy = group(&[ApiVersion::LegacyV1alpha1]);
-    for g in [&mut metrics_k8s, &mut legacy] {
+    let mut custom = crate::custom_metrics_api::discovery::group();
+    for g in [&mut metrics_k8s, &mut legacy, &mut custom] {
         if let Some(o) = g.as_object_mut() {
             o.remove("kind");
             o.remove("apiVersion");
         }
     }
-    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [metrics_k8s, legacy]}))
+    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [metrics_k8s, legacy, custom]}))
 }
 
 /// `/apis/<group>/<version>`: the NodeMetrics and PodMetrics resources (APIResourceList).

@@ -24,13 +24,13 @@
 
 pub mod discovery;
 pub mod nodes;
-mod objects;
+pub(crate) mod objects;
 pub mod openapi;
 pub mod pods;
 pub mod quantity;
 pub mod selector;
 pub mod status;
-mod stream;
+pub(crate) mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test file uses its own part of this.
 
 pub mod cgroups;
+pub mod kubectl;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

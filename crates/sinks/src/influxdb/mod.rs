@@ -80,4 +80,8 @@ impl DataSink for InfluxdbSink {
         }
         self.transport.write_all(encoded.bodies).await
     }
+
+    async fn check(&self) -> crate::SinkCheck {
+        self.transport.check().await
+    }
 }

@@ -222,6 +222,104 @@ impl Transport {
     }
 }
 
+/// `heapster doctor`'s request.
+impl Transport {
+    /// Whether the sink names no user of its own: none, or Heapster's default `root`/`root`.
+    fn default_credentials(&self) -> bool {
+        let c = &self.config;
+        c.user.is_empty() || (c.user == "root" && c.password == "root")
+    }
+
+    /// 1.x: `SHOW DATABASES` with the sink's credentials (reachable, credentials taken, database there or to be
+    /// made); 2.x/3.x: `/ping` (the token is only checked by a write, which this must not make).
+    pub async fn check(&self) -> crate::SinkCheck {
+        use crate::SinkCheck;
+        let base = &self.config.url;
+        let v1 = self.config.api == Api::V1;
+        let url = if v1 {
+            let mut u = endpoint(base, "query");
+            u.query_pairs_mut().append_pair("q", "SHOW DATABASES");
+            u
+        } else {
+            endpoint(base, "ping")
+        };
+        let mut req = self.http.client().get(url);
+        if v1 && !self.config.user.is_empty() {
+            req = req.basic_auth(&self.config.user, Some(&self.config.password));
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(tls) = heapster_net::tls_failure(&e) {
+                    return SinkCheck::Fail {
+                        problem: format!("InfluxDB at {base}: {}", heapster_net::describe_tls(&tls, "SSL_CERT_FILE", "insecuressl=true")),
+                        fix: "give the server a certificate this host trusts (SSL_CERT_FILE=CA bundle), or add insecuressl=true to --sink=influxdb:...".into(),
+                    };
+                }
+                return SinkCheck::Fail {
+                    problem: format!("InfluxDB at {base} not reachable: {}", heapster_net::error_chain(&e)),
+                    fix: format!(
+                        "start InfluxDB at {base}, or correct the URL in --sink=influxdb:URL (host, port, http/https)"
+                    ),
+                };
+            }
+        };
+        let status = response.status();
+        let version = response
+            .headers()
+            .get("x-influxdb-version")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("InfluxDB {v}"))
+            .unwrap_or_else(|| "InfluxDB".into());
+        let text = response.text().await.unwrap_or_default();
+        let message = error_message(&text);
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let (user, db) = (&self.config.user, &self.config.db);
+            let fix = if self.default_credentials() {
+                format!(
+                    "the server requires authentication: add user=NAME&pw=PASSWORD of an InfluxDB user with WRITE \
+                     on {db} (ALL PRIVILEGES to let heapster create it) to --sink=influxdb:..."
+                )
+            } else {
+                format!(
+                    "correct user= and pw= in --sink=influxdb:... (the user {user:?} and its password), or create \
+                     the user: CREATE USER \"{user}\" WITH PASSWORD '...'; GRANT WRITE ON \"{db}\" TO \"{user}\""
+                )
+            };
+            return SinkCheck::Fail {
+                problem: format!("{version} at {base} refused the credentials ({status}: {message})"),
+                fix,
+            };
+        }
+        if !status.is_success() {
+            return SinkCheck::Fail {
+                problem: format!("{version} at {base} answered {status}: {message}"),
+                fix: "check that the URL of --sink=influxdb:URL is InfluxDB's HTTP API (1.x; for 2.x/3.x give \
+                      token= and bucket=)"
+                    .into(),
+            };
+        }
+        if !v1 {
+            return SinkCheck::Ok(format!(
+                "{version} at {base} answers /ping (the token is checked by the first write)"
+            ));
+        }
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let db = &self.config.db;
+        let exists = doc["results"][0]["series"][0]["values"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r[0].as_str() == Some(db)));
+        let who = if self.default_credentials() {
+            "no credentials needed (Heapster's default root/root sent)".to_owned()
+        } else {
+            format!("user {} accepted", self.config.user)
+        };
+        let database =
+            if exists { format!("database {db} exists") } else { format!("database {db} made at the first write") };
+        SinkCheck::Ok(format!("{version} at {base}: {who}, {database}"))
+    }
+}
+
 /// The HTTP client settings of the sink and of the historical source: per-request timeout, `insecuressl`.
 pub(crate) fn client_settings(config: &InfluxdbConfig) -> ClientSettings {
     ClientSettings {

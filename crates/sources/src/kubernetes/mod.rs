@@ -13,7 +13,7 @@ pub mod shard;
 mod watch;
 
 pub use metadata::{KubeMetadata, NodeEntry};
-pub use options::{AddressType, Connection, KubernetesOptions, OPTIONS, SERVICE_ACCOUNT_DIR};
+pub use options::{AddressType, Connection, KubeletEndpoint, KubernetesOptions, OPTIONS, SERVICE_ACCOUNT_DIR};
 
 use crate::kubelet::{ClientConfig, KubeletClient, KubeletSource};
 use crate::self_metrics::SourceMetrics;
@@ -173,7 +173,7 @@ impl MetricsSourceProvider for KubernetesProvider {
             if shard.is_some_and(|s| !s.owns(&name)) {
                 continue;
             }
-            let Some(host) = self.options.address_of(&node.addresses) else {
+            let Some(endpoint) = self.options.kubelet_endpoint(&node.addresses) else {
                 tracing::warn!(
                     "node {name} has none of the address types {:?}: not scraped",
                     self.options.preferred_address_types
@@ -181,9 +181,7 @@ impl MetricsSourceProvider for KubernetesProvider {
                 continue;
             };
             let host_id = self.options.host_id_annotation.as_ref().and_then(|a| node.annotations.get(a)).cloned();
-            let scheme = if self.options.kubelet_https { "https" } else { "http" };
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
-            let url = format!("{scheme}://{host}:{}/stats/summary", self.options.kubelet_port);
+            let url = endpoint.url("/stats/summary");
             out.push(Arc::new(KubeletSource {
                 node: name,
                 host_id,

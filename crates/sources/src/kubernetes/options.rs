@@ -337,6 +337,39 @@ impl KubernetesOptions {
             .iter()
             .find_map(|t| addresses.iter().find(|a| a.type_ == t.as_str()).map(|a| a.address.clone()))
     }
+
+    /// Where heapster reaches the kubelet of a node with these addresses: the address of the most preferred type,
+    /// the options' port and scheme. The scrapes and `heapster doctor` both ask here, so that the doctor checks
+    /// the very address a scrape would use.
+    pub fn kubelet_endpoint(&self, addresses: &[NodeAddress]) -> Option<KubeletEndpoint> {
+        let host = self.address_of(addresses)?;
+        Some(KubeletEndpoint { host, port: self.kubelet_port, https: self.kubelet_https })
+    }
+}
+
+/// A kubelet as heapster reaches it ([`KubernetesOptions::kubelet_endpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletEndpoint {
+    /// The node address chosen: an IP address or a DNS name.
+    pub host: String,
+    pub port: u16,
+    pub https: bool,
+}
+
+impl KubeletEndpoint {
+    /// `host:port`, an IPv6 address in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The URL of `path` (`/stats/summary`) on this kubelet.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", if self.https { "https" } else { "http" }, self.authority())
+    }
 }
 
 #[cfg(test)]

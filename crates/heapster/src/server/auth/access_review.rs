@@ -3,7 +3,11 @@
 //!
 //! Requests of the resource metrics API (`/apis/metrics.k8s.io/<version>/...` pods and nodes) are reviewed with
 //! resource attributes, as kube-apiserver would (`list pods in namespace default`), so that the same Role that
-//! lets a user `kubectl top` through the aggregator lets it here; every other path is a non-resource URL
+//! lets a user `kubectl top` through the aggregator lets it here. Custom metrics (`/apis/custom.metrics.k8s.io/...`)
+//! are reviewed as kube-apiserver's request info sees them before the aggregator proxies them: the object's
+//! resource with the metric as subresource (`get pods/network_rx_rate` named `p1`, or `*` for a selector list), and
+//! a namespace's own metric as `get metrics` named after the metric in that namespace; every other path is a
+//! non-resource URL
 //! (`get /api/v1/model/nodes/`). Answers are cached by user, groups and attributes, allowed and denied for their
 //! own TTLs (kube-apiserver's `--authorization-webhook-cache-authorized-ttl` and `-unauthorized-ttl`).
 
@@ -25,8 +29,20 @@ const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a request asks to do, in RBAC's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Attributes {
-    NonResource { verb: String, path: String },
-    Resource { verb: String, group: String, version: String, resource: String, namespace: String, name: String },
+    NonResource {
+        verb: String,
+        path: String,
+    },
+    Resource {
+        verb: String,
+        group: String,
+        version: String,
+        resource: String,
+        /// The metric, for custom metrics; empty otherwise.
+        subresource: String,
+        namespace: String,
+        name: String,
+    },
 }
 
 impl Attributes {
@@ -45,9 +61,20 @@ impl Attributes {
                 group: "metrics.k8s.io".into(),
                 version: parts[2].into(),
                 resource: resource.into(),
+                subresource: String::new(),
                 namespace: namespace.into(),
                 name: name.map(|n| n.to_string()).unwrap_or_default(),
             }
+        };
+        // kube-apiserver's request info: a name is present, so `get`, even the selector lists' `*`.
+        let custom = |resource: &str, namespace: &str, name: &str, metric: &str| Attributes::Resource {
+            verb: verb.clone(),
+            group: "custom.metrics.k8s.io".into(),
+            version: parts[2].into(),
+            resource: resource.into(),
+            subresource: metric.into(),
+            namespace: namespace.into(),
+            name: name.into(),
         };
         match parts[..] {
             ["apis", "metrics.k8s.io", _, r @ ("nodes" | "pods"), ref name @ ..] if name.len() <= 1 => {
@@ -56,20 +83,30 @@ impl Attributes {
             ["apis", "metrics.k8s.io", _, "namespaces", ns, "pods", ref name @ ..] if name.len() <= 1 => {
                 resource("pods", ns, name.first())
             }
+            ["apis", "custom.metrics.k8s.io", _, "namespaces", ns, "pods", name, metric] => {
+                custom("pods", ns, name, metric)
+            }
+            ["apis", "custom.metrics.k8s.io", _, "namespaces", ns, "metrics", metric] => {
+                custom("metrics", ns, metric, "")
+            }
+            ["apis", "custom.metrics.k8s.io", _, "nodes", name, metric] => custom("nodes", "", name, metric),
             _ => Attributes::NonResource { verb, path: path.to_string() },
         }
     }
 
     /// Kubernetes' wording of a refusal: `cannot list resource "pods" in API group "metrics.k8s.io" in the
-    /// namespace "default"`.
+    /// namespace "default"` (`resource "pods/network_rx_rate"` with a subresource).
     fn describe(&self) -> String {
         match self {
             Attributes::NonResource { verb, path } => format!("cannot {verb} path {path:?}"),
-            Attributes::Resource { verb, group, resource, namespace, .. } if namespace.is_empty() => {
-                format!("cannot {verb} resource {resource:?} in API group {group:?} at the cluster scope")
-            }
-            Attributes::Resource { verb, group, resource, namespace, .. } => {
-                format!("cannot {verb} resource {resource:?} in API group {group:?} in the namespace {namespace:?}")
+            Attributes::Resource { verb, group, resource, subresource, namespace, .. } => {
+                let resource =
+                    if subresource.is_empty() { resource.clone() } else { format!("{resource}/{subresource}") };
+                if namespace.is_empty() {
+                    format!("cannot {verb} resource {resource:?} in API group {group:?} at the cluster scope")
+                } else {
+                    format!("cannot {verb} resource {resource:?} in API group {group:?} in the namespace {namespace:?}")
+                }
             }
         }
     }
@@ -143,12 +180,13 @@ impl Authorizer {
                 spec.non_resource_attributes =
                     Some(NonResourceAttributes { verb: Some(verb.clone()), path: Some(path.clone()) });
             }
-            Attributes::Resource { verb, group, version, resource, namespace, name } => {
+            Attributes::Resource { verb, group, version, resource, subresource, namespace, name } => {
                 spec.resource_attributes = Some(ResourceAttributes {
                     verb: Some(verb.clone()),
                     group: Some(group.clone()),
                     version: Some(version.clone()),
                     resource: Some(resource.clone()),
+                    subresource: Some(subresource.clone()).filter(|s| !s.is_empty()),
                     namespace: Some(namespace.clone()).filter(|n| !n.is_empty()),
                     name: Some(name.clone()).filter(|n| !n.is_empty()),
                     ..Default::default()
@@ -188,6 +226,7 @@ mod tests {
             group: "metrics.k8s.io".into(),
             version: "v1beta1".into(),
             resource: resource.into(),
+            subresource: String::new(),
             namespace: namespace.into(),
             name: name.into(),
         };
@@ -200,6 +239,37 @@ mod tests {
         for path in ["/apis/metrics.k8s.io/v1beta1", "/apis/metrics.k8s.io", "/api/v1/model/nodes/", "/metrics"] {
             assert_eq!(get(path), Attributes::NonResource { verb: "get".into(), path: path.into() });
         }
+        let custom = |verb: &str, resource: &str, metric: &str, namespace: &str, name: &str| Attributes::Resource {
+            verb: verb.into(),
+            group: "custom.metrics.k8s.io".into(),
+            version: "v1beta2".into(),
+            resource: resource.into(),
+            subresource: metric.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let cm = "/apis/custom.metrics.k8s.io/v1beta2";
+        assert_eq!(
+            get(&format!("{cm}/namespaces/web/pods/p1/network_rx_rate")),
+            custom("get", "pods", "network_rx_rate", "web", "p1")
+        );
+        assert_eq!(
+            get(&format!("{cm}/namespaces/web/pods/*/network_rx_rate")),
+            custom("get", "pods", "network_rx_rate", "web", "*")
+        );
+        assert_eq!(get(&format!("{cm}/nodes/n1/cpu_usage_rate")), custom("get", "nodes", "cpu_usage_rate", "", "n1"));
+        assert_eq!(get(&format!("{cm}/nodes/*/cpu_usage_rate")), custom("get", "nodes", "cpu_usage_rate", "", "*"));
+        assert_eq!(
+            get(&format!("{cm}/namespaces/web/metrics/network_rx_rate")),
+            custom("get", "metrics", "", "web", "network_rx_rate")
+        );
+        for path in [cm.to_string(), "/apis/custom.metrics.k8s.io".into()] {
+            assert_eq!(get(&path), Attributes::NonResource { verb: "get".into(), path });
+        }
+        assert_eq!(
+            custom("get", "pods", "network_rx_rate", "web", "p1").describe(),
+            "cannot get resource \"pods/network_rx_rate\" in API group \"custom.metrics.k8s.io\" in the namespace \"web\""
+        );
         assert_eq!(
             r("list", "pods", "default", "").describe(),
             "cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"default\""
