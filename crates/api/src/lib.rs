@@ -12,6 +12,7 @@
 //! - cAdvisor's `/api/v1.3/{subcontainers,containers,machine}/` ([`cadvisor`]), so one heapster can scrape another.
 //! - the Kubernetes resource metrics API, `/apis/metrics.k8s.io/v1beta1/...` and its discovery documents, which
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
+//! - `/api/v1/cardinality`: what each sink's cardinality governor offered, wrote and cut ([`cardinality`]).
 //! - `/`: the web dashboard, with its JSON under `/api/v1/dashboard/...` ([`dashboard`]).
 //!
 //! Where Heapster answered an unknown entity or metric with an empty 200, this API answers 404 with a one-line JSON
@@ -19,6 +20,7 @@
 //! stay fractional (Heapster truncated every value to an unsigned integer).
 
 pub mod cadvisor;
+pub mod cardinality;
 mod chunked;
 pub mod dashboard;
 pub mod error;
@@ -70,6 +72,8 @@ pub struct ApiState {
     /// The other replicas of a sharded heapster: the model API, metrics.k8s.io and the dashboard's data then
     /// answer for the whole cluster ([`fanout`]). `None`: this replica's store only.
     pub fanout: Option<Arc<fanout::FanOut>>,
+    /// The sinks' cardinality governors, for `/api/v1/cardinality`; `None` when no sink has governor options.
+    pub cardinality: Option<Arc<dyn heapster_model::cardinality::CardinalityReport>>,
 }
 
 impl ApiState {
@@ -86,6 +90,7 @@ impl ApiState {
             ready: None,
             export: true,
             fanout: None,
+            cardinality: None,
         }
     }
 }
@@ -99,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(export)
         .merge(cadvisor::routes())
         .merge(prometheus::routes())
+        .merge(cardinality::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(self_metrics::scrape))
         .fallback(error::not_found_fallback)

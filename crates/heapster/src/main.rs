@@ -186,6 +186,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         values: if flags.api_typed_values { ValueStyle::Typed } else { ValueStyle::Heapster },
         export: !flags.compat.disable_export,
         fanout,
+        cardinality: sink_manager.cardinality(),
     })
     .layer(axum::middleware::from_fn_with_state(http_metrics, heapster_summaries::instrument));
 
