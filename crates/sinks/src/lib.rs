@@ -15,6 +15,8 @@ pub mod events;
 pub mod gcl;
 pub mod gcm;
 pub mod governor;
+#[cfg(test)]
+mod governor_tests;
 pub mod graphite;
 pub mod hawkular;
 pub mod honeycomb;
