@@ -92,7 +92,12 @@ fn show_series_count(influx: &Influxd, db: &str) -> usize {
 fn a_series_budget_and_a_deny_list_hold_in_a_real_influxdb() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let sim = rt
-        .block_on(Simulation::start(SimConfig { nodes: 1, pods_per_node: 30, pod_build_ids: true, ..Default::default() }))
+        .block_on(Simulation::start(SimConfig {
+            nodes: 1,
+            pods_per_node: 30,
+            pod_build_ids: true,
+            ..Default::default()
+        }))
         .unwrap();
     let influx = Influxd::start();
     let base = influx.url();

@@ -218,7 +218,8 @@ fn the_cut_counter_names_the_label_that_grew() {
     let mut f = Fixture::new("max_series=3");
     let mut b = DataBatch { timestamp: 1, ..Default::default() };
     for i in 0..10 {
-        let mut s = MetricSet { labels: labels(&[("pod_name", "p"), ("build", &format!("b{i}"))]), ..Default::default() };
+        let mut s =
+            MetricSet { labels: labels(&[("pod_name", "p"), ("build", &format!("b{i}"))]), ..Default::default() };
         s.set("custom/x", MetricValue::Int(i));
         b.sets.insert(format!("k{i}"), s);
     }
@@ -265,7 +266,10 @@ fn the_report_names_the_top_metrics_and_labels() {
     // labels (10 build ids) ties pod_name (10): by name; both counted before the lists, `labels` marked dropped.
     assert_eq!(r.top_labels[0].label, "labels");
     assert_eq!((r.top_labels[0].values, r.top_labels[0].dropped), (10, true));
-    assert_eq!((r.top_labels[1].label.as_str(), r.top_labels[1].values, r.top_labels[1].dropped), ("pod_name", 10, false));
+    assert_eq!(
+        (r.top_labels[1].label.as_str(), r.top_labels[1].values, r.top_labels[1].dropped),
+        ("pod_name", 10, false)
+    );
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["budget"], serde_json::json!({"max_series": 20, "labels_deny": ["labels"]}));
 }
