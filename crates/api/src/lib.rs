@@ -14,6 +14,7 @@
 //!   `kubectl top` and the HPA read ([`metrics_api`]).
 //! - the Kubernetes custom metrics API, `/apis/custom.metrics.k8s.io/{v1beta2,v1beta1}/...`, which the HPA reads to
 //!   scale on any collected metric ([`custom_metrics_api`]).
+//! - `/api/v1/cardinality`: what each sink's cardinality governor offered, wrote and cut ([`cardinality`]).
 //! - `/`: the web dashboard, with its JSON under `/api/v1/dashboard/...` ([`dashboard`]).
 //! - `/api/v1/cost`: heapster's own bill, CPU per stage and per node, memory per series ([`cost`]).
 //!
@@ -22,6 +23,7 @@
 //! stay fractional (Heapster truncated every value to an unsigned integer).
 
 pub mod cadvisor;
+pub mod cardinality;
 mod chunked;
 pub mod cost;
 pub mod custom_metrics_api;
@@ -81,6 +83,8 @@ pub struct ApiState {
     pub fanout: Option<Arc<fanout::FanOut>>,
     /// heapster's own bill, marked at every round's end: `/api/v1/cost` answers 404 without one.
     pub cost: Option<Arc<heapster_cost::Ledger>>,
+    /// The sinks' cardinality governors, for `/api/v1/cardinality`; `None` when no sink has governor options.
+    pub cardinality: Option<Arc<dyn heapster_model::cardinality::CardinalityReport>>,
 }
 
 impl ApiState {
@@ -98,6 +102,7 @@ impl ApiState {
             export: true,
             fanout: None,
             cost: None,
+            cardinality: None,
         }
     }
 }
@@ -115,6 +120,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(export)
         .merge(cadvisor::routes())
         .merge(prometheus::routes())
+        .merge(cardinality::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(self_metrics::scrape))
         .route("/api/v1/cost", get(cost::cost))

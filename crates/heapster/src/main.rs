@@ -204,6 +204,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         export: !flags.compat.disable_export,
         fanout,
         cost: Some(cost.clone()),
+        cardinality: sink_manager.cardinality(),
     })
     .layer(axum::middleware::from_fn_with_state(http_metrics, heapster_summaries::instrument));
 

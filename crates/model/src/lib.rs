@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod cadvisor;
+pub mod cardinality;
 pub mod catalog;
 pub mod docs;
 pub mod events;

@@ -46,6 +46,8 @@ pub struct ClusterView {
     pub git_version: RwLock<String>,
     /// Pods are replaced over time ([`crate::SimConfig::churn`]): watches must look every second.
     pub churn: bool,
+    /// Every pod carries a `build` label of its own ([`crate::SimConfig::pod_build_ids`]).
+    pub pod_build_ids: bool,
     /// Bumped after every change tests make to nodes or pods (delete, label, list hidden pods): without churn, a
     /// watch re-computes its objects only when this moved, as computing 450,000 pods each second would take more
     /// than the machine's cores.
@@ -261,7 +263,14 @@ fn node_json(spec: &NodeSpec, addr: SocketAddr) -> Value {
     })
 }
 
-fn pod_json(node: &str, pod: &PodInstance, extra_labels: &BTreeMap<String, String>) -> Value {
+/// A build id of a pod's own, from its uid: the same for the pod's life, new when churn replaces it.
+pub fn build_id(uid: &str) -> String {
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let h = uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("b{:012x}", h & 0xffff_ffff_ffff)
+}
+
+fn pod_json(node: &str, pod: &PodInstance, extra_labels: &BTreeMap<String, String>, build_ids: bool) -> Value {
     let start = pod.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let app = pod.name.split('-').next().unwrap_or("app");
     let containers: Vec<Value> = pod
@@ -283,6 +292,9 @@ fn pod_json(node: &str, pod: &PodInstance, extra_labels: &BTreeMap<String, Strin
         })
         .collect();
     let mut labels = json!({"app": app, "sim": "true"});
+    if build_ids {
+        labels["build"] = json!(build_id(&pod.uid));
+    }
     for (k, v) in extra_labels {
         labels[k] = json!(v);
     }
@@ -349,7 +361,7 @@ impl ClusterView {
             let end = offset.saturating_add(limit);
             let (from, to) = (offset.max(total), end.min(total + listed));
             for slot in from.saturating_sub(total)..to.saturating_sub(total) {
-                f(pod_json(&spec.name, &spec.pod(&self.template, slot, now), &extra_labels));
+                f(pod_json(&spec.name, &spec.pod(&self.template, slot, now), &extra_labels, self.pod_build_ids));
                 built += 1;
             }
             total += listed;

@@ -59,6 +59,9 @@ pub struct SimConfig {
     /// How often an event watch that allows bookmarks gets one (a real server sends one about every minute; the
     /// simulation's tests want them sooner).
     pub event_bookmark_interval: Duration,
+    /// Every pod carries a label `build` with a value of its own (a build id, as CI pipelines stamp on pods), so
+    /// that heapster's `labels` label has one value per pod: the high-cardinality label of a governor's tests.
+    pub pod_build_ids: bool,
 }
 
 impl Default for SimConfig {
@@ -75,6 +78,7 @@ impl Default for SimConfig {
             kubelet_token: None,
             unlisted_pods: 0,
             event_bookmark_interval: Duration::from_secs(1),
+            pod_build_ids: false,
         }
     }
 }
@@ -292,6 +296,7 @@ impl Simulation {
             access: Default::default(),
             git_version: std::sync::RwLock::new("v1.33.0-sim".to_owned()),
             churn: config.churn.is_some(),
+            pod_build_ids: config.pod_build_ids,
             changes: Default::default(),
             pods_built: Default::default(),
         });

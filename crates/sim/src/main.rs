@@ -36,6 +36,10 @@ struct Args {
     /// Seconds between the BOOKMARKs of an event watch that allows them.
     #[arg(long, default_value_t = 1)]
     event_bookmark_seconds: u64,
+    /// Give every pod a `build` label of its own (a build id): a high-cardinality label, as for a sink's
+    /// cardinality governor (`max_series=`).
+    #[arg(long)]
+    pod_build_ids: bool,
 }
 
 #[tokio::main]
@@ -69,6 +73,7 @@ async fn main() {
         kubelet_token: a.token.clone(),
         unlisted_pods: 0,
         event_bookmark_interval: Duration::from_secs(a.event_bookmark_seconds.max(1)),
+        pod_build_ids: a.pod_build_ids,
     };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,

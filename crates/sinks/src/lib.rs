@@ -7,11 +7,16 @@
 //! Every sink sits behind [`manager::SinkManager`], which gives it its own bounded queue and deadline, so a slow
 //! or dead sink never holds up scraping, the store or the other sinks, and what it drops is counted. With
 //! `--sink_buffer_dir` the queue is backed by a durable [`spool`] per sink, so outages and restarts lose nothing.
+//! Options every sink takes (`max_series=`, `labels_deny=`, ...) are read here, in [`build`], and applied by the
+//! manager through a [`governor`] per sink.
 
 pub mod elasticsearch;
 pub mod events;
 pub mod gcl;
 pub mod gcm;
+pub mod governor;
+#[cfg(test)]
+mod governor_tests;
 pub mod graphite;
 pub mod hawkular;
 pub mod honeycomb;
@@ -60,6 +65,12 @@ pub trait DataSink: Send + Sync {
     /// Writes one batch. Called by the manager with one batch at a time per sink, in order.
     async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError>;
 
+    /// The cardinality governor's options given in the sink's URI, which the manager applies before the sink
+    /// sees a batch. Only [`build`]'s wrapper has them.
+    fn governor(&self) -> Option<&governor::GovernorConfig> {
+        None
+    }
+
     /// One cheap request that tells whether the sink's server is reachable and takes the configured credentials,
     /// writing nothing, for `heapster doctor`. Kinds without such a request say so.
     async fn check(&self) -> SinkCheck {
@@ -76,6 +87,31 @@ pub enum SinkCheck {
     Fail { problem: String, fix: String },
     /// Not checked, and why.
     Skip(String),
+}
+
+/// A sink built with governor options: the sink itself, and the options for the manager.
+struct Governed {
+    sink: Arc<dyn DataSink>,
+    config: governor::GovernorConfig,
+}
+
+#[async_trait]
+impl DataSink for Governed {
+    fn name(&self) -> String {
+        self.sink.name()
+    }
+
+    async fn export(&self, batch: Arc<DataBatch>) -> Result<(), SinkError> {
+        self.sink.export(batch).await
+    }
+
+    async fn check(&self) -> SinkCheck {
+        self.sink.check().await
+    }
+
+    fn governor(&self) -> Option<&governor::GovernorConfig> {
+        Some(&self.config)
+    }
 }
 
 /// How a `--sink` value becomes a sink of one kind, counting on the given self-metrics.
@@ -116,10 +152,18 @@ fn known(kinds: impl Iterator<Item = &'static SinkKind>) -> String {
     kinds.map(|k| k.doc.key).collect::<Vec<_>>().join(", ")
 }
 
-/// Turns one `--sink` value into a sink, its self-metrics on `metrics`. Contacts no server.
+/// Turns one `--sink` value into a sink, its self-metrics on `metrics`. Contacts no server. The options every
+/// sink takes ([`governor::OPTIONS`]) are read first and taken out; the sink's own build reads the rest.
 pub fn build(uri: &SpecUri, metrics: &SinkMetrics) -> Result<Arc<dyn DataSink>, ConfigError> {
     match SINKS.iter().find(|k| k.doc.is(&uri.key)) {
-        Some(kind) => (kind.build)(uri, metrics),
+        Some(kind) => {
+            let (config, own) = governor::GovernorConfig::take(uri, kind.doc.options)?;
+            let sink = (kind.build)(&own, metrics)?;
+            Ok(match config {
+                Some(config) => Arc::new(Governed { sink, config }),
+                None => sink,
+            })
+        }
         None => Err(ConfigError::new(
             "--sink",
             uri,
@@ -148,7 +192,13 @@ pub fn historical(uri: &SpecUri) -> Result<Arc<dyn HistoricalSource>, ConfigErro
 
 /// The sinks' part of `heapster --help`: every kind with its options and their defaults.
 pub fn help() -> String {
-    heapster_model::options::render_help(&SINKS.iter().map(|k| k.doc).collect::<Vec<_>>())
+    let mut h = heapster_model::options::render_help(&SINKS.iter().map(|k| k.doc).collect::<Vec<_>>());
+    h.push_str("\n  Every sink also takes (a cardinality governor, see /api/v1/cardinality):");
+    for o in governor::OPTIONS {
+        h.push_str(&format!("\n      {}= {}", o.name, o.help));
+    }
+    h.push('\n');
+    h
 }
 
 #[cfg(test)]

@@ -16,7 +16,11 @@
 //! first batch not acknowledged. What the bound drops is counted in `heapster_sink_batches_dropped` and logged
 //! with its time range. A batch the spool cannot store (a full disk) is sent from memory in its place in the
 //! order, counted in `heapster_sink_batches_unspooled`: a full disk costs durability, not delivery.
+//!
+//! A sink given governor options (`max_series=`, `labels_deny=`, ...) has a [`Governor`] that [`SinkManager::push`]
+//! runs on each batch before queueing it: the sink, its queue and its spool only ever hold what it is to write.
 
+use crate::governor::{Governor, Governors};
 use crate::self_metrics::{self, SinkCauseLabels, SinkErrorLabels, SinkLabels, SinkMetrics};
 use crate::spool::{Spool, SpoolConfig, rfc3339, sink_dir};
 use crate::{DataSink, SinkError};
@@ -102,6 +106,8 @@ struct Handle {
     task: JoinHandle<()>,
     /// With a spool: the shared state and the sender task.
     sender: Option<(Arc<Spooled>, JoinHandle<()>)>,
+    /// With governor options: what cuts each batch before it is queued.
+    governor: Option<Mutex<Governor>>,
 }
 
 /// Owns one task per sink (two with a spool). Dropping it without [`SinkManager::shutdown`] abandons queued
@@ -138,6 +144,7 @@ impl SinkManager {
         for sink in sinks {
             let name = sink.name();
             let labels = self_metrics::sink(&name);
+            let governor = sink.governor().map(|c| Mutex::new(Governor::new(&name, c.clone(), metrics.clone())));
             let queue = Arc::new(Queue {
                 batches: Mutex::new(VecDeque::new()),
                 notify: Notify::new(),
@@ -159,7 +166,7 @@ impl SinkManager {
                 let memory =
                     Memory { queue: queue.clone(), limit: config.queue_batches, queued, dropped, name: name.clone() };
                 let task = tokio::spawn(delivery.run(memory));
-                handles.push(Handle { name, points, queue, task, sender: None });
+                handles.push(Handle { name, points, queue, task, sender: None, governor });
                 continue;
             };
             // Two sinks of the same name (the same URL twice) get a spool each, told apart by their order.
@@ -220,7 +227,7 @@ impl SinkManager {
             let backlog =
                 FromSpool { name: name.clone(), queue: queue.clone(), s: spooled.clone(), cpu, queued, dropped };
             let sender = tokio::spawn(delivery.run(backlog));
-            handles.push(Handle { name, points, queue, task, sender: Some((spooled, sender)) });
+            handles.push(Handle { name, points, queue, task, sender: Some((spooled, sender)), governor });
         }
         Ok(SinkManager { handles, config, metrics })
     }
@@ -249,13 +256,27 @@ impl SinkManager {
         }
     }
 
-    /// Hands `batch` to every sink without waiting for any of them.
+    /// What `/api/v1/cardinality` shows: every sink with governor options. `None` when no sink has any.
+    pub fn cardinality(&self) -> Option<Arc<dyn heapster_model::cardinality::CardinalityReport>> {
+        let views: Vec<_> = self.handles.iter().filter_map(|h| h.governor.as_ref()).map(|g| lock(g).view()).collect();
+        (!views.is_empty()).then(|| Arc::new(Governors(views)) as _)
+    }
+
+    /// Hands `batch` to every sink without waiting for any of them; a governed sink gets it as its governor cut it.
     pub fn push(&self, batch: Arc<DataBatch>) {
         for h in &self.handles {
             let labels = self_metrics::sink(&h.name);
+            let batch = match &h.governor {
+                Some(g) => {
+                    // The cut is the sink's work: its bill, not the pipeline's.
+                    let _cpu = Stage::enter(&heapster_cost::sink_stage(&h.name));
+                    lock(g).govern(&batch)
+                }
+                None => batch.clone(),
+            };
             let dropped = {
                 let mut q = lock(&h.queue.batches);
-                q.push_back(batch.clone());
+                q.push_back(batch);
                 let dropped = if q.len() > self.config.queue_batches { q.pop_front() } else { None };
                 if h.sender.is_none() {
                     self.metrics.queued.get_or_create(&labels).set(q.len() as i64);

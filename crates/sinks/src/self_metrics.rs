@@ -45,6 +45,15 @@ pub struct SinkOutcomeLabels {
     pub outcome: String,
 }
 
+/// Labels of series a sink's cardinality governor cut: the metric, and the label whose distinct values grew most
+/// among the cut series of that metric (see [`crate::governor`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkCutLabels {
+    pub sink: String,
+    pub metric: String,
+    pub label: String,
+}
+
 /// The labels of sink `name`.
 pub fn sink(name: &str) -> SinkLabels {
     SinkLabels { sink: name.to_owned() }
@@ -71,6 +80,17 @@ pub struct SinkMetrics {
     pub retries: Family<SinkLabels, Counter>,
     /// How long exports take, per sink.
     pub export_seconds: Family<SinkLabels, Histogram>,
+    /// Series a sink's governor cut (over `max_series=` or `max_series_per_metric=`), per round, by metric and
+    /// the label that grew most.
+    pub series_cut: Family<SinkCutLabels, Counter>,
+    /// Series that became one once the governor dropped labels (`labels_allow=`/`labels_deny=`), per round.
+    pub series_merged: Family<SinkLabels, Counter>,
+    /// Series offered to a governed sink in its last round (after the label lists).
+    pub series_offered: Family<SinkLabels, Gauge>,
+    /// Series a governed sink was handed in its last round.
+    pub series_written: Family<SinkLabels, Gauge>,
+    /// Rounds (batches) a sink's governor has seen, so the counters above can be read per round.
+    pub governor_rounds: Family<SinkLabels, Counter>,
     kinds: Arc<Mutex<BTreeMap<&'static str, KindMetrics>>>,
     /// Told of every export's sink and duration, for metrics kept outside this crate (Heapster's own
     /// `heapster_exporter_*` names, which the binary serves).
@@ -110,9 +130,40 @@ impl SinkMetrics {
             export_seconds: Family::new_with_constructor(|| {
                 Histogram::new([0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 20.0, 60.0])
             }),
+            series_cut: Family::default(),
+            series_merged: Family::default(),
+            series_offered: Family::default(),
+            series_written: Family::default(),
+            governor_rounds: Family::default(),
             kinds: Arc::default(),
             export_observer: None,
         };
+        registry.register(
+            "heapster_sink_series_cut",
+            "Series a sink's cardinality governor left out (over max_series or max_series_per_metric), by metric and \
+             the label whose distinct values grew most",
+            m.series_cut.clone(),
+        );
+        registry.register(
+            "heapster_sink_series_merged",
+            "Series that became equal once a sink's governor dropped labels (labels_allow, labels_deny), written as one",
+            m.series_merged.clone(),
+        );
+        registry.register(
+            "heapster_sink_series_offered",
+            "Series offered to a governed sink in its last round",
+            m.series_offered.clone(),
+        );
+        registry.register(
+            "heapster_sink_series_written",
+            "Series a governed sink was handed in its last round",
+            m.series_written.clone(),
+        );
+        registry.register(
+            "heapster_sink_governor_rounds",
+            "Batches a sink's cardinality governor has seen",
+            m.governor_rounds.clone(),
+        );
         registry.register("heapster_sink_batches_exported", "Batches a sink accepted", m.exported.clone());
         registry.register("heapster_sink_export_errors", "Failed exports by sink and kind", m.errors.clone());
         registry.register(

@@ -1,6 +1,7 @@
 //! Router-level tests: a store fed with hand-made batches, queried through `tower::ServiceExt::oneshot`.
 
 mod cadvisor;
+mod cardinality;
 mod cost;
 mod export;
 mod fuzz;
