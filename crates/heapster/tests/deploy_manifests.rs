@@ -731,9 +731,13 @@ fn the_sharded_overlay_renders_a_statefulset_of_replicas_with_leases_and_peers()
         kinds,
         [
             "APIService",
+            "APIService",
+            "APIService",
             "ClusterRole",
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Role",
