@@ -102,11 +102,7 @@ fn a_series_budget_and_a_deny_list_hold_in_a_real_influxdb() {
     let influx = Influxd::start();
     let base = influx.url();
     let h = Heapster::start(&[
-        &format!(
-            "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-            sim.api_url(),
-            sim.nodes[0].addr.port()
-        ),
+        &common::sim_source(&sim),
         "--metric_resolution=2s",
         &format!("--sink=influxdb:{base}?db=gov&max_series={BUDGET}"),
         &format!("--sink=influxdb:{base}?db=gov_deny&labels_deny=labels,pod_name,pod_id"),

@@ -361,11 +361,7 @@ async fn start() -> (Simulation, Heapster) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_heapster"))
         .args([
-            &format!(
-                "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-                sim.api_url(),
-                sim.nodes[0].addr.port()
-            ),
+            &common::sim_source(&sim),
             &format!("--metric_resolution={RESOLUTION_S}s"),
             "--listen_ip=127.0.0.1",
             &format!("--heapster_port={port}"),

@@ -40,11 +40,7 @@ fn poll(what: &str, limit: Duration, ok: impl Fn() -> bool) {
 
 fn start(sim: &Simulation, vm: &VictoriaMetrics, group: &str, identity: &str, extra: &[&str]) -> Heapster {
     let mut args = vec![
-        format!(
-            "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
-            sim.api_url(),
-            sim.nodes[0].addr.port()
-        ),
+        common::sim_source(sim),
         format!("--metric_resolution={}s", RESOLUTION.as_secs()),
         format!("--sink=influxdb:{}?bucket=k8s&cluster_name={group}", vm.url()),
         format!("--shard_lease_namespace={NAMESPACE}"),

@@ -78,6 +78,11 @@ impl TestPki {
     pub fn server_cert(&self, ips: &[IpAddr]) -> (String, String) {
         let mut names: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
         names.push("localhost".into());
+        self.server_cert_naming(names)
+    }
+
+    /// A server certificate of this CA whose SANs are exactly `names` (IPs as IP SANs): (cert PEM, key PEM).
+    fn server_cert_naming(&self, names: Vec<String>) -> (String, String) {
         let mut params = rcgen::CertificateParams::new(names).expect("server certificate parameters");
         params.distinguished_name.push(rcgen::DnType::CommonName, "heapster-sim");
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
@@ -105,14 +110,8 @@ impl TestPki {
     /// [`SimTls`] serving a certificate of this CA naming exactly `names`: IP addresses become IP SANs, others DNS
     /// SANs (a kubelet certificate that lacks the address scraped, or names the node by its host name only).
     pub fn sim_tls_named(&self, names: &[&str]) -> SimTls {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("server certificate parameters");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "heapster-sim");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let key = rcgen::KeyPair::generate().expect("server key");
-        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
-        let cert = params.signed_by(&key, &issuer).expect("server certificate");
-        SimTls::from_pem(&cert.pem(), &key.serialize_pem()).expect("a generated certificate loads")
+        let (cert, key) = self.server_cert_naming(names.iter().map(|n| n.to_string()).collect());
+        SimTls::from_pem(&cert, &key).expect("a generated certificate loads")
     }
 
     /// [`SimTls`] serving a certificate of this CA for `ips`.

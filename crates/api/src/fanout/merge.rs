@@ -153,24 +153,16 @@ fn pod_list(answers: Vec<Value>) -> Option<Value> {
 }
 
 fn items(answers: Vec<Value>) -> Option<Value> {
-    let mut answers = answers.into_iter();
-    let mut out = answers.next()?;
-    out.get("items")?.as_array()?;
-    let mut all: BTreeMap<(String, String), Value> = BTreeMap::new();
-    for a in std::iter::once(out["items"].take()).chain(answers.map(|mut a| a["items"].take())) {
-        let Value::Array(list) = a else { continue };
-        for item in list {
-            let meta = &item["metadata"];
-            let id =
-                (meta["namespace"].as_str().unwrap_or("").to_owned(), meta["name"].as_str().unwrap_or("").to_owned());
-            all.entry(id).or_insert(item);
-        }
-    }
-    out["items"] = Value::Array(all.into_values().collect());
-    Some(out)
+    union_by(answers, "metadata")
 }
 
 fn metric_values(answers: Vec<Value>) -> Option<Value> {
+    union_by(answers, "describedObject")
+}
+
+/// The first answer with its `items` replaced by every answer's items, each `(namespace, name)` of the object
+/// under `field` once (the first replica's copy), sorted.
+fn union_by(answers: Vec<Value>, field: &str) -> Option<Value> {
     let mut answers = answers.into_iter();
     let mut out = answers.next()?;
     out.get("items")?.as_array()?;
@@ -178,7 +170,7 @@ fn metric_values(answers: Vec<Value>) -> Option<Value> {
     for a in std::iter::once(out["items"].take()).chain(answers.map(|mut a| a["items"].take())) {
         let Value::Array(list) = a else { continue };
         for item in list {
-            let o = &item["describedObject"];
+            let o = &item[field];
             let id = (o["namespace"].as_str().unwrap_or("").to_owned(), o["name"].as_str().unwrap_or("").to_owned());
             all.entry(id).or_insert(item);
         }

@@ -90,3 +90,13 @@ impl Drop for Heapster {
         let _ = self.child.wait();
     }
 }
+
+/// `--source` for heapster scraping `sim`: nodes from its API server over plain http, kubelets on their InternalIP
+/// and the simulator's one kubelet port.
+pub fn sim_source(sim: &heapster_sim::Simulation) -> String {
+    format!(
+        "--source=kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_url(),
+        sim.nodes[0].addr.port()
+    )
+}
