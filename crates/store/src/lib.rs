@@ -265,8 +265,8 @@ impl Store {
                     blocks: Vec::new(),
                 }),
             };
-            PackedLabels::pack_into(&set.labels, &mut packed);
-            if !stored.labels.is(&packed) {
+            if !stored.labels.matches(&set.labels) {
+                PackedLabels::pack_into(&set.labels, &mut packed);
                 stored.labels = PackedLabels::from_packed(&packed);
             }
             stored.create_time = set.create_time;

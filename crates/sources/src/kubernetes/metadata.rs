@@ -77,7 +77,34 @@ fn resources(
     r.and_then(which).and_then(|m| m.get(name)).map(|q| q.0.clone())
 }
 
-fn pod_meta(p: &Pod) -> Option<((String, String), PodMeta)> {
+/// A pod's key in its table: `namespace/name` (neither may hold a `/`). One string rather than a pair, so that a
+/// lookup can build it in a reused buffer ([`with_pod_key`]): a `(String, String)` key allocated two strings per
+/// lookup, and every pod is looked up twice a round (the scrape's filter, the enricher).
+fn pod_key(namespace: &str, name: &str) -> String {
+    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
+    push_pod_key(&mut key, namespace, name);
+    key
+}
+
+fn push_pod_key(key: &mut String, namespace: &str, name: &str) {
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+}
+
+/// Calls `f` with the key of pod `namespace/name`, built in this thread's buffer.
+fn with_pod_key<R>(namespace: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        push_pod_key(key, namespace, name);
+        f(key)
+    })
+}
+
+fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
     let md = &p.metadata;
     let (ns, name) = (md.namespace.clone()?, md.name.clone()?);
     let spec = p.spec.as_ref()?;
@@ -112,7 +139,7 @@ fn pod_meta(p: &Pod) -> Option<((String, String), PodMeta)> {
         node_name: spec.node_name.clone().unwrap_or_default(),
         containers,
     };
-    Some(((ns, name), meta))
+    Some((pod_key(&ns, &name), meta))
 }
 
 fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
@@ -167,7 +194,7 @@ fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
 /// The cluster as the processors and the kubelet sources see it, kept current by three watches (nodes are
 /// watched once, for both).
 pub struct KubeMetadata {
-    pods: Arc<Table<(String, String), PodMeta>>,
+    pods: Arc<Table<String, PodMeta>>,
     namespaces: Arc<Table<String, NamespaceMeta>>,
     nodes: Arc<Table<String, NodeEntry>>,
 }
@@ -199,7 +226,7 @@ impl KubeMetadata {
         if !self.pods.listed.load(Ordering::Acquire) {
             return None;
         }
-        let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
+        let pod = with_pod_key(namespace, name, |key| self.pods.get(key));
         Some(pod.is_some_and(|p| p.node_name.is_empty() || p.node_name == node))
     }
 
@@ -219,7 +246,7 @@ impl KubeMetadata {
 
 impl ClusterMetadata for KubeMetadata {
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<PodMeta>> {
-        self.pods.get(&(namespace.to_owned(), name.to_owned()))
+        with_pod_key(namespace, name, |key| self.pods.get(key))
     }
 
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceMeta>> {
