@@ -147,7 +147,14 @@ impl Pipeline {
             let _cpu = heapster_cost::STORE_STAGE.start();
             self.store.ingest(batch.clone());
         }
-        self.sinks.push(self.rollups.for_sinks(batch));
+        // After the store let its reference go, so that the sharded modes' `make_mut` changes it in place.
+        let batch = self.rollups.for_sinks(batch);
+        // Freeing the batch (every set's labels and metrics: 5 % of heapster's CPU at 1,000 nodes) is left to
+        // another thread, off the round: with no sink holding it, this is the last reference, and at 15,000 nodes
+        // the round's serial part (processors, store, this) is what makes it overrun the resolution.
+        let last = batch.clone();
+        self.sinks.push(batch);
+        tokio::task::spawn_blocking(move || drop(last));
         self.metrics.round_seconds.observe(started.elapsed().as_secs_f64());
         self.cost.round_ended(nodes as u64);
     }
