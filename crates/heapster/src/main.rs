@@ -219,6 +219,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         max_concurrent: flags.max_concurrent_scrapes,
         rollups,
         cost,
+        ingester: Default::default(),
     };
     let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
 

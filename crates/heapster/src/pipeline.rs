@@ -26,6 +26,49 @@ pub struct Pipeline {
     pub rollups: SinkRollups,
     /// heapster's own bill, marked at the end of every round with the nodes it scraped.
     pub cost: Arc<Ledger>,
+    /// The store's thread of its own, started at the first round.
+    pub ingester: Ingester,
+}
+
+/// Store ingest on a thread of its own, in round order, so that a round's ingest overlaps the next round's scrape
+/// instead of lengthening the round: at 15,000 nodes x 30 pods it was about 4 s of a round's 12 s serial part
+/// (processors, store), which one thread runs after the scrape phase while the other core idles.
+///
+/// A rendezvous channel: handing a batch over waits until the thread has finished the previous one, so batches go
+/// in in order and at most one waits beside the one being scraped. Where the thread cannot run, batches are
+/// ingested in the round as before.
+#[derive(Default)]
+pub struct Ingester(Option<std::sync::mpsc::SyncSender<Arc<DataBatch>>>);
+
+impl Ingester {
+    fn ingest(&mut self, store: &Arc<Store>, batch: Arc<DataBatch>) {
+        if self.0.is_none() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<DataBatch>>(0);
+            let store = store.clone();
+            let thread = std::thread::Builder::new().name("store-ingest".into()).spawn(move || {
+                for batch in rx {
+                    let _cpu = heapster_cost::STORE_STAGE.start();
+                    store.ingest(batch);
+                }
+            });
+            match thread {
+                Ok(_) => self.0 = Some(tx),
+                Err(e) => tracing::warn!("could not start the store's ingest thread ({e}): ingesting in the round"),
+            }
+        }
+        let batch = match &self.0 {
+            Some(tx) => match tx.send(batch) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(batch)) => {
+                    tracing::warn!("the store's ingest thread ended: ingesting in the round from now on");
+                    batch
+                }
+            },
+            None => batch,
+        };
+        let _cpu = heapster_cost::STORE_STAGE.start();
+        store.ingest(batch);
+    }
 }
 
 /// What a replica writes to its sinks of the `namespace:` and `cluster` sets. A sharded replica rolls up only its
@@ -143,11 +186,14 @@ impl Pipeline {
         self.metrics.last_batch_timestamp.set(timestamp as f64 / 1000.0);
         self.metrics.batches.inc();
         let batch = Arc::new(batch);
-        {
+        if self.rollups == SinkRollups::Whole {
+            self.ingester.ingest(&self.store, batch.clone());
+        } else {
+            // The sharded modes change the sinks' batch after the store has let it go, so that `make_mut` changes
+            // it in place instead of copying it.
             let _cpu = heapster_cost::STORE_STAGE.start();
             self.store.ingest(batch.clone());
         }
-        // After the store let its reference go, so that the sharded modes' `make_mut` changes it in place.
         let batch = self.rollups.for_sinks(batch);
         // Freeing the batch (every set's labels and metrics: 5 % of heapster's CPU at 1,000 nodes) is left to
         // another thread, off the round: with no sink holding it, this is the last reference, and at 15,000 nodes
@@ -275,6 +321,7 @@ mod tests {
             max_concurrent: 4,
             rollups: SinkRollups::Whole,
             cost: Arc::new(Ledger::new(4)),
+            ingester: Default::default(),
         };
         let (batch, scraped) = p.scrape(1000).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
@@ -323,6 +370,7 @@ mod tests {
             max_concurrent: 8,
             rollups: SinkRollups::Whole,
             cost: Arc::new(Ledger::new(4)),
+            ingester: Default::default(),
         };
         // Generous: without the round deadline this would wait for the 1 h client timeout.
         let (batch, scraped) =
@@ -386,6 +434,37 @@ mod tests {
         assert!(copy.sets["cluster"].labels.get(heapster_model::labels::SHARD).is_some());
         assert!(batch.sets.values().all(|s| s.labels.get(heapster_model::labels::SHARD).is_none()));
         assert!(SinkRollups::Labelled("heapster-1".into()).describe().unwrap().contains("shard=heapster-1"));
+    }
+
+    /// Batches handed to the ingest thread land in the store in order, none out of order, and handing one over
+    /// waits for the previous ingest; the thread ends with the pipeline.
+    #[test]
+    fn the_ingest_thread_stores_every_batch_in_order() {
+        let store = Arc::new(Store::new(heapster_store::StoreConfig {
+            window: Duration::from_secs(600),
+            resolution: Duration::from_secs(1),
+        }));
+        let mut ingester = Ingester::default();
+        for ts in 1..=20 {
+            let mut batch = DataBatch { timestamp: ts * 1000, ..Default::default() };
+            let mut set = MetricSet::default();
+            set.set_kind(MetricSetType::Node);
+            set.set("cpu/usage", heapster_model::MetricValue::Int(ts));
+            batch.sets.insert("node:a".into(), set);
+            ingester.ingest(&store, Arc::new(batch));
+            // The rendezvous: the thread took this batch, so every earlier one is in.
+            assert!(store.latest_timestamp() >= Some((ts - 1) * 1000));
+        }
+        assert!(Arc::strong_count(&store) == 2, "the thread holds the store");
+        drop(ingester);
+        let until = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&store) > 1 {
+            assert!(Instant::now() < until, "the ingest thread did not end with its sender");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(store.latest_timestamp(), Some(20_000));
+        let stats = store.stats();
+        assert_eq!((stats.out_of_order, stats.points), (0, 20), "{stats:?}");
     }
 
     #[test]
