@@ -5,6 +5,7 @@ use crate::self_metrics::{PipelineMetrics, SourceLabels};
 use heapster_cost::{CostExt, Ledger};
 use heapster_model::{DataBatch, MetricSet, MetricSetType, Timestamp};
 use heapster_processors::DataProcessor;
+use heapster_processors::per_source::PerSource;
 use heapster_sinks::SinkManager;
 use heapster_sources::MetricsSourceProvider;
 use heapster_store::Store;
@@ -184,7 +185,13 @@ impl Pipeline {
     /// rounds done one after the other missed every second tick while one of the two cores idled. The processors
     /// are one chain with state (rates), so a batch waits for the previous one's to finish; its store and sinks
     /// hand-off follows as soon as they do, or, when the next scrape is already running, when that scrape ends.
+    ///
+    /// The chain's leading processors that need one node's sets only (rates, enrichment, pod and node sums) run
+    /// in each node's scrape instead, on that node's sets (see `heapster_processors::per_source`).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> SinkManager {
+        let (per_source, rest) = heapster_processors::per_source::split(std::mem::take(&mut self.processors));
+        self.processors = rest;
+        let per_source = Arc::new(per_source);
         let mut processing: Option<Processing> = None;
         loop {
             let (wait, next) = until_next_tick(self.resolution);
@@ -208,7 +215,7 @@ impl Pipeline {
                         let done = (&mut round.task).await;
                         Some((round, done))
                     };
-                    let ((batch, nodes), previous) = tokio::join!(self.scrape(timestamp), previous);
+                    let ((batch, nodes), previous) = tokio::join!(self.scrape(timestamp, &per_source), previous);
                     if let Some((round, done)) = previous {
                         self.export(round, done);
                     }
@@ -278,8 +285,9 @@ impl Pipeline {
 
     /// Scrapes every source concurrently, at most `max_concurrent` at once, each after its jitter. A source that
     /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
-    /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets.
-    async fn scrape(&self, timestamp: Timestamp) -> (DataBatch, usize) {
+    /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's sets
+    /// go through its instances of the per-source processors in its own task, after its deadline.
+    async fn scrape(&self, timestamp: Timestamp, per_source: &Arc<PerSource>) -> (DataBatch, usize) {
         let round_deadline = tokio::time::Instant::now() + self.resolution.mul_f64(0.9);
         // Sources end their requests a little earlier, so that a slow target is counted under its own cause.
         let scrape_deadline = round_deadline - self.resolution.mul_f64(0.05);
@@ -288,6 +296,7 @@ impl Pipeline {
         let mut tasks = tokio::task::JoinSet::new();
         for source in self.provider.sources() {
             let permits = permits.clone();
+            let per_source = per_source.clone();
             tasks.spawn(
                 async move {
                     let name = source.name();
@@ -298,7 +307,17 @@ impl Pipeline {
                         source.scrape_until(timestamp, scrape_deadline).await
                     })
                     .await;
-                    (name, started.elapsed(), result)
+                    let took = started.elapsed();
+                    let result = result.map(|scraped| {
+                        scraped.map(|batch| match per_source.take(&name) {
+                            Some(mut chain) => {
+                                let _cpu = heapster_cost::PROCESSORS_STAGE.start();
+                                (per_source.run(&mut chain, batch), Some(chain))
+                            }
+                            None => (batch, None),
+                        })
+                    });
+                    (name, took, result)
                 }
                 .costed(&heapster_cost::SCRAPE_STAGE),
             );
@@ -310,15 +329,19 @@ impl Pipeline {
         // the later one's set, as inserting did.
         let mut sets = Vec::new();
         let mut scraped = 0;
+        let mut chains = std::collections::HashMap::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok((name, took, result)) = joined else { continue };
             let labels = SourceLabels { source: name.clone() };
             self.metrics.scrape_seconds.get_or_create(&labels).observe(took.as_secs_f64());
             self.metrics.heapster.scraped(&name, took);
             match result {
-                Ok(Ok(batch)) => {
+                Ok(Ok((batch, chain))) => {
                     scraped += 1;
                     sets.extend(batch.sets);
+                    if let Some(chain) = chain {
+                        chains.insert(name, chain);
+                    }
                 }
                 Ok(Err(e)) => {
                     self.metrics.scrape_errors.get_or_create(&labels).inc();
@@ -332,6 +355,10 @@ impl Pipeline {
                 }
             }
         }
+        per_source.keep(chains);
+        for (processor, took) in per_source.spent() {
+            self.metrics.heapster.processor.observe(processor, took);
+        }
         let _cpu = heapster_cost::SCRAPE_STAGE.start();
         (DataBatch { timestamp, sets: sets.into_iter().collect() }, scraped)
     }
@@ -344,6 +371,126 @@ mod tests {
     use async_trait::async_trait;
     use heapster_sources::{MetricsSource, SourceError, StaticProvider};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A pipeline with no sinks and its own registry.
+    fn test_pipeline(
+        provider: Arc<dyn MetricsSourceProvider>,
+        processors: Vec<Box<dyn DataProcessor>>,
+        store: Arc<Store>,
+        resolution: Duration,
+        max_concurrent: usize,
+    ) -> Pipeline {
+        let mut registry = prometheus_client::registry::Registry::default();
+        Pipeline {
+            provider,
+            processors,
+            store,
+            sinks: SinkManager::start(
+                Vec::new(),
+                Default::default(),
+                heapster_sinks::SinkMetrics::register(&mut registry),
+            ),
+            resolution,
+            metrics: PipelineMetrics::new(&mut registry),
+            max_concurrent,
+            rollups: SinkRollups::Whole,
+            cost: Arc::new(Ledger::new(4)),
+            ingester: Default::default(),
+        }
+    }
+
+    fn no_per_source() -> Arc<PerSource> {
+        Arc::new(heapster_processors::per_source::split(Vec::new()).0)
+    }
+
+    /// A node using one core, whose scrape fails on the calls listed.
+    struct Node {
+        name: &'static str,
+        calls: AtomicUsize,
+        fails_on: &'static [usize],
+    }
+
+    #[async_trait]
+    impl MetricsSource for Node {
+        fn name(&self) -> String {
+            self.name.into()
+        }
+        async fn scrape(&self, timestamp: Timestamp) -> Result<DataBatch, SourceError> {
+            if self.fails_on.contains(&self.calls.fetch_add(1, Ordering::SeqCst)) {
+                return Err(SourceError::Other("down this round".into()));
+            }
+            let mut set = MetricSet { create_time: 1, scrape_time: timestamp, ..Default::default() };
+            set.set_kind(MetricSetType::Node);
+            set.set("cpu/usage", heapster_model::MetricValue::Int(timestamp * 1_000_000));
+            let mut b = DataBatch { timestamp, ..Default::default() };
+            b.sets.insert(heapster_model::keys::node_key(self.name), set);
+            Ok(b)
+        }
+    }
+
+    /// Notes how many sets each batch it gets holds; runs per source.
+    #[derive(Clone)]
+    struct Sees(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl DataProcessor for Sees {
+        fn name(&self) -> &'static str {
+            "sees"
+        }
+        fn process(&mut self, batch: DataBatch) -> DataBatch {
+            self.0.lock().unwrap().push(batch.sets.len());
+            batch
+        }
+        fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+            Some(Box::new(self.clone()))
+        }
+    }
+
+    /// The per-source processors run in each source's scrape on its sets alone, keep each source's state (rates)
+    /// from round to round, and a source that failed a round starts afresh.
+    #[tokio::test]
+    async fn per_source_processors_run_in_each_scrape_and_a_failed_source_starts_afresh() {
+        let node = |name, fails_on| Arc::new(Node { name, calls: AtomicUsize::new(0), fails_on });
+        let sources: Vec<Arc<dyn MetricsSource>> = vec![node("a", &[]), node("b", &[2])];
+        let seen = Sees(Default::default());
+        let (per_source, rest) = heapster_processors::per_source::split(vec![
+            Box::new(seen.clone()),
+            Box::new(heapster_processors::RateCalculator::new()),
+            Box::new(heapster_processors::ClusterAggregator::new(heapster_processors::ClusterFrom::Nodes)),
+        ]);
+        assert_eq!(rest.len(), 1, "the cluster aggregator needs the whole batch");
+        let per_source = Arc::new(per_source);
+        let p = test_pipeline(
+            Arc::new(StaticProvider(sources)),
+            Vec::new(),
+            Arc::new(Store::new(heapster_store::StoreConfig {
+                window: Duration::from_secs(60),
+                resolution: Duration::from_secs(1),
+            })),
+            Duration::from_secs(1),
+            4,
+        );
+        let mut rates = Vec::new();
+        for round in 1..=5 {
+            let (batch, _) = p.scrape(round * 10_000, &per_source).await;
+            let rate = |node: &str| {
+                batch.sets.get(&heapster_model::keys::node_key(node)).map(|s| s.get("cpu/usage_rate").is_some())
+            };
+            rates.push((rate("a"), rate("b")));
+        }
+        assert_eq!(
+            rates,
+            [
+                (Some(false), Some(false)),
+                (Some(true), Some(true)),
+                (Some(true), None),
+                (Some(true), Some(false)),
+                (Some(true), Some(true)),
+            ],
+            "(a, b) per round: present, and with a rate"
+        );
+        assert!(seen.0.lock().unwrap().iter().all(|&n| n == 1), "a per-source processor saw another source's sets");
+        assert_eq!(seen.0.lock().unwrap().len(), 9, "once per source and round that gave sets");
+    }
 
     /// Counts how many of its kind are scraping at once.
     struct Slow {
@@ -404,24 +551,14 @@ mod tests {
     async fn a_round_whose_scrape_and_processors_outlast_the_resolution_still_runs_every_tick() {
         let resolution = Duration::from_secs(2);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut registry = prometheus_client::registry::Registry::default();
         let store = Arc::new(Store::new(heapster_store::StoreConfig { window: Duration::from_secs(60), resolution }));
-        let p = Pipeline {
-            provider: Arc::new(StaticProvider(vec![Arc::new(Sleepy)])),
-            processors: vec![Box::new(SlowChain(seen.clone()))],
-            store: store.clone(),
-            sinks: SinkManager::start(
-                Vec::new(),
-                Default::default(),
-                heapster_sinks::SinkMetrics::register(&mut registry),
-            ),
+        let p = test_pipeline(
+            Arc::new(StaticProvider(vec![Arc::new(Sleepy)])),
+            vec![Box::new(SlowChain(seen.clone()))],
+            store.clone(),
             resolution,
-            metrics: PipelineMetrics::new(&mut registry),
-            max_concurrent: 4,
-            rollups: SinkRollups::Whole,
-            cost: Arc::new(Ledger::new(4)),
-            ingester: Default::default(),
-        };
+            4,
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let run = tokio::spawn(p.run(stop_rx));
         tokio::time::sleep(Duration::from_secs(13)).await;
@@ -444,27 +581,17 @@ mod tests {
         let sources: Vec<Arc<dyn MetricsSource>> = (0..40)
             .map(|id| Arc::new(Slow { id, now: now.clone(), peak: peak.clone() }) as Arc<dyn MetricsSource>)
             .collect();
-        let mut registry = prometheus_client::registry::Registry::default();
-        let p = Pipeline {
-            provider: Arc::new(StaticProvider(sources)),
-            processors: Vec::new(),
-            store: Arc::new(Store::new(heapster_store::StoreConfig {
+        let p = test_pipeline(
+            Arc::new(StaticProvider(sources)),
+            Vec::new(),
+            Arc::new(Store::new(heapster_store::StoreConfig {
                 window: Duration::from_secs(60),
                 resolution: Duration::from_secs(2),
             })),
-            sinks: SinkManager::start(
-                Vec::new(),
-                Default::default(),
-                heapster_sinks::SinkMetrics::register(&mut registry),
-            ),
-            resolution: Duration::from_secs(2),
-            metrics: PipelineMetrics::new(&mut registry),
-            max_concurrent: 4,
-            rollups: SinkRollups::Whole,
-            cost: Arc::new(Ledger::new(4)),
-            ingester: Default::default(),
-        };
-        let (batch, scraped) = p.scrape(1000).await;
+            Duration::from_secs(2),
+            4,
+        );
+        let (batch, scraped) = p.scrape(1000, &no_per_source()).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
         assert_eq!(scraped, 40);
         assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
@@ -493,29 +620,20 @@ mod tests {
         assert_eq!(provider.sources().len(), 4);
         sim.silence_kubelet(2);
 
-        let mut registry = prometheus_client::registry::Registry::default();
-        let p = Pipeline {
-            provider: Arc::new(provider),
-            processors: Vec::new(),
-            store: Arc::new(Store::new(heapster_store::StoreConfig {
+        let p = test_pipeline(
+            Arc::new(provider),
+            Vec::new(),
+            Arc::new(Store::new(heapster_store::StoreConfig {
                 window: Duration::from_secs(60),
                 resolution: Duration::from_secs(1),
             })),
-            sinks: SinkManager::start(
-                Vec::new(),
-                Default::default(),
-                heapster_sinks::SinkMetrics::register(&mut registry),
-            ),
-            resolution: Duration::from_secs(1),
-            metrics: PipelineMetrics::new(&mut registry),
-            max_concurrent: 8,
-            rollups: SinkRollups::Whole,
-            cost: Arc::new(Ledger::new(4)),
-            ingester: Default::default(),
-        };
+            Duration::from_secs(1),
+            8,
+        );
         // Generous: without the round deadline this would wait for the 1 h client timeout.
-        let (batch, scraped) =
-            tokio::time::timeout(Duration::from_secs(30), p.scrape(1000)).await.expect("the round ends");
+        let (batch, scraped) = tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source()))
+            .await
+            .expect("the round ends");
         assert_eq!(scraped, 3, "the silent node is not counted as scraped");
         for node in ["sim-node-0", "sim-node-1", "sim-node-3"] {
             assert!(batch.sets.contains_key(&format!("node:{node}")), "{node} missing");

@@ -77,7 +77,7 @@ fn close(a: Option<f64>, b: f64) -> bool {
 }
 
 #[test]
-fn heapster_order_over_two_rounds() {
+fn heapster_order_over_two_rounds_with_the_node_aggregator_before_the_namespace_aggregator() {
     let mut chain =
         kubernetes_chain(metadata().shared(), PodEnricherConfig::default(), NodeAutoscalingConfig::default());
     let names: Vec<_> = chain.iter().map(|p| p.name()).collect();
@@ -88,8 +88,8 @@ fn heapster_order_over_two_rounds() {
             "pod_based_enricher",
             "namespace_based_enricher",
             "pod_aggregator",
-            "namespace_aggregator",
             "node_aggregator",
+            "namespace_aggregator",
             "cluster_aggregator",
             "node_autoscaling_enricher",
         ]

@@ -37,6 +37,11 @@ impl DataProcessor for NamespaceBasedEnricher {
         "namespace_based_enricher"
     }
 
+    /// Each set is enriched from the metadata alone.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(NamespaceBasedEnricher { metadata: self.metadata.clone(), unknown: self.unknown.clone() }))
+    }
+
     fn counters(&self) -> Vec<(&'static str, Counter)> {
         vec![(crate::UNENRICHED_SETS, self.unknown.clone())]
     }

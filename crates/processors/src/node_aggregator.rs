@@ -47,6 +47,11 @@ impl DataProcessor for NodeAggregator {
         "node_aggregator"
     }
 
+    /// A node's pods come from the node's own kubelet, with the node's set.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(NodeAggregator { metrics: self.metrics.clone() }))
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut nodes: BTreeMap<&str, Sums> = BTreeMap::new();
         for (key, set) in &batch.sets {

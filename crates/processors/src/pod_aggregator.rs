@@ -91,6 +91,11 @@ impl DataProcessor for PodAggregator {
         "pod_aggregator"
     }
 
+    /// A pod's containers all come from its node's kubelet.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(PodAggregator))
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         // Pods in the order first seen: (pod key, sums, labels of its first container). A pod's containers are
         // mostly next to each other in key order, so the last pod is tried before formatting a key and looking

@@ -241,6 +241,16 @@ impl DataProcessor for PodBasedEnricher {
         "pod_based_enricher"
     }
 
+    /// A pod's sets all come from its node's kubelet, and the metadata is shared.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(PodBasedEnricher {
+            metadata: self.metadata.clone(),
+            copier: self.copier.clone(),
+            unenriched: self.unenriched.clone(),
+            joined: JoinedCache::default(),
+        }))
+    }
+
     fn counters(&self) -> Vec<(&'static str, Counter)> {
         vec![(crate::UNENRICHED_SETS, self.unenriched.clone())]
     }

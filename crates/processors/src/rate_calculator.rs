@@ -103,6 +103,11 @@ impl DataProcessor for RateCalculator {
         "rate_calculator"
     }
 
+    /// A set's previous reading is in the same source's previous sets.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(RateCalculator::new()))
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let pairs = pairs();
         let mut counters = std::mem::take(&mut self.scratch);

@@ -4,8 +4,12 @@
 mod sim_cluster;
 
 use chrono::{DateTime, Duration, Utc};
-use heapster_model::{DataBatch, MetricSetType};
-use heapster_processors::{NodeAutoscalingConfig, PodEnricherConfig, kubernetes_chain};
+use heapster_model::{DataBatch, MetricSetType, labels};
+use heapster_processors::{
+    ClusterAggregator, ClusterFrom, DataProcessor, NamespaceAggregator, NamespaceBasedEnricher, NodeAggregator,
+    NodeAutoscalingConfig, NodeAutoscalingEnricher, PodAggregator, PodBasedEnricher, PodEnricherConfig, RateCalculator,
+    kubernetes_chain, per_source,
+};
 use heapster_sim::kubelet::{NodeSpec, Template};
 use std::collections::HashMap;
 
@@ -52,5 +56,107 @@ fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
     }
     for kind in [MetricSetType::PodContainer, MetricSetType::Pod, MetricSetType::Node, MetricSetType::SysContainer] {
         assert!(checked.get(kind.as_str()).is_some_and(|n| *n > 0), "no {kind:?} set checked: {checked:?}");
+    }
+}
+
+/// heapster runs the chain's first five processors in each node's scrape, on that node's sets alone, with the node
+/// aggregator moved before the namespace aggregator (see `per_source`). Over rounds with pods replaced, pods the
+/// metadata does not know yet, and a node missing from one round, every batch must equal what Heapster's order
+/// gives on the whole batch.
+#[test]
+fn per_node_processing_gives_the_batches_of_heapsters_order_on_the_whole_batch() {
+    let template = Template::builtin();
+    let epoch = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+    // Pods are replaced every 2 minutes; the metadata knows only the first ones, then the ones of round 4.
+    let churn = Some(std::time::Duration::from_secs(120));
+    let specs: Vec<NodeSpec> =
+        (0..4).map(|i| NodeSpec { name: format!("node-{i}"), index: i, pods: 12, epoch, churn }).collect();
+    let at = |r: i64| epoch + Duration::seconds(15 * r);
+    let mut metadata = sim_cluster::metadata(&template, &specs, epoch);
+    let later = sim_cluster::metadata(&template, &specs, at(4));
+    let config = PodEnricherConfig::default();
+    let shared = |md: &heapster_processors::StaticMetadata| md.clone().shared();
+
+    // Each side's metadata is replaced by the same new view at round 4, through a shared handle.
+    let view = std::sync::Arc::new(std::sync::RwLock::new(shared(&metadata)));
+    let md: std::sync::Arc<dyn heapster_processors::ClusterMetadata> = std::sync::Arc::new(Swappable(view.clone()));
+    let mut heapster: Vec<Box<dyn DataProcessor>> = vec![
+        Box::new(RateCalculator::new()),
+        Box::new(PodBasedEnricher::new(md.clone(), config.clone())),
+        Box::new(NamespaceBasedEnricher::new(md.clone())),
+        Box::new(PodAggregator::new()),
+        Box::new(NamespaceAggregator::default()),
+        Box::new(NodeAggregator::default()),
+        Box::new(ClusterAggregator::new(ClusterFrom::Namespaces)),
+        Box::new(NodeAutoscalingEnricher::new(md.clone(), &config, NodeAutoscalingConfig::default())),
+    ];
+    let (per_node, mut rest) =
+        per_source::split(kubernetes_chain(md.clone(), config.clone(), NodeAutoscalingConfig::default()));
+    assert_eq!(per_node.names().len(), 5, "{:?}", per_node.names());
+
+    let (mut rates, mut enriched, mut unenriched, mut namespaces) = (0, 0, 0, 0);
+    for r in 0..10 {
+        if r == 4 {
+            metadata = later.clone();
+            *view.write().unwrap() = shared(&metadata);
+        }
+        // node-2 gives nothing in round 6, as a kubelet that timed out.
+        let nodes: Vec<&NodeSpec> = specs.iter().filter(|s| !(r == 6 && s.index == 2)).collect();
+        let whole = {
+            let mut b = DataBatch { timestamp: at(r).timestamp_millis(), ..Default::default() };
+            for spec in &nodes {
+                b.sets.extend(sim_cluster::batch(&template, std::slice::from_ref(*spec), at(r)).sets);
+            }
+            heapster.iter_mut().fold(b, |b, p| p.process(b))
+        };
+        let split = {
+            let mut b = DataBatch { timestamp: at(r).timestamp_millis(), ..Default::default() };
+            let mut kept = HashMap::new();
+            for spec in &nodes {
+                let mut chain = per_node.take(&spec.name).expect("per-node processors");
+                let one = per_node.run(&mut chain, sim_cluster::batch(&template, std::slice::from_ref(*spec), at(r)));
+                b.sets.extend(one.sets);
+                kept.insert(spec.name.clone(), chain);
+            }
+            per_node.keep(kept);
+            rest.iter_mut().fold(b, |b, p| p.process(b))
+        };
+        assert_eq!(whole.sets.len(), split.sets.len(), "round {r}");
+        for ((k1, s1), (k2, s2)) in whole.sets.iter().zip(&split.sets) {
+            assert_eq!(k1, k2, "round {r}");
+            assert_eq!(s1, s2, "round {r}: {k1}");
+        }
+        for set in whole.sets.values() {
+            rates += usize::from(set.get("cpu/usage_rate").is_some());
+            enriched += usize::from(set.labels.contains_key(labels::NAMESPACE_ID));
+            namespaces += usize::from(set.set_type() == Some(MetricSetType::Namespace.as_str()));
+            let pod_level = [MetricSetType::Pod.as_str(), MetricSetType::PodContainer.as_str()];
+            unenriched += usize::from(
+                set.set_type().is_some_and(|t| pod_level.contains(&t)) && !set.labels.contains_key(labels::LABELS),
+            );
+        }
+    }
+    // What the comparison covered: rates, enrichment, pods unknown to the metadata, namespace roll-ups.
+    assert!(
+        rates > 500 && enriched > 1000 && unenriched > 10 && namespaces > 10,
+        "{rates} {enriched} {unenriched} {namespaces}"
+    );
+}
+
+/// Metadata whose view a test can replace, as the API server watch replaces heapster's.
+struct Swappable(std::sync::Arc<std::sync::RwLock<std::sync::Arc<dyn heapster_processors::ClusterMetadata>>>);
+
+impl heapster_processors::ClusterMetadata for Swappable {
+    fn pod(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<heapster_processors::PodMeta>> {
+        self.0.read().unwrap().pod(namespace, name)
+    }
+    fn namespace(&self, name: &str) -> Option<std::sync::Arc<heapster_processors::NamespaceMeta>> {
+        self.0.read().unwrap().namespace(name)
+    }
+    fn node(&self, name: &str) -> Option<std::sync::Arc<heapster_processors::NodeMeta>> {
+        self.0.read().unwrap().node(name)
+    }
+    fn pods_on_node(&self, node: &str) -> Vec<std::sync::Arc<heapster_processors::PodMeta>> {
+        self.0.read().unwrap().pods_on_node(node)
     }
 }
