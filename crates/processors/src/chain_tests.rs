@@ -77,7 +77,7 @@ fn close(a: Option<f64>, b: f64) -> bool {
 }
 
 #[test]
-fn heapster_order_over_two_rounds_with_the_node_aggregator_before_the_namespace_aggregator() {
+fn heapster_order_over_two_rounds_with_the_node_steps_first() {
     let mut chain =
         kubernetes_chain(metadata().shared(), PodEnricherConfig::default(), NodeAutoscalingConfig::default());
     let names: Vec<_> = chain.iter().map(|p| p.name()).collect();
@@ -89,9 +89,9 @@ fn heapster_order_over_two_rounds_with_the_node_aggregator_before_the_namespace_
             "namespace_based_enricher",
             "pod_aggregator",
             "node_aggregator",
+            "node_autoscaling_enricher",
             "namespace_aggregator",
             "cluster_aggregator",
-            "node_autoscaling_enricher",
         ]
     );
     let run = |chain: &mut Vec<Box<dyn DataProcessor>>, b| chain.iter_mut().fold(b, |b, p| p.process(b));

@@ -9,14 +9,16 @@
 //! 3. [`NamespaceBasedEnricher`] - `namespace_id`.
 //! 4. [`PodAggregator`] - pod = sum of its containers, where the kubelet did not measure the pod itself.
 //! 5. [`NodeAggregator`] - node requests/limits = sum of its pods'.
-//! 6. [`NamespaceAggregator`] - namespace = sum of its pods.
-//! 7. [`ClusterAggregator`] - cluster = sum of namespaces (or of nodes, [`ClusterFrom::Nodes`]).
-//! 8. [`NodeAutoscalingEnricher`] - node capacity, allocatable, utilization, reservation; `schedulable`.
+//! 6. [`NodeAutoscalingEnricher`] - node capacity, allocatable, utilization, reservation; `schedulable`.
+//! 7. [`NamespaceAggregator`] - namespace = sum of its pods.
+//! 8. [`ClusterAggregator`] - cluster = sum of namespaces (or of nodes, [`ClusterFrom::Nodes`]).
 //!
-//! [`kubernetes_chain`] builds that list. Heapster ran the namespace aggregator before the node aggregator; the two
-//! read only pod sets and write different sets, so the order does not change a value, and with the node aggregator
-//! first, steps 1 to 5 need only one node's sets: [`per_source`] runs them in each node's scrape, on both cores,
-//! while the node's sets are still in the CPU's caches.
+//! [`kubernetes_chain`] builds that list. Heapster ran the namespace aggregator, then the node aggregator, the
+//! cluster aggregator and last the node autoscaling enricher. The namespace and cluster aggregators read pod,
+//! namespace or node sets but none of what steps 5 and 6 add to node sets (the cluster sums
+//! [`cluster_aggregator::AGGREGATED`], which holds no node capacity metric), so the order changes no value, and
+//! with the node steps first, steps 1 to 6 need only one node's sets: [`per_source`] runs them in each node's
+//! scrape, on both cores, while the node's sets are still in the CPU's caches.
 
 mod aggregate;
 pub mod cluster_aggregator;
@@ -119,8 +121,8 @@ pub fn kubernetes_chain_with(
         Box::new(NamespaceBasedEnricher::new(metadata.clone())),
         Box::new(PodAggregator::new()),
         Box::new(NodeAggregator::default()),
+        Box::new(NodeAutoscalingEnricher::new(metadata, &labels, autoscaling)),
         Box::new(NamespaceAggregator::default()),
         Box::new(ClusterAggregator::new(cluster)),
-        Box::new(NodeAutoscalingEnricher::new(metadata, &labels, autoscaling)),
     ]
 }

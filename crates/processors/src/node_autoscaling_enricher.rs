@@ -118,6 +118,16 @@ impl DataProcessor for NodeAutoscalingEnricher {
         "node_autoscaling_enricher"
     }
 
+    /// A node set is enriched from the metadata and the node's own requests, summed from its pods.
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(NodeAutoscalingEnricher {
+            metadata: self.metadata.clone(),
+            copier: self.copier.clone(),
+            config: self.config.clone(),
+            unknown: self.unknown.clone(),
+        }))
+    }
+
     fn counters(&self) -> Vec<(&'static str, Counter)> {
         vec![(crate::UNENRICHED_SETS, self.unknown.clone())]
     }

@@ -8,7 +8,7 @@ use heapster_model::{DataBatch, MetricSetType, labels};
 use heapster_processors::{
     ClusterAggregator, ClusterFrom, DataProcessor, NamespaceAggregator, NamespaceBasedEnricher, NodeAggregator,
     NodeAutoscalingConfig, NodeAutoscalingEnricher, PodAggregator, PodBasedEnricher, PodEnricherConfig, RateCalculator,
-    kubernetes_chain, per_source,
+    kubernetes_chain, kubernetes_chain_with, per_source,
 };
 use heapster_sim::kubelet::{NodeSpec, Template};
 use std::collections::HashMap;
@@ -65,6 +65,11 @@ fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
 /// gives on the whole batch.
 #[test]
 fn per_node_processing_gives_the_batches_of_heapsters_order_on_the_whole_batch() {
+    per_node_processing_matches_heapsters_order(ClusterFrom::Namespaces);
+    per_node_processing_matches_heapsters_order(ClusterFrom::Nodes);
+}
+
+fn per_node_processing_matches_heapsters_order(cluster: ClusterFrom) {
     let template = Template::builtin();
     let epoch = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
     // Pods are replaced every 2 minutes; the metadata knows only the first ones, then the ones of round 4.
@@ -87,12 +92,12 @@ fn per_node_processing_gives_the_batches_of_heapsters_order_on_the_whole_batch()
         Box::new(PodAggregator::new()),
         Box::new(NamespaceAggregator::default()),
         Box::new(NodeAggregator::default()),
-        Box::new(ClusterAggregator::new(ClusterFrom::Namespaces)),
+        Box::new(ClusterAggregator::new(cluster)),
         Box::new(NodeAutoscalingEnricher::new(md.clone(), &config, NodeAutoscalingConfig::default())),
     ];
     let (per_node, mut rest) =
-        per_source::split(kubernetes_chain(md.clone(), config.clone(), NodeAutoscalingConfig::default()));
-    assert_eq!(per_node.names().len(), 5, "{:?}", per_node.names());
+        per_source::split(kubernetes_chain_with(md.clone(), config.clone(), NodeAutoscalingConfig::default(), cluster));
+    assert_eq!(per_node.names().len(), 6, "{:?}", per_node.names());
 
     let (mut rates, mut enriched, mut unenriched, mut namespaces) = (0, 0, 0, 0);
     for r in 0..10 {
