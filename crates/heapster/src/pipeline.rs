@@ -331,7 +331,15 @@ impl Pipeline {
         let mut scraped = 0;
         let mut chains = std::collections::HashMap::new();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((name, took, result)) = joined else { continue };
+            let (name, took, result) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    // The panic's own message went to stderr; the source is not known here, only that its sets
+                    // (and its per-source processors' state) are lost this round.
+                    tracing::error!("a scrape task ended without its sets ({e}): a bug, please report it");
+                    continue;
+                }
+            };
             let labels = SourceLabels { source: name.clone() };
             self.metrics.scrape_seconds.get_or_create(&labels).observe(took.as_secs_f64());
             self.metrics.heapster.scraped(&name, took);
@@ -490,6 +498,38 @@ mod tests {
         );
         assert!(seen.0.lock().unwrap().iter().all(|&n| n == 1), "a per-source processor saw another source's sets");
         assert_eq!(seen.0.lock().unwrap().len(), 9, "once per source and round that gave sets");
+    }
+
+    /// Panics on the sets of node `b`; runs per source.
+    struct PanicsOnB;
+
+    impl DataProcessor for PanicsOnB {
+        fn name(&self) -> &'static str {
+            "panics_on_b"
+        }
+        fn process(&mut self, batch: DataBatch) -> DataBatch {
+            assert!(!batch.sets.contains_key("node:b"), "a bug in a processor (this test's)");
+            batch
+        }
+        fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+            Some(Box::new(PanicsOnB))
+        }
+    }
+
+    /// A per-source processor that panics on one node's sets costs that node's sets, not the round.
+    #[tokio::test]
+    async fn a_per_source_processor_that_panics_costs_only_its_sources_sets() {
+        let node = |name| Arc::new(Node { name, calls: AtomicUsize::new(0), fails_on: &[] });
+        let sources: Vec<Arc<dyn MetricsSource>> = vec![node("a"), node("b"), node("c")];
+        let (per_source, _) = heapster_processors::per_source::split(vec![Box::new(PanicsOnB)]);
+        let store = Arc::new(Store::new(heapster_store::StoreConfig {
+            window: Duration::from_secs(60),
+            resolution: Duration::from_secs(1),
+        }));
+        let p = test_pipeline(Arc::new(StaticProvider(sources)), Vec::new(), store, Duration::from_secs(1), 4);
+        let (batch, scraped) = p.scrape(10_000, &Arc::new(per_source)).await;
+        assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
+        assert_eq!(scraped, 2);
     }
 
     /// Counts how many of its kind are scraping at once.
