@@ -36,13 +36,14 @@ pub struct Pipeline {
 /// (processors, store), which one thread runs after the scrape phase while the other core idles.
 ///
 /// A rendezvous channel: handing a batch over waits until the thread has finished the previous one, so batches go
-/// in in order and at most one waits beside the one being scraped. Where the thread cannot run, batches are
-/// ingested in the round as before.
+/// in in order and at most one waits beside the one being scraped. The wait is on a blocking thread, not on the
+/// runtime's: a worker blocked for the seconds a large batch's ingest takes would stall every scrape task and
+/// HTTP request queued on it. Where the thread cannot run, batches are ingested in the round as before.
 #[derive(Default)]
 pub struct Ingester(Option<std::sync::mpsc::SyncSender<Arc<DataBatch>>>);
 
 impl Ingester {
-    fn ingest(&mut self, store: &Arc<Store>, batch: Arc<DataBatch>) {
+    async fn ingest(&mut self, store: &Arc<Store>, batch: Arc<DataBatch>) {
         if self.0.is_none() {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<DataBatch>>(0);
             let store = store.clone();
@@ -57,10 +58,14 @@ impl Ingester {
                 Err(e) => tracing::warn!("could not start the store's ingest thread ({e}): ingesting in the round"),
             }
         }
-        let batch = match &self.0 {
-            Some(tx) => match tx.send(batch) {
-                Ok(()) => return,
-                Err(std::sync::mpsc::SendError(batch)) => {
+        let batch = match self.0.clone() {
+            Some(tx) => match tokio::task::spawn_blocking(move || tx.send(batch)).await {
+                Ok(Ok(())) => return,
+                Err(e) => {
+                    tracing::warn!("handing a batch to the store failed ({e}): the runtime is shutting down");
+                    return;
+                }
+                Ok(Err(std::sync::mpsc::SendError(batch))) => {
                     tracing::warn!(
                         "the store's ingest thread ended: this batch is ingested here, the next by a new one"
                     );
@@ -206,7 +211,7 @@ impl Pipeline {
                 Event::Stop => break,
                 Event::Processed(done) => {
                     let round = processing.take().expect("a round was processing");
-                    self.export(round, done);
+                    self.export(round, done).await;
                 }
                 Event::Tick(timestamp) => {
                     let started = Instant::now();
@@ -217,7 +222,7 @@ impl Pipeline {
                     };
                     let ((batch, nodes), previous) = tokio::join!(self.scrape(timestamp, &per_source), previous);
                     if let Some((round, done)) = previous {
-                        self.export(round, done);
+                        self.export(round, done).await;
                     }
                     processing = Some(self.process(timestamp, batch, nodes, started));
                 }
@@ -225,7 +230,7 @@ impl Pipeline {
         }
         if let Some(mut round) = processing.take() {
             let done = (&mut round.task).await;
-            self.export(round, done);
+            self.export(round, done).await;
         }
         self.sinks
     }
@@ -250,7 +255,7 @@ impl Pipeline {
 
     /// Takes the processors back and hands the processed batch to the store and the sinks. Each stage's CPU is
     /// counted for heapster's bill. A processor's panic goes on here, as when the chain ran in the round.
-    fn export(&mut self, round: Processing, done: Result<Processed, tokio::task::JoinError>) {
+    async fn export(&mut self, round: Processing, done: Result<Processed, tokio::task::JoinError>) {
         let (processors, batch) = match done {
             Ok(done) => done,
             Err(e) => match e.try_into_panic() {
@@ -266,7 +271,7 @@ impl Pipeline {
         self.metrics.batches.inc();
         let batch = Arc::new(batch);
         if self.rollups == SinkRollups::Whole {
-            self.ingester.ingest(&self.store, batch.clone());
+            self.ingester.ingest(&self.store, batch.clone()).await;
         } else {
             // The sharded modes change the sinks' batch after the store has let it go, so that `make_mut` changes
             // it in place instead of copying it.
@@ -737,8 +742,8 @@ mod tests {
 
     /// Batches handed to the ingest thread land in the store in order, none out of order, and handing one over
     /// waits for the previous ingest; the thread ends with the pipeline.
-    #[test]
-    fn the_ingest_thread_stores_every_batch_in_order() {
+    #[tokio::test]
+    async fn the_ingest_thread_stores_every_batch_in_order() {
         let store = Arc::new(Store::new(heapster_store::StoreConfig {
             window: Duration::from_secs(600),
             resolution: Duration::from_secs(1),
@@ -750,7 +755,7 @@ mod tests {
             set.set_kind(MetricSetType::Node);
             set.set("cpu/usage", heapster_model::MetricValue::Int(ts));
             batch.sets.insert("node:a".into(), set);
-            ingester.ingest(&store, Arc::new(batch));
+            ingester.ingest(&store, Arc::new(batch)).await;
             // The rendezvous: the thread took this batch, so every earlier one is in.
             assert!(store.latest_timestamp() >= Some((ts - 1) * 1000));
         }
