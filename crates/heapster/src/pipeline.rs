@@ -8,6 +8,7 @@ use heapster_processors::DataProcessor;
 use heapster_processors::per_source::PerSource;
 use heapster_sinks::SinkManager;
 use heapster_sources::MetricsSourceProvider;
+use heapster_sources::SourceError;
 use heapster_store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -314,12 +315,21 @@ impl Pipeline {
                     .await;
                     let took = started.elapsed();
                     let result = result.map(|scraped| {
-                        scraped.map(|batch| match per_source.take(&name) {
+                        scraped.and_then(|batch| match per_source.take(&name) {
                             Some(mut chain) => {
                                 let _cpu = heapster_cost::PROCESSORS_STAGE.start();
-                                (per_source.run(&mut chain, batch), Some(chain))
+                                // A processor's bug costs this source's sets and its processors' state, counted
+                                // as its scrape error; the panic's message and place went to stderr.
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    (per_source.run(&mut chain, batch), Some(chain))
+                                }))
+                                .map_err(|_| {
+                                    SourceError::Other(
+                                        "a processor panicked on its sets: a bug, please report it".into(),
+                                    )
+                                })
                             }
-                            None => (batch, None),
+                            None => Ok((batch, None)),
                         })
                     });
                     (name, took, result)
@@ -340,7 +350,7 @@ impl Pipeline {
                 Ok(done) => done,
                 Err(e) => {
                     // The panic's own message went to stderr; the source is not known here, only that its sets
-                    // (and its per-source processors' state) are lost this round.
+                    // are lost this round.
                     tracing::error!("a scrape task ended without its sets ({e}): a bug, please report it");
                     continue;
                 }
@@ -521,7 +531,8 @@ mod tests {
         }
     }
 
-    /// A per-source processor that panics on one node's sets costs that node's sets, not the round.
+    /// A per-source processor that panics on one node's sets costs that node's sets, counted as its scrape error,
+    /// not the round.
     #[tokio::test]
     async fn a_per_source_processor_that_panics_costs_only_its_sources_sets() {
         let node = |name| Arc::new(Node { name, calls: AtomicUsize::new(0), fails_on: &[] });
@@ -535,6 +546,8 @@ mod tests {
         let (batch, scraped) = p.scrape(10_000, &Arc::new(per_source)).await;
         assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
         assert_eq!(scraped, 2);
+        let errors = |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: n.into() }).get();
+        assert_eq!((errors("a"), errors("b"), errors("c")), (0, 1, 0), "counted as b's scrape error");
     }
 
     /// Counts how many of its kind are scraping at once.

@@ -18,7 +18,9 @@
 //! - no reservation when the node has no request sum, unless metadata knows no pod on the node, in which case
 //!   the reservation is truly 0.
 //!
-//! It runs last, after the cluster aggregator, as in Heapster: it needs the node's request sums.
+//! It runs after the node aggregator: it needs the node's request sums. Heapster ran it last, after the cluster
+//! aggregator; here it runs before the namespace and cluster sums, in each node's scrape (see [`crate::per_source`]),
+//! which changes no value: they read nothing it adds.
 
 use crate::label_copier::{LabelCopier, PodEnricherConfig};
 use crate::metadata::{ClusterMetadata, NodeMeta};

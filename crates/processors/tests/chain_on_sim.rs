@@ -59,10 +59,12 @@ fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
     }
 }
 
-/// heapster runs the chain's first five processors in each node's scrape, on that node's sets alone, with the node
-/// aggregator moved before the namespace aggregator (see `per_source`). Over rounds with pods replaced, pods the
-/// metadata does not know yet, and a node missing from one round, every batch must equal what Heapster's order
-/// gives on the whole batch.
+/// heapster runs the chain's first six processors in each node's scrape, on that node's sets alone, with the node
+/// aggregator and the node autoscaling enricher moved before the namespace and cluster aggregators (see
+/// `per_source`). Over rounds with pods replaced, pods the metadata does not know yet, pods whose own set or one of
+/// whose containers the kubelet left out (the enricher makes a pod set and a stub container set), and a node
+/// missing from one round, every batch and every count of unenriched sets must equal what Heapster's order gives on
+/// the whole batch.
 #[test]
 fn per_node_processing_gives_the_batches_of_heapsters_order_on_the_whole_batch() {
     per_node_processing_matches_heapsters_order(ClusterFrom::Namespaces);
@@ -95,8 +97,24 @@ fn per_node_processing_matches_heapsters_order(cluster: ClusterFrom) {
         Box::new(ClusterAggregator::new(cluster)),
         Box::new(NodeAutoscalingEnricher::new(md.clone(), &config, NodeAutoscalingConfig::default())),
     ];
-    let (per_node, mut rest) =
-        per_source::split(kubernetes_chain_with(md.clone(), config.clone(), NodeAutoscalingConfig::default(), cluster));
+    let heapster_counters: Vec<_> = heapster.iter().flat_map(|p| p.counters()).collect();
+    let chain = kubernetes_chain_with(md.clone(), config.clone(), NodeAutoscalingConfig::default(), cluster);
+    let split_counters: Vec<_> = chain.iter().flat_map(|p| p.counters()).collect();
+    // Each node's sets as the kubelet source gives them, less the first pod's own set and the second pod's first
+    // container: a kubelet before 1.9 sent no pod sets, and a waiting container has none.
+    let node_batch = |spec: &NodeSpec, r: i64| {
+        let mut b = sim_cluster::batch(&template, std::slice::from_ref(spec), at(r));
+        let pods: Vec<String> =
+            b.sets.iter().filter(|(_, s)| s.kind == Some(MetricSetType::Pod)).map(|(k, _)| k.clone()).collect();
+        let container = b.sets.keys().find(|k| k.starts_with(&format!("{}/container:", pods[1]))).cloned();
+        let removed = [pods[0].clone(), container.expect("the second pod has a container")];
+        for key in &removed {
+            b.sets.remove(key);
+        }
+        (b, removed)
+    };
+    let mut made = [0, 0];
+    let (per_node, mut rest) = per_source::split(chain);
     assert_eq!(per_node.names().len(), 6, "{:?}", per_node.names());
 
     let (mut rates, mut enriched, mut unenriched, mut namespaces) = (0, 0, 0, 0);
@@ -109,17 +127,25 @@ fn per_node_processing_matches_heapsters_order(cluster: ClusterFrom) {
         let nodes: Vec<&NodeSpec> = specs.iter().filter(|s| !(r == 6 && s.index == 2)).collect();
         let whole = {
             let mut b = DataBatch { timestamp: at(r).timestamp_millis(), ..Default::default() };
+            let mut removed = Vec::new();
             for spec in &nodes {
-                b.sets.extend(sim_cluster::batch(&template, std::slice::from_ref(*spec), at(r)).sets);
+                let (one, left_out) = node_batch(spec, r);
+                b.sets.extend(one.sets);
+                removed.push(left_out);
             }
-            heapster.iter_mut().fold(b, |b, p| p.process(b))
+            let b = heapster.iter_mut().fold(b, |b, p| p.process(b));
+            for [pod, container] in &removed {
+                made[0] += usize::from(b.sets.contains_key(pod));
+                made[1] += usize::from(b.sets.contains_key(container));
+            }
+            b
         };
         let split = {
             let mut b = DataBatch { timestamp: at(r).timestamp_millis(), ..Default::default() };
             let mut kept = HashMap::new();
             for spec in &nodes {
                 let mut chain = per_node.take(&spec.name).expect("per-node processors");
-                let one = per_node.run(&mut chain, sim_cluster::batch(&template, std::slice::from_ref(*spec), at(r)));
+                let one = per_node.run(&mut chain, node_batch(spec, r).0);
                 b.sets.extend(one.sets);
                 kept.insert(spec.name.clone(), chain);
             }
@@ -141,6 +167,11 @@ fn per_node_processing_matches_heapsters_order(cluster: ClusterFrom) {
             );
         }
     }
+    let counts =
+        |c: &[(&'static str, heapster_processors::Counter)]| c.iter().map(|(n, c)| (*n, c.get())).collect::<Vec<_>>();
+    assert_eq!(counts(&heapster_counters), counts(&split_counters), "unenriched sets counted alike");
+    assert!(heapster_counters.iter().any(|(_, c)| c.get() > 0), "no set was left unenriched: this checks nothing");
+    assert!(made.iter().all(|&n| n > 0), "pod sets and stub container sets made by the chain: {made:?}");
     // What the comparison covered: rates, enrichment, pods unknown to the metadata, namespace roll-ups.
     assert!(
         rates > 500 && enriched > 1000 && unenriched > 10 && namespaces > 10,
