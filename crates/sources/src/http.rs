@@ -14,6 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// A zero timeout is a target never asked: the round's deadline came while its request waited for one of the
+/// round's scrape permits, which "no complete answer within 0ns" did not say.
+fn timeout_text(timeout: Duration) -> String {
+    if timeout.is_zero() {
+        "not asked: the round's deadline passed while it waited its turn (too many targets for the resolution and \
+         --max_concurrent_scrapes)"
+            .into()
+    } else {
+        format!("no complete answer within {timeout:?}")
+    }
+}
+
 /// Why one target gave no document this round.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -23,7 +35,7 @@ pub enum FetchError {
     /// an option must change, so it is told apart from `Connect`.
     #[error("{0}")]
     Tls(String),
-    #[error("no complete answer within {0:?}")]
+    #[error("{}", timeout_text(*.0))]
     Timeout(Duration),
     #[error("answered HTTP {status}: {snippet}")]
     Status { status: u16, snippet: String },
@@ -272,4 +284,16 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], open: u8, what: &'st
 fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(120)]);
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_never_asked_says_so_rather_than_timing_out_in_0ns() {
+        let never = FetchError::Timeout(Duration::ZERO).to_string();
+        assert!(never.starts_with("not asked: the round's deadline passed"), "{never}");
+        assert_eq!(FetchError::Timeout(Duration::from_secs(10)).to_string(), "no complete answer within 10s");
+    }
 }
