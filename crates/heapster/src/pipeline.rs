@@ -192,8 +192,9 @@ impl Pipeline {
     /// are one chain with state (rates), so a batch waits for the previous one's to finish; its store and sinks
     /// hand-off follows as soon as they do, or, when the next scrape is already running, when that scrape ends.
     ///
-    /// The chain's leading processors that need one node's sets only (rates, enrichment, pod and node sums) run
-    /// in each node's scrape instead, on that node's sets (see `heapster_processors::per_source`).
+    /// The chain's leading processors that need one node's sets only (rates, enrichment, pod and node sums, node
+    /// autoscaling figures) run in each node's scrape instead, on that node's sets (see
+    /// `heapster_processors::per_source`).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> SinkManager {
         let (per_source, rest) = heapster_processors::per_source::split(std::mem::take(&mut self.processors));
         self.processors = rest;
@@ -395,6 +396,11 @@ mod tests {
     use heapster_sources::{MetricsSource, SourceError, StaticProvider};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A store keeping a minute.
+    fn test_store(resolution: Duration) -> Arc<Store> {
+        Arc::new(Store::new(heapster_store::StoreConfig { window: Duration::from_secs(60), resolution }))
+    }
+
     /// A pipeline with no sinks and its own registry.
     fn test_pipeline(
         provider: Arc<dyn MetricsSourceProvider>,
@@ -485,10 +491,7 @@ mod tests {
         let p = test_pipeline(
             Arc::new(StaticProvider(sources)),
             Vec::new(),
-            Arc::new(Store::new(heapster_store::StoreConfig {
-                window: Duration::from_secs(60),
-                resolution: Duration::from_secs(1),
-            })),
+            test_store(Duration::from_secs(1)),
             Duration::from_secs(1),
             4,
         );
@@ -538,10 +541,7 @@ mod tests {
         let node = |name| Arc::new(Node { name, calls: AtomicUsize::new(0), fails_on: &[] });
         let sources: Vec<Arc<dyn MetricsSource>> = vec![node("a"), node("b"), node("c")];
         let (per_source, _) = heapster_processors::per_source::split(vec![Box::new(PanicsOnB)]);
-        let store = Arc::new(Store::new(heapster_store::StoreConfig {
-            window: Duration::from_secs(60),
-            resolution: Duration::from_secs(1),
-        }));
+        let store = test_store(Duration::from_secs(1));
         let p = test_pipeline(Arc::new(StaticProvider(sources)), Vec::new(), store, Duration::from_secs(1), 4);
         let (batch, scraped) = p.scrape(10_000, &Arc::new(per_source)).await;
         assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
@@ -609,7 +609,7 @@ mod tests {
     async fn a_round_whose_scrape_and_processors_outlast_the_resolution_still_runs_every_tick() {
         let resolution = Duration::from_secs(2);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let store = Arc::new(Store::new(heapster_store::StoreConfig { window: Duration::from_secs(60), resolution }));
+        let store = test_store(resolution);
         let p = test_pipeline(
             Arc::new(StaticProvider(vec![Arc::new(Sleepy)])),
             vec![Box::new(SlowChain(seen.clone()))],
@@ -642,10 +642,7 @@ mod tests {
         let p = test_pipeline(
             Arc::new(StaticProvider(sources)),
             Vec::new(),
-            Arc::new(Store::new(heapster_store::StoreConfig {
-                window: Duration::from_secs(60),
-                resolution: Duration::from_secs(2),
-            })),
+            test_store(Duration::from_secs(2)),
             Duration::from_secs(2),
             4,
         );
@@ -681,10 +678,7 @@ mod tests {
         let p = test_pipeline(
             Arc::new(provider),
             Vec::new(),
-            Arc::new(Store::new(heapster_store::StoreConfig {
-                window: Duration::from_secs(60),
-                resolution: Duration::from_secs(1),
-            })),
+            test_store(Duration::from_secs(1)),
             Duration::from_secs(1),
             8,
         );
