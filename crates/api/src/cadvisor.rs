@@ -178,7 +178,7 @@ fn containers_of(store: &Store, node: &str) -> Vec<(String, String)> {
     }
     for key in store.keys_of_type(MetricSetType::PodContainer) {
         let Some(info) = store.set_info(&key) else { continue };
-        if info.labels.get(labels::NODENAME).map(String::as_str) != Some(node) {
+        if info.labels.get_str(labels::NODENAME) != Some(node) {
             continue;
         }
         let l = |k: &str| info.labels.get(k).cloned().unwrap_or_default();
@@ -232,7 +232,7 @@ fn container_info(store: &Store, key: &str, name: &str, step_ms: i64) -> Option<
                 let s = samples.entry(p.timestamp).or_default();
                 match series.get(labels::RESOURCE_ID) {
                     Some(id) => {
-                        s.labeled.insert((metric.clone(), id.clone()), p.value);
+                        s.labeled.insert((metric.clone(), id.to_string()), p.value);
                     }
                     None if series.is_empty() => {
                         s.values.insert(metric.clone(), p.value);
@@ -255,7 +255,7 @@ fn container_info(store: &Store, key: &str, name: &str, step_ms: i64) -> Option<
             ("io.kubernetes.container.name", labels::CONTAINER_NAME),
         ] {
             if let Some(v) = info.labels.get(label) {
-                reference.labels.insert(docker_label.to_owned(), v.clone());
+                reference.labels.insert(docker_label.to_owned(), v.to_string());
             }
         }
     }
@@ -281,7 +281,7 @@ fn container_info(store: &Store, key: &str, name: &str, step_ms: i64) -> Option<
         has_diskio: Some(any(&|s| has_prefix(s, "disk/"))),
         has_custom_metrics: Some(false),
         labels: reference.labels.clone(),
-        image: info.labels.get(labels::CONTAINER_BASE_IMAGE).cloned().unwrap_or_default(),
+        image: info.labels.get(labels::CONTAINER_BASE_IMAGE).map(String::from).unwrap_or_default(),
     };
     let stats = samples.iter().map(|(ts, s)| stats_of(*ts, s)).collect();
     Some(ContainerInfo { reference, subcontainers: Vec::new(), spec, stats })

@@ -175,8 +175,8 @@ pub fn find(name: &str) -> Option<&'static Target> {
 
 fn sample_batch(ts: i64) -> DataBatch {
     let mut set = MetricSet { create_time: 5, scrape_time: ts - 1, ..Default::default() };
-    set.labels.insert("type", "pod".into());
-    set.labels.insert("pod_name", "web-0".into());
+    set.labels.insert("type", "pod");
+    set.labels.insert("pod_name", "web-0");
     set.set("uptime", MetricValue::Int(ts));
     set.set("cpu/usage_rate", MetricValue::Float(12.5));
     let fs: Arc<Labels> = Arc::new([("resource_id".to_string(), "/dev/sda1".to_string())].into());

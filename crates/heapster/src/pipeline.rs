@@ -735,7 +735,7 @@ mod tests {
         assert_eq!(Arc::as_ptr(&labelled), before, "changed in place");
         assert_eq!(labelled.sets.len(), 5);
         for (key, set) in &labelled.sets {
-            let shard = set.labels.get(heapster_model::labels::SHARD).map(String::as_str);
+            let shard = set.labels.get_str(heapster_model::labels::SHARD);
             let rollup = key == "cluster" || !key.contains('/') && key.starts_with("namespace:");
             assert_eq!(shard, rollup.then_some("heapster-1"), "{key}");
             assert_eq!(set.get("cpu/usage_rate"), Some(MetricValue::Int(5)));

@@ -216,8 +216,8 @@ fn influxd_stores_gzip_bodies_and_plain_ones() {
     let influx = Influxd::start();
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut set = MetricSet::default();
-    set.labels.insert("type", "node".into());
-    set.labels.insert("nodename", "gz".into());
+    set.labels.insert("type", "node");
+    set.labels.insert("nodename", "gz");
     set.set("uptime", MetricValue::Int(42));
     set.set("network/rx_rate", MetricValue::Float(1.25));
     let mut batch = DataBatch { timestamp: now, ..Default::default() };

@@ -1,5 +1,6 @@
 //! What one scrape round produces: a [`DataBatch`] of [`MetricSet`]s keyed as in [`crate::keys`].
 
+use crate::LabelValue;
 use crate::keys::MetricSetType;
 pub use crate::metric_map::MetricMap;
 use serde::{Serialize, Serializer};
@@ -12,7 +13,7 @@ pub type Timestamp = i64;
 
 /// Labels of a metric set or of one labelled metric, by label name. Sorted, so equal label sets compare and hash
 /// equal; one vector (see [`crate::metric_map`]), with the well-known names borrowed rather than copied.
-pub type Labels = crate::metric_map::NameMap<String>;
+pub type Labels = crate::metric_map::NameMap<crate::LabelValue>;
 
 /// Catalog names are `&'static str` (no allocation per point); `custom/<name>` metrics own their name.
 pub type MetricName = Cow<'static, str>;
@@ -90,14 +91,14 @@ impl MetricSet {
     pub fn set_type(&self) -> Option<&str> {
         match self.kind {
             Some(k) => Some(k.as_str()),
-            None => self.labels.get(crate::labels::TYPE).map(String::as_str),
+            None => self.labels.get(crate::labels::TYPE).map(LabelValue::as_str),
         }
     }
 
     /// Sets the `type` label and remembers it parsed, so that [`MetricSet::set_type`] need not look it up. Sets
     /// whose `type` label is written directly still answer, from the label map.
     pub fn set_kind(&mut self, kind: MetricSetType) {
-        self.labels.insert(crate::labels::TYPE, kind.as_str().to_owned());
+        self.labels.insert(crate::labels::TYPE, kind.label_value());
         self.kind = Some(kind);
     }
 
@@ -160,7 +161,7 @@ mod tests {
         a.set_kind(MetricSetType::PodContainer);
         assert_eq!((a.set_type(), a.labels["type"].as_str()), (Some("pod_container"), "pod_container"));
         let mut b = MetricSet::default();
-        b.labels.insert("type", "pod_container".into());
+        b.labels.insert("type", "pod_container");
         assert_eq!(b.set_type(), Some("pod_container"));
         assert_eq!(a, b, "the cached kind is not part of equality");
         assert_eq!(MetricSet::default().set_type(), None);

@@ -9,6 +9,7 @@
 //! `None` means "not set in the spec" (no request, no limit), which is not the same as zero; processors decide
 //! what to report for it (Heapster reported 0).
 
+use crate::LabelValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -16,8 +17,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerMeta {
     pub name: String,
-    /// The image as the spec names it (becomes the `container_base_image` label).
-    pub image: String,
+    /// The image as the spec names it (becomes the `container_base_image` label, shared by every set of it).
+    pub image: LabelValue,
     pub cpu_request_millis: Option<i64>,
     pub cpu_limit_millis: Option<i64>,
     pub memory_request: Option<i64>,
@@ -30,7 +31,7 @@ pub struct ContainerMeta {
 
 impl ContainerMeta {
     /// A container with no requests, limits or status.
-    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, image: impl Into<LabelValue>) -> Self {
         ContainerMeta { name: name.into(), image: image.into(), ..Default::default() }
     }
 
@@ -64,7 +65,8 @@ impl ContainerMeta {
 pub struct PodMeta {
     pub namespace: String,
     pub name: String,
-    pub uid: String,
+    /// Becomes the `pod_id` label, shared by every set of the pod.
+    pub uid: LabelValue,
     /// The pod's Kubernetes labels (`metadata.labels`).
     pub labels: BTreeMap<String, String>,
     /// `spec.nodeName`; empty while the pod is not scheduled.
@@ -76,7 +78,7 @@ pub struct PodMeta {
 
 impl PodMeta {
     /// A pod with no labels, node or containers.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<LabelValue>) -> Self {
         PodMeta { namespace: namespace.into(), name: name.into(), uid: uid.into(), ..Default::default() }
     }
 
@@ -108,7 +110,8 @@ impl PodMeta {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespaceMeta {
     pub name: String,
-    pub uid: String,
+    /// Becomes the `namespace_id` label, shared by every set of the namespace.
+    pub uid: LabelValue,
 }
 
 /// A node as the API server knows it (`status.capacity`, `status.allocatable`, `spec.unschedulable`).
@@ -202,7 +205,7 @@ impl StaticMetadata {
     }
 
     /// Adds (or replaces) a namespace.
-    pub fn with_namespace(mut self, name: impl Into<String>, uid: impl Into<String>) -> Self {
+    pub fn with_namespace(mut self, name: impl Into<String>, uid: impl Into<LabelValue>) -> Self {
         self.insert_namespace(NamespaceMeta { name: name.into(), uid: uid.into() });
         self
     }

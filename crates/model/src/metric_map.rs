@@ -168,8 +168,8 @@ impl<V> NameMap<V> {
     /// the stored name (a catalog `&'static str` stays borrowed). A name greater than every name present (the
     /// common case: sets are mostly filled in name order) is appended after a single compare.
     #[inline]
-    pub fn insert(&mut self, name: impl Into<MetricName>, value: V) -> Option<V> {
-        let name = name.into();
+    pub fn insert(&mut self, name: impl Into<MetricName>, value: impl Into<V>) -> Option<V> {
+        let (name, value) = (name.into(), value.into());
         if let Some((last, v)) = self.entries.last_mut() {
             match cmp_names(last, &name) {
                 Ordering::Less => {}
@@ -254,6 +254,13 @@ impl<V> NameMap<V> {
     /// The pairs as a slice, sorted by name.
     pub fn as_slice(&self) -> &[(MetricName, V)] {
         &self.entries
+    }
+}
+
+impl NameMap<crate::LabelValue> {
+    /// The value of label `name` as text.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).map(crate::LabelValue::as_str)
     }
 }
 
@@ -373,10 +380,10 @@ impl<V> IntoIterator for NameMap<V> {
     }
 }
 
-impl<N: Into<MetricName>, V> FromIterator<(N, V)> for NameMap<V> {
+impl<N: Into<MetricName>, W: Into<V>, V> FromIterator<(N, W)> for NameMap<V> {
     /// As `BTreeMap::from_iter`: of pairs with the same name, the last one is kept (name and value).
-    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        let mut entries: Vec<(MetricName, V)> = iter.into_iter().map(|(n, v)| (n.into(), v)).collect();
+    fn from_iter<I: IntoIterator<Item = (N, W)>>(iter: I) -> Self {
+        let mut entries: Vec<(MetricName, V)> = iter.into_iter().map(|(n, v)| (n.into(), v.into())).collect();
         if !entries.is_sorted_by(|(a, _), (b, _)| cmp_names(a, b) == Ordering::Less) {
             // Stable, so that of equal names the last one given is last, and kept below.
             entries.sort_by(|(a, _), (b, _)| cmp_names(a, b));
@@ -392,21 +399,21 @@ impl<N: Into<MetricName>, V> FromIterator<(N, V)> for NameMap<V> {
     }
 }
 
-impl<N: Into<MetricName>, V> Extend<(N, V)> for NameMap<V> {
+impl<N: Into<MetricName>, W: Into<V>, V> Extend<(N, W)> for NameMap<V> {
     /// As `BTreeMap::extend` (each pair inserted in turn: a name present keeps its stored name and takes the new
     /// value; of names given twice the first keeps its name, the last its value), in one merge rather than a
     /// search and a shift of the vector per pair. Processors add several metrics to every set (rates, requests
     /// and limits), spread among the names the set has; inserting them one by one moved half the set each time.
     /// Grows the vector to the exact size needed, not to the next power of two: sets are many, and each holds on
     /// to its capacity until the batch is gone.
-    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
+    fn extend<I: IntoIterator<Item = (N, W)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
         let old = self.entries.len();
         let lower = iter.size_hint().0;
         if self.entries.capacity() - old < lower {
             self.entries.reserve_exact(lower);
         }
-        self.entries.extend(iter.map(|(n, v)| (n.into(), v)));
+        self.entries.extend(iter.map(|(n, v)| (n.into(), v.into())));
         self.merge_tail(old);
     }
 }
@@ -462,8 +469,8 @@ impl<V> NameMap<V> {
     }
 }
 
-impl<N: Into<MetricName>, V, const K: usize> From<[(N, V); K]> for NameMap<V> {
-    fn from(pairs: [(N, V); K]) -> Self {
+impl<N: Into<MetricName>, W: Into<V>, V, const K: usize> From<[(N, W); K]> for NameMap<V> {
+    fn from(pairs: [(N, W); K]) -> Self {
         pairs.into_iter().collect()
     }
 }

@@ -26,9 +26,9 @@ fn metadata() -> StaticMetadata {
 fn set(kind: &str, base: &[(&str, &str)], t: Timestamp, cpu_ns: i64, mem: i64) -> MetricSet {
     let mut s = MetricSet { create_time: 1_000, scrape_time: t, ..Default::default() };
     s.labels = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>();
-    s.labels.insert(labels::TYPE, kind.into());
-    s.labels.insert(labels::NODENAME, "n1".into());
-    s.labels.insert(labels::HOSTNAME, "n1".into());
+    s.labels.insert(labels::TYPE, kind);
+    s.labels.insert(labels::NODENAME, "n1");
+    s.labels.insert(labels::HOSTNAME, "n1");
     s.set("cpu/usage", MetricValue::Int(cpu_ns));
     s.set("memory/usage", MetricValue::Int(mem));
     s.set("memory/working_set", MetricValue::Int(mem / 2));

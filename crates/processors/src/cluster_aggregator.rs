@@ -102,7 +102,7 @@ mod tests {
 
     fn node(cpu_rate: f64, mem: i64) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE, "node".into());
+        s.labels.insert(labels::TYPE, "node");
         s.set("cpu/usage_rate", MetricValue::Float(cpu_rate));
         s.set("memory/usage", MetricValue::Int(mem));
         s.set("cpu/usage", MetricValue::Int(1));
@@ -115,7 +115,7 @@ mod tests {
         b.sets.insert("node:a".into(), node(250.5, 1 << 30));
         b.sets.insert("node:b".into(), node(100.0, 1 << 20));
         let mut sys = node(999.0, 999);
-        sys.labels.insert(labels::TYPE, "sys_container".into());
+        sys.labels.insert(labels::TYPE, "sys_container");
         b.sets.insert("node:a/container:x".into(), sys);
         let out = ClusterAggregator::new(ClusterFrom::Nodes).process(b);
         let c = &out.sets["cluster"];
@@ -137,7 +137,7 @@ mod tests {
         let mut b = DataBatch { timestamp: 60_000, ..Default::default() };
         let ns = |cpu, mem| {
             let mut s = node(cpu, mem);
-            s.labels.insert(labels::TYPE, "ns".into());
+            s.labels.insert(labels::TYPE, "ns");
             s
         };
         b.sets.insert("namespace:a".into(), ns(10.0, 100));

@@ -11,8 +11,8 @@
 //! Neither keys nor values are escaped, so a value that contains the separator makes `labels` ambiguous; Heapster
 //! had the same limit and users pick a separator their labels do not use.
 
-use heapster_model::Labels;
 use heapster_model::labels::LABELS;
+use heapster_model::{LabelValue, Labels};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How pod (and node) labels become metric labels. The defaults are Heapster's flag defaults.
@@ -61,14 +61,14 @@ impl LabelCopier {
     }
 
     /// The `labels` value for these Kubernetes labels: sorted `key:value` pairs, ignored keys left out.
-    pub fn joined(&self, k8s: &BTreeMap<String, String>) -> String {
+    pub fn joined(&self, k8s: &BTreeMap<String, String>) -> LabelValue {
         // BTreeMap iterates by key, so the pairs come out sorted by key; Heapster sorted the `key:value` strings,
         // which orders the same except where one key is a prefix of another followed by a byte below ':'
         // (`a-b` vs `a`). Sort the strings to match Heapster exactly.
         let mut pairs: Vec<String> =
             k8s.iter().filter(|(k, _)| !self.ignored.contains(*k)).map(|(k, v)| format!("{k}:{v}")).collect();
         pairs.sort_unstable();
-        pairs.join(&self.separator)
+        pairs.join(&self.separator).into()
     }
 
     /// Sets `labels` and the stored labels on `out`.
@@ -78,7 +78,7 @@ impl LabelCopier {
 
     /// [`LabelCopier::copy`] with `joined` already made by [`LabelCopier::joined`] from the same `k8s` labels:
     /// every container of a pod gets the same `labels` value, so the pod enricher joins them once per pod.
-    pub fn copy_joined(&self, k8s: &BTreeMap<String, String>, joined: &str, out: &mut Labels) {
+    pub fn copy_joined(&self, k8s: &BTreeMap<String, String>, joined: &LabelValue, out: &mut Labels) {
         if !self.stored.is_empty() {
             for (key, value) in k8s {
                 if let Some(metric_key) = self.stored.get(key) {
@@ -86,7 +86,7 @@ impl LabelCopier {
                 }
             }
         }
-        out.insert(LABELS, joined.to_owned());
+        out.insert(LABELS, joined.clone());
     }
 }
 

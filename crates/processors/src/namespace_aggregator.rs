@@ -14,7 +14,7 @@ use crate::DataProcessor;
 use crate::aggregate::{Sums, Wanted};
 use heapster_model::batch::MetricName;
 use heapster_model::keys::{self, MetricSetType};
-use heapster_model::{DataBatch, MetricSet, labels};
+use heapster_model::{DataBatch, LabelValue, MetricSet, labels};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -66,7 +66,7 @@ impl DataProcessor for NamespaceAggregator {
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         // namespace -> (sums, namespace_id of a pod)
-        let mut namespaces: BTreeMap<&str, (Sums, Option<&String>)> = BTreeMap::new();
+        let mut namespaces: BTreeMap<&str, (Sums, Option<&LabelValue>)> = BTreeMap::new();
         for (key, set) in &batch.sets {
             if set.set_type() != Some(MetricSetType::Pod.as_str()) {
                 continue;
@@ -81,14 +81,14 @@ impl DataProcessor for NamespaceAggregator {
                 *uid = set.labels.get(labels::NAMESPACE_ID);
             }
         }
-        let namespaces: Vec<(String, Sums, Option<String>)> =
+        let namespaces: Vec<(String, Sums, Option<LabelValue>)> =
             namespaces.into_iter().map(|(ns, (sums, uid))| (ns.to_owned(), sums, uid.cloned())).collect();
         for (ns, sums, uid) in namespaces {
             let set = batch.sets.entry(keys::namespace_key(&ns)).or_insert_with(|| {
                 let mut set =
                     MetricSet { create_time: sums.create_time, scrape_time: sums.scrape_time, ..Default::default() };
                 set.set_kind(MetricSetType::Namespace);
-                set.labels.insert(labels::NAMESPACE_NAME, ns.clone());
+                set.labels.insert(labels::NAMESPACE_NAME, ns.as_str());
                 if let Some(uid) = uid {
                     set.labels.insert(labels::NAMESPACE_ID, uid);
                 }
@@ -125,7 +125,7 @@ mod tests {
         b.sets.insert(keys::pod_key("a", "2"), pod("a", 5.5, 1));
         b.sets.insert(keys::pod_key("b", "1"), pod("b", 1.0, 7));
         let mut container = pod("a", 1000.0, 1000);
-        container.labels.insert(labels::TYPE, "pod_container".into());
+        container.labels.insert(labels::TYPE, "pod_container");
         b.sets.insert(keys::pod_container_key("a", "1", "c"), container);
         let out = NamespaceAggregator::default().process(b);
         let a = &out.sets[&keys::namespace_key("a")];

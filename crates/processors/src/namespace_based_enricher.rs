@@ -49,7 +49,7 @@ impl DataProcessor for NamespaceBasedEnricher {
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut unknown = 0;
         // Sets of one namespace come one after another (keys start with it): the last answer is asked again.
-        let mut last: Option<(String, Option<Arc<NamespaceMeta>>)> = None;
+        let mut last: Option<(heapster_model::LabelValue, Option<Arc<NamespaceMeta>>)> = None;
         for (key, set) in batch.sets.iter_mut().filter(|(_, s)| is_namespaced(s)) {
             let Some(name) = set.labels.get(labels::NAMESPACE_NAME) else { continue };
             let ns = match &last {

@@ -93,7 +93,7 @@ mod tests {
 
     fn node(usage: f64) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE, "node".into());
+        s.labels.insert(labels::TYPE, "node");
         s.set("cpu/usage_rate", MetricValue::Float(usage));
         s
     }
@@ -107,7 +107,7 @@ mod tests {
         b.sets.insert(keys::pod_key("a", "3"), pod("n2", 7, 7));
         b.sets.insert(keys::pod_key("a", "4"), pod("", 7, 7));
         let mut c = pod("n1", 1000, 1000);
-        c.labels.insert(labels::TYPE, "pod_container".into());
+        c.labels.insert(labels::TYPE, "pod_container");
         b.sets.insert(keys::pod_container_key("a", "1", "c"), c);
         let out = NodeAggregator::default().process(b);
         let n1 = &out.sets[&keys::node_key("n1")];

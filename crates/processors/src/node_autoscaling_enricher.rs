@@ -142,7 +142,7 @@ impl DataProcessor for NodeAutoscalingEnricher {
             }
             let name = match set.labels.get(labels::NODENAME) {
                 Some(n) => n.clone(),
-                None => key.strip_prefix("node:").unwrap_or(key).to_owned(),
+                None => key.strip_prefix("node:").unwrap_or(key).into(),
             };
             match self.metadata.node(&name) {
                 Some(node) => self.enrich(set, &node),
@@ -167,8 +167,8 @@ mod tests {
 
     fn node_set(name: &str) -> MetricSet {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE, "node".into());
-        s.labels.insert(labels::NODENAME, name.into());
+        s.labels.insert(labels::TYPE, "node");
+        s.labels.insert(labels::NODENAME, name);
         s.set("cpu/usage_rate", MetricValue::Float(1900.0));
         s.set("memory/usage", MetricValue::Int(6 * GIB));
         s.set("memory/working_set", MetricValue::Int(3 * GIB));
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn missing_usage_gives_no_utilization_and_an_empty_node_reserves_zero() {
         let mut s = MetricSet::default();
-        s.labels.insert(labels::TYPE, "node".into());
+        s.labels.insert(labels::TYPE, "node");
         let out = run(NodeAutoscalingConfig::default(), vec![(keys::node_key("n2"), s)]);
         let n = &out.sets[&keys::node_key("n2")];
         assert_eq!(float(n, "cpu/node_capacity"), 2000.0, "name taken from the key");

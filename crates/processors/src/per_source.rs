@@ -92,7 +92,7 @@ mod tests {
     fn node(name: &str, t: i64, cpu_ns: i64) -> DataBatch {
         let mut set = MetricSet { create_time: 1, scrape_time: t, ..Default::default() };
         set.set_kind(MetricSetType::Node);
-        set.labels.insert(heapster_model::labels::NODENAME, name.into());
+        set.labels.insert(heapster_model::labels::NODENAME, name);
         set.set("cpu/usage", MetricValue::Int(cpu_ns));
         let mut b = DataBatch { timestamp: t, ..Default::default() };
         b.sets.insert(keys::node_key(name), set);

@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn does_not_overwrite_what_the_pod_measured_itself() {
         let mut pod = MetricSet::default();
-        pod.labels.insert(labels::TYPE, "pod".into());
+        pod.labels.insert(labels::TYPE, "pod");
         pod.set("cpu/usage_rate", MetricValue::Float(180.0));
         pod.set("memory/usage", MetricValue::Int(2048));
         pod.set("cpu/request", MetricValue::Int(250));
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn pods_are_kept_apart_and_other_sets_untouched() {
         let mut node = MetricSet::default();
-        node.labels.insert(labels::TYPE, "node".into());
+        node.labels.insert(labels::TYPE, "node");
         node.set("memory/usage", MetricValue::Int(1));
         let out = PodAggregator.process(batch(vec![
             (keys::pod_container_key("shop", "web", "a"), container("web", "a", 1.0, 10)),

@@ -34,7 +34,7 @@ use crate::metadata::{ClusterMetadata, ContainerMeta, PodMeta};
 use crate::{Counter, DataProcessor};
 use heapster_model::keys::{self, MetricSetType};
 use heapster_model::labels;
-use heapster_model::{DataBatch, Labels, MetricSet, MetricValue};
+use heapster_model::{DataBatch, LabelValue, Labels, MetricSet, MetricValue};
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
@@ -70,7 +70,7 @@ pub struct PodBasedEnricher {
     joined: JoinedCache,
 }
 
-type JoinedCache = foldhash::HashMap<usize, (Arc<PodMeta>, Arc<str>)>;
+type JoinedCache = foldhash::HashMap<usize, (Arc<PodMeta>, LabelValue)>;
 
 impl PodBasedEnricher {
     /// Reads pods from `metadata`; `config` is the `--label_separator`, `--ignore_label`, `--store_label` flags.
@@ -95,7 +95,7 @@ impl PodBasedEnricher {
 
     /// [`PodBasedEnricher::enrich_common`] with the pod's `labels` value already joined; `has_uid`: the set is
     /// known to carry `pod_id` = the pod's UID already.
-    fn enrich_common_joined(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) {
+    fn enrich_common_joined(&self, set: &mut MetricSet, pod: &PodMeta, joined: &LabelValue, has_uid: bool) {
         // Sets from the kubelet mostly carry the pod's UID already (static pods carry another): then there is
         // nothing to write, and no key or value to allocate.
         if !has_uid {
@@ -111,7 +111,13 @@ impl PodBasedEnricher {
     }
 
     /// Enriches a container set; returns which of the pod's spec containers it is, if any.
-    fn enrich_container(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) -> Option<usize> {
+    fn enrich_container(
+        &self,
+        set: &mut MetricSet,
+        pod: &PodMeta,
+        joined: &LabelValue,
+        has_uid: bool,
+    ) -> Option<usize> {
         self.enrich_common_joined(set, pod, joined, has_uid);
         let name = set.labels.get(labels::CONTAINER_NAME)?;
         let i = pod.containers.iter().position(|c| c.name == *name)?;
@@ -119,7 +125,7 @@ impl PodBasedEnricher {
         Some(i)
     }
 
-    fn enrich_pod(&self, set: &mut MetricSet, pod: &PodMeta, joined: &str, has_uid: bool) {
+    fn enrich_pod(&self, set: &mut MetricSet, pod: &PodMeta, joined: &LabelValue, has_uid: bool) {
         self.enrich_common_joined(set, pod, joined, has_uid);
         let mut sums = [0i64; 6];
         for c in &pod.containers {
@@ -202,7 +208,7 @@ struct CurrentPod {
     valid: bool,
     pod: Option<Arc<PodMeta>>,
     /// The `labels` value of `pod`, once a set was enriched with it.
-    joined: Option<Arc<str>>,
+    joined: Option<LabelValue>,
     /// Where `pod` is in the pods seen, once a set was enriched with it.
     seen: Option<usize>,
 }
@@ -286,7 +292,7 @@ impl DataProcessor for PodBasedEnricher {
                 let (_, joined) = match this_round.entry(at) {
                     Entry::Occupied(e) => e.into_mut(),
                     Entry::Vacant(e) => e.insert(
-                        last_round.remove(&at).unwrap_or_else(|| (pod.clone(), self.copier.joined(&pod.labels).into())),
+                        last_round.remove(&at).unwrap_or_else(|| (pod.clone(), self.copier.joined(&pod.labels))),
                     ),
                 };
                 joined.clone()
@@ -509,7 +515,7 @@ mod tests {
     #[test]
     fn source_image_label_is_kept() {
         let mut c = container_set("shop", "web-1", "nginx");
-        c.labels.insert(labels::CONTAINER_BASE_IMAGE, "nginx@sha256:abc".into());
+        c.labels.insert(labels::CONTAINER_BASE_IMAGE, "nginx@sha256:abc");
         let out = enricher(PodEnricherConfig::default())
             .process(batch(vec![(keys::pod_container_key("shop", "web-1", "nginx"), c)]));
         let c = &out.sets[&keys::pod_container_key("shop", "web-1", "nginx")];
@@ -549,7 +555,7 @@ mod tests {
         let mut nameless = container_set("shop", "x", "c");
         nameless.labels.remove(labels::POD_NAME);
         let mut node = MetricSet::default();
-        node.labels.insert(labels::TYPE, "node".into());
+        node.labels.insert(labels::TYPE, "node");
         let b = batch(vec![
             (keys::pod_key("shop", "ghost"), pod_set("shop", "ghost")),
             (keys::pod_container_key("shop", "ghost", "c"), container_set("shop", "ghost", "c")),
@@ -566,9 +572,9 @@ mod tests {
     fn pods_are_matched_by_name_as_heapster_so_static_pods_are_enriched() {
         // A static pod: the kubelet reports it under its own UID (the mirror pod's config.mirror annotation).
         let mut c = container_set("shop", "web-1", "nginx");
-        c.labels.insert(labels::POD_ID, "uid-static-from-kubelet".into());
+        c.labels.insert(labels::POD_ID, "uid-static-from-kubelet");
         let mut p = pod_set("shop", "web-1");
-        p.labels.insert(labels::POD_ID, "uid-static-from-kubelet".into());
+        p.labels.insert(labels::POD_ID, "uid-static-from-kubelet");
         let e = enricher(PodEnricherConfig::default());
         let counter = e.unenriched_sets();
         let mut e = e;

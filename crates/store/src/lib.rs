@@ -28,7 +28,7 @@ mod packed;
 
 use block::{Block, Writer};
 use foldhash::HashMap;
-use heapster_model::{DataBatch, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
+use heapster_model::{DataBatch, LabelValue, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
 use indexmap::IndexSet;
 use packed::PackedLabels;
 use std::borrow::Cow;
@@ -203,12 +203,15 @@ impl StoredSet {
 }
 
 fn labels_bytes(l: &Labels) -> usize {
-    // One vector of (name, value) pairs; names are mostly borrowed `&'static str`s.
+    // One vector of (name, value) pairs; names are mostly borrowed `&'static str`s. Values are shared with the
+    // other sets of a pod; each holder is charged the whole value, an upper bound.
     let owned = |k: &heapster_model::batch::MetricName| match k {
         std::borrow::Cow::Owned(k) => k.capacity(),
         std::borrow::Cow::Borrowed(_) => 0,
     };
-    l.iter().map(|(k, v)| owned(k) + v.capacity() + std::mem::size_of::<(String, String)>()).sum()
+    l.iter()
+        .map(|(k, v)| owned(k) + v.len() + std::mem::size_of::<(heapster_model::batch::MetricName, LabelValue)>())
+        .sum()
 }
 
 impl Store {

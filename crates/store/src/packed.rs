@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(p.get("empty"), Some(""));
         assert_eq!(p.get("missing"), None);
         let mut other = labels.clone();
-        other.insert("type", "pod".into());
+        other.insert("type", "pod");
         assert!(!p.is(&PackedLabels::pack(&other).0));
         other.remove("type");
         assert!(!p.is(&PackedLabels::pack(&other).0));
@@ -142,13 +142,13 @@ mod tests {
         ]);
         let mut variants = vec![base.clone(), Labels::new()];
         let mut v = base.clone();
-        v.insert("type", "pod".into());
+        v.insert("type", "pod");
         variants.push(v);
         let mut v = base.clone();
         v.remove("empty");
         variants.push(v);
         let mut v = base.clone();
-        v.insert("zzz", "1".into());
+        v.insert("zzz", "1");
         variants.push(v);
         let mut v = base.clone();
         v.insert("labels", "y".repeat(199) + "z");

@@ -11,7 +11,7 @@ fn batch(ts: Timestamp, sets: &[(&str, &[(&'static str, MetricValue)])]) -> Arc<
     let mut b = DataBatch { timestamp: ts, ..Default::default() };
     for (key, metrics) in sets {
         let mut s = MetricSet::default();
-        s.labels.insert("type", "node".into());
+        s.labels.insert("type", "node");
         for (n, v) in *metrics {
             s.set(n, *v);
         }
@@ -92,7 +92,7 @@ fn labelled_metrics_are_separate_series() {
     let mut b = DataBatch { timestamp: 1000, ..Default::default() };
     let mut s = MetricSet::default();
     for (dev, v) in [("/dev/vda", 10), ("/dev/vdb", 20)] {
-        s.add_labeled("filesystem/usage", Labels::from([("resource_id", dev.into())]), MetricValue::Int(v));
+        s.add_labeled("filesystem/usage", Labels::from([("resource_id", dev)]), MetricValue::Int(v));
     }
     b.sets.insert("node:a".into(), s);
     st.ingest(Arc::new(b));
@@ -113,7 +113,7 @@ fn metric_names_of_a_type_are_the_unlabelled_ones_of_live_sets() {
     ));
     let mut b = (*batch(15_000, &[("node:a", &[("network/rx_rate", MetricValue::Float(1.5))])])).clone();
     let s = b.sets.get_mut("node:a").unwrap();
-    s.add_labeled("filesystem/usage", Labels::from([("resource_id", "/dev/vda".into())]), MetricValue::Int(3));
+    s.add_labeled("filesystem/usage", Labels::from([("resource_id", "/dev/vda")]), MetricValue::Int(3));
     st.ingest(Arc::new(b));
     assert_eq!(st.metric_names_of_type(MetricSetType::Node), vec!["cpu/usage_rate", "memory/usage", "network/rx_rate"]);
     assert!(st.metric_names_of_type(MetricSetType::Pod).is_empty());
@@ -187,7 +187,7 @@ fn the_latest_batch_is_rebuilt_with_its_sets_labels_and_values() {
     st.ingest(batch(15_000, &[("node:gone", &[("memory/usage", MetricValue::Int(1))])]));
     let mut b = DataBatch { timestamp: 30_000, ..Default::default() };
     let mut s = MetricSet { create_time: 7, scrape_time: 29_000, ..Default::default() };
-    s.labels.insert("type", "pod".into());
+    s.labels.insert("type", "pod");
     s.set("cpu/usage_rate", MetricValue::Float(12.5));
     s.set("memory/usage", MetricValue::Int(1 << 40));
     s.metrics.insert(std::borrow::Cow::Owned("custom/qps".into()), MetricValue::Int(3));
@@ -213,7 +213,7 @@ fn bytes_stay_flat_once_the_window_is_full() {
         let mut batch = DataBatch { timestamp: b * 15_000, ..Default::default() };
         for (i, key) in keys.iter().enumerate() {
             let mut s = MetricSet::default();
-            s.labels.insert("type", "pod".into());
+            s.labels.insert("type", "pod");
             let i = i as i64;
             s.set("cpu/usage", MetricValue::Int(b * (1_000_003 + i * 7919) + (b * b * i) % 1_000_003));
             s.set("memory/usage", MetricValue::Int((64 << 20) + (b * 7_654_321 * (i + 1)) % (32 << 20)));

@@ -61,7 +61,7 @@ pub async fn node_pods(State(st): State<ApiState>, Path(node): Path<String>) -> 
     for key in st.store.keys_of_type(MetricSetType::Pod) {
         let Some(info) = st.store.set_info(&key) else { continue };
         let on_node = info.labels.get(labels::NODENAME).or_else(|| info.labels.get(labels::HOSTNAME));
-        if on_node != Some(&node) {
+        if on_node.is_none_or(|n| *n != node) {
             continue;
         }
         if let Some((ns, pod)) = key.strip_prefix("namespace:").and_then(|r| r.split_once("/pod:")) {

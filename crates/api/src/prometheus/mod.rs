@@ -146,7 +146,7 @@ pub(crate) fn targets(store: &Store, filter: &Filter, page: Page) -> (Vec<Target
             if info.last_seen < newest {
                 continue; // Gone from the newest batch: a kubelet would no longer list it either.
             }
-            let get = |name: &str| info.labels.get(name).map(String::as_str).unwrap_or("");
+            let get = |name: &str| info.labels.get_str(name).unwrap_or("");
             let node = match kind {
                 Kind::Node => key.strip_prefix("node:").unwrap_or(""),
                 _ if !get(l::NODENAME).is_empty() => get(l::NODENAME),

@@ -82,7 +82,7 @@ fn want(b: &DataBatch) -> Want {
         let base: BTreeMap<String, String> = set
             .labels
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .chain([("cluster_name".to_owned(), "k8s-prod".to_owned())])
             .collect();
         for (name, v) in set.metrics.iter() {
@@ -92,7 +92,7 @@ fn want(b: &DataBatch) -> Want {
         }
         for m in &set.labeled_metrics {
             let mut tags = base.clone();
-            tags.extend(m.labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            tags.extend(m.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             w.insert((family(&m.name).into(), tags, m.name.to_string()), m.value.as_f64());
         }
     }

@@ -170,7 +170,7 @@ impl<'a> Encoder<'a> {
     {
         let id = self.cx.identity;
         let mut r = BTreeMap::from([("project_id", id.project.as_str())]);
-        let get = |k: &str| set.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let get = |k: &str| set.get_str(k).filter(|v| !v.is_empty());
         if resource != Resource::Global {
             r.insert("location", id.location.as_str());
             r.insert("cluster_name", id.cluster_name.as_str());
@@ -233,11 +233,11 @@ impl<'a> Encoder<'a> {
             return self.drop("missing resource labels", 1);
         };
         let mut metric_labels: BTreeMap<&str, &str> = m.fixed.iter().copied().collect();
-        let own_label = |k: &str| own.and_then(|o| o.get(k)).map(String::as_str).unwrap_or("");
+        let own_label = |k: &str| own.and_then(|o| o.get(k)).map(|v| v.as_str()).unwrap_or("");
         match m.extra {
             Extra::None => {}
             Extra::Component => {
-                metric_labels.insert("component", set.labels.get(l::CONTAINER_NAME).map_or("", String::as_str));
+                metric_labels.insert("component", set.labels.get_str(l::CONTAINER_NAME).unwrap_or(""));
             }
             Extra::Volume => {
                 let id = own_label(l::RESOURCE_ID);
@@ -275,8 +275,8 @@ impl<'a> Encoder<'a> {
             }
             let metric_labels = if autoscaling {
                 let mut m = BTreeMap::new();
-                m.insert("hostname", set.labels.get(l::HOSTNAME).map_or("", String::as_str));
-                m.insert("resource_id", set.labels.get(l::HOST_ID).map_or("", String::as_str));
+                m.insert("hostname", set.labels.get_str(l::HOSTNAME).unwrap_or(""));
+                m.insert("resource_id", set.labels.get_str(l::HOST_ID).unwrap_or(""));
                 m.insert("resource_type", "instance");
                 m
             } else {

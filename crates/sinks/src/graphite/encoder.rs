@@ -74,12 +74,12 @@ pub fn encode(batch: &DataBatch, prefix: &str, chunk_bytes: usize) -> Encoded {
 /// Heapster looked for a label `resourceId`, which no source sets (the label is `resource_id`), so every
 /// filesystem of a node was written to the same path and only the last one was kept.
 fn resource(l: &Labels) -> Option<&str> {
-    l.get(labels::RESOURCE_ID).or_else(|| l.get(labels::ACCELERATOR_ID)).map(String::as_str)
+    l.get(labels::RESOURCE_ID).or_else(|| l.get(labels::ACCELERATOR_ID)).map(|v| v.as_str())
 }
 
 /// The set's part of the path, with its trailing dot (nothing for an unknown type).
 fn set_path(out: &mut String, set_type: Option<&str>, l: &Labels) {
-    let get = |k: &str| l.get(k).map(String::as_str).unwrap_or("");
+    let get = |k: &str| l.get_str(k).unwrap_or("");
     let parts: &[&str] = match set_type {
         Some("pod_container") => &[
             "nodes",

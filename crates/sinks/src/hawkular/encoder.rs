@@ -117,12 +117,12 @@ fn node_name<'a>(set: &'a MetricSet, c: &HawkularConfig) -> &'a str {
         .as_deref()
         .and_then(|l| set.labels.get(l))
         .or_else(|| set.labels.get(labels::NODENAME))
-        .map_or("", String::as_str)
+        .map_or("", |v| v.as_str())
 }
 
 /// Heapster's id of `metric` (with `/<resource_id>` for a labelled one) in `set`.
 pub fn id_name(set: &MetricSet, metric: &str, c: &HawkularConfig) -> String {
-    let l = |k: &str| set.labels.get(k).map_or("", String::as_str);
+    let l = |k: &str| set.labels.get_str(k).unwrap_or("");
     let parts: Vec<&str> = match set.set_type().unwrap_or("") {
         "node" => vec!["machine", node_name(set, c)],
         "sys_container" => vec!["sys_container", l(labels::CONTAINER_NAME), l(labels::POD_ID)],
@@ -156,7 +156,7 @@ fn definition(
     }
     tags.insert("units".into(), d.units.as_str().into());
     for (k, v) in set.labels.iter() {
-        tags.insert(k.to_string(), v.clone());
+        tags.insert(k.to_string(), v.to_string());
         if &**k == labels::LABELS {
             for pair in v.split(',') {
                 // Heapster kept only `k:v` pairs that split in exactly two.
@@ -168,9 +168,9 @@ fn definition(
         }
     }
     for (k, v) in own.into_iter().flat_map(|l| l.iter()) {
-        tags.insert(k.to_string(), v.clone());
+        tags.insert(k.to_string(), v.to_string());
     }
-    let container = set.labels.get(labels::CONTAINER_NAME).map_or("", String::as_str);
+    let container = set.labels.get_str(labels::CONTAINER_NAME).unwrap_or("");
     tags.insert("group_id".into(), format!("{container}/{name}"));
     tags.insert("descriptor_name".into(), name.to_owned());
     tags
@@ -179,7 +179,8 @@ fn definition(
 pub fn encode<'a>(batch: &'a DataBatch, c: &'a HawkularConfig) -> Encoded<'a> {
     let mut out = Encoded::default();
     for set in batch.sets.values() {
-        let tenant = c.label_to_tenant.as_deref().and_then(|l| set.labels.get(l)).unwrap_or(&c.tenant);
+        let tenant =
+            c.label_to_tenant.as_deref().and_then(|l| set.labels.get(l)).map_or(c.tenant.as_str(), |v| v.as_str());
         let mut h = hasher();
         hash_labels(&mut h, &set.labels);
         let set_hash = h.finish();
@@ -221,7 +222,7 @@ pub fn encode<'a>(batch: &'a DataBatch, c: &'a HawkularConfig) -> Encoded<'a> {
                 let fingerprint = h.finish();
                 out.definitions.push(Definition { tenant, kind, id: id.clone(), fingerprint, set, name, own, desc });
             }
-            out.data.entry((tenant.clone(), kind)).or_default().push((id, json));
+            out.data.entry((tenant.to_string(), kind)).or_default().push((id, json));
         }
     }
     out

@@ -90,7 +90,7 @@ fn refused_events_are_counted_by_cause_and_the_rest_written() {
     let mut b = batch(1_000, 1);
     let mut wide = set(&[("type", "pod_container")]);
     for i in 0..2100 {
-        wide.labels.insert(format!("label_{i}"), "x".into());
+        wide.labels.insert(format!("label_{i}"), "x");
     }
     wide.set("memory/usage", MetricValue::Int(1));
     wide.set("memory/rss", MetricValue::Float(f64::INFINITY));

@@ -189,15 +189,15 @@ mod tests {
             ("labels", "app:web,tier=front"),
             ("container_base_image", ""),
         ] {
-            pod.labels.insert(k, v.into());
+            pod.labels.insert(k, v);
         }
         pod.set("cpu/usage", MetricValue::Int(123_456_789));
         pod.set("cpu/usage_rate", MetricValue::Int(250));
         pod.set("memory/page_faults", MetricValue::Int(10));
         pod.set("uptime", MetricValue::Int(5000));
         let mut node = MetricSet::default();
-        node.labels.insert("type", "node".into());
-        node.labels.insert("nodename", "node-1".into());
+        node.labels.insert("type", "node");
+        node.labels.insert("nodename", "node-1");
         node.add_labeled(
             "filesystem/usage",
             Labels::from([("resource_id".to_owned(), "/dev/vda1".to_owned())]),
@@ -284,9 +284,9 @@ mod tests {
     #[test]
     fn escaping_field_types_and_odd_values() {
         let mut set = MetricSet::default();
-        set.labels.insert("type", "sys_container".into());
-        set.labels.insert("container_name", "a=b, c\nd".into());
-        set.labels.insert("cluster_name", "from-labels".into());
+        set.labels.insert("type", "sys_container");
+        set.labels.insert("container_name", "a=b, c\nd");
+        set.labels.insert("cluster_name", "from-labels");
         // Float catalog metric given as an integer, integer catalog metric given as a float, a custom float,
         // and a NaN that line protocol cannot carry.
         set.set("network/rx_rate", MetricValue::Int(3));

@@ -93,13 +93,13 @@ fn model(batch: &DataBatch) -> BTreeMap<(String, BTreeMap<String, String>), Valu
         MetricValue::Float(f) => json!(f),
     };
     for set in batch.sets.values() {
-        let labels: BTreeMap<String, String> = set.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let labels: BTreeMap<String, String> = set.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         for (name, v) in set.metrics.iter().filter(|(_, v)| v.as_f64().is_finite()) {
             out.insert((name.to_string(), labels.clone()), json(*v));
         }
         for m in &set.labeled_metrics {
             let mut l = labels.clone();
-            l.extend(m.labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            l.extend(m.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             out.insert((m.name.to_string(), l), json(m.value));
         }
     }

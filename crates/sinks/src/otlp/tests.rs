@@ -21,7 +21,7 @@ const T0: i64 = 1_700_000_000_000;
 fn batch(ts: i64, bump: i64) -> DataBatch {
     let mut node = MetricSet { create_time: T0 - 86_400_000, ..MetricSet::default() };
     for (k, v) in [("type", "node"), ("nodename", "node-1"), ("hostname", "node-1.example"), ("labels", "zone:a")] {
-        node.labels.insert(k, v.into());
+        node.labels.insert(k, v);
     }
     node.set("cpu/usage", MetricValue::Int(9_000_000_000 + bump));
     node.set("memory/working_set", MetricValue::Int((3 << 30) + bump));
@@ -35,13 +35,13 @@ fn batch(ts: i64, bump: i64) -> DataBatch {
     ];
     let mut pod = MetricSet { create_time: T0 - 60_000, ..MetricSet::default() };
     for (k, v) in pod_labels.iter().chain(&[("type", "pod")]) {
-        pod.labels.insert(*k, (*v).into());
+        pod.labels.insert(*k, *v);
     }
     pod.set("network/rx", MetricValue::Int(1_000_000 + bump));
     pod.set("network/rx_rate", MetricValue::Float(1234.5 + bump as f64));
     let mut c = MetricSet { create_time: T0 - 30_000, ..MetricSet::default() };
     for (k, v) in pod_labels.iter().chain(&[("type", "pod_container"), ("container_name", "nginx")]) {
-        c.labels.insert(*k, (*v).into());
+        c.labels.insert(*k, *v);
     }
     c.set("cpu/usage", MetricValue::Int(123_456_789 + bump));
     c.set("cpu/usage_rate", MetricValue::Int(250 + bump));

@@ -211,7 +211,7 @@ fn labels(set: &Labels, metric: Option<&Labels>, config: &PrometheusConfig) -> V
             // `__` names are Prometheus' own; a label of ours must not pass for one.
             name.insert_str(0, "heapster");
         }
-        out.push(Label { name, value: v.clone() });
+        out.push(Label { name, value: v.to_string() });
     }
     if !config.cluster_name.is_empty() {
         out.push(Label { name: "cluster_name".into(), value: config.cluster_name.clone() });
@@ -260,8 +260,8 @@ mod tests {
         assert_eq!(label_name("9lives"), "_9lives");
         // Two names that sanitise alike: one label, the first in heapster's (name) order.
         let mut set = Labels::default();
-        set.insert("a.b", "1".into());
-        set.insert("a-b", "2".into());
+        set.insert("a.b", "1");
+        set.insert("a-b", "2");
         let got = labels(&set, None, &config("prometheus:http://h/w?cluster_name="));
         assert_eq!(got, [Label { name: "a_b".into(), value: "2".into() }]);
     }
@@ -269,12 +269,12 @@ mod tests {
     fn batch() -> DataBatch {
         let mut pod = MetricSet::default();
         for (k, v) in [("type", "pod_container"), ("pod_name", "web-1"), ("container_base_image", ""), ("x.y", "1")] {
-            pod.labels.insert(k, v.into());
+            pod.labels.insert(k, v);
         }
         pod.set("cpu/usage", MetricValue::Int(123_456_789));
         pod.set("memory/usage", MetricValue::Int(1 << 20));
         let mut fs = Labels::default();
-        fs.insert("resource_id", "/dev/sda1".into());
+        fs.insert("resource_id", "/dev/sda1");
         pod.labeled_metrics.push(LabeledMetric {
             name: "filesystem/usage".into(),
             labels: Arc::new(fs),
@@ -283,7 +283,7 @@ mod tests {
         // Two label names that sanitise to the same (`x.y` and `x_y`, same value): one series, one sample.
         let mut twin = pod.clone();
         twin.labels.remove("x.y");
-        twin.labels.insert("x_y", "1".into());
+        twin.labels.insert("x_y", "1");
         DataBatch { timestamp: 1_700_000_000_000, sets: [("a".into(), pod), ("b".into(), twin)].into() }
     }
 

@@ -14,23 +14,23 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
 /// A node and a pod container of a cluster, every value distinct, at `ts`.
 fn batch(ts: i64, bump: i64) -> DataBatch {
     let mut node = MetricSet::default();
-    node.labels.insert("type", "node".into());
-    node.labels.insert("nodename", "node-1".into());
+    node.labels.insert("type", "node");
+    node.labels.insert("nodename", "node-1");
     node.set("cpu/usage", MetricValue::Int(9_000_000_000 + bump));
     node.set("memory/working_set", MetricValue::Int((3 << 30) + bump));
     node.set("cpu/usage_rate", MetricValue::Int(1500 + bump));
     let mut pod = MetricSet::default();
     for (k, v) in [("type", "pod_container"), ("nodename", "node-1"), ("namespace_name", "default")] {
-        pod.labels.insert(k, v.into());
+        pod.labels.insert(k, v);
     }
-    pod.labels.insert("pod_name", "web-1".into());
-    pod.labels.insert("container_name", "nginx".into());
-    pod.labels.insert("labels", "app:web".into());
+    pod.labels.insert("pod_name", "web-1");
+    pod.labels.insert("container_name", "nginx");
+    pod.labels.insert("labels", "app:web");
     pod.set("cpu/usage", MetricValue::Int(123_456_789 + bump));
     pod.set("memory/usage", MetricValue::Int((1 << 20) + bump));
     pod.set("network/rx_rate", MetricValue::Float(1234.5 + bump as f64));
     let mut fs = Labels::default();
-    fs.insert("resource_id", "/dev/sda1".into());
+    fs.insert("resource_id", "/dev/sda1");
     pod.labeled_metrics.push(LabeledMetric {
         name: "filesystem/usage".into(),
         labels: std::sync::Arc::new(fs),

@@ -26,7 +26,7 @@ pub fn metrics(batch: &DataBatch, config: &RiemannConfig) -> Encoded {
             let mut e = Event {
                 time: Some(time),
                 service: Some(name.to_owned()),
-                host: host.cloned(),
+                host: host.map(String::from),
                 attributes,
                 ..common(config)
             };
@@ -64,7 +64,7 @@ fn attributes(set: &Labels, own: Option<&Labels>) -> Vec<Attribute> {
         .iter()
         .filter(|(k, _)| own.is_none_or(|o| !o.contains_key(k)))
         .chain(own.into_iter().flat_map(|o| o.iter()))
-        .map(|(k, v)| Attribute { key: k.to_string(), value: Some(v.clone()) })
+        .map(|(k, v)| Attribute { key: k.to_string(), value: Some(v.to_string()) })
         .collect();
     all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     all

@@ -203,8 +203,8 @@ mod tests {
     fn sample(ts: i64) -> DataBatch {
         let mut batch = DataBatch { timestamp: ts, ..Default::default() };
         let mut set = MetricSet { create_time: 5, scrape_time: ts - 1, ..Default::default() };
-        set.labels.insert("type", "node".into());
-        set.labels.insert("nodename", "n1".into());
+        set.labels.insert("type", "node");
+        set.labels.insert("nodename", "n1");
         set.set("uptime", MetricValue::Int(ts));
         set.set("cpu/usage_rate", MetricValue::Float(12.5));
         set.metrics.insert(Cow::Owned("custom/qps".into()), MetricValue::Float(f64::NAN));

@@ -496,7 +496,7 @@ mod tests {
 
     fn batch(ts: i64) -> DataBatch {
         let mut set = MetricSet::default();
-        set.labels.insert("type", "node".into());
+        set.labels.insert("type", "node");
         set.set("uptime", MetricValue::Int(ts));
         DataBatch { timestamp: ts, sets: [("node:n1".to_string(), set)].into() }
     }

@@ -31,7 +31,7 @@ pub fn encode(batch: &DataBatch, config: &StatsdConfig) -> Encoded {
     let mut out = Encoded::default();
     let mut enc = Encoder { config, line: String::new() };
     for set in batch.sets.values() {
-        let set_labels = |k: &str| set.labels.get(k).map(String::as_str);
+        let set_labels = |k: &str| set.labels.get_str(k);
         match config.protocol {
             Protocol::Etsy => {
                 let Some(head) = enc.etsy_head(&set_labels) else {
@@ -42,7 +42,7 @@ pub fn encode(batch: &DataBatch, config: &StatsdConfig) -> Encoded {
                     enc.etsy_line(&mut out, &head, name, None, *value);
                 }
                 for m in &set.labeled_metrics {
-                    let own = |k: &str| m.labels.get(k).or_else(|| set.labels.get(k)).map(String::as_str);
+                    let own = |k: &str| m.labels.get(k).or_else(|| set.labels.get(k)).map(|v| v.as_str());
                     let head = if m.labels.keys().any(|k| PATH_LABELS.contains(&&**k) || &**k == labels::LABELS) {
                         match enc.etsy_head(&own) {
                             Some(h) => h,
@@ -54,7 +54,7 @@ pub fn encode(batch: &DataBatch, config: &StatsdConfig) -> Encoded {
                     } else {
                         head.clone()
                     };
-                    enc.etsy_line(&mut out, &head, &m.name, m.labels.get(labels::RESOURCE_ID), m.value);
+                    enc.etsy_line(&mut out, &head, &m.name, m.labels.get_str(labels::RESOURCE_ID), m.value);
                 }
             }
             Protocol::Influx => {
@@ -126,7 +126,7 @@ impl Encoder<'_> {
         Some(h)
     }
 
-    fn etsy_line(&mut self, out: &mut Encoded, head: &str, name: &str, resource: Option<&String>, v: MetricValue) {
+    fn etsy_line(&mut self, out: &mut Encoded, head: &str, name: &str, resource: Option<&str>, v: MetricValue) {
         self.line.clear();
         self.line.push_str(head);
         replace_into(&mut self.line, name, ETSY);

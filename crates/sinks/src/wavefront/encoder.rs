@@ -47,7 +47,7 @@ pub fn encode(batch: &DataBatch, shape: &Shape, chunk_bytes: usize) -> Encoded {
     let ts = batch.timestamp.div_euclid(1000);
     for set in batch.sets.values() {
         let kind = set.set_type().unwrap_or("");
-        let get = |k: &str| set.labels.get(k).map(String::as_str).unwrap_or("");
+        let get = |k: &str| set.labels.get_str(k).unwrap_or("");
         if get(labels::CONTAINER_NAME).contains(SYSTEM_SUBCONTAINER)
             || (!shape.include_containers && kind == "pod_container")
         {

@@ -42,7 +42,7 @@ fn labeled(set: &MetricSet, name: &str, resource_id: &str) -> Option<MetricValue
     let mut found = set
         .labeled_metrics
         .iter()
-        .filter(|m| m.name == name && m.labels.get(labels::RESOURCE_ID).map(String::as_str) == Some(resource_id));
+        .filter(|m| m.name == name && m.labels.get_str(labels::RESOURCE_ID) == Some(resource_id));
     let first = found.next().map(|m| m.value);
     assert!(found.next().is_none(), "{name} {resource_id} twice");
     first

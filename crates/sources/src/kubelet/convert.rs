@@ -13,7 +13,7 @@ use super::summary::{
 };
 use chrono::{DateTime, Utc};
 use heapster_model::catalog::CUSTOM_PREFIX;
-use heapster_model::{Labels, MetricMap, MetricSet, MetricSetType, MetricValue, Timestamp, keys, labels};
+use heapster_model::{LabelValue, Labels, MetricMap, MetricSet, MetricSetType, MetricValue, Timestamp, keys, labels};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
@@ -85,8 +85,9 @@ pub fn summary_to_sets_counted(
     let mut out = Vec::with_capacity(1 + summary.node.system_containers.len() + summary.pods.len() + containers);
 
     let mut node_labels = Labels::new();
-    node_labels.insert(labels::NODENAME, node_name.to_owned());
-    node_labels.insert(labels::HOSTNAME, node_name.to_owned());
+    let node_name_value = LabelValue::from(node_name);
+    node_labels.insert(labels::NODENAME, node_name_value.clone());
+    node_labels.insert(labels::HOSTNAME, node_name_value);
     if let Some(id) = host_id {
         node_labels.insert(labels::HOST_ID, id.to_owned());
     }
@@ -139,10 +140,12 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
     let r = &pod.pod_ref;
     let sample_time = sample_time(pod.cpu.as_ref(), pod.memory.as_ref(), pod.network.as_ref());
     let mut set = new_set(node_labels, MetricSetType::Pod, ms(pod.start_time), sample_time, scrape_time);
-    set.labels.insert(labels::POD_ID, r.uid.clone());
-    set.labels.insert(labels::POD_NAME, r.name.clone());
-    set.labels.insert(labels::NAMESPACE_NAME, r.namespace.clone());
-    set.labels.insert(labels::POD_NAMESPACE, r.namespace.clone());
+    set.labels.insert_all([
+        (labels::POD_ID, r.uid.clone()),
+        (labels::POD_NAME, r.name.clone()),
+        (labels::NAMESPACE_NAME, r.namespace.clone()),
+        (labels::POD_NAMESPACE, r.namespace.clone()),
+    ]);
     add_cpu(&mut set, pod.cpu.as_ref());
     set.put_u64("ephemeral_storage/usage", pod.ephemeral_storage.as_ref().and_then(|fs| fs.used_bytes));
     add_io(&mut set, pod.io.as_ref());
@@ -204,8 +207,10 @@ fn new_set(
     let (from_kubelet, from_chain) = expected_metrics(kind);
     // Room for the labels added later as well: the container's name here, then `labels`, `namespace_id` and
     // `container_base_image` (pod enricher, namespace enricher), `schedulable` on nodes. Each would otherwise
-    // grow the vector again, to twice its size.
-    let mut labels = Labels::with_capacity(base.len() + 4);
+    // grow the vector again, to twice its size. A pod's base is its node's labels: it adds its `type` and four
+    // of its own (`pod_set`) besides `labels` and `namespace_id`.
+    let later = if kind == MetricSetType::Pod { 7 } else { 4 };
+    let mut labels = Labels::with_capacity(base.len() + later);
     // A container's base is its pod's labels: their `type` would be copied only to be replaced just below.
     labels.extend(base.iter().filter(|(k, _)| *k != labels::TYPE).map(|(k, v)| (k.clone(), v.clone())));
     let mut set = MetricSet {

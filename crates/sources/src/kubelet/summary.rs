@@ -11,6 +11,7 @@
 //! list may be `null` (a nil Go slice), which decodes as empty.
 
 use chrono::{DateTime, Utc};
+use heapster_model::LabelValue;
 use serde::{Deserialize, Deserializer};
 
 /// Decodes a Summary from the bytes of a response body.
@@ -133,10 +134,11 @@ pub struct PodStats {
 /// Which pod a [`PodStats`] describes.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
+/// Decoded straight into label values: each becomes a label of the pod's set and of each of its containers'.
 pub struct PodReference {
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
+    pub name: LabelValue,
+    pub namespace: LabelValue,
+    pub uid: LabelValue,
 }
 
 /// Number of processes in a pod.

@@ -120,7 +120,7 @@ fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
                 statuses.and_then(|s| s.iter().find(|s| s.name == c.name)).map(|s| i64::from(s.restart_count));
             ContainerMeta {
                 name: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
+                image: c.image.as_deref().unwrap_or_default().into(),
                 cpu_request_millis: req("cpu").as_deref().and_then(quantity::millicores),
                 cpu_limit_millis: lim("cpu").as_deref().and_then(quantity::millicores),
                 memory_request: req("memory").as_deref().and_then(quantity::bytes),
@@ -134,7 +134,7 @@ fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
     let meta = PodMeta {
         namespace: ns.clone(),
         name: name.clone(),
-        uid: md.uid.clone().unwrap_or_default(),
+        uid: md.uid.as_deref().unwrap_or_default().into(),
         labels: md.labels.clone().unwrap_or_default(),
         node_name: spec.node_name.clone().unwrap_or_default(),
         containers,
@@ -144,7 +144,7 @@ fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
 
 fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
     let name = n.metadata.name.clone()?;
-    Some((name.clone(), NamespaceMeta { name, uid: n.metadata.uid.clone().unwrap_or_default() }))
+    Some((name.clone(), NamespaceMeta { name, uid: n.metadata.uid.as_deref().unwrap_or_default().into() }))
 }
 
 /// A node as the enrichers and the kubelet sources need it, both from one watch.

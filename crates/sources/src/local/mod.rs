@@ -238,7 +238,7 @@ impl Inner {
         set.labels.insert(labels::HOSTNAME, host.clone());
         set.labels.insert(labels::NODENAME, host.clone());
         if let Some(c) = container {
-            set.labels.insert(labels::CONTAINER_NAME, c.into());
+            set.labels.insert(labels::CONTAINER_NAME, c);
         }
         set
     }

@@ -308,7 +308,7 @@ fn a_pod_recreated_on_another_node_shows_its_new_node() {
     assert!(keys(&v).contains(&"namespace:ns-a/pod:web-1".to_owned()));
     let moved = |ts: Timestamp| {
         let mut b = batch(ts, 0);
-        b.sets.get_mut("namespace:ns-a/pod:web-1").unwrap().labels.insert(l::NODENAME, "n2".into());
+        b.sets.get_mut("namespace:ns-a/pod:web-1").unwrap().labels.insert(l::NODENAME, "n2");
         b
     };
     // Shown with its new node and listed under it from the next batch on.
