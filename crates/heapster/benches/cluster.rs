@@ -134,6 +134,16 @@ async fn main() {
         - metric(&text0, "heapster_round_duration_seconds_sum").unwrap_or(0.0);
     let round_mean = round_sum / batches.max(1.0);
     let p99 = round_p99(&text0, &text);
+    // heapster's own account of its CPU by pipeline stage (`heapster_cpu_seconds_total{stage}`), per node and round.
+    let stages: Vec<(&str, f64)> = heapster_cost::FIXED
+        .into_iter()
+        .chain([heapster_cost::OTHER])
+        .map(|stage| {
+            let name = format!("heapster_cpu_seconds_total{{stage=\"{stage}\"}}");
+            let spent = metric(&text, &name).unwrap_or(0.0) - metric(&text0, &name).unwrap_or(0.0);
+            (stage, per_node(spent * 1000.0) / periods)
+        })
+        .collect();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -158,6 +168,8 @@ async fn main() {
         Some(p99) => println!("  round time: p99 <= {p99}s (histogram bucket bound), mean {round_mean:.2}s"),
         None => println!("  round time: no rounds recorded"),
     }
+    let by_stage: Vec<String> = stages.iter().map(|(stage, ms)| format!("{stage} {ms:.3}")).collect();
+    println!("  heapster CPU by stage (CPU-ms per node per round): {}", by_stage.join(", "));
     println!(
         "  simulator (this process) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round"
     );
@@ -173,6 +185,7 @@ async fn main() {
         "rounds_measured": batches,
         "wall_s": wall,
         "cpu_ms_per_node_per_round": cpu_ms_per_node_round,
+        "cpu_ms_per_node_per_round_by_stage": stages.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
         "mcpu_per_node": per_node(mcpu),
         "mcpu": mcpu,
         "rss_mib_per_node": per_node(mib(rss)),
