@@ -232,6 +232,11 @@ impl SinkManager {
         Ok(SinkManager { handles, config, metrics })
     }
 
+    /// Whether no sink is configured: the store is then a batch's only reader.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
     /// What heapster's bill reads of each sink at a round's end: points taken, batches waiting, spool bytes.
     pub fn readings(&self) -> impl Fn() -> Vec<heapster_cost::SinkReading> + Send + Sync + 'static {
         let sinks: Vec<_> = self

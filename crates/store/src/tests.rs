@@ -228,3 +228,24 @@ fn bytes_stay_flat_once_the_window_is_full() {
     let (min, max) = (*bytes.iter().min().unwrap(), *bytes.iter().max().unwrap());
     assert!(max as f64 <= min as f64 * 1.05, "bytes from {min} to {max} once the window was full");
 }
+
+/// A batch the store holds alone is taken apart as it is stored; one a sink still holds is read in place. Both
+/// store the same, and the shared one is left whole for its other holder.
+#[test]
+fn a_batch_shared_with_a_sink_is_stored_as_one_held_alone() {
+    let (alone, shared) = (store(900), store(900));
+    for ts in [15_000, 30_000, 45_000] {
+        let v = MetricValue::Int(ts);
+        let sets: &[(&str, &[(&'static str, MetricValue)])] =
+            &[("node:a", &[("cpu/usage", v), ("memory/usage", v)]), ("node:b", &[("uptime", v)])];
+        alone.ingest(batch(ts, sets));
+        let held = batch(ts, sets);
+        shared.ingest(held.clone());
+        assert_eq!(held.sets.len(), 2, "the sink's batch is untouched");
+    }
+    for (key, metric) in [("node:a", "cpu/usage"), ("node:a", "memory/usage"), ("node:b", "uptime")] {
+        assert_eq!(values(&alone, key, metric).len(), 3, "{key} {metric}");
+        assert_eq!(values(&alone, key, metric), values(&shared, key, metric), "{key} {metric}");
+    }
+    assert_eq!(alone.latest_batch().unwrap().sets, shared.latest_batch().unwrap().sets);
+}
