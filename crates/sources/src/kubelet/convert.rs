@@ -108,9 +108,12 @@ pub fn summary_to_sets_counted(
     let keep = newest_by_key(&node.system_containers, |c| c.name.as_str(), |c| ms(c.start_time));
     dropped.system_containers = keep.iter().filter(|k| !**k).count();
     for (c, _) in node.system_containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
-        let name = legacy_system_container_name(&c.name);
-        let set = container_set(&node_labels, MetricSetType::SysContainer, name, c, scrape_time);
-        out.push((keys::node_container_key(node_name, name), set));
+        let name = match legacy_system_container_name(&c.name) {
+            legacy if legacy != c.name.as_str() => LabelValue::from(legacy),
+            _ => c.name.clone(),
+        };
+        let key = keys::node_container_key(node_name, &name);
+        out.push((key, container_set(&node_labels, MetricSetType::SysContainer, name, c, scrape_time)));
     }
 
     let keep =
@@ -127,7 +130,7 @@ pub fn summary_to_sets_counted(
         dropped.containers += keep.iter().filter(|k| !**k).count();
         let mut container_sets = Vec::with_capacity(pod.containers.len());
         for (c, _) in pod.containers.iter().zip(keep).filter(|(c, keep)| *keep && !c.name.is_empty()) {
-            let set = container_set(&pod_set.labels, MetricSetType::PodContainer, &c.name, c, scrape_time);
+            let set = container_set(&pod_set.labels, MetricSetType::PodContainer, c.name.clone(), c, scrape_time);
             container_sets.push((keys::pod_container_key(&r.namespace, &r.name, &c.name), set));
         }
         out.push((keys::pod_key(&r.namespace, &r.name), pod_set));
@@ -164,13 +167,13 @@ fn pod_set(node_labels: &Labels, pod: &PodStats, scrape_time: Timestamp) -> Metr
 fn container_set(
     base: &Labels,
     kind: MetricSetType,
-    name: &str,
+    name: LabelValue,
     c: &ContainerStats,
     scrape_time: Timestamp,
 ) -> MetricSet {
     let sample_time = sample_time(c.cpu.as_ref(), c.memory.as_ref(), None);
     let mut set = new_set(base, kind, ms(c.start_time), sample_time, scrape_time);
-    set.labels.insert(labels::CONTAINER_NAME, name.to_owned());
+    set.labels.insert(labels::CONTAINER_NAME, name);
     add_cpu(&mut set, c.cpu.as_ref());
     for m in &c.user_defined_metrics {
         // Heapster kept gauges, counters and deltas and skipped anything else. The model has no per-value type,

@@ -152,7 +152,8 @@ pub struct ProcessStats {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ContainerStats {
-    pub name: String,
+    /// Decoded straight into the `container_name` label's value.
+    pub name: LabelValue,
     /// When collection for this container (re)started: a restart shows as a new start time.
     #[serde(deserialize_with = "rfc3339")]
     pub start_time: Option<DateTime<Utc>>,
