@@ -273,8 +273,8 @@ impl Pipeline {
         self.metrics.batches.inc();
         let batch = Arc::new(batch);
         match self.rollups {
-            // With no sink, the store is alone with the batch and frees each set as it stores it, while the set is
-            // still in cache (see `Store::ingest`).
+            // With no sink, the store is alone with the batch and frees each set as it stores it (see
+            // `Store::ingest`).
             SinkRollups::Whole if self.sinks.is_empty() => self.ingester.ingest(&self.store, batch).await,
             SinkRollups::Whole => {
                 self.ingester.ingest(&self.store, batch.clone()).await;
@@ -294,7 +294,7 @@ impl Pipeline {
 
     fn push_to_sinks(&self, batch: Arc<DataBatch>) {
         // Freeing the batch (every set's labels and metrics: 5 % of heapster's CPU at 1,000 nodes) is left to
-        // another thread, off the loop: with no sink holding it and the store done, this is the last reference.
+        // another thread, off the loop: once the sinks and the store are done, this is the last reference.
         let last = batch.clone();
         self.sinks.push(batch);
         tokio::task::spawn_blocking(move || drop(last));

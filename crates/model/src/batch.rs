@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub type Timestamp = i64;
 
 /// Labels of a metric set or of one labelled metric, by label name. Sorted, so equal label sets compare and hash
-/// equal; one vector (see [`crate::metric_map`]), with the well-known names borrowed rather than copied.
+/// equal; one vector (see [`crate::metric_map`]), with the well-known names borrowed rather than copied and the
+/// values shared between the sets that carry them ([`crate::LabelValue`]).
 pub type Labels = crate::metric_map::NameMap<crate::LabelValue>;
 
 /// Catalog names are `&'static str` (no allocation per point); `custom/<name>` metrics own their name.

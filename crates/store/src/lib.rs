@@ -372,9 +372,9 @@ impl Store {
         let first = inner.first_seq;
         let mut stored_points = 0;
         let mut scratch = Scratch::default();
-        // The batch in hand alone (no sink holds it): each set is freed as soon as it is stored, while it is still
-        // in cache. Freeing the whole batch afterwards walked every set again from memory (at 1,000 nodes, 120 MB
-        // of them): a third of the store's CPU.
+        // The batch in hand alone (no sink holds it): each set is freed as soon as it is stored, so the batch's
+        // memory goes back as the store's grows instead of all at once after it. At 1,000 nodes this took RSS
+        // between rounds from 0.50 to 0.44 MiB per node; CPU and the peak stayed as they were.
         let shared = match Arc::try_unwrap(batch) {
             Ok(batch) => {
                 for (key, set) in batch.sets {
