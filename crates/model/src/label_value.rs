@@ -112,18 +112,6 @@ impl From<Cow<'_, str>> for LabelValue {
     }
 }
 
-impl From<&LabelValue> for LabelValue {
-    fn from(s: &LabelValue) -> Self {
-        s.clone()
-    }
-}
-
-impl From<LabelValue> for String {
-    fn from(v: LabelValue) -> Self {
-        v.0.as_ref().to_owned()
-    }
-}
-
 impl From<&LabelValue> for String {
     fn from(v: &LabelValue) -> Self {
         v.0.as_ref().to_owned()
