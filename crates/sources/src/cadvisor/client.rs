@@ -5,7 +5,7 @@
 //! Both go through [`crate::http`]; the settings ([`ClientConfig`]) are shared.
 
 pub use crate::http::FetchError;
-use crate::http::{self, BodyBudget};
+use crate::http::{self, BodyBudget, Transport};
 use crate::kubelet::ClientConfig;
 use heapster_model::cadvisor::{ContainerInfo, MachineInfo};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// One HTTP client (one connection pool) for every cAdvisor host.
 #[derive(Clone)]
 pub struct CadvisorClient {
-    http: reqwest::Client,
+    http: Transport,
     config: ClientConfig,
     /// Shared by every clone, so by every host of the source.
     budget: BodyBudget,
@@ -38,6 +38,7 @@ impl CadvisorClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| format!("cadvisor client: {e}"))?;
+        let http = Transport::new(http, config.timeout, config.keep_alive);
         let budget = BodyBudget::new(config.bytes_in_flight);
         Ok(CadvisorClient { http, config, budget })
     }

@@ -361,9 +361,9 @@ async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
     }
 }
 
-/// Serves the fixture for every request of every connection; returns the URL and the number of connections
-/// accepted so far.
-async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// Serves the fixture for every request of every connection (or only the first, then closes it, with
+/// `close_after_one`); returns the URL and the number of connections accepted so far.
+async fn counting_kubelet_closing(close_after_one: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -382,6 +382,7 @@ async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::Atomic
                     );
                     if sock.write_all(head.as_bytes()).await.is_err()
                         || sock.write_all(FIXTURE.as_bytes()).await.is_err()
+                        || close_after_one
                     {
                         return;
                     }
@@ -390,6 +391,40 @@ async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::Atomic
         }
     });
     (format!("http://{addr}/stats/summary"), accepted)
+}
+
+async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    counting_kubelet_closing(false).await
+}
+
+/// A kubelet that restarted (or a proxy that drops idle connections) closed the connection kept from the last
+/// round, without saying so: the next scrape connects afresh instead of failing.
+#[tokio::test]
+async fn a_kept_connection_closed_by_the_kubelet_is_replaced_not_an_error() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = counting_kubelet_closing(true).await;
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    for round in 0..3 {
+        c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // The close reaches the client between rounds, as it would between two scrapes 15 s apart.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+/// A body far larger than the fixed read buffer arrives whole through a kept connection, twice, on one connection.
+#[tokio::test]
+async fn bodies_larger_than_the_read_buffer_arrive_whole_on_a_kept_connection() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = counting_kubelet().await;
+    assert!(FIXTURE.len() > 2 * crate::http::PLAIN_READ_BUFFER, "the fixture must span several reads");
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    assert!(c.plain_direct(), "plain http goes through hyper's client unless a proxy is configured");
+    let want = crate::kubelet::decode(FIXTURE.as_bytes()).unwrap().pods.len();
+    for _ in 0..2 {
+        assert_eq!(c.summary(&url).await.unwrap().pods.len(), want);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

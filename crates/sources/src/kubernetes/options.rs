@@ -325,7 +325,7 @@ impl KubernetesOptions {
             token,
             token_file,
             tls,
-            keep_alive: self.kubelet_https,
+            keep_alive: true,
             max_body: self.kubelet_max_body,
             bytes_in_flight: self.kubelet_bytes_in_flight,
         })
