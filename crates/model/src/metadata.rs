@@ -9,8 +9,8 @@
 //! `None` means "not set in the spec" (no request, no limit), which is not the same as zero; processors decide
 //! what to report for it (Heapster reported 0).
 
-use crate::LabelValue;
-use std::collections::{BTreeMap, HashMap};
+use crate::{LabelValue, Labels};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One container of a pod's spec (`spec.containers[]`), with its restart count from `status.containerStatuses[]`.
@@ -67,8 +67,9 @@ pub struct PodMeta {
     pub name: String,
     /// Becomes the `pod_id` label, shared by every set of the pod.
     pub uid: LabelValue,
-    /// The pod's Kubernetes labels (`metadata.labels`).
-    pub labels: BTreeMap<String, String>,
+    /// The pod's Kubernetes labels (`metadata.labels`), in a sorted vector: a `BTreeMap` of a pod's few labels
+    /// took a whole 0.5 KB node, about half of a pod's metadata (12 KiB per node at 30 pods).
+    pub labels: Labels,
     /// `spec.nodeName`; empty while the pod is not scheduled.
     pub node_name: String,
     /// `spec.containers`, in spec order. Init containers are not listed: they do not run beside the others, and
@@ -127,8 +128,8 @@ pub struct NodeMeta {
     pub ephemeral_allocatable: Option<i64>,
     /// `!spec.unschedulable`.
     pub schedulable: bool,
-    /// The node's Kubernetes labels.
-    pub labels: BTreeMap<String, String>,
+    /// The node's Kubernetes labels (see [`PodMeta::labels`]).
+    pub labels: Labels,
 }
 
 impl NodeMeta {

@@ -13,7 +13,7 @@
 
 use heapster_model::labels::LABELS;
 use heapster_model::{LabelValue, Labels};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// How pod (and node) labels become metric labels. The defaults are Heapster's flag defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,27 +61,27 @@ impl LabelCopier {
     }
 
     /// The `labels` value for these Kubernetes labels: sorted `key:value` pairs, ignored keys left out.
-    pub fn joined(&self, k8s: &BTreeMap<String, String>) -> LabelValue {
-        // BTreeMap iterates by key, so the pairs come out sorted by key; Heapster sorted the `key:value` strings,
+    pub fn joined(&self, k8s: &Labels) -> LabelValue {
+        // Labels iterate by key, so the pairs come out sorted by key; Heapster sorted the `key:value` strings,
         // which orders the same except where one key is a prefix of another followed by a byte below ':'
         // (`a-b` vs `a`). Sort the strings to match Heapster exactly.
         let mut pairs: Vec<String> =
-            k8s.iter().filter(|(k, _)| !self.ignored.contains(*k)).map(|(k, v)| format!("{k}:{v}")).collect();
+            k8s.iter().filter(|(k, _)| !self.ignored.contains(k.as_ref())).map(|(k, v)| format!("{k}:{v}")).collect();
         pairs.sort_unstable();
         pairs.join(&self.separator).into()
     }
 
     /// Sets `labels` and the stored labels on `out`.
-    pub fn copy(&self, k8s: &BTreeMap<String, String>, out: &mut Labels) {
+    pub fn copy(&self, k8s: &Labels, out: &mut Labels) {
         self.copy_joined(k8s, &self.joined(k8s), out);
     }
 
     /// [`LabelCopier::copy`] with `joined` already made by [`LabelCopier::joined`] from the same `k8s` labels:
     /// every container of a pod gets the same `labels` value, so the pod enricher joins them once per pod.
-    pub fn copy_joined(&self, k8s: &BTreeMap<String, String>, joined: &LabelValue, out: &mut Labels) {
+    pub fn copy_joined(&self, k8s: &Labels, joined: &LabelValue, out: &mut Labels) {
         if !self.stored.is_empty() {
             for (key, value) in k8s {
-                if let Some(metric_key) = self.stored.get(key) {
+                if let Some(metric_key) = self.stored.get(key.as_ref()) {
                     out.insert(metric_key.clone(), value.clone());
                 }
             }
@@ -100,8 +100,8 @@ impl Default for LabelCopier {
 mod tests {
     use super::*;
 
-    fn k8s(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn k8s(pairs: &[(&str, &str)]) -> Labels {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! heapster uses (names, UIDs, labels, node, requests and limits, restart counts, capacity), not whole objects.
 
 use heapster_model::metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta};
-use heapster_model::quantity;
+use heapster_model::{Labels, quantity};
 use k8s_openapi::api::core::v1::NodeAddress;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -135,11 +135,16 @@ fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
         namespace: ns.clone(),
         name: name.clone(),
         uid: md.uid.as_deref().unwrap_or_default().into(),
-        labels: md.labels.clone().unwrap_or_default(),
+        labels: kube_labels(md.labels.as_ref()),
         node_name: spec.node_name.clone().unwrap_or_default(),
         containers,
     };
     Some((pod_key(&ns, &name), meta))
+}
+
+/// An object's Kubernetes labels as heapster keeps them.
+fn kube_labels(labels: Option<&BTreeMap<String, String>>) -> Labels {
+    labels.into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str())).collect()
 }
 
 fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
@@ -186,7 +191,7 @@ fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
         memory_allocatable: get(alloc, "memory").as_deref().and_then(quantity::bytes).unwrap_or(mem_cap),
         ephemeral_allocatable: get(alloc, "ephemeral-storage").as_deref().and_then(quantity::bytes),
         schedulable: !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
-        labels: n.metadata.labels.clone().unwrap_or_default(),
+        labels: kube_labels(n.metadata.labels.as_ref()),
     };
     Some((name, meta))
 }
