@@ -38,8 +38,10 @@ pub struct RateCalculator {
     /// merge of the two sorted lists, walking both in order, where a hash map lookup per set cost a hash of the
     /// key and cache misses on a table as large as the cluster; what is not matched (a set gone) is dropped.
     previous: Vec<(String, Previous)>,
-    /// The counters of the set at hand, swapped with its [`Previous`] ones afterwards: no vector is allocated per
-    /// set and round once every set has been seen.
+    /// The counters of the set at hand, moved into its [`Previous`] ones afterwards. Those keep their own vector,
+    /// sized to the set's counters when first seen: nothing is allocated per set and round once every set has been
+    /// seen, and no vector carries the slack of growing by doubling (swapping this vector with a set's let every
+    /// set's grow to the largest: 28 KiB per node of 30 pods, a fifth of the processors' memory).
     scratch: Vec<Counter>,
     /// The set at hand's unlabelled rates, added to it together: one merge into its sorted metrics, and its
     /// vector grown once, rather than a search and a shift per rate.
@@ -124,12 +126,16 @@ impl DataProcessor for RateCalculator {
                         add_rates(set, &prev, &counters, &pairs.all, dt_ms, &mut self.rates);
                     }
                     (prev.create_time, prev.scrape_time) = (set.create_time, set.scrape_time);
-                    std::mem::swap(&mut prev.counters, &mut counters);
+                    // Each set keeps its own vector, exactly as long as its counters (see `scratch`).
+                    prev.counters.clear();
+                    prev.counters.reserve_exact(counters.len());
+                    prev.counters.append(&mut counters);
                     next.push((key, prev));
                 }
                 None => {
-                    let counters = std::mem::take(&mut counters);
-                    let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters };
+                    let mut kept = Vec::with_capacity(counters.len());
+                    kept.append(&mut counters);
+                    let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters: kept };
                     next.push((key.clone(), prev));
                 }
             }
