@@ -200,6 +200,8 @@ impl Pipeline {
         self.processors = rest;
         let per_source = Arc::new(per_source);
         let mut processing: Option<Processing> = None;
+        // Sets in the last round's batch: the next round's are collected into a vector of that size.
+        let mut last_sets = 0;
         loop {
             let (wait, next) = until_next_tick(self.resolution);
             let event = tokio::select! {
@@ -222,7 +224,9 @@ impl Pipeline {
                         let done = (&mut round.task).await;
                         Some((round, done))
                     };
-                    let ((batch, nodes), previous) = tokio::join!(self.scrape(timestamp, &per_source), previous);
+                    let ((batch, nodes), previous) =
+                        tokio::join!(self.scrape(timestamp, &per_source, last_sets), previous);
+                    last_sets = batch.sets.len();
                     if let Some((round, done)) = previous {
                         self.export(round, done).await;
                     }
@@ -304,7 +308,13 @@ impl Pipeline {
     /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
     /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's sets
     /// go through its instances of the per-source processors in its own task, after its deadline.
-    async fn scrape(&self, timestamp: Timestamp, per_source: &Arc<PerSource>) -> (DataBatch, usize) {
+    /// `expected_sets` sizes the vector every source's sets are gathered in (the last round's count).
+    async fn scrape(
+        &self,
+        timestamp: Timestamp,
+        per_source: &Arc<PerSource>,
+        expected_sets: usize,
+    ) -> (DataBatch, usize) {
         let round_deadline = tokio::time::Instant::now() + self.resolution.mul_f64(0.9);
         // Sources end their requests a little earlier, so that a slow target is counted under its own cause.
         let scrape_deadline = round_deadline - self.resolution.mul_f64(0.05);
@@ -352,8 +362,10 @@ impl Pipeline {
         // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one
         // into a map of the whole cluster's sets cost a search and its string compares per set. Each source's
         // sets come sorted, and the final sort takes such runs as they are. A key two sources both gave keeps
-        // the later one's set, as inserting did.
-        let mut sets = Vec::new();
+        // the later one's set, as inserting did. The vector is made at the last round's size (and a little more):
+        // grown by doubling from empty, it was copied a dozen times a round, the larger copies into freshly faulted
+        // pages (about 1 % of heapster's CPU at 1,000 nodes).
+        let mut sets = Vec::with_capacity(expected_sets + expected_sets / 64);
         let mut scraped = 0;
         let mut chains = std::collections::HashMap::new();
         while let Some(joined) = tasks.join_next().await {
@@ -507,7 +519,7 @@ mod tests {
         );
         let mut rates = Vec::new();
         for round in 1..=5 {
-            let (batch, _) = p.scrape(round * 10_000, &per_source).await;
+            let (batch, _) = p.scrape(round * 10_000, &per_source, 0).await;
             let rate = |node: &str| {
                 batch.sets.get(&heapster_model::keys::node_key(node)).map(|s| s.get("cpu/usage_rate").is_some())
             };
@@ -553,7 +565,7 @@ mod tests {
         let (per_source, _) = heapster_processors::per_source::split(vec![Box::new(PanicsOnB)]);
         let store = test_store(Duration::from_secs(1));
         let p = test_pipeline(Arc::new(StaticProvider(sources)), Vec::new(), store, Duration::from_secs(1), 4);
-        let (batch, scraped) = p.scrape(10_000, &Arc::new(per_source)).await;
+        let (batch, scraped) = p.scrape(10_000, &Arc::new(per_source), 0).await;
         assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
         assert_eq!(scraped, 2);
         let errors = |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: n.into() }).get();
@@ -656,7 +668,7 @@ mod tests {
             Duration::from_secs(2),
             4,
         );
-        let (batch, scraped) = p.scrape(1000, &no_per_source()).await;
+        let (batch, scraped) = p.scrape(1000, &no_per_source(), 0).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
         assert_eq!(scraped, 40);
         assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
@@ -693,7 +705,7 @@ mod tests {
             8,
         );
         // Generous: without the round deadline this would wait for the 1 h client timeout.
-        let (batch, scraped) = tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source()))
+        let (batch, scraped) = tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source(), 0))
             .await
             .expect("the round ends");
         assert_eq!(scraped, 3, "the silent node is not counted as scraped");
