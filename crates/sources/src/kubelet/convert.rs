@@ -8,8 +8,8 @@
 //! - `uptime` is measured to the set's own `scrape_time`, not to "now", so the same document always converts the same.
 
 use super::summary::{
-    AcceleratorStats, ContainerStats, CpuStats, FsStats, InterfaceStats, IoStats, MemoryStats, NetworkStats, PodStats,
-    PsiStats, Summary,
+    AcceleratorStats, ContainerStats, CpuStats, FsStats, IoStats, MemoryStats, NetworkStats, PodStats, PsiStats,
+    Summary,
 };
 use chrono::{DateTime, Utc};
 use heapster_model::catalog::CUSTOM_PREFIX;
@@ -307,13 +307,11 @@ fn add_psi(set: &mut MetricSet, [some, full]: [&'static str; 2], psi: Option<&Ps
 /// the sum of the listed interfaces, and one no interface reports stays absent.
 fn add_network(set: &mut MetricSet, net: Option<&NetworkStats>) {
     let Some(net) = net else { return };
-    let sum = |flat: Option<u64>, pick: fn(&InterfaceStats) -> Option<u64>| {
-        flat.or_else(|| net.interfaces.iter().filter_map(pick).reduce(u64::saturating_add))
-    };
-    set.put_u64("network/rx", sum(net.rx_bytes, |i| i.rx_bytes));
-    set.put_u64("network/rx_errors", sum(net.rx_errors, |i| i.rx_errors));
-    set.put_u64("network/tx", sum(net.tx_bytes, |i| i.tx_bytes));
-    set.put_u64("network/tx_errors", sum(net.tx_errors, |i| i.tx_errors));
+    let all = &net.interfaces;
+    set.put_u64("network/rx", net.rx_bytes.or(all.rx_bytes));
+    set.put_u64("network/rx_errors", net.rx_errors.or(all.rx_errors));
+    set.put_u64("network/tx", net.tx_bytes.or(all.tx_bytes));
+    set.put_u64("network/tx_errors", net.tx_errors.or(all.tx_errors));
 }
 
 /// Labelled metrics [`add_fs`] sets per filesystem, at most; [`add_accelerators`] per accelerator.

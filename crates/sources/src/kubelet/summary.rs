@@ -35,6 +35,9 @@ fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::
             f.write_str("an RFC 3339 time")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            if let Some(t) = utc_seconds(s) {
+                return Ok(Some(t));
+            }
             let t = DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).or_else(|_| s.parse());
             t.map(Some).map_err(E::custom)
         }
@@ -49,6 +52,49 @@ fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::
         }
     }
     d.deserialize_option(Time)
+}
+
+/// The kubelet's own form of a time, `2023-11-10T06:20:43Z` or with a fraction (`06:20:43.123456789Z`), read
+/// directly; `None` for anything else (another offset, a leap second, a malformed field), which goes to chrono.
+///
+/// A Summary carries five times per pod and three per container: chrono's RFC 3339 parser (a date validated
+/// through its calendar tables) was about 1 % of heapster's CPU at 1,000 nodes.
+fn utc_seconds(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        b.get(range)?.iter().try_fold(0i64, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+    };
+    let shape = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if b.len() < 20 || shape.iter().any(|&(i, c)| b[i] != c) || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let nanos = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
+            digits(20..20 + frac.len())? * 10i64.pow(9 - frac.len() as u32)
+        }
+        _ => return None,
+    };
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    DateTime::from_timestamp(days * 86_400 + hour * 3_600 + minute * 60 + second, nanos as u32)
 }
 
 /// A Go nil slice marshals as `null`; treat it like `[]`.
@@ -170,15 +216,69 @@ pub struct ContainerStats {
     pub io: Option<IoStats>,
 }
 
-/// Traffic counters of one network interface.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Traffic counters of one network interface, as listed in `interfaces` (its `name` is not read).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct InterfaceStats {
-    pub name: String,
+struct InterfaceStats {
+    rx_bytes: Option<u64>,
+    rx_errors: Option<u64>,
+    tx_bytes: Option<u64>,
+    tx_errors: Option<u64>,
+}
+
+/// The sum of every listed interface's counters, each absent when no interface reports it; what heapster reads of
+/// `interfaces` (a counter the inline block lacks). Summed as the list is decoded: a vector of interfaces with
+/// their names, three per pod, was 2 % of heapster's CPU at 1,000 nodes, for a fallback rarely taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InterfaceSums {
     pub rx_bytes: Option<u64>,
     pub rx_errors: Option<u64>,
     pub tx_bytes: Option<u64>,
     pub tx_errors: Option<u64>,
+}
+
+impl InterfaceSums {
+    fn add(&mut self, i: InterfaceStats) {
+        let add = |sum: &mut Option<u64>, v: Option<u64>| {
+            if let Some(v) = v {
+                *sum = Some(sum.map_or(v, |s| s.saturating_add(v)));
+            }
+        };
+        add(&mut self.rx_bytes, i.rx_bytes);
+        add(&mut self.rx_errors, i.rx_errors);
+        add(&mut self.tx_bytes, i.tx_bytes);
+        add(&mut self.tx_errors, i.tx_errors);
+    }
+}
+
+impl<'de> Deserialize<'de> for InterfaceSums {
+    /// A list of interfaces (or `null`, a nil Go slice), summed.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Sums;
+        impl<'de> serde::de::Visitor<'de> for Sums {
+            type Value = InterfaceSums;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of network interfaces")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<InterfaceSums, A::Error> {
+                let mut sums = InterfaceSums::default();
+                while let Some(i) = seq.next_element::<InterfaceStats>()? {
+                    sums.add(i);
+                }
+                Ok(sums)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<InterfaceSums, E> {
+                Ok(InterfaceSums::default())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<InterfaceSums, E> {
+                Ok(InterfaceSums::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<InterfaceSums, D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        d.deserialize_option(Sums)
+    }
 }
 
 /// A network namespace's counters: the default interface's inline (the only layout before kubelet 1.8) plus, since
@@ -195,8 +295,8 @@ pub struct NetworkStats {
     pub rx_errors: Option<u64>,
     pub tx_bytes: Option<u64>,
     pub tx_errors: Option<u64>,
-    #[serde(deserialize_with = "nullable_vec")]
-    pub interfaces: Vec<InterfaceStats>,
+    /// Every listed interface, summed.
+    pub interfaces: InterfaceSums,
 }
 
 /// CPU time of a cgroup.
@@ -343,13 +443,55 @@ mod time_tests {
 
     #[test]
     fn times_decode_as_chrono_did() {
-        for s in ["2023-10-05T12:34:56Z", "2023-10-05T12:34:56.123456789+02:00", "2024-02-29T23:59:60Z"] {
+        for s in [
+            "2023-10-05T12:34:56Z",
+            "2023-10-05T12:34:56.123456789+02:00",
+            "2024-02-29T23:59:60Z",
+            "2024-02-29T23:59:59.5Z",
+            "2023-11-10T06:20:43.000001Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999Z",
+            "2000-02-29T00:00:00Z",
+            "2100-12-31T23:59:59.123456789Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
             let want: Option<DateTime<Utc>> = s.parse().ok();
             assert_eq!(time(&format!(r#"{{"time":"{s}"}}"#)).unwrap(), want, "{s}");
+            if s.ends_with('Z') && !s.contains(":60") {
+                assert_eq!(utc_seconds(s), want, "{s}: the kubelet's form is read without chrono");
+            }
         }
         assert_eq!(time("{}").unwrap(), None);
         assert_eq!(time(r#"{"time":null}"#).unwrap(), None);
+        for bad in ["2023-02-29T00:00:00Z", "2023-13-01T00:00:00Z", "2023-10-05T24:00:00Z", "2023-10-05T12:34:5xZ"] {
+            assert!(time(&format!(r#"{{"time":"{bad}"}}"#)).is_err(), "{bad}");
+        }
         assert!(time(r#"{"time":"yesterday"}"#).is_err());
         assert!(time(r#"{"time":5}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod interface_tests {
+    use super::*;
+
+    fn sums(json: &str) -> InterfaceSums {
+        serde_json::from_str::<NetworkStats>(json).unwrap().interfaces
+    }
+
+    #[test]
+    fn interfaces_are_summed_per_counter_and_a_counter_none_reports_stays_absent() {
+        let got = sums(
+            r#"{"interfaces":[{"name":"eth0","rxBytes":5,"txBytes":1},{"name":"eth1","rxBytes":7,"rxErrors":null},
+               {"name":"big","rxBytes":18446744073709551615}]}"#,
+        );
+        let want = InterfaceSums { rx_bytes: Some(u64::MAX), rx_errors: None, tx_bytes: Some(1), tx_errors: None };
+        assert_eq!(got, want, "summed, saturating; rxErrors null everywhere stays absent");
+        assert_eq!(sums(r#"{"interfaces":[{"rxBytes":5},{"rxBytes":7}]}"#).rx_bytes, Some(12));
+        for empty in [r#"{"interfaces":null}"#, r#"{"interfaces":[]}"#, "{}"] {
+            assert_eq!(sums(empty), InterfaceSums::default(), "{empty}");
+        }
+        assert!(serde_json::from_str::<NetworkStats>(r#"{"interfaces":{"rxBytes":1}}"#).is_err());
     }
 }
