@@ -41,7 +41,7 @@ pub struct RateCalculator {
     /// The counters of the set at hand, moved into its [`Previous`] ones afterwards. Those keep their own vector,
     /// sized to the set's counters when first seen: nothing is allocated per set and round once every set has been
     /// seen, and no vector carries the slack of growing by doubling (swapping this vector with a set's let every
-    /// set's grow to the largest: 28 KiB per node of 30 pods, a fifth of the processors' memory).
+    /// set's grow to the largest: the calculator's state was 28.5 KiB per node of 30 pods).
     scratch: Vec<Counter>,
     /// The set at hand's unlabelled rates, added to it together: one merge into its sorted metrics, and its
     /// vector grown once, rather than a search and a shift per rate.
