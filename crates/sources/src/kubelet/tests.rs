@@ -320,38 +320,6 @@ fn malformed_input_is_a_serde_error() {
     assert!(decode(html).unwrap_err().is_syntax());
 }
 
-/// Decode + convert time of the 1.28 fixture (18 pods, 23 containers, 57 KB). Run with
-/// `cargo test -p heapster-sources --lib --release -- --ignored --nocapture decode_and_convert_speed`.
-#[test]
-#[ignore]
-fn decode_and_convert_speed() {
-    let run = || {
-        let s = decode(K128).unwrap();
-        summary_to_sets(&s, "datagen-1-28", None, 0)
-    };
-    for _ in 0..200 {
-        std::hint::black_box(run());
-    }
-    let mut decode_us = Vec::new();
-    let mut total_us = Vec::new();
-    for _ in 0..2000 {
-        let t = std::time::Instant::now();
-        let s = std::hint::black_box(decode(K128).unwrap());
-        let d = t.elapsed();
-        std::hint::black_box(summary_to_sets(&s, "datagen-1-28", None, 0));
-        decode_us.push(d.as_secs_f64() * 1e6);
-        total_us.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    decode_us.sort_by(f64::total_cmp);
-    total_us.sort_by(f64::total_cmp);
-    let (d, t) = (decode_us[decode_us.len() / 2], total_us[total_us.len() / 2]);
-    println!(
-        "1.28 fixture ({} bytes): decode {d:.1} us, convert {:.1} us, total {t:.1} us (median of 2000)",
-        K128.len(),
-        t - d
-    );
-}
-
 /// Adds an unknown field of each JSON shape to every object below `v`.
 fn add_unknown_fields(v: &mut Value) {
     match v {
