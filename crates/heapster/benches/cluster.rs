@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{env, metric, metric_sum, metrics_page, start_heapster, target_dir, usage};
+use common::{env, metric, metric_sum, metrics_page, raise_open_files, start_heapster, target_dir, usage};
 use heapster_sim::{SimConfig, Simulation};
 use std::time::{Duration, Instant};
 
@@ -80,9 +80,12 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
     let started = Instant::now();
+    // The simulator: a listener and a connection per node; heapster: a kept connection per node within half its
+    // limit; and room beside both.
+    raise_open_files(4 * nodes as u64 + 8192);
     let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
         .await
-        .expect("simulator (raise ulimit -n: a listener per node, and a connection per node during a round)");
+        .expect("simulator (raise ulimit -n: a listener and a connection per node)");
     let expected = expected_sets(&sim);
     let (mut child, port) = start_heapster(&sim, resolution, window_rounds);
     let pid = child.id();

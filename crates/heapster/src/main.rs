@@ -71,6 +71,9 @@ where
         return ExitCode::from(2);
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if let Some((was, now)) = server::connections::raise_open_file_limit() {
+        tracing::debug!("open-file limit raised from {was} to {now} (the hard limit)");
+    }
     for notice in &compat.notices {
         tracing::info!("{notice}");
     }

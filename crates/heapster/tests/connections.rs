@@ -141,12 +141,18 @@ async fn unfinished_request_heads_do_not_grow_memory() {
     drop((held, writes));
 }
 
-/// heapster run with an open-file limit of `nofile` (set through `ulimit`, i.e. setrlimit, before exec).
+/// heapster run with an open-file limit of `nofile`, soft and hard (set through `ulimit`, i.e. setrlimit, before
+/// exec).
 fn start_with_nofile(nofile: u32, args: &[&str]) -> (Child, u16) {
+    start_with_ulimit(&format!("-n {nofile}"), args)
+}
+
+/// heapster run after `ulimit {limit}` (`-n 256`: soft and hard; `-Sn 512`: the soft limit only).
+fn start_with_ulimit(limit: &str, args: &[&str]) -> (Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_heapster"))
         .args(["--listen_ip=127.0.0.1", &format!("--heapster_port={port}")])
         .args(args)
@@ -236,4 +242,25 @@ async fn connections_beyond_the_cap_leave_room_for_healthz_and_scraping() {
     let text = get(&h, "/metrics").await.1;
     assert!(sum_of(&text, "heapster_http_connections_dropped_total") > 0.0, "{text}");
     drop(held);
+}
+
+/// (soft, hard) open-file limits of a process, from /proc.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let mut it = line["Max open files".len()..].split_whitespace().map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+/// Container runtimes give a soft open-file limit of 1,024 beside a far higher hard one; heapster, as Go programs
+/// do, raises the soft limit to the hard one, so that kept kubelet connections and clients are not capped at 1,024.
+#[tokio::test]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let (_, hard) = open_file_limits(std::process::id());
+    assert!(hard >= 1024, "this test needs a hard open-file limit of at least 1024 (it is {hard})");
+    let soft = (hard / 2).min(1024);
+    let (child, port) = start_with_ulimit(&format!("-Sn {soft}"), &["--source=local?hostname=rlimit"]);
+    let h = Heapster { child, port };
+    wait_healthy(&h).await;
+    assert_eq!(open_file_limits(h.child.id()), (hard, hard), "started with a soft limit of {soft}");
 }

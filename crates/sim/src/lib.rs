@@ -22,7 +22,7 @@ pub mod setup;
 pub mod tls;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -187,6 +187,12 @@ impl Simulation {
         self.node_states.iter().map(|s| count(s)).collect()
     }
 
+    /// How many connections node `i`'s Summaries were asked on so far (distinct client addresses): as many as
+    /// scrapes when the client reconnects each time, one when it keeps its connection.
+    pub fn connections_used(&self, i: usize) -> usize {
+        self.node_states[i].peers.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Node `i` vanishes: its kubelet stops and the API server deletes it and its pods (DELETED events on the node
     /// and pod watches within a second; lists leave them out).
     pub fn delete_node(&self, i: usize) {
@@ -212,10 +218,17 @@ struct NodeState {
     /// When each Summary was asked for (ms since the epoch), so that tests of several heapsters sharing the nodes
     /// can count how often each node was scraped in a round.
     scrapes: std::sync::Mutex<Vec<i64>>,
+    /// The client addresses Summaries were asked from: one per connection, so that tests can tell kept
+    /// connections from new ones.
+    peers: std::sync::Mutex<std::collections::HashSet<SocketAddr>>,
 }
 
-async fn summary(State(st): State<Arc<NodeState>>) -> axum::response::Response {
+async fn summary(
+    State(st): State<Arc<NodeState>>,
+    ConnectInfo(tls::Peer(peer)): ConnectInfo<tls::Peer>,
+) -> axum::response::Response {
     st.scrapes.lock().unwrap_or_else(|p| p.into_inner()).push(Utc::now().timestamp_millis());
+    st.peers.lock().unwrap_or_else(|p| p.into_inner()).insert(peer);
     if st.silent.load(Ordering::Relaxed) {
         std::future::pending::<()>().await;
     }
@@ -270,6 +283,7 @@ impl Simulation {
                 silent: AtomicBool::new(false),
                 phantom_pods: AtomicUsize::new(0),
                 scrapes: Default::default(),
+                peers: Default::default(),
             });
             node_states.push(state.clone());
             let app = Router::new()

@@ -192,8 +192,25 @@ async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) 
     (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], status.to_string()).into_response()
 }
 
+/// A client's address, as handlers take it (`ConnectInfo<Peer>`), over plain http and https alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// Serves `app` on `listener` until the runtime ends: https when `tls` is given, and answering 401 to requests
-/// without `Authorization: Bearer <token>` when `token` is given.
+/// without `Authorization: Bearer <token>` when `token` is given. Handlers may take the client's address
+/// (`ConnectInfo<Peer>`): the kubelets count connections by it.
 pub fn serve(listener: TcpListener, app: Router, tls: Option<&SimTls>, token: Option<&str>) -> std::io::Result<()> {
     serve_until(listener, app, tls, token, std::future::pending())
 }
@@ -215,11 +232,13 @@ pub fn serve_until(
         Some(tls) => {
             let listener = TlsListener::new(listener, tls)?;
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<Peer>();
                 let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
             });
         }
         None => {
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<Peer>();
                 let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
             });
         }

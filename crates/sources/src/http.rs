@@ -145,6 +145,9 @@ pub(crate) struct Get<'a> {
     pub budget: &'a BodyBudget,
     /// The options a user sets to trust the target's certificate, and to stop verifying it: named in TLS errors.
     pub tls_options: (&'a str, &'a str),
+    /// Send `Connection: close`: neither side keeps the connection after the answer (a target beyond the budget
+    /// of kept connections).
+    pub close: bool,
 }
 
 /// Bytes of response bodies held at once across every concurrent request of one source, beyond the first
@@ -309,6 +312,9 @@ async fn send(transport: &Transport, req: &Get<'_>) -> Result<Response, FetchErr
         if let Some(t) = &req.bearer {
             builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
         }
+        if req.close {
+            builder = builder.header(hyper::header::CONNECTION, "close");
+        }
         let request = builder.body(http_body_util::Empty::new()).map_err(|e| FetchError::Connect(e.to_string()))?;
         return plain.request(request).await.map(Response::Plain).map_err(|e| {
             if bad_head(&e) { FetchError::BadHead(error_chain(&e)) } else { FetchError::Connect(error_chain(&e)) }
@@ -317,6 +323,9 @@ async fn send(transport: &Transport, req: &Get<'_>) -> Result<Response, FetchErr
     let mut builder = transport.reqwest.get(req.url).header("accept", "application/json");
     if let Some(t) = &req.bearer {
         builder = builder.bearer_auth(t);
+    }
+    if req.close {
+        builder = builder.header("connection", "close");
     }
     builder.send().await.map(Response::Reqwest).map_err(|e| {
         if e.is_timeout() {

@@ -33,6 +33,23 @@ pub fn usage(pid: u32) -> (f64, u64, u64) {
     (ticks / 100.0, kb("VmRSS:") * 1024, kb("VmHWM:") * 1024)
 }
 
+/// Raises this process's open-file limit (soft and, when allowed, hard) to at least `want`, for it and the heapster
+/// it starts: the simulator holds a listener and a connection per node, heapster a kept connection per node within
+/// half its limit. Says so when it cannot (the hard limit is raised only by root).
+pub fn raise_open_files(want: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current.is_none_or(|c| c >= want) {
+        return;
+    }
+    let hard = now.maximum.map(|h| h.max(want));
+    if setrlimit(Resource::Nofile, Rlimit { current: Some(want), maximum: hard }).is_err() {
+        let soft = now.maximum.map_or(want, |h| h.min(want));
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(soft), maximum: now.maximum });
+        eprintln!("open-file limit: wanted {want}, have {soft} (raise the hard limit: ulimit -Hn {want} as root)");
+    }
+}
+
 /// Open file descriptors of a process.
 pub fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)

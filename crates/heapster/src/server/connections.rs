@@ -51,6 +51,29 @@ impl ConnectionLimits {
     }
 }
 
+/// Raises this process's soft open-file limit to its hard limit, as Go's runtime does at start (Go 1.19) for the
+/// original Heapster: container runtimes set a soft limit of 1,024 beside a hard one of 524,288 or more, and kept
+/// kubelet connections and clients' connections are a descriptor each. Returns the limit before and after when it
+/// was raised.
+pub fn raise_open_file_limit() -> Option<(u64, u64)> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let (soft, hard) = (limit.current?, limit.maximum);
+    if hard.is_some_and(|h| h <= soft) {
+        return None;
+    }
+    // An unlimited hard limit is not a count of descriptors: the kernel's own cap (fs.nr_open) is.
+    let target = hard.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(soft)
+    });
+    if target <= soft {
+        return None;
+    }
+    limit.current = Some(target);
+    setrlimit(Resource::Nofile, limit).ok()?;
+    Some((soft, target))
+}
+
 /// Labels of a refused or closed connection.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {

@@ -82,6 +82,7 @@ impl CadvisorClient {
                 max_body_option: "cadvisorMaxBody=",
                 budget: &self.budget,
                 tls_options: ("", ""),
+                close: false,
             },
         )
         .await

@@ -51,6 +51,9 @@ pub struct ClientConfig {
     /// sides, and over https a TLS handshake more. An idle plain-http connection holds a fixed read buffer
     /// ([`crate::http::PLAIN_READ_BUFFER`]); over https (reqwest) hyper's buffer, grown to the size of a Summary.
     pub keep_alive: bool,
+    /// How many kubelets may keep their connection (a descriptor each, for good); the rest reconnect each round.
+    /// See [`kept_connection_budget`].
+    pub max_kept: usize,
 }
 
 impl Default for ClientConfig {
@@ -63,9 +66,21 @@ impl Default for ClientConfig {
             token_file: None,
             tls: KubeletTls::SystemRoots,
             keep_alive: true,
+            max_kept: usize::MAX,
         }
     }
 }
+
+/// Descriptors kept for the kubelets' connections: half the open-file limit (`open_files`, the soft
+/// RLIMIT_NOFILE), less [`KEPT_RESERVE`]. heapster's server takes at most the other half for its clients
+/// (`--max_connections`), so that neither side can starve the other.
+pub fn kept_connection_budget(open_files: u64) -> usize {
+    usize::try_from(open_files / 2).unwrap_or(usize::MAX).saturating_sub(KEPT_RESERVE)
+}
+
+/// Descriptors left beside the kept connections: the connections of kubelets beyond the budget while they are
+/// scraped (at most `--max_concurrent_scrapes`, 512 by default), sinks, API server watches and files.
+pub const KEPT_RESERVE: usize = 1024;
 
 /// The default largest Summary read: 16 MiB.
 ///
@@ -92,6 +107,9 @@ pub struct KubeletClient {
     budget: BodyBudget,
     /// The token last read from `config.token_file`, and when.
     file_token: Arc<Mutex<Option<(Instant, String)>>>,
+    /// Ask the kubelet to close the connection after answering (`Connection: close`): a kubelet beyond
+    /// [`ClientConfig::max_kept`].
+    close: bool,
 }
 
 /// Reads a bearer token file. Whitespace around the token is refused rather than trimmed: the API server client
@@ -143,7 +161,7 @@ impl KubeletClient {
     pub fn with_http(http: reqwest::Client, config: ClientConfig) -> Self {
         let budget = BodyBudget::new(config.bytes_in_flight);
         let http = Transport::new(http, config.timeout, config.keep_alive);
-        KubeletClient { http, config, budget, file_token: Arc::new(Mutex::new(None)) }
+        KubeletClient { http, config, budget, file_token: Arc::new(Mutex::new(None)), close: false }
     }
 
     /// The bearer token for the next request: the fixed one, or the token file's, re-read once a minute. A file
@@ -196,11 +214,28 @@ impl KubeletClient {
                 max_body_option: "kubeletMaxBody=",
                 budget: &self.budget,
                 tls_options: ("kubeletCAFile=", "kubeletInsecureTLS=true"),
+                close: self.close,
             },
         )
         .await?;
         // The body's bytes stay counted until it is decoded: the decoded summary is about as big again.
         http::decode_json(&body, b'{', "summary")
+    }
+
+    /// This client for a kubelet beyond [`ClientConfig::max_kept`]: its connection is closed after each answer.
+    /// Clones share the pool, budget and token.
+    pub fn reconnecting(&self) -> KubeletClient {
+        KubeletClient { close: true, ..self.clone() }
+    }
+
+    /// Whether this client's kubelet keeps its connection between scrapes.
+    pub fn keeps_connection(&self) -> bool {
+        self.config.keep_alive && !self.close
+    }
+
+    /// How many kubelets may keep their connection ([`ClientConfig::max_kept`]).
+    pub fn max_kept(&self) -> usize {
+        self.config.max_kept
     }
 
     /// Whether plain-http kubelets are asked through hyper's client directly (no proxy configured).

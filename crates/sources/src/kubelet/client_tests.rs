@@ -427,6 +427,21 @@ async fn bodies_larger_than_the_read_buffer_arrive_whole_on_a_kept_connection() 
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
+/// A kubelet beyond the budget of kept connections: each scrape asks for `Connection: close` and connects afresh,
+/// while the client it was made from keeps its connection.
+#[tokio::test]
+async fn a_reconnecting_client_connects_for_each_scrape() {
+    use std::sync::atomic::Ordering;
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    for (client, want) in [(c.reconnecting(), 3), (c.clone(), 1)] {
+        let (url, accepted) = counting_kubelet().await;
+        for _ in 0..3 {
+            client.summary(&url).await.expect("scrape");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), want, "keeps_connection={}", client.keeps_connection());
+    }
+}
+
 #[tokio::test]
 async fn connections_are_kept_between_scrapes_only_when_asked() {
     use std::sync::atomic::Ordering;

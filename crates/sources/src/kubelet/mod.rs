@@ -10,7 +10,7 @@ pub mod convert;
 pub mod source;
 pub mod summary;
 
-pub use client::{ClientConfig, KubeletClient, KubeletTls, ScrapeError};
+pub use client::{ClientConfig, KEPT_RESERVE, KubeletClient, KubeletTls, ScrapeError, kept_connection_budget};
 pub use convert::{Duplicates, summary_to_sets, summary_to_sets_counted};
 pub use source::KubeletSource;
 pub use summary::{Summary, decode};

@@ -164,6 +164,8 @@ impl MetricsSourceProvider for KubernetesProvider {
         let mut not_ready = 0;
         let shard = self.shard.get();
         let mut out: Vec<Arc<dyn MetricsSource>> = Vec::with_capacity(nodes.len());
+        // The first nodes (by name, so the same ones each round) keep their connections; the rest reconnect.
+        let max_kept = self.client.max_kept();
         for (name, node) in nodes {
             if !node.ready {
                 not_ready += 1;
@@ -186,7 +188,7 @@ impl MetricsSourceProvider for KubernetesProvider {
                 node: name,
                 host_id,
                 url,
-                client: self.client.clone(),
+                client: if out.len() < max_kept { self.client.clone() } else { self.client.reconnecting() },
                 metrics: self.metrics.clone(),
                 api_pods: Some(self.metadata.clone()),
             }));

@@ -325,10 +325,12 @@ impl KubernetesOptions {
             token,
             token_file,
             tls,
-            // Kept plain connections hold a descriptor per kubelet for good: at 15,000 nodes the simulator's
-            // process ran out of its 20,000 (a listener and a kept connection per node). Until kept connections
-            // are bounded by the open-file limit, plain http reconnects each round.
-            keep_alive: self.kubelet_https,
+            keep_alive: true,
+            // A kept connection is a descriptor per kubelet for good: beyond the budget the open-file limit allows
+            // (read now, after heapster raised it to its hard limit), kubelets reconnect each round.
+            max_kept: crate::kubelet::kept_connection_budget(
+                rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX),
+            ),
             max_body: self.kubelet_max_body,
             bytes_in_flight: self.kubelet_bytes_in_flight,
         })

@@ -95,3 +95,31 @@ async fn a_dead_kubelet_on_a_listed_node_fails_fast_with_connect() {
         }
     }
 }
+
+/// Kept kubelet connections are bounded (`ClientConfig::max_kept`, from the open-file limit): the first nodes by
+/// name keep theirs between rounds, the rest ask for `Connection: close` and connect afresh each round; all are
+/// scraped alike.
+#[tokio::test]
+async fn only_the_kept_connection_budget_of_kubelets_keep_their_connections() {
+    let sim = Simulation::start(SimConfig { nodes: 4, pods_per_node: 1, ..Default::default() }).await.unwrap();
+    let spec = format!(
+        "kubernetes.summary_api:{}?inClusterConfig=false&kubeletPort={}&kubeletPreferredAddressTypes=InternalIP",
+        sim.api_url(),
+        sim.nodes[0].addr.port()
+    );
+    let mut cluster =
+        Cluster::connect(KubernetesOptions::parse(&spec.parse::<SpecUri>().unwrap()).unwrap()).await.unwrap();
+    assert!(cluster.kubelet.keep_alive && cluster.kubelet.max_kept > 4, "{:?}", cluster.kubelet);
+    cluster.kubelet.max_kept = 2;
+    let p = KubernetesProvider::start(&cluster, SourceMetrics::default()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), p.ready()).await.expect("a node list within 10s");
+    for round in 0..3 {
+        let sources = p.sources();
+        assert_eq!(sources.len(), 4);
+        for s in sources {
+            s.scrape(0).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+    let used: Vec<usize> = (0..4).map(|i| sim.connections_used(i)).collect();
+    assert_eq!(used, [1, 1, 3, 3], "connections per node over 3 rounds (nodes 0 and 1 first by name)");
+}

@@ -231,6 +231,23 @@ fn ca_der(pki: &TestPki) -> Vec<Vec<u8>> {
     CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()).map(|c| c.unwrap().to_vec()).collect()
 }
 
+/// Over https too (reqwest's pool), a kubelet beyond the budget of kept connections reconnects for each scrape,
+/// handshake and all, while a kept one is asked on one connection.
+#[tokio::test]
+async fn https_kubelets_beyond_the_budget_reconnect_each_scrape() {
+    let cluster = TestPki::new("cluster CA");
+    let kubelet_ca = TestPki::new("kubelet CA");
+    let sim = sim(&cluster, 2, Some(&kubelet_ca)).await;
+    let kept = client(KubeletTls::Roots(ca_der(&kubelet_ca)), Some(TOKEN));
+    for (i, c) in [(0, kept.clone()), (1, kept.reconnecting())] {
+        let url = format!("https://{}/stats/summary", sim.nodes[i].addr);
+        for _ in 0..3 {
+            c.summary(&url).await.unwrap();
+        }
+    }
+    assert_eq!([sim.connections_used(0), sim.connections_used(1)], [1, 3]);
+}
+
 #[tokio::test]
 async fn https_kubelets_need_the_token_and_a_trusted_certificate() {
     let cluster = TestPki::new("cluster CA");
@@ -304,8 +321,12 @@ async fn kubelet_options_from_the_source_uri() {
 use crate::self_metrics::KubeletCauseLabels;
 
 #[tokio::test]
-async fn plain_http_kubelets_are_reconnected_each_round() {
+async fn kubelets_keep_their_connections_within_half_the_open_file_limit() {
     let o = options("kubernetes.summary_api:http://127.0.0.1:1?inClusterConfig=false");
     let conn = o.connection().await.unwrap();
-    assert!(!conn.kubelet.keep_alive, "a kept connection per kubelet is a descriptor per node, not yet bounded");
+    assert!(conn.kubelet.keep_alive);
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap();
+    assert_eq!(conn.kubelet.max_kept, crate::kubelet::kept_connection_budget(soft));
+    assert_eq!(crate::kubelet::kept_connection_budget(20_000), 10_000 - crate::kubelet::KEPT_RESERVE);
+    assert_eq!(crate::kubelet::kept_connection_budget(1024), 0, "a limit of 1,024 leaves nothing to keep");
 }
