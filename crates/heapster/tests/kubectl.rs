@@ -148,17 +148,21 @@ fn newest(h: &Heapster, node: &str) -> i64 {
     s.keys().next_back().copied().unwrap_or(0)
 }
 
-/// Runs `check` with the newest batch's timestamp until it passes with no batch arriving meanwhile (kubectl and the
-/// model API then read the same batch); fails with the last mismatch after a few tries.
-fn at_one_batch(h: &Heapster, node: &str, what: &str, check: impl Fn(i64) -> Result<(), String>) {
+/// Runs kubectl (`args`) until no batch arrived while it ran, so that it read the newest batch, and `check`s its
+/// output against that batch's timestamp; fails with the last mismatch after a few tries. Only kubectl's run must
+/// fall within one batch: the model API still answers for that timestamp afterwards, however long the expected
+/// table takes to gather on a loaded machine.
+fn at_one_batch(k: &Kubectl, h: &Heapster, node: &str, args: &[&str], check: impl Fn(i64, &str) -> Result<(), String>) {
+    let what = args.join(" ");
     let mut last = String::new();
     for _ in 0..8 {
         let before = newest(h, node);
-        let result = check(before);
+        let out = k.run(h.port, args);
         if newest(h, node) != before {
             last = "a batch arrived while kubectl ran".into();
             continue;
         }
+        let result = check(before, &out);
         match result {
             Ok(()) => return,
             Err(e) => last = e,
@@ -188,8 +192,8 @@ fn compare<K: Ord + std::fmt::Debug>(
 
 /// `kubectl top node` against the store, with `alloc` for the percentages.
 fn check_top_node(k: &Kubectl, h: &Heapster, node: &str, alloc: &Allocatable) {
-    at_one_batch(h, node, "top node", |ts| {
-        let (header, rows) = table(&k.run(h.port, &["top", "node"]));
+    at_one_batch(k, h, node, &["top", "node"], |ts, out| {
+        let (header, rows) = table(out);
         let got = rows.into_iter().map(|mut r| (r.remove(0), r)).collect();
         let want = expected_nodes(h, ts, alloc);
         compare(&header, &["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"], got, &want)
@@ -205,10 +209,10 @@ fn check_top_pod_all(
     pods: &dyn Fn(i64) -> Pods,
     keep: &dyn Fn(&(String, String)) -> bool,
 ) {
-    at_one_batch(h, node, &format!("top pod -A {extra:?}"), |ts| {
-        let mut args = vec!["top", "pod", "-A"];
-        args.extend(extra);
-        let (header, rows) = table(&k.run(h.port, &args));
+    let mut args = vec!["top", "pod", "-A"];
+    args.extend(extra);
+    at_one_batch(k, h, node, &args, |ts, out| {
+        let (header, rows) = table(out);
         let got = rows.into_iter().map(|mut r| ((r.remove(0), r.remove(0)), r)).collect();
         let want: BTreeMap<_, _> = pod_rows(&pods(ts)).into_iter().filter(|(key, _)| keep(key)).collect();
         if want.is_empty() {
@@ -220,8 +224,8 @@ fn check_top_pod_all(
 
 /// `kubectl top pod -n NS --containers` against the store: one row per container.
 fn check_top_containers(k: &Kubectl, h: &Heapster, node: &str, ns: &str, pods: &dyn Fn(i64) -> Pods) {
-    at_one_batch(h, node, &format!("top pod -n {ns} --containers"), |ts| {
-        let (header, rows) = table(&k.run(h.port, &["top", "pod", "-n", ns, "--containers"]));
+    at_one_batch(k, h, node, &["top", "pod", "-n", ns, "--containers"], |ts, out| {
+        let (header, rows) = table(out);
         let got = rows.into_iter().map(|mut r| ((r.remove(0), r.remove(0)), r)).collect();
         let want: BTreeMap<_, _> = pods(ts)
             .into_iter()
@@ -371,8 +375,8 @@ async fn kubectl_top_against_heapster_on_the_simulated_cluster() {
             let keep = |p: &(String, String)| labels.get(p).is_some_and(|l| l.get(&key) == Some(&value));
             check_top_pod_all(&k, &h, node, &["-l", &selector], &pods, &keep);
             // `top pod -l` in one namespace, as the HPA asks.
-            at_one_batch(&h, node, "top pod -n NS -l", |ts| {
-                let (_, rows) = table(&k.run(h.port, &["top", "pod", "-n", &ns, "-l", &selector]));
+            at_one_batch(&k, &h, node, &["top", "pod", "-n", &ns, "-l", &selector], |ts, out| {
+                let (_, rows) = table(out);
                 let got: BTreeMap<(String, String), Vec<String>> =
                     rows.into_iter().map(|mut r| ((ns.clone(), r.remove(0)), r)).collect();
                 let want: BTreeMap<_, _> =
