@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{env, metric, metric_sum, metrics_page, raise_open_files, start_heapster, target_dir, usage};
+use common::{env, metric, metric_sum, metrics_page, raise_open_files, start_heapster_limited, target_dir, usage};
 use heapster_sim::{SimConfig, Simulation};
 use std::time::{Duration, Instant};
 
@@ -80,20 +80,31 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
     let started = Instant::now();
-    // The simulator: a listener and a connection per node; heapster: a kept connection per node within half its
-    // limit; and room beside both.
-    raise_open_files(4 * nodes as u64 + 8192);
+    // The simulator holds a listener and a connection per node; heapster keeps a connection per node within half
+    // its limit (less 1,024). Where this process cannot get that many descriptors (the hard limit is raised only
+    // with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in the simulator's:
+    // the kubelets beyond its budget reconnect each round, as they would in a cluster.
+    let have = raise_open_files(4 * nodes as u64 + 8192);
+    // Half of what the listeners leave goes to kept connections, the other half stays for the connections of the
+    // kubelets beyond the budget, the bench's own and the API server's.
+    let room = have.saturating_sub(nodes as u64) / 2;
+    let heapster_nofile =
+        (have < 4 * nodes as u64 + 8192).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
+    // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
+    let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
     let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
         .await
         .expect("simulator (raise ulimit -n: a listener and a connection per node)");
     let expected = expected_sets(&sim);
-    let (mut child, port) = start_heapster(&sim, resolution, window_rounds);
+    let (mut child, port) = start_heapster_limited(&sim, resolution, window_rounds, &[], heapster_nofile);
     let pid = child.id();
     let me = std::process::id();
     let metrics = || metrics_page(port);
     println!(
         "cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds"
     );
+    let kept = heapster_sources::kubelet::kept_connection_budget(heapster_nofile.unwrap_or(have)).min(nodes);
+    println!("  kubelet connections kept by heapster: {kept} of {nodes} (the rest reconnect each round)");
     let fill_until = Instant::now() + Duration::from_secs(resolution * window_rounds + 2);
     while Instant::now() < fill_until {
         tokio::time::sleep(Duration::from_secs(resolution)).await;
@@ -183,6 +194,7 @@ async fn main() {
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "nodes": nodes,
         "pods_per_node": pods,
+        "kept_connections": kept,
         "resolution_s": resolution,
         "window_rounds": window_rounds,
         "rounds_measured": batches,

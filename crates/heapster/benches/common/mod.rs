@@ -35,19 +35,22 @@ pub fn usage(pid: u32) -> (f64, u64, u64) {
 
 /// Raises this process's open-file limit (soft and, when allowed, hard) to at least `want`, for it and the heapster
 /// it starts: the simulator holds a listener and a connection per node, heapster a kept connection per node within
-/// half its limit. Says so when it cannot (the hard limit is raised only by root).
-pub fn raise_open_files(want: u64) {
+/// half its limit. Returns the limit reached, saying so when it is less (the hard limit is raised only with
+/// CAP_SYS_RESOURCE).
+pub fn raise_open_files(want: u64) -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let now = getrlimit(Resource::Nofile);
-    if now.current.is_none_or(|c| c >= want) {
-        return;
+    let soft = now.current.unwrap_or(u64::MAX);
+    if soft >= want {
+        return soft;
     }
-    let hard = now.maximum.map(|h| h.max(want));
-    if setrlimit(Resource::Nofile, Rlimit { current: Some(want), maximum: hard }).is_err() {
-        let soft = now.maximum.map_or(want, |h| h.min(want));
-        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(soft), maximum: now.maximum });
-        eprintln!("open-file limit: wanted {want}, have {soft} (raise the hard limit: ulimit -Hn {want} as root)");
+    if setrlimit(Resource::Nofile, Rlimit { current: Some(want), maximum: now.maximum.map(|h| h.max(want)) }).is_ok() {
+        return want;
     }
+    let soft = now.maximum.map_or(want, |h| h.min(want));
+    let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(soft), maximum: now.maximum });
+    eprintln!("open-file limit: wanted {want}, have {soft} (raise the hard limit: ulimit -Hn {want} as root)");
+    soft
 }
 
 /// Open file descriptors of a process.
@@ -82,11 +85,32 @@ pub fn start_heapster(sim: &Simulation, resolution: u64, window_rounds: u64) -> 
 
 /// As [`start_heapster`], with more flags.
 pub fn start_heapster_with(sim: &Simulation, resolution: u64, window_rounds: u64, extra: &[String]) -> (Child, u16) {
+    start_heapster_limited(sim, resolution, window_rounds, extra, None)
+}
+
+/// As [`start_heapster_with`], with an open-file limit of `nofile` (soft and hard) for heapster: it keeps kubelet
+/// connections within half its limit, and the simulator in this process needs room for their other ends.
+pub fn start_heapster_limited(
+    sim: &Simulation,
+    resolution: u64,
+    window_rounds: u64,
+    extra: &[String],
+    nofile: Option<u64>,
+) -> (Child, u16) {
     let kubelet_port = sim.nodes[0].addr.port();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bin = target_dir().join("release/heapster");
     assert!(bin.exists(), "build it first: cargo build --release ({} is missing)", bin.display());
-    let child = Command::new(bin)
+    let mut command = match nofile {
+        // `ulimit` before exec: heapster keeps the shell's process id, which the benchmarks read /proc by.
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!("ulimit -n {n} && exec \"$0\" \"$@\"")).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = command
         .args([
             &format!("--source=kubernetes.summary_api:http://{}?inClusterConfig=false&kubeletPort={kubelet_port}&kubeletPreferredAddressTypes=InternalIP", sim.api_server),
             &format!("--metric_resolution={resolution}s"),
