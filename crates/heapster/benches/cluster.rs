@@ -8,6 +8,11 @@
 //! work, a /metrics read per round, is small beside it): reported apart, since on one machine the two share the
 //! cores. The figures are printed and written as JSON to `BENCH_JSON` (default
 //! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared.
+//!
+//! The bench raises its open-file limit to four per node (it may raise the hard limit only with CAP_SYS_RESOURCE);
+//! short of that, heapster gets a limit under which the connections it keeps fit beside the simulator's listeners,
+//! and the rest of the kubelets reconnect each round. `HEAPSTER_NOFILE` sets heapster's limit instead (2048: no
+//! kept connections).
 
 mod common;
 
