@@ -89,12 +89,12 @@ async fn main() {
     // its limit (less 1,024). Where this process cannot get that many descriptors (the hard limit is raised only
     // with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in the simulator's:
     // the kubelets beyond its budget reconnect each round, as they would in a cluster.
-    let have = raise_open_files(4 * nodes as u64 + 8192);
+    let want = 4 * nodes as u64 + 8192;
+    let have = raise_open_files(want);
     // Half of what the listeners leave goes to kept connections, the other half stays for the connections of the
     // kubelets beyond the budget, the bench's own and the API server's.
     let room = have.saturating_sub(nodes as u64) / 2;
-    let heapster_nofile =
-        (have < 4 * nodes as u64 + 8192).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
+    let heapster_nofile = (have < want).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
     // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
     let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
     let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })

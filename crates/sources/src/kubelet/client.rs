@@ -102,7 +102,9 @@ const TOKEN_REFRESH: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct KubeletClient {
     http: Transport,
-    config: ClientConfig,
+    /// Shared by every clone: the provider clones the client for every node each round, and the settings hold the
+    /// CA certificates and tokens.
+    config: Arc<ClientConfig>,
     /// Shared by every clone, so by every kubelet of the source.
     budget: BodyBudget,
     /// The token last read from `config.token_file`, and when.
@@ -161,7 +163,7 @@ impl KubeletClient {
     pub fn with_http(http: reqwest::Client, config: ClientConfig) -> Self {
         let budget = BodyBudget::new(config.bytes_in_flight);
         let http = Transport::new(http, config.timeout, config.keep_alive);
-        KubeletClient { http, config, budget, file_token: Arc::new(Mutex::new(None)), close: false }
+        KubeletClient { http, config: Arc::new(config), budget, file_token: Arc::new(Mutex::new(None)), close: false }
     }
 
     /// The bearer token for the next request: the fixed one, or the token file's, re-read once a minute. A file
