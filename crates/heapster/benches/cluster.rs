@@ -7,7 +7,9 @@
 //! from /proc. The simulator runs in this process, on two threads, and its CPU is this process's (the bench's own
 //! work, a /metrics read per round, is small beside it): reported apart, since on one machine the two share the
 //! cores. The figures are printed and written as JSON to `BENCH_JSON` (default
-//! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared.
+//! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared. Runs on machines of different speeds
+//! compare through the calibration: the decode of the simulator's Summary, timed before heapster starts and after it
+//! stops (`common::calibrate`), by which heapster's CPU is scaled to the reference machine's.
 //!
 //! The bench raises its open-file limit to four per node (it may raise the hard limit only with CAP_SYS_RESOURCE);
 //! short of that, heapster gets a limit under which the connections it keeps fit beside the simulator's listeners,
@@ -16,7 +18,10 @@
 
 mod common;
 
-use common::{env, metric, metric_sum, metrics_page, raise_open_files, start_heapster_limited, target_dir, usage};
+use common::{
+    REFERENCE_DECODE_US, calibrate, env, metric, metric_sum, metrics_page, raise_open_files, start_heapster_limited,
+    target_dir, usage,
+};
 use heapster_sim::{SimConfig, Simulation};
 use std::time::{Duration, Instant};
 
@@ -85,6 +90,7 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
     let started = Instant::now();
+    let calibration0 = calibrate();
     // The simulator holds a listener and a connection per node; heapster keeps a connection per node within half
     // its limit (less 1,024). Where this process cannot get that many descriptors (the hard limit is raised only
     // with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in the simulator's:
@@ -165,6 +171,10 @@ async fn main() {
         .collect();
     let _ = child.kill();
     let _ = child.wait();
+    // Again with heapster stopped: a machine whose speed changed during the run shows as two different figures.
+    let calibration1 = calibrate();
+    let calibration = (calibration0 + calibration1) / 2.0;
+    let at_reference = cpu_ms_per_node_round * REFERENCE_DECODE_US / calibration;
 
     println!("  rounds measured: {batches}, wall {wall:.0}s (started {:.0}s before)", (t0 - started).as_secs_f64());
     println!(
@@ -193,6 +203,11 @@ async fn main() {
         "  simulator (this process) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round"
     );
     println!("  load average: {load0:?} at the start, {load1:?} at the end");
+    println!(
+        "  calibration: the fixture Summary decodes in {calibration0:.1} us at the start, {calibration1:.1} us at the end \
+         ({REFERENCE_DECODE_US} us on the reference machine): heapster's {cpu_ms_per_node_round:.3} CPU-ms per node per \
+         round scale to {at_reference:.3} there (an estimate: not every stage scales like decoding)"
+    );
 
     let report = serde_json::json!({
         "bench": "cluster",
@@ -227,6 +242,9 @@ async fn main() {
         "simulator_mcpu": sim_mcpu,
         "load_average_start": load0,
         "load_average_end": load1,
+        "calibration_decode_us": [calibration0, calibration1],
+        "reference_decode_us": REFERENCE_DECODE_US,
+        "cpu_ms_per_node_per_round_at_reference": at_reference,
     });
     if let Some(dir) = json_path.parent() {
         let _ = std::fs::create_dir_all(dir);

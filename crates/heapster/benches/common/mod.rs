@@ -125,3 +125,29 @@ pub fn start_heapster_limited(
         .unwrap();
     (child, port)
 }
+
+/// `calibrate()` on the machine of the seventh session of 2026-12-04, where the 5,000-node figures of the README's
+/// performance section that the targets were judged against were measured (`summary_decode`'s decode, 98.5 us).
+pub const REFERENCE_DECODE_US: f64 = 98.5;
+
+/// Microseconds this machine takes to decode the simulator's recorded kubelet Summary (57 kB, the 1.28 fixture),
+/// the best of five runs: a fixed piece of heapster's own work, so that CPU figures from machines of different
+/// speeds (2.2x apart between two sessions here) can be compared through it. Run while nothing else of the bench
+/// is, at the start and at the end.
+pub fn calibrate() -> f64 {
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sim/fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json"
+    ))
+    .expect("the simulator's fixture");
+    let iters = 500;
+    (0..5)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(heapster_sources::kubelet::decode(std::hint::black_box(&body)).expect("fixture"));
+            }
+            started.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
