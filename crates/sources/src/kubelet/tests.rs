@@ -101,9 +101,9 @@ fn check_fs(what: &str, raw: &Value, set: &MetricSet, resource_id: &str) {
     }
 }
 
-/// Expected network counter. Pods: the sum over `interfaces` when listed, else the flat field. Nodes: the flat
-/// field (the default interface), else the sum.
-fn net(raw: &Value, field: &str, node: bool) -> Option<MetricValue> {
+/// Expected network counter, of nodes and pods alike: the flat field (the default interface), else the sum over
+/// `interfaces`.
+fn net(raw: &Value, field: &str) -> Option<MetricValue> {
     let summed = || match raw["interfaces"].as_array() {
         Some(ifaces) if !ifaces.is_empty() => {
             let vals: Vec<u64> = ifaces.iter().filter_map(|i| i[field].as_u64()).collect();
@@ -111,17 +111,17 @@ fn net(raw: &Value, field: &str, node: bool) -> Option<MetricValue> {
         }
         _ => None,
     };
-    if node { int(&raw[field]).or_else(summed) } else { summed().or_else(|| int(&raw[field])) }
+    int(&raw[field]).or_else(summed)
 }
 
-fn check_network(what: &str, raw: &Value, set: &MetricSet, node: bool) {
+fn check_network(what: &str, raw: &Value, set: &MetricSet) {
     for (metric, field) in [
         ("network/rx", "rxBytes"),
         ("network/rx_errors", "rxErrors"),
         ("network/tx", "txBytes"),
         ("network/tx_errors", "txErrors"),
     ] {
-        assert_eq!(set.get(metric), net(&raw["network"], field, node), "{what} {metric}");
+        assert_eq!(set.get(metric), net(&raw["network"], field), "{what} {metric}");
     }
 }
 
@@ -139,7 +139,7 @@ fn every_fixture_converts_value_for_value() {
         assert_eq!(node.labels[labels::NODENAME], node_name);
         assert_eq!(node.labels[labels::HOST_ID], "host-1");
         check_cpu_memory(name, &raw["node"], node);
-        check_network(name, &raw["node"], node, true);
+        check_network(name, &raw["node"], node);
         check_fs(name, &raw["node"]["fs"], node, "/");
         assert_eq!(node.get("ephemeral_storage/usage"), int(&raw["node"]["fs"]["usedBytes"]));
 
@@ -169,7 +169,7 @@ fn every_fixture_converts_value_for_value() {
             assert_eq!(set.labels[labels::POD_NAMESPACE], ns);
             assert_eq!(set.labels[labels::NODENAME], node_name);
             check_cpu_memory(&what, p, set);
-            check_network(&what, p, set, false);
+            check_network(&what, p, set);
             assert_eq!(set.get("ephemeral_storage/usage"), int(&p["ephemeral-storage"]["usedBytes"]), "{what}");
             let vols = p["volume"].as_array().cloned().unwrap_or_default();
             for v in &vols {
