@@ -61,7 +61,11 @@ impl Summary {
     pub fn observe_value(&self, label_value: &str, ms: f64) {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let w = windows.entry(label_value.to_owned()).or_default();
+        // A label value seen before (every node, every round) is found without copying it first to ask.
+        let w = match windows.get_mut(label_value) {
+            Some(w) => w,
+            None => windows.entry(label_value.to_owned()).or_default(),
+        };
         w.sum += ms;
         w.count += 1;
         w.recent.push_back((now, ms));
