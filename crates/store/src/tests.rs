@@ -249,3 +249,39 @@ fn a_batch_shared_with_a_sink_is_stored_as_one_held_alone() {
     }
     assert_eq!(alone.latest_batch().unwrap().sets, shared.latest_batch().unwrap().sets);
 }
+
+#[test]
+fn sets_with_the_same_series_share_one_list_and_part_when_one_changes() {
+    let st = store(60);
+    let int = MetricValue::Int;
+    let keys: Vec<String> = (0..100).map(|i| format!("node:n{i}")).collect();
+    let two = [("cpu/usage", int(1)), ("memory/usage", int(2))];
+    st.ingest(batch(0, &keys.iter().map(|k| (k.as_str(), &two[..])).collect::<Vec<_>>()));
+    let shared = |a: &str, b: &str| {
+        let inner = st.inner.read().unwrap();
+        let (a, b) = (&inner.sets[a], &inner.sets[b]);
+        (Arc::ptr_eq(&a.series, &b.series), Arc::ptr_eq(&a.order, &b.order))
+    };
+    assert_eq!(shared("node:n0", "node:n99"), (true, true), "100 sets alike hold one list and one order");
+    // One set gets a series more, as rates come with a set's second batch: it alone moves to a list of its own.
+    let three = [("cpu/usage", int(3)), ("cpu/usage_rate", MetricValue::Float(0.5)), ("memory/usage", int(4))];
+    let two_again = [("cpu/usage", int(5)), ("memory/usage", int(6))];
+    let mut sets: Vec<(&str, &[(&'static str, MetricValue)])> =
+        keys.iter().map(|k| (k.as_str(), &two_again[..])).collect();
+    sets[0].1 = &three;
+    st.ingest(batch(15_000, &sets));
+    assert_eq!(shared("node:n0", "node:n1"), (false, false));
+    assert_eq!(shared("node:n1", "node:n99"), (true, true));
+    assert_eq!(values(&st, "node:n0", "cpu/usage"), [(0, int(1)), (15_000, int(3))]);
+    assert_eq!(values(&st, "node:n0", "cpu/usage_rate"), [(15_000, MetricValue::Float(0.5))]);
+    assert_eq!(values(&st, "node:n0", "memory/usage"), [(0, int(2)), (15_000, int(4))]);
+    assert_eq!(values(&st, "node:n1", "memory/usage"), [(0, int(2)), (15_000, int(6))]);
+    assert_eq!(st.points("node:n1", "cpu/usage_rate", &Labels::new(), None, None), None);
+    // Once every set has left the window, the sweep drops the lists that no set holds.
+    for i in 2..=(2 + 60 / 15 + SWEEP_EVERY as i64) {
+        st.ingest(batch(i * 15_000, &[]));
+    }
+    let inner = st.inner.read().unwrap();
+    assert!(inner.sets.is_empty());
+    assert_eq!((inner.series_lists.0.len(), inner.orders.0.len()), (0, 0));
+}
