@@ -61,6 +61,20 @@ fn load_average() -> [f64; 3] {
     [it.next().unwrap_or(0.0), it.next().unwrap_or(0.0), it.next().unwrap_or(0.0)]
 }
 
+/// The machine's CPU time so far, all of it and the part the hypervisor gave to other guests (steal), in clock
+/// ticks, from /proc/stat: on a shared VM a measured stretch can run slower from neighbours' load alone.
+fn cpu_ticks() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    (fields.iter().take(8).sum(), fields.get(7).copied().unwrap_or(0))
+}
+
 /// The sets a complete batch holds: per node the node, its system containers (the template's two), its pods and
 /// their containers; once per cluster the cluster and each namespace.
 fn expected_sets(sim: &Simulation) -> f64 {
@@ -123,6 +137,7 @@ async fn main() {
     let (cpu0, _, _) = usage(pid);
     let (sim_cpu0, _, _) = usage(me);
     let load0 = load_average();
+    let ticks0 = cpu_ticks();
     let text0 = metrics().await.unwrap_or_default();
     let batches0 = metric(&text0, "heapster_batches_total").unwrap_or(0.0);
     let errors0 = metric_sum(&text0, "heapster_kubelet_scrape_errors") + metric_sum(&text0, "heapster_scrape_errors");
@@ -138,6 +153,8 @@ async fn main() {
     let (cpu1, rss, peak) = usage(pid);
     let (sim_cpu1, _, _) = usage(me);
     let load1 = load_average();
+    let ticks1 = cpu_ticks();
+    let steal = 100.0 * (ticks1.1 - ticks0.1) as f64 / (ticks1.0 - ticks0.0).max(1) as f64;
     let text = metrics().await.unwrap_or_default();
     let batches = metric(&text, "heapster_batches_total").unwrap_or(0.0) - batches0;
     let errors =
@@ -202,7 +219,7 @@ async fn main() {
     println!(
         "  simulator (this process) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round"
     );
-    println!("  load average: {load0:?} at the start, {load1:?} at the end");
+    println!("  load average: {load0:?} at the start, {load1:?} at the end; steal {steal:.1} % of the CPU time");
     println!(
         "  calibration: the fixture Summary decodes in {calibration0:.1} us at the start, {calibration1:.1} us at the end \
          ({REFERENCE_DECODE_US} us on the reference machine): heapster's {cpu_ms_per_node_round:.3} CPU-ms per node per \
@@ -242,6 +259,7 @@ async fn main() {
         "simulator_mcpu": sim_mcpu,
         "load_average_start": load0,
         "load_average_end": load1,
+        "steal_percent": steal,
         "calibration_decode_us": [calibration0, calibration1],
         "reference_decode_us": REFERENCE_DECODE_US,
         "cpu_ms_per_node_per_round_at_reference": at_reference,
