@@ -361,11 +361,11 @@ impl Pipeline {
         let deadline = self.resolution.mul_f64(0.9);
         // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one
         // into a map of the whole cluster's sets cost a search and its string compares per set. The vector is
-        // sorted before it becomes the map (whose own stable sort then finds one run): a node's few dozen sets are
-        // runs too short for the stable sort to take as they are, it quicksorted them, and that was about 6 % of
-        // heapster's CPU at 1,000 nodes; the unstable sort took a fifth less time on keys shaped like these. A key two sources both gave keeps one of their sets,
-        // which one being as much a matter of chance as the order in which the two scrapes ended, by which the
-        // sets were gathered before. The vector is made at the last round's size (and a little more):
+        // sorted before it becomes the map, whose own stable sort then finds one run: a node's few dozen sets are
+        // runs too short for the stable sort to take as they are, so it quicksorted them (about 6 % of heapster's
+        // CPU at 1,000 nodes), and the unstable sort takes a quarter less time (`batch_sort` bench). A key two
+        // sources both gave keeps one of their sets, which one being as much a matter of chance as the order in
+        // which the two scrapes ended. The vector is made at the last round's size (and a little more):
         // grown by doubling from empty, it was copied a dozen times a round, the larger copies into freshly faulted
         // pages (about 1 % of heapster's CPU at 1,000 nodes).
         let mut sets = Vec::with_capacity(expected_sets + expected_sets / 64);

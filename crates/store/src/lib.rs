@@ -160,8 +160,8 @@ impl<T: std::hash::Hash + Eq> Interner<T> {
 /// Slices that many sets hold alike, each kept once and shared.
 ///
 /// Every container set of a cluster has the same series (the same metric names, and the same interned label sets
-/// for its filesystems) in the same order, and so has every pod set: a list of its own was 12 of the store's 132
-/// bytes per series at 5,000 nodes. Shared, a set holds a pointer; a set whose series change gets the shared list
+/// for its filesystems) in the same order, and so has every pod set: a list of its own was about 12 of the store's
+/// 132 bytes per series at 5,000 nodes. Shared, a set holds a pointer; a set whose series change gets the shared list
 /// of its new series, made once. Lists no set holds any more are dropped at the sweep.
 struct Shared<T>(std::collections::HashSet<Arc<[T]>, foldhash::fast::RandomState>);
 
