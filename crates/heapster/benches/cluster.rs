@@ -222,7 +222,7 @@ async fn main() {
     println!("  load average: {load0:?} at the start, {load1:?} at the end; steal {steal:.1} % of the CPU time");
     println!(
         "  calibration: the fixture Summary decodes in {calibration0:.1} us at the start, {calibration1:.1} us at the end \
-         ({REFERENCE_DECODE_US} us on the reference machine): heapster's {cpu_ms_per_node_round:.3} CPU-ms per node per \
+         ({REFERENCE_DECODE_US:.1} us on the reference machine): heapster's {cpu_ms_per_node_round:.3} CPU-ms per node per \
          round scale to {at_reference:.3} there (an estimate: not every stage scales like decoding)"
     );
 
