@@ -19,8 +19,10 @@
 //! invisible from outside.
 //!
 //! # Timestamps
-//! A batch with the newest timestamp again replaces that batch's values (a re-run round); a batch older than the
-//! newest is ignored and counted in [`StoreStats::out_of_order`]: the window is append-only.
+//! A batch with the timestamp of one in the window adds to that batch, its values replacing any the set had there
+//! (a re-run round, or a round stored in parts: see [`Store::ingest_part`]). Each set's rows only grow: values
+//! older than the set's newest are ignored, and so is a batch older than the window or than the newest batch
+//! without being in the window; both are counted in [`StoreStats::out_of_order`].
 
 mod bitcode;
 mod block;
@@ -39,6 +41,9 @@ use std::time::Duration;
 
 /// Batches between two sweeps of expired blocks and sets.
 pub const SWEEP_EVERY: u64 = 8;
+
+/// Sets stored per hold of the lock (see [`Store::store_sets`]): a few hundred microseconds.
+const INGEST_CHUNK: usize = 256;
 
 /// How much the store keeps.
 #[derive(Debug, Clone, Copy)]
@@ -76,11 +81,11 @@ pub struct StoreStats {
     /// Heap bytes of sets, series, blocks and interned names, counted from lengths and capacities (hash tables
     /// at their bucket size); allocator overhead is not included.
     pub bytes: usize,
-    /// Batches ignored because they were older than the newest one.
+    /// Batches, and sets of a batch, ignored because they were older than what the store had (see the module docs).
     pub out_of_order: u64,
 }
 
-/// A thread-safe store. Readers take a shared lock; `ingest` takes it exclusively once per batch.
+/// A thread-safe store. Readers take a shared lock; ingests take it exclusively, a few hundred sets at a time.
 pub struct Store {
     config: StoreConfig,
     inner: RwLock<Inner>,
@@ -102,6 +107,8 @@ struct Inner {
     series_lists: Shared<(u32, u32)>,
     orders: Shared<u32>,
     out_of_order: u64,
+    /// The newest batch stored whole ([`Store::ingest`]); parts of a newer one may be in ([`Store::ingest_part`]).
+    complete: Option<u64>,
     /// `first_seq` at the last sweep of expired blocks and sets.
     swept_at: u64,
 }
@@ -218,7 +225,7 @@ impl StoredSet {
     /// Series with at least one point in batches `first..`, by index.
     fn live_series(&self, first: u64) -> Vec<bool> {
         let mut live = vec![false; self.series.len()];
-        for b in self.blocks.iter().filter(|b| b.last >= first) {
+        for b in self.blocks.iter().filter(|b| b.last() >= first) {
             b.presence(|seq, i| {
                 if seq >= first {
                     live[i] = true;
@@ -230,7 +237,7 @@ impl StoredSet {
 
     /// Points of series `i` in batches `first..`, oldest first.
     fn points_of(&self, i: usize, first: u64, mut f: impl FnMut(u64, MetricValue)) {
-        for b in self.blocks.iter().filter(|b| b.last >= first) {
+        for b in self.blocks.iter().filter(|b| b.last() >= first) {
             b.decode_series(i, |seq, v| {
                 if seq >= first {
                     f(seq, v)
@@ -300,6 +307,11 @@ impl Inner {
                 })
             }
         };
+        if seq < stored.last_seq {
+            // Already stored in a newer batch (the older one's rest came late): the window is append-only per set.
+            inner.out_of_order += 1;
+            return 0;
+        }
         if !stored.labels.matches(&set.labels) {
             PackedLabels::pack_into(&set.labels, packed);
             stored.labels = PackedLabels::from_packed(packed);
@@ -380,7 +392,7 @@ impl Inner {
         row.extend(slots.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as u32, v))));
         // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
         // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
-        let expired = stored.blocks.partition_point(|b| b.last < first);
+        let expired = stored.blocks.partition_point(|b| b.last() < first);
         stored.blocks.drain(..expired);
         stored.writer.append(&mut stored.blocks, seq, stored.series.len(), row);
         row.len()
@@ -396,16 +408,58 @@ impl Store {
         self.config
     }
 
-    /// Adds every value of `batch` under the batch's timestamp and drops what fell out of the window.
+    /// Adds every value of `batch` under the batch's timestamp and drops what fell out of the window. The batch is
+    /// then the newest stored whole: what [`Store::latest_timestamp`] and [`Store::latest_batch`] answer with.
     pub fn ingest(&self, batch: Arc<DataBatch>) {
-        let ts = batch.timestamp;
+        self.store_batch(batch, true);
+    }
+
+    /// Adds part of a batch, as [`Store::ingest`] does, without making it the newest whole batch: the pipeline
+    /// stores a node's container sets as soon as its scrape is processed, and the rest of the round (pods, nodes,
+    /// roll-ups) with [`Store::ingest`] once the round's processors are done. Readers see each set's new values
+    /// as soon as they are in; what asks for "the newest batch" keeps answering with the last whole one until
+    /// then.
+    pub fn ingest_part(&self, batch: Arc<DataBatch>) {
+        self.store_batch(batch, false);
+    }
+
+    fn store_batch(&self, batch: Arc<DataBatch>, whole: bool) {
+        let Some(seq) = self.seq_of(batch.timestamp, whole) else { return };
+        // The batch in hand alone (no sink holds it): each set is freed as soon as it is stored, so the batch's
+        // memory goes back as the store's grows instead of all at once after it. At 1,000 nodes this took RSS
+        // between rounds from 0.50 to 0.44 MiB per node; CPU and the peak stayed as they were.
+        let shared = match Arc::try_unwrap(batch) {
+            Ok(batch) => {
+                self.store_sets(seq, batch.sets.into_iter(), whole);
+                None
+            }
+            Err(batch) => {
+                self.store_sets(seq, batch.sets.iter(), whole);
+                Some(batch)
+            }
+        };
+        // A batch shared with the sinks is let go outside the lock, so readers wait less.
+        drop(shared);
+    }
+
+    /// The sequence number of the batch stamped `ts`: the newest's or a new one, or an older one still in the
+    /// window (the rest of a round whose next round's parts are already in). `None`, counted, when it is older
+    /// than the window or than a newer batch without being in the window's list.
+    ///
+    /// Only a whole batch moves the window on: a part of the next round must not age out the round whose rest is
+    /// still to come (with a window of one resolution, the first container part of a round dropped the last
+    /// round's pods and nodes before they were replaced, or before they were stored).
+    fn seq_of(&self, ts: Timestamp, whole: bool) -> Option<u64> {
         let mut guard = self.inner.write().unwrap();
         let inner = &mut *guard;
         let seq = match inner.times.back() {
-            Some(&last) if ts < last => {
-                inner.out_of_order += 1;
-                return;
-            }
+            Some(&last) if ts < last => match inner.times.binary_search(&ts) {
+                Ok(i) => inner.first_seq + i as u64,
+                Err(_) => {
+                    inner.out_of_order += 1;
+                    return None;
+                }
+            },
             Some(&last) if ts == last => inner.first_seq + inner.times.len() as u64 - 1,
             _ => {
                 inner.times.push_back(ts);
@@ -414,48 +468,52 @@ impl Store {
             }
         };
         // Keep batches newer than `ts - window`.
-        let oldest = ts - self.config.window.as_millis() as Timestamp;
+        let oldest = if whole { ts - self.config.window.as_millis() as Timestamp } else { Timestamp::MIN };
         while inner.times.front().is_some_and(|&t| t <= oldest) {
             inner.times.pop_front();
             inner.points.pop_front();
             inner.first_seq += 1;
         }
-        let first = inner.first_seq;
-        let mut stored_points = 0;
+        (seq >= inner.first_seq).then_some(seq)
+    }
+
+    /// Stores `sets` as batch `seq`, taking the lock for [`INGEST_CHUNK`] sets at a time: a whole round's
+    /// ingest at 5,000 nodes takes a second or two, and the parts of the next round are stored from the runtime's
+    /// threads, which must not wait that long.
+    fn store_sets<K: AsRef<str>, S: std::borrow::Borrow<MetricSet>>(
+        &self,
+        seq: u64,
+        sets: impl Iterator<Item = (K, S)>,
+        whole: bool,
+    ) {
+        let mut sets = sets.peekable();
         let mut scratch = Scratch::default();
-        // The batch in hand alone (no sink holds it): each set is freed as soon as it is stored, so the batch's
-        // memory goes back as the store's grows instead of all at once after it. At 1,000 nodes this took RSS
-        // between rounds from 0.50 to 0.44 MiB per node; CPU and the peak stayed as they were.
-        let shared = match Arc::try_unwrap(batch) {
-            Ok(batch) => {
-                for (key, set) in batch.sets {
-                    stored_points += inner.ingest_set(seq, first, &key, &set, &mut scratch);
-                }
-                None
+        loop {
+            let mut guard = self.inner.write().unwrap();
+            let inner = &mut *guard;
+            let Some(at) = seq.checked_sub(inner.first_seq) else {
+                // Left the window while it was being stored (a window shorter than an ingest).
+                inner.out_of_order += 1;
+                return;
+            };
+            let first = inner.first_seq;
+            let mut stored_points = 0;
+            for (key, set) in sets.by_ref().take(INGEST_CHUNK) {
+                stored_points += inner.ingest_set(seq, first, key.as_ref(), set.borrow(), &mut scratch);
             }
-            Err(batch) => {
-                for (key, set) in &batch.sets {
-                    stored_points += inner.ingest_set(seq, first, key, set, &mut scratch);
-                }
-                Some(batch)
+            if let Some(n) = inner.points.get_mut(at as usize) {
+                *n += stored_points;
             }
-        };
-        if let Some(n) = inner.points.back_mut() {
-            *n += stored_points;
+            if sets.peek().is_none() {
+                // The sweep visits every set under the lock: it runs with a whole batch (on the pipeline's ingest
+                // thread), never in the scrape tasks that store parts.
+                if whole {
+                    inner.complete = Some(inner.complete.map_or(seq, |c| c.max(seq)));
+                    inner.sweep_if_due();
+                }
+                return;
+            }
         }
-        let first = inner.first_seq;
-        if first >= inner.swept_at + SWEEP_EVERY {
-            inner.swept_at = first;
-            inner.sets.retain(|_, s| {
-                s.blocks.retain(|b| b.last >= first);
-                s.last_seq >= first
-            });
-            inner.series_lists.sweep();
-            inner.orders.sweep();
-        }
-        drop(guard);
-        // A batch shared with the sinks is let go outside the lock, so readers wait less.
-        drop(shared);
     }
 
     /// The batch most recently ingested, rebuilt from the store (for `metric-export`): every set of that batch with
@@ -465,10 +523,10 @@ impl Store {
     /// of its compressed points, and keeping one alive beside the next round's doubled heapster's peak memory.
     pub fn latest_batch(&self) -> Option<DataBatch> {
         let inner = self.inner.read().unwrap();
-        let timestamp = *inner.times.back()?;
-        let newest = inner.first_seq + inner.times.len() as u64 - 1;
+        let newest = inner.newest_whole()?;
+        let timestamp = inner.time_of(newest)?;
         let mut batch = DataBatch { timestamp, ..Default::default() };
-        for (key, s) in inner.sets.iter().filter(|(_, s)| s.last_seq == newest) {
+        for (key, s) in inner.sets.iter().filter(|(_, s)| s.last_seq >= newest) {
             let mut set = MetricSet {
                 create_time: s.create_time,
                 scrape_time: timestamp,
@@ -476,11 +534,19 @@ impl Store {
                 ..Default::default()
             };
             let Some(block) = s.blocks.last() else { continue };
-            for (i, &(name, labels)) in s.series.iter().enumerate() {
-                if !block.in_last_row(i) {
-                    continue;
+            // The newest row is that batch's unless the set's values of a newer round's part are in: then its
+            // row of that batch is decoded, in one walk of its block (its labels and create time are the newer
+            // ones).
+            let mut values = vec![None; s.series.len()];
+            if s.last_seq == newest {
+                for (i, v) in values.iter_mut().enumerate() {
+                    *v = block.in_last_row(i).then(|| s.writer.last_value(i));
                 }
-                let value = s.writer.last_value(i);
+            } else if let Some(b) = s.blocks.iter().find(|b| b.start <= newest && newest <= b.last()) {
+                b.decode_row(newest, |i, v| values[i] = Some(v));
+            }
+            for (&(name, labels), value) in s.series.iter().zip(values) {
+                let Some(value) = value else { continue };
                 let name = &**inner.names.get(name);
                 let name: Cow<'static, str> = match heapster_model::catalog::find(name) {
                     Some(d) => Cow::Borrowed(d.name),
@@ -493,14 +559,19 @@ impl Store {
                     set.labeled_metrics.push(LabeledMetric { name, labels, value });
                 }
             }
-            batch.sets.insert(key.to_string(), set);
+            // A set newer than that batch was in it when it has a value there.
+            if s.last_seq == newest || !set.metrics.is_empty() || !set.labeled_metrics.is_empty() {
+                batch.sets.insert(key.to_string(), set);
+            }
         }
         Some(batch)
     }
 
-    /// Timestamp of the batch most recently ingested.
+    /// Timestamp of the newest batch stored whole (see [`Store::ingest_part`]), or of the newest batch when none
+    /// was stored whole yet.
     pub fn latest_timestamp(&self) -> Option<Timestamp> {
-        self.inner.read().unwrap().times.back().copied()
+        let inner = self.inner.read().unwrap();
+        inner.time_of(inner.newest_whole()?)
     }
 
     /// Every set key in the window, sorted.
@@ -621,8 +692,8 @@ impl Store {
         let inner = self.inner.read().unwrap();
         let (set, i) = inner.series(key, metric, labels)?;
         let block = set.blocks.last()?;
-        if block.last >= inner.first_seq && block.in_last_row(i) {
-            let timestamp = inner.time_of(block.last)?;
+        if block.last() >= inner.first_seq && block.in_last_row(i) {
+            let timestamp = inner.time_of(block.last())?;
             return Some(Point { timestamp, value: set.writer.last_value(i) });
         }
         let mut last = None;
@@ -654,6 +725,26 @@ impl Store {
 }
 
 impl Inner {
+    /// Drops expired blocks and sets every [`SWEEP_EVERY`] batches (see the module docs).
+    fn sweep_if_due(&mut self) {
+        let first = self.first_seq;
+        if first >= self.swept_at + SWEEP_EVERY {
+            self.swept_at = first;
+            self.sets.retain(|_, s| {
+                s.blocks.retain(|b| b.last() >= first);
+                s.last_seq >= first
+            });
+            self.series_lists.sweep();
+            self.orders.sweep();
+        }
+    }
+
+    /// The newest batch stored whole, or the newest batch when none was yet.
+    fn newest_whole(&self) -> Option<u64> {
+        let newest = (self.first_seq + self.times.len() as u64).checked_sub(1).filter(|_| !self.times.is_empty());
+        self.complete.filter(|&c| c >= self.first_seq).or(newest)
+    }
+
     /// Whether a set was in a batch of the window (the sweep may not have dropped it yet).
     fn is_live(&self, s: &StoredSet) -> bool {
         s.last_seq >= self.first_seq

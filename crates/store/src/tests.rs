@@ -86,6 +86,83 @@ fn same_timestamp_replaces_and_older_is_ignored() {
     assert_eq!(st.stats().out_of_order, 1);
 }
 
+/// The pipeline stores a round in parts: each node's containers as its scrape is processed, the rest once the
+/// round's processors are done, at times after the next round's first parts.
+#[test]
+fn a_round_stored_in_parts_is_the_newest_batch_once_its_rest_is_in() {
+    let st = store(900);
+    let int = MetricValue::Int;
+    st.ingest(batch(15_000, &[("pod:a", &[("cpu/usage", int(1))]), ("container:a", &[("cpu/usage", int(10))])]));
+    st.ingest_part(batch(30_000, &[("container:a", &[("cpu/usage", int(20))])]));
+    // The 30 s round is not whole yet: the newest batch is still the 15 s one, values as they were then.
+    assert_eq!(st.latest_timestamp(), Some(15_000));
+    let latest = st.latest_batch().unwrap();
+    assert_eq!(latest.timestamp, 15_000);
+    assert_eq!(latest.sets["container:a"].metrics.get("cpu/usage"), Some(&int(10)));
+    assert_eq!(latest.sets["pod:a"].metrics.get("cpu/usage"), Some(&int(1)));
+    // The next round's first part comes before this round's rest.
+    st.ingest_part(batch(45_000, &[("container:a", &[("cpu/usage", int(30))])]));
+    st.ingest(batch(30_000, &[("pod:a", &[("cpu/usage", int(2))])]));
+    assert_eq!(st.latest_timestamp(), Some(30_000));
+    let latest = st.latest_batch().unwrap();
+    assert_eq!(latest.sets["container:a"].metrics.get("cpu/usage"), Some(&int(20)));
+    assert_eq!(latest.sets["pod:a"].metrics.get("cpu/usage"), Some(&int(2)));
+    assert_eq!(values(&st, "pod:a", "cpu/usage"), vec![(15_000, int(1)), (30_000, int(2))]);
+    assert_eq!(values(&st, "container:a", "cpu/usage"), vec![(15_000, int(10)), (30_000, int(20)), (45_000, int(30))]);
+    assert_eq!(st.stats().out_of_order, 0);
+    assert_eq!(st.stats().points, 5);
+    // A set already stored in a newer batch keeps its rows; the late value is counted, not stored.
+    st.ingest(batch(30_000, &[("container:a", &[("cpu/usage", int(99))])]));
+    assert_eq!(values(&st, "container:a", "cpu/usage").len(), 3);
+    assert_eq!(st.stats().out_of_order, 1);
+    // A set that was not in the newest whole batch is left out of it even when a newer part has it.
+    st.ingest_part(batch(60_000, &[("container:b", &[("cpu/usage", int(1))])]));
+    assert!(!st.latest_batch().unwrap().sets.contains_key("container:b"));
+    // Once the 45 s round's rest is in, that is the newest batch.
+    st.ingest(batch(45_000, &[("pod:a", &[("cpu/usage", int(3))])]));
+    assert_eq!(st.latest_timestamp(), Some(45_000));
+    assert_eq!(st.latest_batch().unwrap().sets["container:a"].metrics.get("cpu/usage"), Some(&int(30)));
+}
+
+/// Only a whole batch moves the window on: with a window of one resolution, the next round's first part must
+/// not age out the last round's pods before its own are in. An empty part puts a round in the window's list, so
+/// its rest is taken after the next round's parts.
+#[test]
+fn parts_do_not_age_out_the_round_before_and_an_empty_part_keeps_a_round_s_place() {
+    let st = store(15);
+    let int = MetricValue::Int;
+    st.ingest(batch(15_000, &[("pod:a", &[("cpu/usage", int(1))]), ("container:a", &[("cpu/usage", int(10))])]));
+    st.ingest_part(batch(30_000, &[("container:a", &[("cpu/usage", int(20))])]));
+    assert!(st.keys().contains(&"pod:a".to_string()), "the 15 s round's pod aged out by a part");
+    assert_eq!(st.latest_batch().unwrap().sets.len(), 2);
+    st.ingest(batch(30_000, &[("pod:a", &[("cpu/usage", int(2))])]));
+    assert_eq!(values(&st, "pod:a", "cpu/usage"), vec![(30_000, int(2))]);
+    assert_eq!(values(&st, "container:a", "cpu/usage"), vec![(30_000, int(20))]);
+    // A round with no container part: its empty part comes first, the next round's part, then its rest.
+    st.ingest_part(batch(45_000, &[]));
+    st.ingest_part(batch(60_000, &[("container:a", &[("cpu/usage", int(40))])]));
+    st.ingest(batch(45_000, &[("pod:a", &[("cpu/usage", int(3))])]));
+    assert_eq!(st.latest_timestamp(), Some(45_000));
+    assert_eq!(values(&st, "pod:a", "cpu/usage"), vec![(45_000, int(3))]);
+    assert_eq!(st.stats().out_of_order, 0);
+}
+
+/// A batch larger than one hold of the lock is stored whole, its points counted once.
+#[test]
+fn a_batch_of_many_chunks_is_stored_whole() {
+    let st = store(900);
+    let n = INGEST_CHUNK * 2 + 7;
+    let keys: Vec<String> = (0..n).map(|i| format!("node:{i:04}")).collect();
+    let sets: Vec<(&str, &[(&'static str, MetricValue)])> =
+        keys.iter().map(|k| (k.as_str(), &[("cpu/usage", MetricValue::Int(1))][..])).collect();
+    st.ingest(batch(15_000, &sets));
+    let again = batch(30_000, &sets);
+    st.ingest(again.clone());
+    assert_eq!((st.stats().sets, st.stats().points), (n, 2 * n));
+    assert_eq!(values(&st, &keys[n - 1], "cpu/usage").len(), 2);
+    assert_eq!(st.latest_batch().unwrap().sets.len(), n);
+}
+
 #[test]
 fn labelled_metrics_are_separate_series() {
     let st = store(900);
