@@ -66,6 +66,11 @@ impl DataProcessor for ClusterAggregator {
         "cluster_aggregator"
     }
 
+    /// Reads namespace or node sets only.
+    fn needs_container_sets(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut cluster = MetricSet { scrape_time: batch.timestamp, ..Default::default() };
         cluster.set_kind(MetricSetType::Cluster);

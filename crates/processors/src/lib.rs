@@ -74,6 +74,20 @@ pub trait DataProcessor: Send + Sync {
     fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
         None
     }
+
+    /// Whether the processor reads or changes container sets (`pod_container`, `sys_container`) when it runs on
+    /// the whole batch. Where no processor after the per-source ones does and no sink wants the batch, the
+    /// pipeline stores each node's containers as soon as its scrape is processed instead of holding them in the
+    /// round's batch. `true`, the default, is always safe.
+    fn needs_container_sets(&self) -> bool {
+        true
+    }
+}
+
+/// Whether a set is a container's (see [`DataProcessor::needs_container_sets`]).
+pub fn is_container_set(set: &heapster_model::MetricSet) -> bool {
+    use heapster_model::MetricSetType::{PodContainer, SysContainer};
+    set.set_type().is_some_and(|t| t == PodContainer.as_str() || t == SysContainer.as_str())
 }
 
 /// What [`DataProcessor::counters`] names the count of sets an enricher could not enrich.

@@ -64,6 +64,11 @@ impl DataProcessor for NamespaceAggregator {
         "namespace_aggregator"
     }
 
+    /// Reads pod sets only.
+    fn needs_container_sets(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         // namespace -> (sums, namespace_id of a pod)
         let mut namespaces: BTreeMap<&str, (Sums, Option<&LabelValue>)> = BTreeMap::new();
