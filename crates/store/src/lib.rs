@@ -739,10 +739,10 @@ impl Inner {
         }
     }
 
-    /// The newest batch stored whole, or the newest batch when none was yet.
+    /// The newest batch stored whole. None before the first: parts alone are not a batch, and `/healthz`, which
+    /// goes by this, must not pass while the first round holds containers but not yet their pods and node.
     fn newest_whole(&self) -> Option<u64> {
-        let newest = (self.first_seq + self.times.len() as u64).checked_sub(1).filter(|_| !self.times.is_empty());
-        self.complete.filter(|&c| c >= self.first_seq).or(newest)
+        self.complete.filter(|&c| c >= self.first_seq)
     }
 
     /// Whether a set was in a batch of the window (the sweep may not have dropped it yet).

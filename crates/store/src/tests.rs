@@ -92,6 +92,11 @@ fn same_timestamp_replaces_and_older_is_ignored() {
 fn a_round_stored_in_parts_is_the_newest_batch_once_its_rest_is_in() {
     let st = store(900);
     let int = MetricValue::Int;
+    // Before the first whole round there is no newest batch, however many parts are in.
+    st.ingest_part(batch(0, &[]));
+    st.ingest_part(batch(0, &[("container:a", &[("cpu/usage", int(5))])]));
+    assert_eq!(st.latest_timestamp(), None);
+    assert!(st.latest_batch().is_none());
     st.ingest(batch(15_000, &[("pod:a", &[("cpu/usage", int(1))]), ("container:a", &[("cpu/usage", int(10))])]));
     st.ingest_part(batch(30_000, &[("container:a", &[("cpu/usage", int(20))])]));
     // The 30 s round is not whole yet: the newest batch is still the 15 s one, values as they were then.
@@ -108,12 +113,15 @@ fn a_round_stored_in_parts_is_the_newest_batch_once_its_rest_is_in() {
     assert_eq!(latest.sets["container:a"].metrics.get("cpu/usage"), Some(&int(20)));
     assert_eq!(latest.sets["pod:a"].metrics.get("cpu/usage"), Some(&int(2)));
     assert_eq!(values(&st, "pod:a", "cpu/usage"), vec![(15_000, int(1)), (30_000, int(2))]);
-    assert_eq!(values(&st, "container:a", "cpu/usage"), vec![(15_000, int(10)), (30_000, int(20)), (45_000, int(30))]);
+    assert_eq!(
+        values(&st, "container:a", "cpu/usage"),
+        vec![(0, int(5)), (15_000, int(10)), (30_000, int(20)), (45_000, int(30))]
+    );
     assert_eq!(st.stats().out_of_order, 0);
-    assert_eq!(st.stats().points, 5);
+    assert_eq!(st.stats().points, 6);
     // A set already stored in a newer batch keeps its rows; the late value is counted, not stored.
     st.ingest(batch(30_000, &[("container:a", &[("cpu/usage", int(99))])]));
-    assert_eq!(values(&st, "container:a", "cpu/usage").len(), 3);
+    assert_eq!(values(&st, "container:a", "cpu/usage").len(), 4);
     assert_eq!(st.stats().out_of_order, 1);
     // A set that was not in the newest whole batch is left out of it even when a newer part has it.
     st.ingest_part(batch(60_000, &[("container:b", &[("cpu/usage", int(1))])]));
