@@ -7,6 +7,7 @@
 pub mod cadvisor;
 pub mod factory;
 pub mod http;
+pub mod json;
 pub mod kubelet;
 pub mod kubernetes;
 pub mod local;
