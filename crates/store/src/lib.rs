@@ -516,7 +516,7 @@ impl Store {
         }
     }
 
-    /// The batch most recently ingested, rebuilt from the store (for `metric-export`): every set of that batch with
+    /// The newest batch stored whole, rebuilt from the store (for `metric-export`): every set of that batch with
     /// its labels, create time and values. Scrape times are not stored; they read as the batch's timestamp.
     ///
     /// Rebuilt rather than kept: a batch as it came is a map per set and per labelled metric, several times the size
@@ -567,8 +567,7 @@ impl Store {
         Some(batch)
     }
 
-    /// Timestamp of the newest batch stored whole (see [`Store::ingest_part`]), or of the newest batch when none
-    /// was stored whole yet.
+    /// Timestamp of the newest batch stored whole (see [`Store::ingest_part`]); none before the first.
     pub fn latest_timestamp(&self) -> Option<Timestamp> {
         let inner = self.inner.read().unwrap();
         inner.time_of(inner.newest_whole()?)
