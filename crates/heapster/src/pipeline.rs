@@ -11,6 +11,7 @@ use heapster_sources::MetricsSourceProvider;
 use heapster_sources::SourceError;
 use heapster_store::Store;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
@@ -97,11 +98,15 @@ struct Streamed {
 /// [`Streamed`] as the scrape tasks count it.
 #[derive(Default)]
 struct StreamedCount {
-    sets: std::sync::atomic::AtomicUsize,
-    points: std::sync::atomic::AtomicUsize,
+    sets: AtomicUsize,
+    points: AtomicUsize,
 }
 
 impl StreamedCount {
+    fn totals(&self) -> Streamed {
+        Streamed { sets: self.sets.load(Ordering::Relaxed), points: self.points.load(Ordering::Relaxed) }
+    }
+
     /// Moves `batch`'s container sets (one source's, processed) to `store`, as part of round `timestamp`'s batch.
     fn store_containers(&self, timestamp: Timestamp, batch: &mut DataBatch, store: &Store) {
         let sets: std::collections::BTreeMap<_, _> =
@@ -111,8 +116,8 @@ impl StreamedCount {
         }
         let _cpu = heapster_cost::STORE_STAGE.start();
         let part = DataBatch { timestamp, sets };
-        self.sets.fetch_add(part.sets.len(), std::sync::atomic::Ordering::Relaxed);
-        self.points.fetch_add(part.point_count(), std::sync::atomic::Ordering::Relaxed);
+        self.sets.fetch_add(part.sets.len(), Ordering::Relaxed);
+        self.points.fetch_add(part.point_count(), Ordering::Relaxed);
         store.ingest_part(Arc::new(part));
     }
 }
@@ -474,11 +479,7 @@ impl Pipeline {
         }
         let _cpu = heapster_cost::SCRAPE_STAGE.start();
         sets.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        let streamed = Streamed {
-            sets: streamed.sets.load(std::sync::atomic::Ordering::Relaxed),
-            points: streamed.points.load(std::sync::atomic::Ordering::Relaxed),
-        };
-        (DataBatch { timestamp, sets: sets.into_iter().collect() }, scraped, streamed)
+        (DataBatch { timestamp, sets: sets.into_iter().collect() }, scraped, streamed.totals())
     }
 }
 
@@ -488,7 +489,6 @@ mod tests {
 
     use async_trait::async_trait;
     use heapster_sources::{MetricsSource, SourceError, StaticProvider};
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A store keeping a minute.
     fn test_store(resolution: Duration) -> Arc<Store> {

@@ -59,12 +59,14 @@ pub fn simd<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 }
 
 /// `bytes` decoded as [`simd`] does, with serde_json's answer where simd-json refuses them. JSON is UTF-8: the
-/// whole body is checked once, as the kubelet client does, since serde_json does not check the strings it skips.
+/// whole body is checked once first, since serde_json does not check the strings it skips (and, given a `str`,
+/// does not check again the strings it keeps).
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     if let Some(v) = simd(bytes) {
         return Ok(v);
     }
-    let text = std::str::from_utf8(bytes).map_err(serde::de::Error::custom)?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| serde::de::Error::custom(format!("the body is not UTF-8: {e}")))?;
     serde_json::from_str(text)
 }
 
@@ -106,7 +108,7 @@ mod tests {
             assert!(simd::<Doc>(doc).is_none(), "{}", String::from_utf8_lossy(doc));
             let err = from_slice::<Doc>(doc).unwrap_err();
             assert_eq!(err.is_eof(), eof, "{err}");
-            let named = err.line() >= 1 && err.column() >= 1 || err.to_string().contains("utf-8");
+            let named = err.line() >= 1 && err.column() >= 1 || err.to_string().contains("not UTF-8");
             assert!(named, "serde_json's error names where, or the body is not UTF-8: {err}");
         }
         // Invalid UTF-8 in a field serde_json would skip is refused all the same.
