@@ -297,7 +297,7 @@ async fn pod_keys(base: &str) -> Vec<String> {
 }
 
 /// Issue 16, finding 4: one kubelet must not cost hundreds of MB. A kubelet that lists 20,000 pods the API server
-/// never heard of (a 50 MB chunked Summary) is cut at `kubeletMaxBody=` (16 MiB by default) and counted under
+/// never heard of (a 60 MB chunked Summary) is cut at `kubeletMaxBody=` (16 MiB by default) and counted under
 /// `cause="too_large"`, with a line naming the node and the option; heapster's peak RSS stays far below what
 /// decoding it took (30 -> 429 MB before). With only a few such pods the Summary is read, and the phantom pods are
 /// dropped and counted, never shown in the model API. The other nodes are scraped throughout.
@@ -325,7 +325,7 @@ async fn a_hostile_kubelet_costs_little_memory_and_adds_no_phantom_pods() {
     wait_for_metrics(base, "more rounds", |t| sample(t, "heapster_batches_total") >= batches + 2.0).await;
     let peak = peak_rss_mb(pid);
     eprintln!("peak RSS: {settled:.0} MB before the hostile kubelet, {peak:.0} MB after");
-    assert!(peak < settled + 120.0, "a 50 MB Summary took heapster's peak RSS from {settled:.0} to {peak:.0} MB");
+    assert!(peak < settled + 120.0, "a 60 MB Summary took heapster's peak RSS from {settled:.0} to {peak:.0} MB");
     assert_eq!(pod_keys(base).await.len(), 9, "no phantom pod in the model");
     assert!(latest_point(base).await > fresh_before, "the good nodes are still scraped");
     let stderr = std::fs::read_to_string(&log).unwrap_or_default();

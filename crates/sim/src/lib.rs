@@ -167,8 +167,8 @@ impl Simulation {
     }
 
     /// Node `i`'s kubelet turns hostile: from now on its Summary also lists `phantom_pods` pods the API server never
-    /// heard of (renamed copies of its real ones, about 2.5 kB each), sent chunked without a `Content-Length`, as
-    /// real kubelets send theirs. 20,000 make a 50 MB body.
+    /// heard of (renamed copies of its real ones, about 3 kB each), sent chunked without a `Content-Length`, as real
+    /// kubelets send theirs. 20,000 make a 60 MB body.
     pub fn add_phantom_pods(&self, i: usize, phantom_pods: usize) {
         self.node_states[i].phantom_pods.store(phantom_pods, Ordering::Relaxed);
     }

@@ -115,6 +115,55 @@ fn compiled_rendering_is_byte_for_byte_the_walking_one() {
     }
 }
 
+/// `json` without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn laid_out_as_kubelets_do(compact: &str) -> String {
+    let mut out = String::new();
+    kubelet::Indenter::at(0).text(compact, &mut out);
+    out
+}
+
+/// The layout is a real kubelet's, byte for byte: the recorded 1.28 response (go-restful's one-space
+/// `MarshalIndent`) comes back unchanged from its compact form, empty arrays and objects and escaped strings
+/// included; and the simulator's documents are in that layout.
+#[test]
+fn documents_are_laid_out_as_a_real_kubelet_lays_them_out() {
+    let recorded = include_str!("../fixtures/kubelet_stats_summary_k8s1.28_multicontainer.json");
+    assert!(recorded.contains("\n  \"nodeName\": "), "the fixture is the kubelet's indented form");
+    assert_eq!(laid_out_as_kubelets_do(&compact(recorded)), recorded);
+    let tricky = r#"{"a":[],"b":{},"c":"x,{\"y\":[1]}\\","d":[{"e":[[]]}]}"#;
+    let expected = "{\n \"a\": [],\n \"b\": {},\n \"c\": \"x,{\\\"y\\\":[1]}\\\\\",\n \"d\": [\n  {\n   \"e\": [\n    []\n   ]\n  }\n ]\n}";
+    assert_eq!(laid_out_as_kubelets_do(tricky), expected);
+
+    let t = Template::builtin();
+    let epoch = Utc::now();
+    for pods in [0, 1, 30] {
+        let spec = NodeSpec { name: "n-3".into(), index: 3, pods, epoch, churn: None };
+        let doc = kubelet::render(&t, &spec, epoch + chrono::Duration::seconds(20));
+        assert_eq!(laid_out_as_kubelets_do(&compact(&doc)), doc, "{pods} pods");
+    }
+}
+
 /// The API server is checked with a real Kubernetes client (kube-rs): typed lists decode, and a watcher sees pods
 /// replaced by churn.
 #[tokio::test]
