@@ -28,7 +28,7 @@ mod bitcode;
 mod block;
 mod packed;
 
-use block::{Block, Writer};
+use block::{Chain, Writer};
 use foldhash::HashMap;
 use heapster_model::batch::MetricName;
 use heapster_model::{DataBatch, LabelValue, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
@@ -214,7 +214,7 @@ struct StoredSet {
     /// Shared, as `series` is.
     order: Arc<[u32]>,
     writer: Writer,
-    blocks: Vec<Block>,
+    chain: Chain,
 }
 
 impl StoredSet {
@@ -225,32 +225,25 @@ impl StoredSet {
     /// Series with at least one point in batches `first..`, by index.
     fn live_series(&self, first: u64) -> Vec<bool> {
         let mut live = vec![false; self.series.len()];
-        for b in self.blocks.iter().filter(|b| b.last() >= first) {
-            b.presence(|seq, i| {
-                if seq >= first {
-                    live[i] = true;
-                }
-            });
-        }
+        self.chain.presence(|seq, i| {
+            if seq >= first {
+                live[i] = true;
+            }
+        });
         live
     }
 
     /// Points of series `i` in batches `first..`, oldest first.
     fn points_of(&self, i: usize, first: u64, mut f: impl FnMut(u64, MetricValue)) {
-        for b in self.blocks.iter().filter(|b| b.last() >= first) {
-            b.decode_series(i, |seq, v| {
-                if seq >= first {
-                    f(seq, v)
-                }
-            });
-        }
+        self.chain.decode_series(i, |seq, v| {
+            if seq >= first {
+                f(seq, v)
+            }
+        });
     }
 
     fn bytes(&self) -> usize {
-        self.labels.bytes()
-            + self.writer.bytes()
-            + self.blocks.iter().map(Block::bytes).sum::<usize>()
-            + (self.blocks.capacity() - self.blocks.len()) * std::mem::size_of::<Block>()
+        self.labels.bytes() + self.writer.bytes() + self.chain.bytes()
     }
 }
 
@@ -303,7 +296,7 @@ impl Inner {
                     series,
                     order,
                     writer: Writer::new(phase),
-                    blocks: Vec::new(),
+                    chain: Chain::default(),
                 })
             }
         };
@@ -392,9 +385,8 @@ impl Inner {
         row.extend(slots.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as u32, v))));
         // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
         // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
-        let expired = stored.blocks.partition_point(|b| b.last() < first);
-        stored.blocks.drain(..expired);
-        stored.writer.append(&mut stored.blocks, seq, stored.series.len(), row);
+        stored.chain.drop_before(first);
+        stored.writer.append(&mut stored.chain, seq, stored.series.len(), row);
         row.len()
     }
 }
@@ -533,17 +525,17 @@ impl Store {
                 labels: s.labels.unpack(),
                 ..Default::default()
             };
-            let Some(block) = s.blocks.last() else { continue };
+            let Some(block) = s.chain.blocks().last() else { continue };
             // The newest row is that batch's unless the set's values of a newer round's part are in: then its
-            // row of that batch is decoded, in one walk of its block (its labels and create time are the newer
+            // row of that batch is decoded, in one walk of its blocks (its labels and create time are the newer
             // ones).
             let mut values = vec![None; s.series.len()];
             if s.last_seq == newest {
                 for (i, v) in values.iter_mut().enumerate() {
                     *v = block.in_last_row(i).then(|| s.writer.last_value(i));
                 }
-            } else if let Some(b) = s.blocks.iter().find(|b| b.start <= newest && newest <= b.last()) {
-                b.decode_row(newest, |i, v| values[i] = Some(v));
+            } else {
+                s.chain.decode_row(newest, |i, v| values[i] = Some(v));
             }
             for (&(name, labels), value) in s.series.iter().zip(values) {
                 let Some(value) = value else { continue };
@@ -690,7 +682,7 @@ impl Store {
     pub fn latest(&self, key: &str, metric: &str, labels: &Labels) -> Option<Point> {
         let inner = self.inner.read().unwrap();
         let (set, i) = inner.series(key, metric, labels)?;
-        let block = set.blocks.last()?;
+        let block = set.chain.blocks().last()?;
         if block.last() >= inner.first_seq && block.in_last_row(i) {
             let timestamp = inner.time_of(block.last())?;
             return Some(Point { timestamp, value: set.writer.last_value(i) });
@@ -730,8 +722,11 @@ impl Inner {
         if first >= self.swept_at + SWEEP_EVERY {
             self.swept_at = first;
             self.sets.retain(|_, s| {
-                s.blocks.retain(|b| b.last() >= first);
-                s.last_seq >= first
+                let live = s.last_seq >= first;
+                if live {
+                    s.chain.drop_before(first);
+                }
+                live
             });
             self.series_lists.sweep();
             self.orders.sweep();
