@@ -7,7 +7,7 @@
 //!
 //! Bits are written least significant first, into bytes in order; a row of values is padded to a whole byte.
 //!
-//! # Integers (`z`: the zigzag of the delta-of-delta, or of the value itself for a series' first in a block)
+//! # Integers (`z`: the zigzag of the delta-of-delta, or of the value itself for a series' first)
 //! `0` for 0; `10` + 7 bits below 2^7; `110` + 14 bits below 2^14; else `111` + 6 bits (bit length - 1) + the bits.
 //!
 //! # Floats (`x`: the value's bits XOR the previous value's, or the bits themselves for the first)
@@ -141,7 +141,7 @@ pub fn get_int(r: &mut BitReader) -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     lead: u8,
-    /// 0 when there is no window yet (a series' first value in a block).
+    /// 0 when there is no window yet (a series' first value).
     len: u8,
 }
 

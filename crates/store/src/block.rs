@@ -36,9 +36,9 @@ thread_local! {
 /// Batches per block (at most 64: six bits of the row header hold the slot).
 ///
 /// A set holds its window plus, on average, half a block: blocks are dropped whole once their newest row is out of
-/// the window. With 64 that half block was half again the window (60 batches at 15 minutes); 16 costs a fresh
-/// start of every series' coding every 16 batches and a few more blocks per set, and left 18 % fewer bytes than 64
-/// in the store benchmark (12 % fewer than 32).
+/// the window. With 64 that half block was half again the window (60 batches at 15 minutes); 16 costs a few more
+/// blocks per set (a 40-byte header each) and a keyframe move every 16 batches. When every block still restarted
+/// its series' coding, 16 left 18 % fewer bytes than 64 in the store benchmark (12 % fewer than 32).
 pub const SLOTS: u64 = 16;
 
 const P: u8 = 1 << 6;
@@ -70,11 +70,11 @@ struct Codec {
     prev_delta: i64,
 }
 
-/// A set's encoder state: what a decoder reading the newest block from its start would know after its last row.
+/// A set's encoder state: what a decoder reading from the keyframe would know after the newest row.
 #[derive(Debug, Default)]
 pub struct Writer {
     codecs: Vec<Codec>,
-    /// Per series: float in the current block's view (`K` bitmaps), and started (has a value in the block).
+    /// Per series: float as of the last `K` bitmap, and started (has a value since it appeared or changed kind).
     floats: Bits,
     started: Bits,
     /// Where this set's blocks begin: at batches with `(seq + phase) % SLOTS == 0`. Sets given different phases
@@ -106,6 +106,11 @@ impl Bits {
     }
     fn bytes(&self) -> usize {
         self.0.capacity() * 8
+    }
+    /// One past the highest bit set.
+    fn len(&self) -> usize {
+        let words = self.0.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
+        words.checked_sub(1).map_or(0, |top| top * 64 + 64 - self.0[top].leading_zeros() as usize)
     }
 }
 
@@ -225,7 +230,8 @@ impl Reader {
     /// The state as a few bits per series plus, for each started one, its previous value and delta (a float's
     /// window): about what the first two values of a restarted series cost.
     fn keyframe(&self) -> Box<[u8]> {
-        let n = self.codecs.len().max(self.floats.0.len() * 64);
+        // A started series has a codec; a float that has not started yet only has its bit.
+        let n = self.codecs.len().max(self.floats.len());
         if n == 0 {
             return Box::default();
         }
@@ -521,7 +527,8 @@ impl Writer {
                 if let Some(b) = last {
                     b.seal();
                 }
-                // The coder's state carries on into the new block (see the module docs). Grow by one, not to Vec's minimum of 4: a set spans four or five blocks of a 60-batch window.
+                // The coder's state carries on into the new block (see the module docs). Grow by one, not to
+                // Vec's minimum of 4: a set spans four or five blocks of a 60-batch window.
                 blocks.reserve_exact(1);
                 blocks.push(Block::new(seq));
             }
@@ -640,7 +647,9 @@ impl Writer {
             rows.push((row.seq, row.n, vals));
         }
         let (_, _, last) = rows.pop().unwrap_or_default();
-        self.codecs = start.codecs;
+        // Into the writer's own vectors, sized exactly for the set's series (the reader's grew as it read).
+        self.codecs.clear();
+        self.codecs.extend_from_slice(&start.codecs);
         self.floats = start.floats;
         self.started = start.started;
         let mut out = Block::new(block.start);
@@ -662,16 +671,29 @@ mod tests {
     }
 
     /// Writes `rows` (per batch: per series an optional value), dropping before each the blocks older than
-    /// `window` batches as the store does, and decodes what is kept back every way.
+    /// `window` batches as the store does, and decodes what is kept back every way. Every fifth batch is ingested
+    /// twice, the second time with new values for its even series, which then replace the first ones.
     fn round_trip_keeping(rows: &[Vec<Option<MetricValue>>], window: u64) {
         let mut w = Writer::default();
         let mut chain = Chain::default();
-        for (seq, row) in rows.iter().enumerate() {
+        let mut rows = rows.to_vec();
+        for (seq, row) in rows.iter_mut().enumerate() {
             let vals: Vec<(u32, MetricValue)> =
                 row.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as u32, v))).collect();
             if !vals.is_empty() {
                 chain.drop_before((seq as u64).saturating_sub(window));
                 w.append(&mut chain, seq as u64, row.len(), &vals);
+                if seq % 5 == 3 {
+                    let again: Vec<(u32, MetricValue)> = vals
+                        .iter()
+                        .filter(|(i, _)| i % 2 == 0)
+                        .map(|&(i, _)| (i, Int(seq as i64 * 1000 + i as i64)))
+                        .collect();
+                    for &(i, v) in &again {
+                        row[i as usize] = Some(v);
+                    }
+                    w.append(&mut chain, seq as u64, row.len(), &again);
+                }
             }
         }
         let blocks = chain.blocks();
@@ -838,6 +860,23 @@ mod tests {
         }
         let (kept, fresh) = (data(&mut chain), data(&mut fresh));
         assert!(kept <= fresh + 4, "{kept} bytes kept against {fresh} written afresh");
+    }
+
+    /// The keyframe and a rewritten writer hold the set's series, no more: a bitmap's 64 bits are not 64 series.
+    #[test]
+    fn a_keyframe_holds_the_sets_series_only() {
+        let (mut w, mut chain) = (Writer::default(), Chain::default());
+        for seq in 0..40u64 {
+            chain.drop_before(seq.saturating_sub(20));
+            w.append(&mut chain, seq, 3, &[(0, Float(seq as f64 / 3.0)), (1, Int(seq as i64)), (2, Int(7))]);
+        }
+        assert!(!chain.keyframe.is_empty(), "blocks were dropped");
+        assert_eq!(Reader::resume(&chain.keyframe).codecs.len(), 3);
+        w.append(&mut chain, 39, 3, &[(1, Int(-1))]);
+        assert_eq!((w.codecs.len(), w.codecs.capacity()), (3, 3));
+        let mut got = Vec::new();
+        chain.decode_row(39, |i, v| got.push((i, v)));
+        assert_eq!(got, vec![(0, Float(13.0)), (1, Int(-1)), (2, Int(7))]);
     }
 
     #[test]
