@@ -220,7 +220,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         resolution: flags.metric_resolution,
         metrics: pipeline_metrics,
         max_concurrent: flags.max_concurrent_scrapes,
-        stream_containers: !flags.store_whole_rounds,
+        stream_sets: !flags.store_whole_rounds,
         rollups,
         cost,
         ingester: Default::default(),

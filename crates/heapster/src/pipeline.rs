@@ -25,9 +25,9 @@ pub struct Pipeline {
     pub metrics: PipelineMetrics,
     /// Scrapes in flight at once (`--max_concurrent_scrapes`): bounds sockets and memory at 5,000 nodes.
     pub max_concurrent: usize,
-    /// Whether a node's container sets may go to the store from its scrape (not `--store_whole_rounds`; see
-    /// [`Pipeline::run`]).
-    pub stream_containers: bool,
+    /// Whether a node's container and pod sets may go to the store from its scrape (not `--store_whole_rounds`;
+    /// see [`Pipeline::run`]).
+    pub stream_sets: bool,
     /// What the sinks get of the namespace and cluster roll-ups (the store always gets them).
     pub rollups: SinkRollups,
     /// heapster's own bill, marked at the end of every round with the nodes it scraped.
@@ -88,7 +88,7 @@ impl Ingester {
 /// The processors and the batch they processed, back from their thread.
 type Processed = (Vec<Box<dyn DataProcessor>>, DataBatch);
 
-/// A round's container sets stored from the scrape tasks, not in its batch (see [`Pipeline::run`]).
+/// A round's sets stored from the scrape tasks, not in its batch (see [`Pipeline::run`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Streamed {
     sets: usize,
@@ -107,10 +107,10 @@ impl StreamedCount {
         Streamed { sets: self.sets.load(Ordering::Relaxed), points: self.points.load(Ordering::Relaxed) }
     }
 
-    /// Moves `batch`'s container sets (one source's, processed) to `store`, as part of round `timestamp`'s batch.
-    fn store_containers(&self, timestamp: Timestamp, batch: &mut DataBatch, store: &Store) {
-        let sets: std::collections::BTreeMap<_, _> =
-            batch.sets.extract_if(.., |_, set| heapster_processors::is_container_set(set)).collect();
+    /// Moves the sets of `batch` (one source's, processed) that `to` takes to its store, as part of round
+    /// `timestamp`'s batch.
+    fn store_sets(&self, timestamp: Timestamp, batch: &mut DataBatch, to: &StreamTo) {
+        let sets: std::collections::BTreeMap<_, _> = batch.sets.extract_if(.., |_, set| to.takes(set)).collect();
         if sets.is_empty() {
             return;
         }
@@ -118,7 +118,23 @@ impl StreamedCount {
         let part = DataBatch { timestamp, sets };
         self.sets.fetch_add(part.sets.len(), Ordering::Relaxed);
         self.points.fetch_add(part.point_count(), Ordering::Relaxed);
-        store.ingest_part(Arc::new(part));
+        to.store.ingest_part(Arc::new(part));
+    }
+}
+
+/// Which of each node's sets go to the store from its scrape task, not in the round's batch (see
+/// [`Pipeline::run`]).
+#[derive(Clone)]
+struct StreamTo {
+    store: Arc<Store>,
+    containers: bool,
+    pods: bool,
+}
+
+impl StreamTo {
+    fn takes(&self, set: &MetricSet) -> bool {
+        (self.containers && heapster_processors::is_container_set(set))
+            || (self.pods && heapster_processors::is_pod_set(set))
     }
 }
 
@@ -235,18 +251,23 @@ impl Pipeline {
     /// autoscaling figures) run in each node's scrape instead, on that node's sets (see
     /// `heapster_processors::per_source`).
     ///
-    /// With no sink, and no processor after those that reads containers, each node's container sets go to the
-    /// store as soon as its scrape is processed ([`Store::ingest_part`]), and only its pods and node join the
-    /// round's batch. The containers were some 60 % of a batch that lived until the round's end: at 1,000 nodes
-    /// the batch was 0.175 of heapster's 0.38 MiB per node at its peak (heaptrack), the store about as much.
+    /// With no sink, each node's container and pod sets go to the store as soon as its scrape is processed
+    /// ([`Store::ingest_part`]), those of each kind that no processor after the per-source ones reads: with
+    /// Kubernetes' chain both, so only the node's set and its sums per namespace join the round's batch (the
+    /// namespace aggregator runs per node, its sums added up as the round's sets are gathered). Containers were
+    /// some 60 % of a batch that lived until the round's end, pods most of the rest: at 1,000 nodes the batch was
+    /// 0.175 of heapster's 0.38 MiB per node at its peak (heaptrack), the store about as much.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> SinkManager {
         let (per_source, rest) = heapster_processors::per_source::split(std::mem::take(&mut self.processors));
         self.processors = rest;
         let per_source = Arc::new(per_source);
-        let stream = (self.stream_containers
-            && self.sinks.is_empty()
-            && self.processors.iter().all(|p| !p.needs_container_sets()))
-        .then(|| self.store.clone());
+        let stream = (self.stream_sets && self.sinks.is_empty())
+            .then(|| StreamTo {
+                store: self.store.clone(),
+                containers: self.processors.iter().all(|p| !p.needs_container_sets()),
+                pods: self.processors.iter().all(|p| !p.needs_pod_sets()),
+            })
+            .filter(|to| to.containers || to.pods);
         let mut processing: Option<Processing> = None;
         // Sets in the last round's batch: the next round's are collected into a vector of that size.
         let mut last_sets = 0;
@@ -364,16 +385,16 @@ impl Pipeline {
     /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's sets
     /// go through its instances of the per-source processors in its own task, after its deadline.
     /// `expected_sets` sizes the vector every source's sets are gathered in (the last round's count). With
-    /// `stream_to`, each source's container sets go to that store from its task instead (see [`Pipeline::run`]).
+    /// `stream_to`, the sets it takes go from each source's task to its store instead (see [`Pipeline::run`]).
     async fn scrape(
         &self,
         timestamp: Timestamp,
         per_source: &Arc<PerSource>,
         expected_sets: usize,
-        stream_to: Option<&Arc<Store>>,
+        stream_to: Option<&StreamTo>,
     ) -> (DataBatch, usize, Streamed) {
         let streamed = Arc::new(StreamedCount::default());
-        if let Some(store) = stream_to {
+        if let Some(StreamTo { store, .. }) = stream_to {
             // The round's timestamp is in the store's list before any part of the next round can be: else, with
             // no container part this round and processors running past the tick, the next round's parts would
             // come first and this round's rest would be dropped as out of order.
@@ -419,8 +440,8 @@ impl Pipeline {
                             None => Ok((batch, None)),
                         })
                     });
-                    if let (Ok(Ok((batch, _))), Some(store)) = (&mut result, &stream_to) {
-                        streamed.store_containers(timestamp, batch, store);
+                    if let (Ok(Ok((batch, _))), Some(to)) = (&mut result, &stream_to) {
+                        streamed.store_sets(timestamp, batch, to);
                     }
                     (name, took, result)
                 }
@@ -428,13 +449,9 @@ impl Pipeline {
             );
         }
         let deadline = self.resolution.mul_f64(0.9);
-        // Every source's sets in one vector, made into the batch's map once at the end: inserting them one by one
-        // into a map of the whole cluster's sets cost a search and its string compares per set. The vector is
-        // sorted before it becomes the map, whose own stable sort then finds one run: a node's few dozen sets are
-        // runs too short for the stable sort to take as they are, so it quicksorted them (about 6 % of heapster's
-        // CPU at 1,000 nodes), and the unstable sort takes a quarter less time (`batch_sort` bench). A key two
-        // sources both gave keeps one of their sets, which one being as much a matter of chance as the order in
-        // which the two scrapes ended. The vector is made at the last round's size (and a little more):
+        // Every source's sets in one vector, made into the batch's map once at the end (`PerSource::gather`):
+        // inserting them one by one into a map of the whole cluster's sets cost a search and its string compares
+        // per set. The vector is made at the last round's size (and a little more):
         // grown by doubling from empty, it was copied a dozen times a round, the larger copies into freshly faulted
         // pages (about 1 % of heapster's CPU at 1,000 nodes).
         let mut sets = Vec::with_capacity(expected_sets + expected_sets / 64);
@@ -478,8 +495,7 @@ impl Pipeline {
             self.metrics.heapster.processor.observe(processor, took);
         }
         let _cpu = heapster_cost::SCRAPE_STAGE.start();
-        sets.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        (DataBatch { timestamp, sets: sets.into_iter().collect() }, scraped, streamed.totals())
+        (DataBatch { timestamp, sets: per_source.gather(sets) }, scraped, streamed.totals())
     }
 }
 
@@ -516,7 +532,7 @@ mod tests {
             resolution,
             metrics: PipelineMetrics::new(&mut registry),
             max_concurrent,
-            stream_containers: true,
+            stream_sets: true,
             rollups: SinkRollups::Whole,
             cost: Arc::new(Ledger::new(4)),
             ingester: Default::default(),
@@ -869,9 +885,10 @@ mod tests {
         }
     }
 
-    /// Runs on the whole batch and notes the kinds of the sets it gets; says whether it needs containers.
+    /// Runs on the whole batch and notes the kinds of the sets it gets; says whether it needs containers, pods.
     struct Kinds {
         needs_containers: bool,
+        needs_pods: bool,
         seen: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
     }
 
@@ -887,25 +904,30 @@ mod tests {
         fn needs_container_sets(&self) -> bool {
             self.needs_containers
         }
+        fn needs_pod_sets(&self) -> bool {
+            self.needs_pods
+        }
     }
 
-    /// With no sink and no later processor reading them, containers go to the store from the scrape and not
-    /// through the round's batch; every round still stores and counts every set. A processor that needs them
-    /// gets them in the batch as before, and so does every processor with `--store_whole_rounds`.
+    /// With no sink and no later processor reading them, containers and pods go to the store from the scrape and
+    /// not through the round's batch; every round still stores and counts every set. A processor that needs one
+    /// kind gets that kind in the batch as before, and every processor gets all with `--store_whole_rounds`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn containers_go_to_the_store_from_the_scrape_unless_a_processor_needs_them() {
-        for (needs_containers, stream_containers) in [(false, true), (true, true), (false, false)] {
+    async fn containers_and_pods_go_to_the_store_from_the_scrape_unless_a_processor_needs_them() {
+        let cases =
+            [(false, false, true), (true, false, true), (false, true, true), (true, true, true), (false, false, false)];
+        for (needs_containers, needs_pods, stream) in cases {
             let resolution = Duration::from_secs(1);
             let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
             let store = test_store(resolution);
             let mut p = test_pipeline(
                 Arc::new(StaticProvider(vec![Arc::new(PodNode)])),
-                vec![Box::new(Kinds { needs_containers, seen: seen.clone() })],
+                vec![Box::new(Kinds { needs_containers, needs_pods, seen: seen.clone() })],
                 store.clone(),
                 resolution,
                 4,
             );
-            p.stream_containers = stream_containers;
+            p.stream_sets = stream;
             let batch_sets = p.metrics.batch_sets.clone();
             let (stop_tx, stop_rx) = watch::channel(false);
             let run = tokio::spawn(p.run(stop_rx));
@@ -914,9 +936,15 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), run).await.expect("the loop stops").unwrap();
             let seen = seen.lock().unwrap().clone();
             assert!(seen.len() >= 2, "rounds processed: {seen:?}");
-            let containers = |kinds: &Vec<String>| kinds.iter().filter(|k| *k == "pod_container").count();
-            let want = if needs_containers || !stream_containers { 2 } else { 0 };
-            assert!(seen.iter().all(|k| containers(k) == want && k.len() == want + 2), "{seen:?}");
+            let count = |kinds: &Vec<String>, kind: &str| kinds.iter().filter(|k| *k == kind).count();
+            let containers = if needs_containers || !stream { 2 } else { 0 };
+            let pods = usize::from(needs_pods || !stream);
+            assert!(
+                seen.iter().all(|k| count(k, "pod_container") == containers
+                    && count(k, "pod") == pods
+                    && k.len() == containers + pods + 1),
+                "{needs_containers} {needs_pods} {stream}: {seen:?}"
+            );
             assert_eq!(batch_sets.get(), 4, "the round's sets, wherever they went");
             let until = Instant::now() + Duration::from_secs(10);
             while store.latest_batch().map(|b| b.sets.len()) != Some(4) {

@@ -65,6 +65,15 @@ impl Sums {
         self.add_times(set);
     }
 
+    /// Adds every metric of `set` (itself a set of sums).
+    pub(crate) fn add_set_all(&mut self, set: &MetricSet) {
+        let mut i = 0;
+        for (name, &v) in &set.metrics {
+            self.add_value(&mut i, name, v);
+        }
+        self.add_times(set);
+    }
+
     /// [`Sums::add_set`] for the metrics in `wanted`.
     pub(crate) fn add_wanted(&mut self, set: &MetricSet, wanted: &Wanted) {
         let mut i = 0;

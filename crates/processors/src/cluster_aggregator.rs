@@ -71,6 +71,10 @@ impl DataProcessor for ClusterAggregator {
         false
     }
 
+    fn needs_pod_sets(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
         let mut cluster = MetricSet { scrape_time: batch.timestamp, ..Default::default() };
         cluster.set_kind(MetricSetType::Cluster);

@@ -49,7 +49,7 @@ pub use pod_aggregator::PodAggregator;
 pub use pod_based_enricher::PodBasedEnricher;
 pub use rate_calculator::RateCalculator;
 
-use heapster_model::DataBatch;
+use heapster_model::{DataBatch, MetricSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -82,12 +82,30 @@ pub trait DataProcessor: Send + Sync {
     fn needs_container_sets(&self) -> bool {
         true
     }
+
+    /// As [`DataProcessor::needs_container_sets`], for pod sets.
+    fn needs_pod_sets(&self) -> bool {
+        true
+    }
+
+    /// For a processor whose per-source instances make sets that add up over sources (a namespace's pods are on
+    /// many nodes, so each node's instance sums its own): merges `from`, another source's set of `into`'s key,
+    /// into `into`, and says whether it did. Asked when two sources gave one key ([`per_source::PerSource::gather`]);
+    /// `false`, the default, leaves the choice of one of the two sets to the caller.
+    fn merge_partial(&self, _into: &mut MetricSet, _from: &MetricSet) -> bool {
+        false
+    }
 }
 
 /// Whether a set is a container's (see [`DataProcessor::needs_container_sets`]).
-pub fn is_container_set(set: &heapster_model::MetricSet) -> bool {
+pub fn is_container_set(set: &MetricSet) -> bool {
     use heapster_model::MetricSetType::{PodContainer, SysContainer};
     set.set_type().is_some_and(|t| t == PodContainer.as_str() || t == SysContainer.as_str())
+}
+
+/// Whether a set is a pod's (see [`DataProcessor::needs_pod_sets`]).
+pub fn is_pod_set(set: &MetricSet) -> bool {
+    set.set_type() == Some(heapster_model::MetricSetType::Pod.as_str())
 }
 
 /// What [`DataProcessor::counters`] names the count of sets an enricher could not enrich.

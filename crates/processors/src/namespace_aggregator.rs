@@ -9,6 +9,12 @@
 //! (no source produces namespace sets today; this only guards against counting twice).
 //! Pods without `namespace_name` are skipped. A created namespace set carries `type=ns`, `namespace_name` and,
 //! from its pods, `namespace_id`.
+//!
+//! It runs per source (see [`crate::per_source`]): each node's instance sums that node's pods, and the nodes' sums
+//! of one namespace are added up as the round's sets are gathered ([`DataProcessor::merge_partial`]), as sums
+//! are: values added, the oldest non-zero create time, the newest scrape time. So a node's pods, like its
+//! containers, can go to the store from its scrape instead of waiting in the round's batch for the sum of the
+//! cluster's pods. A pod two kubelets both reported (which none does) would be counted twice, not once.
 
 use crate::DataProcessor;
 use crate::aggregate::{Sums, Wanted};
@@ -67,6 +73,30 @@ impl DataProcessor for NamespaceAggregator {
     /// Reads pod sets only.
     fn needs_container_sets(&self) -> bool {
         false
+    }
+
+    fn for_one_source(&self) -> Option<Box<dyn DataProcessor>> {
+        Some(Box::new(NamespaceAggregator { metrics: self.metrics.clone() }))
+    }
+
+    /// Adds up two nodes' sums of one namespace (see the module docs).
+    fn merge_partial(&self, into: &mut MetricSet, from: &MetricSet) -> bool {
+        let namespace = Some(MetricSetType::Namespace.as_str());
+        if into.set_type() != namespace || from.set_type() != namespace {
+            return false;
+        }
+        let mut sums = Sums::default();
+        sums.add_set_all(into);
+        sums.add_set_all(from);
+        if !into.labels.contains_key(labels::NAMESPACE_ID)
+            && let Some(uid) = from.labels.get(labels::NAMESPACE_ID)
+        {
+            into.labels.insert(labels::NAMESPACE_ID, uid.clone());
+        }
+        into.metrics.clear();
+        (into.create_time, into.scrape_time) = (sums.create_time, sums.scrape_time);
+        sums.fill(into);
+        true
     }
 
     fn process(&mut self, mut batch: DataBatch) -> DataBatch {
@@ -154,5 +184,56 @@ mod tests {
         assert_eq!(a.get("memory/rss"), Some(MetricValue::Int(100)));
         assert_eq!(a.get("memory/usage"), None);
         assert!(HEAPSTER_METRICS.iter().all(|m| DEFAULT_METRICS.contains(m)));
+    }
+
+    /// Run per node and gathered, the sums are those of the whole batch: a namespace's pods on two nodes add up,
+    /// create times keep the oldest non-zero one and scrape times the newest; other duplicate keys keep one set.
+    #[test]
+    fn per_node_sums_gathered_are_the_whole_batchs() {
+        let (per_source, rest) = crate::per_source::split(vec![Box::new(NamespaceAggregator::default())]);
+        assert!(rest.is_empty(), "the aggregator runs per source");
+        let node = |pods: Vec<(&str, &str, MetricSet)>| {
+            let mut b = DataBatch::default();
+            for (ns, name, set) in pods {
+                b.sets.insert(keys::pod_key(ns, name), set);
+            }
+            b
+        };
+        let mut early = pod("a", 1.0, 2);
+        (early.create_time, early.scrape_time) = (3, 59_000);
+        let mut unknown_start = pod("a", 0.25, 5);
+        unknown_start.create_time = 0;
+        let mut no_uid = pod("b", 2.0, 1);
+        no_uid.labels.remove(labels::NAMESPACE_ID);
+        let nodes = [
+            node(vec![("a", "1", pod("a", 10.0, 100)), ("b", "1", no_uid)]),
+            node(vec![("a", "2", early), ("a", "3", unknown_start), ("b", "2", pod("b", 1.0, 7))]),
+        ];
+        let mut all = DataBatch::default();
+        all.sets.extend(nodes.iter().flat_map(|b| b.sets.iter()).map(|(k, s)| (k.clone(), s.clone())));
+        let whole = NamespaceAggregator::default().process(all);
+        let mut sets = Vec::new();
+        for (i, b) in nodes.into_iter().enumerate() {
+            let mut chain = per_source.take(&format!("node-{i}")).expect("a per-source instance");
+            sets.extend(per_source.run(&mut chain, b).sets);
+        }
+        // A key two sources gave that no processor merges: one of the two is kept.
+        let mut other = pod("c", 1.0, 1);
+        other.labels.insert(labels::TYPE, "node");
+        sets.push((keys::node_key("n"), other.clone()));
+        other.set("memory/usage", MetricValue::Int(9));
+        sets.push((keys::node_key("n"), other));
+        let gathered = per_source.gather(sets);
+        assert_eq!(gathered[&keys::node_key("n")].get("memory/usage"), Some(MetricValue::Int(9)));
+        for ns in ["a", "b"] {
+            let (want, got) = (&whole.sets[&keys::namespace_key(ns)], &gathered[&keys::namespace_key(ns)]);
+            assert_eq!(got.labels, want.labels, "{ns}");
+            assert_eq!((got.create_time, got.scrape_time), (want.create_time, want.scrape_time), "{ns}");
+            assert_eq!(got.metrics, want.metrics, "{ns}");
+        }
+        let a = &gathered[&keys::namespace_key("a")];
+        assert_eq!((a.create_time, a.scrape_time), (3, 60_000));
+        assert_eq!(a.get("memory/usage"), Some(MetricValue::Int(107)));
+        assert_eq!(gathered[&keys::namespace_key("b")].labels[labels::NAMESPACE_ID], "uid-b");
     }
 }

@@ -16,8 +16,8 @@
 //! afresh: the whole-batch rate calculator likewise forgets sets absent from the previous batch.
 
 use crate::DataProcessor;
-use heapster_model::DataBatch;
-use std::collections::HashMap;
+use heapster_model::{DataBatch, MetricSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -67,6 +67,28 @@ impl PerSource {
             spent.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             b
         })
+    }
+
+    /// Every source's processed sets as one batch's map. Where two sources gave one key, a per-source processor
+    /// that made the set as one source's share of a sum merges the two ([`DataProcessor::merge_partial`]: the
+    /// namespace aggregator's sums of each node's pods); otherwise one of the two is kept, which one being as much
+    /// a matter of chance as the order in which the two scrapes ended.
+    ///
+    /// The sets are sorted before they become the map, whose own stable sort then finds one run: a node's few
+    /// dozen sets are runs too short for the stable sort to take as they are, so it quicksorted them (about 6 % of
+    /// heapster's CPU at 1,000 nodes), and the unstable sort takes a quarter less time (`batch_sort` bench).
+    pub fn gather(&self, mut sets: Vec<(String, MetricSet)>) -> BTreeMap<String, MetricSet> {
+        sets.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        sets.dedup_by(|(key, later), (kept_key, kept)| {
+            if key != kept_key {
+                return false;
+            }
+            if !self.templates.iter().any(|p| p.merge_partial(kept, later)) {
+                std::mem::swap(kept, later);
+            }
+            true
+        });
+        sets.into_iter().collect()
     }
 
     /// Keeps the instances of the sources that gave sets this round, for their next round; every other source's
