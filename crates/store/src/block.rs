@@ -793,44 +793,28 @@ mod tests {
         round_trip(&rows);
     }
 
+    /// Rows of 1 to `width` series (some absent, ints and floats mixed), 1 to `batches` of them.
+    fn any_rows(width: usize, batches: usize) -> impl Strategy<Value = Vec<Vec<Option<MetricValue>>>> {
+        let value = proptest::prop_oneof![
+            proptest::prelude::any::<i64>().prop_map(Int),
+            (0i64..100).prop_map(Int),
+            proptest::prelude::any::<f64>().prop_map(Float),
+        ];
+        let row = proptest::collection::vec(proptest::option::of(value), 1..width);
+        proptest::collection::vec(row, 1..batches)
+    }
+
     proptest::proptest! {
         #[test]
-        fn any_rows_round_trip(
-            rows in proptest::collection::vec(
-                proptest::collection::vec(
-                    proptest::option::of(proptest::prop_oneof![
-                        proptest::prelude::any::<i64>().prop_map(Int),
-                        (0i64..100).prop_map(Int),
-                        proptest::prelude::any::<f64>().prop_map(Float),
-                    ]),
-                    1..12,
-                ),
-                1..200,
-            )
-        ) {
+        fn any_rows_round_trip(rows in any_rows(12, 200)) {
             if rows.iter().any(|r| r.iter().any(Option::is_some)) {
                 round_trip(&rows);
             }
         }
-    }
 
-    proptest::proptest! {
         /// Blocks dropped as they leave a window of `window` batches, the keyframe moved on each time.
         #[test]
-        fn any_rows_round_trip_as_old_blocks_are_dropped(
-            rows in proptest::collection::vec(
-                proptest::collection::vec(
-                    proptest::option::of(proptest::prop_oneof![
-                        proptest::prelude::any::<i64>().prop_map(Int),
-                        (0i64..100).prop_map(Int),
-                        proptest::prelude::any::<f64>().prop_map(Float),
-                    ]),
-                    1..8,
-                ),
-                1..120,
-            ),
-            window in 1u64..40,
-        ) {
+        fn any_rows_round_trip_as_old_blocks_are_dropped(rows in any_rows(8, 120), window in 1u64..40) {
             if rows.iter().any(|r| r.iter().any(Option::is_some)) {
                 round_trip_keeping(&rows, window);
             }
