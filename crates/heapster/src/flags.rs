@@ -78,8 +78,8 @@ pub struct Flags {
     /// Store each round whole, after its roll-ups, as Heapster did. Off, with no sink: each node's container
     /// and pod sets are stored as soon as its scrape is processed, not held in the round's batch (RSS 0.557 ->
     /// 0.481 MiB per node at 5,000 nodes for the containers alone), so during a round's scrape the newest
-    /// containers and pods are a round ahead of their namespaces and the cluster (two when the last round's
-    /// processors run past the tick).
+    /// containers and pods are a round ahead of their node, their namespace and the cluster (two when the last
+    /// round's processors run past the tick).
     #[arg(long = "store_whole_rounds", value_name = "BOOL", num_args = 0..=1, default_value = "false",
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub store_whole_rounds: bool,

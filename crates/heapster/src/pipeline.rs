@@ -269,7 +269,7 @@ impl Pipeline {
             })
             .filter(|to| to.containers || to.pods);
         let mut processing: Option<Processing> = None;
-        // Sets in the last round's batch: the next round's are collected into a vector of that size.
+        // Sets the last round's sources gave: the next round's are collected into a vector of that size.
         let mut last_sets = 0;
         loop {
             let (wait, next) = until_next_tick(self.resolution);
@@ -294,8 +294,7 @@ impl Pipeline {
                         Some((round, done))
                     };
                     let ((batch, nodes, streamed), previous) =
-                        tokio::join!(self.scrape(timestamp, &per_source, last_sets, stream.as_ref()), previous);
-                    last_sets = batch.sets.len();
+                        tokio::join!(self.scrape(timestamp, &per_source, &mut last_sets, stream.as_ref()), previous);
                     if let Some((round, done)) = previous {
                         self.export(round, done).await;
                     }
@@ -384,19 +383,20 @@ impl Pipeline {
     /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
     /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's sets
     /// go through its instances of the per-source processors in its own task, after its deadline.
-    /// `expected_sets` sizes the vector every source's sets are gathered in (the last round's count). With
-    /// `stream_to`, the sets it takes go from each source's task to its store instead (see [`Pipeline::run`]).
+    /// `gathered` sizes the vector every source's sets are gathered in (the last round's count, before the
+    /// nodes' namespace sums were added up) and is set to this round's. With `stream_to`, the sets it takes go
+    /// from each source's task to its store instead (see [`Pipeline::run`]).
     async fn scrape(
         &self,
         timestamp: Timestamp,
         per_source: &Arc<PerSource>,
-        expected_sets: usize,
+        gathered: &mut usize,
         stream_to: Option<&StreamTo>,
     ) -> (DataBatch, usize, Streamed) {
         let streamed = Arc::new(StreamedCount::default());
         if let Some(StreamTo { store, .. }) = stream_to {
             // The round's timestamp is in the store's list before any part of the next round can be: else, with
-            // no container part this round and processors running past the tick, the next round's parts would
+            // no streamed part this round and processors running past the tick, the next round's parts would
             // come first and this round's rest would be dropped as out of order.
             store.ingest_part(Arc::new(DataBatch { timestamp, ..Default::default() }));
         }
@@ -454,7 +454,7 @@ impl Pipeline {
         // per set. The vector is made at the last round's size (and a little more):
         // grown by doubling from empty, it was copied a dozen times a round, the larger copies into freshly faulted
         // pages (about 1 % of heapster's CPU at 1,000 nodes).
-        let mut sets = Vec::with_capacity(expected_sets + expected_sets / 64);
+        let mut sets = Vec::with_capacity(*gathered + *gathered / 64);
         let mut scraped = 0;
         let mut chains = std::collections::HashMap::new();
         while let Some(joined) = tasks.join_next().await {
@@ -495,6 +495,7 @@ impl Pipeline {
             self.metrics.heapster.processor.observe(processor, took);
         }
         let _cpu = heapster_cost::SCRAPE_STAGE.start();
+        *gathered = sets.len();
         (DataBatch { timestamp, sets: per_source.gather(sets) }, scraped, streamed.totals())
     }
 }
@@ -608,7 +609,7 @@ mod tests {
         );
         let mut rates = Vec::new();
         for round in 1..=5 {
-            let (batch, _, _) = p.scrape(round * 10_000, &per_source, 0, None).await;
+            let (batch, _, _) = p.scrape(round * 10_000, &per_source, &mut 0, None).await;
             let rate = |node: &str| {
                 batch.sets.get(&heapster_model::keys::node_key(node)).map(|s| s.get("cpu/usage_rate").is_some())
             };
@@ -654,7 +655,7 @@ mod tests {
         let (per_source, _) = heapster_processors::per_source::split(vec![Box::new(PanicsOnB)]);
         let store = test_store(Duration::from_secs(1));
         let p = test_pipeline(Arc::new(StaticProvider(sources)), Vec::new(), store, Duration::from_secs(1), 4);
-        let (batch, scraped, _) = p.scrape(10_000, &Arc::new(per_source), 0, None).await;
+        let (batch, scraped, _) = p.scrape(10_000, &Arc::new(per_source), &mut 0, None).await;
         assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
         assert_eq!(scraped, 2);
         let errors = |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: n.into() }).get();
@@ -757,7 +758,7 @@ mod tests {
             Duration::from_secs(2),
             4,
         );
-        let (batch, scraped, _) = p.scrape(1000, &no_per_source(), 0, None).await;
+        let (batch, scraped, _) = p.scrape(1000, &no_per_source(), &mut 0, None).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
         assert_eq!(scraped, 40);
         assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
@@ -795,7 +796,7 @@ mod tests {
         );
         // Generous: without the round deadline this would wait for the 1 h client timeout.
         let (batch, scraped, _) =
-            tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source(), 0, None))
+            tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source(), &mut 0, None))
                 .await
                 .expect("the round ends");
         assert_eq!(scraped, 3, "the silent node is not counted as scraped");

@@ -65,15 +65,6 @@ impl Sums {
         self.add_times(set);
     }
 
-    /// Adds every metric of `set` (itself a set of sums).
-    pub(crate) fn add_set_all(&mut self, set: &MetricSet) {
-        let mut i = 0;
-        for (name, &v) in &set.metrics {
-            self.add_value(&mut i, name, v);
-        }
-        self.add_times(set);
-    }
-
     /// [`Sums::add_set`] for the metrics in `wanted`.
     pub(crate) fn add_wanted(&mut self, set: &MetricSet, wanted: &Wanted) {
         let mut i = 0;
@@ -115,10 +106,15 @@ impl Sums {
     }
 
     fn add_times(&mut self, set: &MetricSet) {
-        if set.create_time != 0 && (self.create_time == 0 || set.create_time < self.create_time) {
-            self.create_time = set.create_time;
+        Sums::merge_times(&mut self.create_time, &mut self.scrape_time, set);
+    }
+
+    /// The oldest non-zero create time and the newest scrape time of a sum's and `set`'s.
+    pub(crate) fn merge_times(create_time: &mut i64, scrape_time: &mut i64, set: &MetricSet) {
+        if set.create_time != 0 && (*create_time == 0 || set.create_time < *create_time) {
+            *create_time = set.create_time;
         }
-        self.scrape_time = self.scrape_time.max(set.scrape_time);
+        *scrape_time = (*scrape_time).max(set.scrape_time);
     }
 
     /// Writes the sums into `dst`, except where `dst` already has a value.

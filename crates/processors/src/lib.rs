@@ -17,8 +17,9 @@
 //! cluster aggregator and last the node autoscaling enricher. The namespace and cluster aggregators read pod,
 //! namespace or node sets but none of what steps 5 and 6 add to node sets (the cluster sums
 //! [`cluster_aggregator::AGGREGATED`], which holds no node capacity metric), so the order changes no value, and
-//! with the node steps first, steps 1 to 6 need only one node's sets: [`per_source`] runs them in each node's
-//! scrape, on both cores, while the node's sets are still in the CPU's caches.
+//! with the node steps first, steps 1 to 7 need only one node's sets: [`per_source`] runs them in each node's
+//! scrape, on both cores, while the node's sets are still in the CPU's caches (the namespace aggregator sums the
+//! node's own pods, and the nodes' sums are added up as their sets are gathered).
 
 mod aggregate;
 pub mod cluster_aggregator;

@@ -5,16 +5,16 @@
 //! HPA read), the network rates and ephemeral storage ([`DEFAULT_METRICS`]); all are gauges that add up across
 //! pods. The list is configurable.
 //!
-//! Each pod set is one key of the batch and is counted once. A value the namespace set already has is kept
-//! (no source produces namespace sets today; this only guards against counting twice).
 //! Pods without `namespace_name` are skipped. A created namespace set carries `type=ns`, `namespace_name` and,
-//! from its pods, `namespace_id`.
+//! from its pods, `namespace_id`. A value the namespace set already has is kept (no source produces namespace sets
+//! today; this only guards against counting twice).
 //!
 //! It runs per source (see [`crate::per_source`]): each node's instance sums that node's pods, and the nodes' sums
 //! of one namespace are added up as the round's sets are gathered ([`DataProcessor::merge_partial`]), as sums
 //! are: values added, the oldest non-zero create time, the newest scrape time. So a node's pods, like its
 //! containers, can go to the store from its scrape instead of waiting in the round's batch for the sum of the
-//! cluster's pods. A pod two kubelets both reported (which none does) would be counted twice, not once.
+//! cluster's pods. Each pod is counted once because each pod is one node's: the kubelet source drops a pod the
+//! API server places on another node (a kubelet still reporting a pod that moved).
 
 use crate::DataProcessor;
 use crate::aggregate::{Sums, Wanted};
@@ -79,23 +79,27 @@ impl DataProcessor for NamespaceAggregator {
         Some(Box::new(NamespaceAggregator { metrics: self.metrics.clone() }))
     }
 
-    /// Adds up two nodes' sums of one namespace (see the module docs).
+    /// Adds up two nodes' sums of one namespace (see the module docs): namespace sets at gathering are this
+    /// aggregator's, since no source makes any.
     fn merge_partial(&self, into: &mut MetricSet, from: &MetricSet) -> bool {
         let namespace = Some(MetricSetType::Namespace.as_str());
         if into.set_type() != namespace || from.set_type() != namespace {
             return false;
         }
-        let mut sums = Sums::default();
-        sums.add_set_all(into);
-        sums.add_set_all(from);
+        for (name, &v) in &from.metrics {
+            match into.metrics.get_mut(name) {
+                Some(sum) => *sum = crate::aggregate::add(*sum, v),
+                None => {
+                    into.metrics.insert(name.clone(), v);
+                }
+            }
+        }
+        Sums::merge_times(&mut into.create_time, &mut into.scrape_time, from);
         if !into.labels.contains_key(labels::NAMESPACE_ID)
             && let Some(uid) = from.labels.get(labels::NAMESPACE_ID)
         {
             into.labels.insert(labels::NAMESPACE_ID, uid.clone());
         }
-        into.metrics.clear();
-        (into.create_time, into.scrape_time) = (sums.create_time, sums.scrape_time);
-        sums.fill(into);
         true
     }
 
@@ -199,15 +203,21 @@ mod tests {
             }
             b
         };
-        let mut early = pod("a", 1.0, 2);
-        (early.create_time, early.scrape_time) = (3, 59_000);
-        let mut unknown_start = pod("a", 0.25, 5);
-        unknown_start.create_time = 0;
+        let at = |cpu: f64, mem: i64, create_time: i64, scrape_time: i64| MetricSet {
+            create_time,
+            scrape_time,
+            ..pod("a", cpu, mem)
+        };
         let mut no_uid = pod("b", 2.0, 1);
         no_uid.labels.remove(labels::NAMESPACE_ID);
+        // Node 0's pod of `a` has no start time and the newest scrape; node 1's are older, scraped earlier.
         let nodes = [
-            node(vec![("a", "1", pod("a", 10.0, 100)), ("b", "1", no_uid)]),
-            node(vec![("a", "2", early), ("a", "3", unknown_start), ("b", "2", pod("b", 1.0, 7))]),
+            node(vec![("a", "1", at(10.0, 100, 0, 61_000)), ("b", "1", no_uid)]),
+            node(vec![
+                ("a", "2", at(1.0, 2, 5, 59_000)),
+                ("a", "3", at(0.25, 5, 3, 59_000)),
+                ("b", "2", pod("b", 1.0, 7)),
+            ]),
         ];
         let mut all = DataBatch::default();
         all.sets.extend(nodes.iter().flat_map(|b| b.sets.iter()).map(|(k, s)| (k.clone(), s.clone())));
@@ -224,7 +234,8 @@ mod tests {
         other.set("memory/usage", MetricValue::Int(9));
         sets.push((keys::node_key("n"), other));
         let gathered = per_source.gather(sets);
-        assert_eq!(gathered[&keys::node_key("n")].get("memory/usage"), Some(MetricValue::Int(9)));
+        let kept = gathered[&keys::node_key("n")].get("memory/usage");
+        assert!([Some(MetricValue::Int(1)), Some(MetricValue::Int(9))].contains(&kept), "{kept:?}");
         for ns in ["a", "b"] {
             let (want, got) = (&whole.sets[&keys::namespace_key(ns)], &gathered[&keys::namespace_key(ns)]);
             assert_eq!(got.labels, want.labels, "{ns}");
@@ -232,7 +243,7 @@ mod tests {
             assert_eq!(got.metrics, want.metrics, "{ns}");
         }
         let a = &gathered[&keys::namespace_key("a")];
-        assert_eq!((a.create_time, a.scrape_time), (3, 60_000));
+        assert_eq!((a.create_time, a.scrape_time), (3, 61_000), "the oldest known start, the newest scrape");
         assert_eq!(a.get("memory/usage"), Some(MetricValue::Int(107)));
         assert_eq!(gathered[&keys::namespace_key("b")].labels[labels::NAMESPACE_ID], "uid-b");
     }

@@ -116,6 +116,11 @@ fn per_node_processing_matches_heapsters_order(cluster: ClusterFrom) {
     let mut made = [0, 0];
     let (per_node, mut rest) = per_source::split(chain);
     assert_eq!(per_node.names().len(), 7, "{:?}", per_node.names());
+    // So with no sink, heapster stores each node's pods and containers from its scrape.
+    assert!(
+        rest.iter().all(|p| !p.needs_container_sets() && !p.needs_pod_sets()),
+        "the cluster aggregator reads neither"
+    );
 
     let (mut rates, mut enriched, mut unenriched, mut namespaces) = (0, 0, 0, 0);
     for r in 0..10 {
