@@ -61,9 +61,10 @@ fn the_chain_adds_to_simulated_sets_within_the_room_they_were_made_with() {
 
 /// heapster runs the chain's first seven processors in each node's scrape, on that node's sets alone, with the node
 /// aggregator and the node autoscaling enricher moved before the namespace and cluster aggregators (see
-/// `per_source`), and adds up the nodes' namespace sums as it gathers their sets. Over rounds with pods replaced, pods the metadata does not know yet, pods whose own set or one of
-/// whose containers the kubelet left out (the enricher makes a pod set and a stub container set), and a node
-/// missing from one round, every batch and every count of unenriched sets must equal what Heapster's order gives on
+/// `per_source`), and adds up the nodes' namespace sums as it gathers their sets. Over rounds with pods replaced,
+/// pods the metadata does not know yet, pods whose own set or one of whose containers the kubelet left out (the
+/// enricher makes a pod set and a stub container set), and a node missing from one round, every batch and every
+/// count of unenriched sets must equal what Heapster's order gives on
 /// the whole batch.
 #[test]
 fn per_node_processing_gives_the_batches_of_heapsters_order_on_the_whole_batch() {

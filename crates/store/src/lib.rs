@@ -408,9 +408,9 @@ impl Store {
 
     /// Adds part of a batch, as [`Store::ingest`] does, without making it the newest whole batch: the pipeline
     /// stores a node's container and pod sets as soon as its scrape is processed, and the rest of the round
-    /// (nodes, roll-ups) with [`Store::ingest`] once the round's processors are done. Readers see each set's new values
-    /// as soon as they are in; what asks for "the newest batch" keeps answering with the last whole one until
-    /// then.
+    /// (nodes, roll-ups) with [`Store::ingest`] once the round's processors are done. Readers see each set's new
+    /// values as soon as they are in; what asks for "the newest batch" keeps answering with the last whole one
+    /// until then.
     pub fn ingest_part(&self, batch: Arc<DataBatch>) {
         self.store_batch(batch, false);
     }
