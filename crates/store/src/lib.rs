@@ -205,6 +205,9 @@ struct StoredSet {
     labels: PackedLabels,
     create_time: Timestamp,
     last_seq: u64,
+    /// Scrape time of the newest row: the interval from it to the next one is what that one's rates were computed
+    /// over, which codes them in a few bits (see [`block`]'s docs).
+    scraped: Timestamp,
     /// (name id, label-set id + 1, or 0 when unlabelled) of each series, in order of first appearance: the order
     /// of values in the set's rows, which only ever grows. Shared with the sets that have the same ([`Shared`]).
     series: Arc<[(u32, u32)]>,
@@ -293,6 +296,7 @@ impl Inner {
                     labels: PackedLabels::default(),
                     create_time: 0,
                     last_seq: seq,
+                    scraped: 0,
                     series,
                     order,
                     writer: Writer::new(phase),
@@ -310,6 +314,13 @@ impl Inner {
             stored.labels = PackedLabels::from_packed(packed);
         }
         stored.create_time = set.create_time;
+        // A batch stored again keeps its row's interval (see `Writer::append`).
+        let interval = if seq > stored.last_seq && stored.scraped > 0 {
+            u64::try_from(set.scrape_time - stored.scraped).unwrap_or(0)
+        } else {
+            0
+        };
+        stored.scraped = set.scrape_time;
         stored.last_seq = seq;
         // A set's metrics come in the order of its series almost always: check the next series first and
         // search (interning the name) only when it is not the one.
@@ -386,7 +397,7 @@ impl Inner {
         // A block that left the window is dropped here, at the batch it expired, not at the next sweep: each
         // batch, the sets whose phase ends a block then free one, and the store's size stays flat.
         stored.chain.drop_before(first);
-        stored.writer.append(&mut stored.chain, seq, stored.series.len(), row);
+        stored.writer.append(&mut stored.chain, seq, stored.series.len(), row, interval);
         row.len()
     }
 }

@@ -221,6 +221,9 @@ fn arb_value() -> impl Strategy<Value = MetricValue> {
         any::<i64>().prop_map(MetricValue::Int),
         (0i64..1000).prop_map(MetricValue::Int),
         any::<f64>().prop_filter("NaN compares unequal", |f| !f.is_nan()).prop_map(MetricValue::Float),
+        // Rates over the intervals `matches_a_plain_model` scrapes at, which the store codes as counts.
+        (-5i64..5000, prop::sample::select(vec![15_000u32, 14_999]))
+            .prop_map(|(n, dt)| MetricValue::Float(n as f64 * 1000.0 / f64::from(dt))),
     ]
 }
 
@@ -237,13 +240,17 @@ proptest! {
         let window = 300_000i64;
         let st = store(300);
         let mut model = Model::default();
-        let mut ts = 0;
-        for (advance, values) in steps {
+        let (mut ts, mut scraped) = (0, 0);
+        for (step, (advance, values)) in steps.into_iter().enumerate() {
             ts += advance * 15_000; // 0 means the same timestamp again
+            // Scraped 15 s, 14.999 s or 1 ms apart: rates over those intervals are coded as counts.
+            scraped += advance * [15_000, 14_999, 1][step % 3];
             let mut b = DataBatch { timestamp: ts, ..Default::default() };
             let mut m = BTreeMap::new();
             for ((k, n), v) in &values {
-                b.sets.entry(keys[*k].to_string()).or_default().set(metrics[*n], *v);
+                let set = b.sets.entry(keys[*k].to_string()).or_default();
+                set.scrape_time = scraped;
+                set.set(metrics[*n], *v);
                 m.insert((keys[*k].to_string(), metrics[*n].to_string()), *v);
             }
             st.ingest(Arc::new(b));
