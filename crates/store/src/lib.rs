@@ -295,16 +295,18 @@ impl Inner {
             Some(s) => s,
             None => {
                 let (series, order) = (inner.series_lists.get(&[]), inner.orders.get(&[]));
-                inner.sets.entry(key.into()).or_insert_with(|| Box::new(StoredSet {
-                    labels: PackedLabels::default(),
-                    create_time: 0,
-                    last_seq: seq,
-                    scraped: 0,
-                    series,
-                    order,
-                    writer: Writer::new(phase),
-                    chain: Chain::default(),
-                }))
+                inner.sets.entry(key.into()).or_insert_with(|| {
+                    Box::new(StoredSet {
+                        labels: PackedLabels::default(),
+                        create_time: 0,
+                        last_seq: seq,
+                        scraped: 0,
+                        series,
+                        order,
+                        writer: Writer::new(phase),
+                        chain: Chain::default(),
+                    })
+                })
             }
         };
         if seq < stored.last_seq {
@@ -545,8 +547,9 @@ impl Store {
             // ones).
             let mut values = vec![None; s.series.len()];
             if s.last_seq == newest {
+                let last = s.writer.newest();
                 for (i, v) in values.iter_mut().enumerate() {
-                    *v = block.in_last_row(i).then(|| s.writer.last_value(i));
+                    *v = block.in_last_row(i).then(|| last.value(i));
                 }
             } else {
                 s.chain.decode_row(newest, |i, v| values[i] = Some(v));
@@ -699,7 +702,7 @@ impl Store {
         let block = set.chain.blocks().last()?;
         if block.last() >= inner.first_seq && block.in_last_row(i) {
             let timestamp = inner.time_of(block.last())?;
-            return Some(Point { timestamp, value: set.writer.last_value(i) });
+            return Some(Point { timestamp, value: set.writer.newest().value(i) });
         }
         let mut last = None;
         set.points_of(i, inner.first_seq, |seq, value| last = Some((seq, value)));
