@@ -645,14 +645,18 @@ impl Writer {
                 block.last_row = rows.len() as u32;
                 block.last_slot = (seq - block.start) as u8;
                 rows.extend_from_slice(out);
-                // The state back, in place when its size is unchanged (a set's steady state).
+                // The state back, in place while it fits (a resumed keyframe ignores the bytes after its series).
+                // Its length changes with its values' bit lengths, by a byte now and then: reallocated at each
+                // change, a set's state was freed and allocated anew most rounds. Room to 16 bytes more is what the
+                // allocator's size classes round a small allocation up to anyway.
                 out.clear();
                 coder.keyframe_into(out);
-                if self.state.len() == out.len() {
-                    self.state.copy_from_slice(out);
-                } else {
-                    self.state = out.as_slice().into();
+                let len = out.len();
+                if len > self.state.len() || len + 32 < self.state.len() {
+                    self.state = vec![0; len.next_multiple_of(16)].into_boxed_slice();
                 }
+                self.state[..len].copy_from_slice(out);
+                self.state[len..].fill(0);
             });
         });
     }
@@ -1004,6 +1008,29 @@ mod tests {
         }
         let (kept, fresh) = (data(&mut chain), data(&mut fresh));
         assert!(kept <= fresh + 4, "{kept} bytes kept against {fresh} written afresh");
+    }
+
+    /// A writer's state is written back in place while its length moves by a few bytes, as values' bit lengths do
+    /// from row to row, and is read back whatever follows it in its room.
+    #[test]
+    fn a_writers_state_stays_in_place_as_its_length_moves() {
+        let (mut w, mut chain) = (Writer::default(), Chain::default());
+        let row = |seq: u64| [(0, Int(1 << (20 + seq % 9))), (1, Int(seq as i64 * 1000)), (2, Float(seq as f64 / 7.0))];
+        // From the third row on every series has a previous value and delta.
+        for seq in 0..3 {
+            w.append(&mut chain, seq, 3, &row(seq), 0);
+        }
+        let (room, at) = (w.state.len(), w.state.as_ptr());
+        let mut lengths = std::collections::BTreeSet::new();
+        for seq in 3..40 {
+            w.append(&mut chain, seq, 3, &row(seq), 0);
+            let mut kept = Vec::new();
+            Reader::resume(&w.state).keyframe_into(&mut kept);
+            lengths.insert(kept.len());
+            assert_eq!(w.newest().value(0), row(seq)[0].1);
+        }
+        assert!(lengths.len() > 1, "the state's length moved: {lengths:?}");
+        assert_eq!((w.state.len(), w.state.as_ptr()), (room, at));
     }
 
     /// The keyframe and a rewritten writer hold the set's series, no more: a bitmap's 64 bits are not 64 series.
