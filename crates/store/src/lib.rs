@@ -108,6 +108,8 @@ struct Inner {
     label_sets: Interner<Labels>,
     /// Every set's series list and value order, each kept once (see [`Shared`]).
     series_lists: Shared<(u32, u32)>,
+    /// The labels each pod's (or node's) sets share, kept once for them all ([`PackedLabels`]).
+    label_parts: Shared<u8>,
     orders: Shared<u32>,
     out_of_order: u64,
     /// The newest batch stored whole ([`Store::ingest`]); parts of a newer one may be in ([`Store::ingest_part`]).
@@ -275,7 +277,7 @@ fn same_name(a: &str, b: &str) -> bool {
 #[derive(Default)]
 struct Scratch {
     row: Vec<(u32, MetricValue)>,
-    packed: Vec<u8>,
+    packed: packed::Parts,
     slots: Vec<Option<MetricValue>>,
     order: Vec<u32>,
     /// Series a set gets in this batch, after its shared list's.
@@ -316,7 +318,7 @@ impl Inner {
         }
         if !stored.labels.matches(&set.labels) {
             PackedLabels::pack_into(&set.labels, packed);
-            stored.labels = PackedLabels::from_packed(packed);
+            stored.labels = PackedLabels::from_parts(inner.label_parts.get(&packed.shared), &packed.own);
         }
         stored.create_time = set.create_time;
         // A batch stored again keeps its row's interval (see `Writer::append`).
@@ -727,6 +729,7 @@ impl Store {
         st.bytes += inner.names.bytes(|n| if let Cow::Owned(n) = n { n.capacity() } else { 0 })
             + inner.label_sets.bytes(labels_bytes)
             + inner.series_lists.bytes()
+            + inner.label_parts.bytes()
             + inner.orders.bytes();
         st
     }
@@ -746,6 +749,7 @@ impl Inner {
                 live
             });
             self.series_lists.sweep();
+            self.label_parts.sweep();
             self.orders.sweep();
         }
     }

@@ -6,96 +6,138 @@
 //! set is recognised in one pass over its labels, without copying them.
 //!
 //! Heapster's own label names (`labels::ALL`: `container_name`, `namespace_id`, ...) are a byte each: written out
-//! they were about 130 of a container set's 290 bytes, 4 of the store's 70 bytes per series.
+//! they were about 130 of a container set's 290 bytes, 4 of the store's 70 bytes per series. A pod's labels are
+//! kept once for the pod and its containers ([`PackedLabels`]).
 
-use heapster_model::labels::ALL as KNOWN;
+use heapster_model::labels::{self, ALL as KNOWN};
 use heapster_model::{Labels, varint};
+use std::sync::Arc;
 
-/// Labels as `[key][len][value]...` in key order, lengths as LEB128 varints. A key is `varint(id << 1 | 1)` for
+/// Labels each set has of its own: every other label of a container is its pod's, and every other label of a
+/// node's system container is its node's.
+const OWN: [&str; 3] = [labels::TYPE, labels::CONTAINER_NAME, labels::CONTAINER_BASE_IMAGE];
+
+/// A set's labels as two packed parts: those it shares with the other sets of its pod (or node), which the store
+/// keeps once for them all, and its own ([`OWN`]). Shared, a pod's labels (its UIDs, names, node and Kubernetes
+/// labels) are kept once for the pod and its containers instead of once each: 66.0 -> 64.4 bytes per series on
+/// the simulator's sets.
+///
+/// Each part is `[key][len][value]...` in key order, lengths as LEB128 varints. A key is `varint(id << 1 | 1)` for
 /// `KNOWN[id]`, else `varint(len << 1)` and its bytes: one packing per labels, so equal labels are equal bytes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PackedLabels(Box<[u8]>);
+pub struct PackedLabels {
+    shared: Arc<[u8]>,
+    own: Box<[u8]>,
+}
+
+/// Labels packed, before the shared part is interned ([`PackedLabels::pack_into`]).
+#[derive(Debug, Default)]
+pub struct Parts {
+    pub shared: Vec<u8>,
+    pub own: Vec<u8>,
+}
+
+fn is_own(key: &str) -> bool {
+    OWN.contains(&key)
+}
+
+fn put(out: &mut Vec<u8>, k: &str, v: &str) {
+    match KNOWN.iter().position(|l| l.key == k) {
+        Some(id) => varint::put(out, (id as u64) << 1 | 1),
+        None => {
+            varint::put(out, (k.len() as u64) << 1);
+            out.extend_from_slice(k.as_bytes());
+        }
+    }
+    varint::put(out, v.len() as u64);
+    out.extend_from_slice(v.as_bytes());
+}
 
 impl PackedLabels {
     #[cfg(test)]
     pub fn pack(labels: &Labels) -> Self {
-        let mut out = Vec::new();
-        Self::pack_into(labels, &mut out);
-        PackedLabels(out.into_boxed_slice())
+        let mut parts = Parts::default();
+        Self::pack_into(labels, &mut parts);
+        Self::from_parts(parts.shared.as_slice().into(), &parts.own)
     }
 
     /// Packs `labels` into `out` (cleared first): a set's labels when they changed ([`PackedLabels::matches`]).
-    pub fn pack_into(labels: &Labels, out: &mut Vec<u8>) {
-        out.clear();
+    pub fn pack_into(labels: &Labels, out: &mut Parts) {
+        out.shared.clear();
+        out.own.clear();
         for (k, v) in labels {
-            match KNOWN.iter().position(|l| l.key == &**k) {
-                Some(id) => varint::put(out, (id as u64) << 1 | 1),
-                None => {
-                    varint::put(out, (k.len() as u64) << 1);
-                    out.extend_from_slice(k.as_bytes());
-                }
-            }
-            varint::put(out, v.len() as u64);
-            out.extend_from_slice(v.as_bytes());
+            put(if is_own(k) { &mut out.own } else { &mut out.shared }, k, v);
         }
     }
 
-    /// Whether these are the labels packed in `packed`.
+    /// The labels of `shared`, interned by the caller, and of `own`.
+    pub fn from_parts(shared: Arc<[u8]>, own: &[u8]) -> Self {
+        PackedLabels { shared, own: own.into() }
+    }
+
+    /// Whether these are the labels packed in `parts`.
     #[cfg(test)]
-    pub fn is(&self, packed: &[u8]) -> bool {
-        *self.0 == *packed
+    pub fn is(&self, parts: &Parts) -> bool {
+        *self.shared == *parts.shared && *self.own == *parts.own
     }
 
     /// Whether these are `labels`, compared where they lie: the store asks this of every set of every batch and
     /// the answer is nearly always yes, so packing the set's labels first (a copy of all their bytes) only to
-    /// compare was wasted. The same answer as a byte compare of the
-    /// packed form (a test checks).
+    /// compare was wasted. The same answer as a compare of the packed forms (a test checks).
     pub fn matches(&self, labels: &Labels) -> bool {
-        let data = &*self.0;
-        let mut pos = 0;
+        let (mut shared, mut own) = (0, 0);
         labels.iter().all(|(k, v)| {
-            pos < data.len() && key(data, &mut pos).is_some_and(|stored| stored == &**k) && {
+            let (data, pos) = if is_own(k) { (&*self.own, &mut own) } else { (&*self.shared, &mut shared) };
+            *pos < data.len() && key(data, pos).is_some_and(|stored| stored == &**k) && {
                 // Lengths are stored in the one (shortest) encoding, so equal numbers are equal bytes.
-                let len = varint::get(data, &mut pos) as usize;
-                let stored = data.get(pos..pos + len);
-                pos += len;
+                let len = varint::get(data, pos) as usize;
+                let stored = data.get(*pos..*pos + len);
+                *pos += len;
                 stored == Some(v.as_bytes())
             }
-        }) && pos == data.len()
+        }) && shared == self.shared.len()
+            && own == self.own.len()
     }
 
-    pub fn from_packed(packed: &[u8]) -> Self {
-        PackedLabels(packed.into())
-    }
-
-    /// (key, value) pairs in key order.
+    /// (key, value) pairs in key order: the two parts' merged.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut pos = 0;
-        let data = &self.0;
-        std::iter::from_fn(move || {
-            if pos >= data.len() {
-                return None;
-            }
-            let k = key(data, &mut pos).unwrap_or_default();
-            let len = varint::get(data, &mut pos) as usize;
-            let v = text(&data[pos..pos + len]);
-            pos += len;
-            Some((k, v))
+        let mut shared = pairs(&self.shared).peekable();
+        let mut own = pairs(&self.own).peekable();
+        std::iter::from_fn(move || match (shared.peek(), own.peek()) {
+            (Some(s), Some(o)) if o.0 < s.0 => own.next(),
+            (Some(_), _) => shared.next(),
+            (None, _) => own.next(),
         })
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let part = if is_own(key) { &self.own } else { &*self.shared };
+        pairs(part).find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     pub fn unpack(&self) -> Labels {
         self.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
-    /// Heap bytes held.
+    /// Heap bytes held of its own (the shared part is counted where it is interned).
     pub fn bytes(&self) -> usize {
-        self.0.len()
+        self.own.len()
     }
+}
+
+/// The (key, value) pairs of one packed part, in order.
+fn pairs(data: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let k = key(data, &mut pos).unwrap_or_default();
+        let len = varint::get(data, &mut pos) as usize;
+        let v = text(data.get(pos..pos + len).unwrap_or_default());
+        pos += len;
+        Some((k, v))
+    })
 }
 
 /// The key at `pos`, moved past it; `None` when it is cut short.
@@ -118,6 +160,37 @@ fn text(s: &[u8]) -> &str {
 mod tests {
     use super::*;
 
+    fn parts(labels: &Labels) -> Parts {
+        let mut out = Parts::default();
+        PackedLabels::pack_into(labels, &mut out);
+        out
+    }
+
+    /// A pod's sets share one part: a container's labels but its own are its pod's, packed alike.
+    #[test]
+    fn a_pod_and_its_containers_pack_the_same_shared_part_and_iterate_in_key_order() {
+        let pod = Labels::from([
+            ("type".to_owned(), "pod".to_owned()),
+            ("pod_name".to_owned(), "web-1".to_owned()),
+            ("namespace_name".to_owned(), "default".to_owned()),
+            ("app".to_owned(), "web".to_owned()),
+        ]);
+        let mut container = pod.clone();
+        container.insert("type", "pod_container");
+        container.insert("container_name", "nginx");
+        container.insert("container_base_image", "nginx:1.27");
+        let (p, c) = (parts(&pod), parts(&container));
+        assert_eq!(p.shared, c.shared);
+        assert_ne!(p.own, c.own);
+        let packed = PackedLabels::pack(&container);
+        let keys: Vec<&str> = packed.iter().map(|(k, _)| k).collect();
+        let want: Vec<&str> = container.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, want);
+        assert_eq!(packed.get("container_name"), Some("nginx"));
+        assert_eq!(packed.get("pod_name"), Some("web-1"));
+        assert!(packed.matches(&container) && !packed.matches(&pod));
+    }
+
     #[test]
     fn labels_round_trip_and_compare_without_unpacking() {
         let long = "x".repeat(300);
@@ -129,28 +202,29 @@ mod tests {
         ]);
         let p = PackedLabels::pack(&labels);
         assert_eq!(p.unpack(), labels);
-        assert!(p.is(&PackedLabels::pack(&labels).0));
+        assert!(p.is(&parts(&labels)));
         assert_eq!(p.get("labels"), Some(long.as_str()));
         assert_eq!(p.get("empty"), Some(""));
         assert_eq!(p.get("missing"), None);
         let mut other = labels.clone();
         other.insert("type", "pod");
-        assert!(!p.is(&PackedLabels::pack(&other).0));
+        assert!(!p.is(&parts(&other)));
         other.remove("type");
-        assert!(!p.is(&PackedLabels::pack(&other).0));
+        assert!(!p.is(&parts(&other)));
         let mut more = labels.clone();
         more.insert("zzz", String::new());
-        assert!(!p.is(&PackedLabels::pack(&more).0));
-        assert!(PackedLabels::pack(&Labels::new()).is(&[]));
+        assert!(!p.is(&parts(&more)));
+        assert!(PackedLabels::pack(&Labels::new()).is(&Parts::default()));
         assert!(p.bytes() < 400);
         // "type" and "labels" are Heapster's own: a byte each, the other two keys written out after their lengths;
-        // the values' lengths take a byte each but the 300-byte one's, two.
+        // the values' lengths take a byte each but the 300-byte one's, two. Only "type" is the set's own.
         let text: usize = labels.iter().map(|(k, v)| k.len() + v.len()).sum();
-        assert_eq!(p.bytes(), text - "type".len() - "labels".len() + 2 + 2 + 5);
-        let mut buf = vec![1, 2, 3];
+        assert_eq!(p.shared.len() + p.own.len(), text - "type".len() - "labels".len() + 2 + 2 + 5);
+        assert_eq!(p.bytes(), 2 + "pod_container".len());
+        let mut buf = Parts { shared: vec![1, 2, 3], own: vec![4] };
         PackedLabels::pack_into(&labels, &mut buf);
         assert!(p.is(&buf));
-        assert_eq!(PackedLabels::from_packed(&buf), p);
+        assert_eq!(PackedLabels::from_parts(buf.shared.as_slice().into(), &buf.own), p);
         PackedLabels::pack_into(&other, &mut buf);
         assert!(!p.is(&buf));
     }
@@ -187,7 +261,7 @@ mod tests {
         for stored in &variants {
             let p = PackedLabels::pack(stored);
             for given in &variants {
-                assert_eq!(p.matches(given), p.is(&PackedLabels::pack(given).0), "{stored:?} vs {given:?}");
+                assert_eq!(p.matches(given), p.is(&parts(given)), "{stored:?} vs {given:?}");
             }
         }
     }
