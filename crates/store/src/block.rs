@@ -113,11 +113,12 @@ struct Codec {
 
 /// A set's encoder state: what a decoder reading from the keyframe would know after the newest row.
 ///
-/// Kept as a keyframe ([`Reader::keyframe`]) and resumed for each row: decoded, a series' state is 16 bytes (its
-/// previous value and delta) and two bitmaps per set; as a keyframe, a constant costs a few bits and a counter its
-/// value's and its delta's significant bits. On the simulator's sets that was about 18 of the store's 85 bytes per
-/// series decoded, 3 as a keyframe. Resuming and writing it back for each row is a small part of an ingest: the
-/// store benchmark's went from 362 to 375 ns per value with this and the rates' coding together.
+/// Kept compact ([`Reader::state_into`]) and resumed for each row: decoded, a series' state is 16 bytes (its
+/// previous value and delta) and two bitmaps per set; compact, a constant costs its value's bytes and one for its
+/// delta. On the simulator's sets that was about 18 of the store's 85 bytes per series decoded, 5 compact.
+/// Resuming and writing it back for each row costs the ingest about a tenth: the store benchmark's went from 362
+/// to 387-437 ns per value with this and the rates' coding (441 with the state coded bit by bit, as a keyframe
+/// is, for 1.6 bytes per series less).
 #[derive(Debug, Default)]
 pub struct Writer {
     state: Box<[u8]>,
@@ -325,29 +326,72 @@ impl Reader {
     /// The state a [`Reader::keyframe`] holds (a fresh one when it is empty).
     fn resume(keyframe: &[u8]) -> Reader {
         let mut r = Reader::default();
-        r.resume_from(keyframe);
-        r
-    }
-
-    /// Becomes the state `keyframe` holds, reusing its vectors.
-    fn resume_from(&mut self, keyframe: &[u8]) {
-        self.codecs.clear();
-        self.floats.0.clear();
-        self.started.0.clear();
         if keyframe.is_empty() {
-            return;
+            return r;
         }
         let mut bits = BitReader::new(keyframe, 0);
         let n = bitcode::get_int(&mut bits) as usize;
-        self.codecs.resize(n, Codec::default());
+        r.codecs.resize(n, Codec::default());
         for i in 0..n {
             let flags = bits.get(2);
+            let (started, float) = (flags & 1 != 0, flags & 2 != 0);
+            r.floats.set(i, float);
+            r.started.set(i, started);
+            if started {
+                let prev = if float { bits.get(64) } else { unzigzag(bitcode::get_int(&mut bits)) as u64 };
+                r.codecs[i] = Codec { prev, prev_delta: unzigzag(bitcode::get_int(&mut bits)) };
+            }
+        }
+        r
+    }
+
+    /// The state as a writer keeps it between rows: per series a byte of flags (started, float) and, for a started
+    /// one, its previous value (a zigzag varint, or a float's 8 bytes) and delta (a float's window) as a zigzag
+    /// varint. Byte-aligned, where a [`Reader::keyframe`] is coded bit by bit, since it is read and written back
+    /// for every row the set stores.
+    fn state_into(&self, out: &mut Vec<u8>) {
+        let n = self.codecs.len().max(self.floats.len());
+        varint::put(out, n as u64);
+        for i in 0..n {
+            let (started, float) = (self.started.get(i), self.floats.get(i));
+            out.push(u8::from(started) | u8::from(float) << 1);
+            if started {
+                let c = self.codecs[i];
+                if float {
+                    out.extend_from_slice(&c.prev.to_le_bytes());
+                } else {
+                    varint::put(out, zigzag(c.prev as i64));
+                }
+                varint::put(out, zigzag(c.prev_delta));
+            }
+        }
+    }
+
+    /// Becomes the state [`Reader::state_into`] wrote, reusing its vectors.
+    fn resume_state(&mut self, state: &[u8]) {
+        self.codecs.clear();
+        self.floats.0.clear();
+        self.started.0.clear();
+        let mut pos = 0;
+        let n = varint::get(state, &mut pos) as usize;
+        self.codecs.resize(n, Codec::default());
+        self.floats.0.resize(n.div_ceil(64), 0);
+        self.started.0.resize(n.div_ceil(64), 0);
+        for i in 0..n {
+            let flags = state[pos];
+            pos += 1;
             let (started, float) = (flags & 1 != 0, flags & 2 != 0);
             self.floats.set(i, float);
             self.started.set(i, started);
             if started {
-                let prev = if float { bits.get(64) } else { unzigzag(bitcode::get_int(&mut bits)) as u64 };
-                self.codecs[i] = Codec { prev, prev_delta: unzigzag(bitcode::get_int(&mut bits)) };
+                let prev = if float {
+                    let b = u64::from_le_bytes(state[pos..pos + 8].try_into().unwrap_or_default());
+                    pos += 8;
+                    b
+                } else {
+                    unzigzag(varint::get(state, &mut pos)) as u64
+                };
+                self.codecs[i] = Codec { prev, prev_delta: unzigzag(varint::get(state, &mut pos)) };
             }
         }
     }
@@ -575,7 +619,9 @@ impl Writer {
 
     /// The newest values, decoded once for all the set's series.
     pub fn newest(&self) -> Newest {
-        Newest(Reader::resume(&self.state))
+        let mut r = Reader::default();
+        r.resume_state(&self.state);
+        Newest(r)
     }
 
     /// Appends a row for batch `seq` to `chain` with `values` (series index, value), sorted by index without
@@ -627,7 +673,7 @@ impl Writer {
 
     fn encode_row(&mut self, block: &mut Block, seq: u64, n: usize, values: &[(u32, MetricValue)], interval: u64) {
         CODER.with_borrow_mut(|coder| {
-            coder.resume_from(&self.state);
+            coder.resume_state(&self.state);
             if coder.codecs.len() < n {
                 coder.codecs.resize(n, Codec::default());
             }
@@ -650,7 +696,7 @@ impl Writer {
                 // change, a set's state was freed and allocated anew most rounds. Room to 16 bytes more is what the
                 // allocator's size classes round a small allocation up to anyway.
                 out.clear();
-                coder.keyframe_into(out);
+                coder.state_into(out);
                 let len = out.len();
                 if len > self.state.len() || len + 32 < self.state.len() {
                     self.state = vec![0; len.next_multiple_of(16)].into_boxed_slice();
@@ -682,7 +728,9 @@ impl Writer {
             rows.push((row.seq, row.n, row.interval, vals));
         }
         let (_, _, interval, last) = rows.pop().unwrap_or_default();
-        self.state = start.keyframe();
+        let mut state = Vec::new();
+        start.state_into(&mut state);
+        self.state = state.into_boxed_slice();
         let mut out = Block::new(block.start);
         for (seq, n, interval, vals) in rows {
             self.encode_row(&mut out, seq, n, &vals, interval);
@@ -1025,7 +1073,7 @@ mod tests {
         for seq in 3..40 {
             w.append(&mut chain, seq, 3, &row(seq), 0);
             let mut kept = Vec::new();
-            Reader::resume(&w.state).keyframe_into(&mut kept);
+            w.newest().0.state_into(&mut kept);
             lengths.insert(kept.len());
             assert_eq!(w.newest().value(0), row(seq)[0].1);
         }
@@ -1044,7 +1092,7 @@ mod tests {
         assert!(!chain.keyframe.is_empty(), "blocks were dropped");
         assert_eq!(Reader::resume(&chain.keyframe).codecs.len(), 3);
         w.append(&mut chain, 39, 3, &[(1, Int(-1))], 0);
-        assert_eq!(Reader::resume(&w.state).codecs.len(), 3);
+        assert_eq!(w.newest().0.codecs.len(), 3);
         let mut got = Vec::new();
         chain.decode_row(39, |i, v| got.push((i, v)));
         assert_eq!(got, vec![(0, Float(13.0)), (1, Int(-1)), (2, Int(7))]);
