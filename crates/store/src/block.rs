@@ -41,7 +41,7 @@ use heapster_model::varint;
 thread_local! {
     /// The row being encoded, before it is appended to its block (see [`Writer::encode_row`]).
     static ROW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// A writer's state, resumed from its keyframe to encode a row (see [`Writer`]).
+    /// A writer's state, resumed from its compact form to encode a row (see [`Writer`]).
     static CODER: std::cell::RefCell<Reader> = std::cell::RefCell::new(Reader::default());
 }
 
@@ -114,8 +114,8 @@ struct Codec {
 /// A set's encoder state: what a decoder reading from the keyframe would know after the newest row.
 ///
 /// Kept compact ([`Reader::state_into`]) and resumed for each row: decoded, a series' state is 16 bytes (its
-/// previous value and delta) and two bitmaps per set; compact, a constant costs its value's bytes and one for its
-/// delta. On the simulator's sets that was about 18 of the store's 85 bytes per series decoded, 5 compact.
+/// previous value and delta) and two bitmaps per set; compact, a constant costs a byte of flags, its value's bytes
+/// and one for its delta. On the simulator's sets that was about 18 of the store's 85 bytes per series decoded, 5 compact.
 /// Resuming and writing it back for each row costs the ingest about a tenth: the store benchmark's went from 362
 /// to 387-437 ns per value with this and the rates' coding (441 with the state coded bit by bit, as a keyframe
 /// is, for 1.6 bytes per series less).
@@ -271,8 +271,8 @@ impl Reader {
     }
 
     /// Reads past series `i`'s value. A float's window is kept, since the next one may reuse it; a float that
-    /// starts afresh never does (its first value is coded with a window of its own), so whether it started is not
-    /// needed here.
+    /// starts afresh never does (its first value is coded as a count or with a window of its own, and the writer
+    /// never reuses a default window), so whether it started is not needed here.
     fn skip(&mut self, bits: &mut BitReader, i: usize, interval: u64) {
         if self.floats.get(i) {
             if interval > 0 && bits.get(1) == 1 {
@@ -293,19 +293,13 @@ impl Reader {
     /// The state as a few bits per series plus, for each started one, its previous value and delta (a float's
     /// window): about what the first two values of a restarted series cost.
     fn keyframe(&self) -> Box<[u8]> {
-        let mut out = Vec::new();
-        self.keyframe_into(&mut out);
-        out.into_boxed_slice()
-    }
-
-    /// [`Reader::keyframe`], appended to `out`.
-    fn keyframe_into(&self, out: &mut Vec<u8>) {
         // A started series has a codec; a float that has not started yet only has its bit.
         let n = self.codecs.len().max(self.floats.len());
         if n == 0 {
-            return;
+            return Box::default();
         }
-        let mut w = BitWriter::new(out);
+        let mut out = Vec::new();
+        let mut w = BitWriter::new(&mut out);
         bitcode::put_int(&mut w, n as u64);
         for i in 0..n {
             let (started, float) = (self.started.get(i), self.floats.get(i));
@@ -321,6 +315,7 @@ impl Reader {
             }
         }
         w.finish();
+        out.into_boxed_slice()
     }
 
     /// The state a [`Reader::keyframe`] holds (a fresh one when it is empty).
@@ -385,9 +380,10 @@ impl Reader {
             self.started.set(i, started);
             if started {
                 let prev = if float {
-                    let b = u64::from_le_bytes(state[pos..pos + 8].try_into().unwrap_or_default());
+                    let mut b = [0; 8];
+                    b.copy_from_slice(&state[pos..pos + 8]);
                     pos += 8;
-                    b
+                    u64::from_le_bytes(b)
                 } else {
                     unzigzag(varint::get(state, &mut pos)) as u64
                 };
@@ -617,6 +613,38 @@ impl Writer {
         self.state.len()
     }
 
+    /// Series `i`'s newest value, valid when the newest row of the newest block holds it: read from the state
+    /// without decoding the others' (a query of one series' latest point asks this).
+    pub fn newest_value(&self, i: usize) -> MetricValue {
+        let state = &*self.state;
+        let mut pos = 0;
+        let n = varint::get(state, &mut pos) as usize;
+        for j in 0..n.min(i + 1) {
+            let flags = state[pos];
+            pos += 1;
+            if flags & 1 == 0 {
+                continue;
+            }
+            let float = flags & 2 != 0;
+            if j == i {
+                return if float {
+                    let mut b = [0; 8];
+                    b.copy_from_slice(&state[pos..pos + 8]);
+                    MetricValue::Float(f64::from_le_bytes(b))
+                } else {
+                    MetricValue::Int(unzigzag(varint::get(state, &mut pos)))
+                };
+            }
+            if float {
+                pos += 8;
+            } else {
+                varint::skip(state, &mut pos);
+            }
+            varint::skip(state, &mut pos);
+        }
+        MetricValue::Int(0)
+    }
+
     /// The newest values, decoded once for all the set's series.
     pub fn newest(&self) -> Newest {
         let mut r = Reader::default();
@@ -691,10 +719,11 @@ impl Writer {
                 block.last_row = rows.len() as u32;
                 block.last_slot = (seq - block.start) as u8;
                 rows.extend_from_slice(out);
-                // The state back, in place while it fits (a resumed keyframe ignores the bytes after its series).
-                // Its length changes with its values' bit lengths, by a byte now and then: reallocated at each
-                // change, a set's state was freed and allocated anew most rounds. Room to 16 bytes more is what the
-                // allocator's size classes round a small allocation up to anyway.
+                // The state back, in place while it fits ([`Reader::resume_state`] reads its series, not the bytes
+                // after them). Its length changes with its values' lengths, by a byte now and then: reallocated at
+                // each change, a set's state was freed and allocated anew most rounds. It is given room to the next
+                // 16 bytes (what the allocator's size classes round a small allocation up to anyway) and reallocated
+                // when it outgrows that or needs 32 bytes less.
                 out.clear();
                 coder.state_into(out);
                 let len = out.len();
@@ -925,6 +954,7 @@ mod tests {
             assert_eq!(last.in_last_row(i), want.is_some(), "series {i}");
             if let Some(v) = want {
                 assert!(same(&Some(last_values.value(i)), &Some(v)), "series {i}");
+                assert!(same(&Some(w.newest_value(i)), &Some(v)), "series {i} alone");
             }
         }
     }

@@ -323,7 +323,7 @@ impl Inner {
         stored.create_time = set.create_time;
         // A batch stored again keeps its row's interval (see `Writer::append`).
         let interval = if seq > stored.last_seq && stored.scraped > 0 {
-            u64::try_from(set.scrape_time - stored.scraped).unwrap_or(0)
+            set.scrape_time.checked_sub(stored.scraped).and_then(|d| u64::try_from(d).ok()).unwrap_or(0)
         } else {
             0
         };
@@ -704,7 +704,7 @@ impl Store {
         let block = set.chain.blocks().last()?;
         if block.last() >= inner.first_seq && block.in_last_row(i) {
             let timestamp = inner.time_of(block.last())?;
-            return Some(Point { timestamp, value: set.writer.newest().value(i) });
+            return Some(Point { timestamp, value: set.writer.newest_value(i) });
         }
         let mut last = None;
         set.points_of(i, inner.first_seq, |seq, value| last = Some((seq, value)));
