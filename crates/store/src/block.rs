@@ -115,10 +115,10 @@ struct Codec {
 ///
 /// Kept compact ([`Reader::state_into`]) and resumed for each row: decoded, a series' state is 16 bytes (its
 /// previous value and delta) and two bitmaps per set; compact, a constant costs a byte of flags, its value's bytes
-/// and one for its delta. On the simulator's sets that was about 18 of the store's 85 bytes per series decoded, 5 compact.
-/// Resuming and writing it back for each row costs the ingest about a tenth: the store benchmark's went from 362
-/// to 387-437 ns per value with this and the rates' coding (441 with the state coded bit by bit, as a keyframe
-/// is, for 1.6 bytes per series less).
+/// and one for its delta. On the simulator's sets that was about 18 of the store's 85 bytes per series decoded, 5
+/// compact. Resuming and writing it back for each row costs the ingest about a tenth: the store benchmark's went
+/// from 362 to 387-441 ns per value with this and the rates' coding (441 with the state coded bit by bit, as a
+/// keyframe is, for 1.6 bytes per series less).
 #[derive(Debug, Default)]
 pub struct Writer {
     state: Box<[u8]>,
