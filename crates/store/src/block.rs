@@ -367,28 +367,14 @@ impl Reader {
         self.codecs.clear();
         self.floats.0.clear();
         self.started.0.clear();
-        let mut pos = 0;
-        let n = varint::get(state, &mut pos) as usize;
+        let (n, entries) = state_entries(state);
         self.codecs.resize(n, Codec::default());
         self.floats.0.resize(n.div_ceil(64), 0);
         self.started.0.resize(n.div_ceil(64), 0);
-        for i in 0..n {
-            let flags = state[pos];
-            pos += 1;
-            let (started, float) = (flags & 1 != 0, flags & 2 != 0);
+        for (i, (started, float, codec)) in entries.enumerate() {
             self.floats.set(i, float);
             self.started.set(i, started);
-            if started {
-                let prev = if float {
-                    let mut b = [0; 8];
-                    b.copy_from_slice(&state[pos..pos + 8]);
-                    pos += 8;
-                    u64::from_le_bytes(b)
-                } else {
-                    unzigzag(varint::get(state, &mut pos)) as u64
-                };
-                self.codecs[i] = Codec { prev, prev_delta: unzigzag(varint::get(state, &mut pos)) };
-            }
+            self.codecs[i] = codec;
         }
     }
 
@@ -397,6 +383,31 @@ impl Reader {
         let prev = self.codecs.get(i).map_or(0, |c| c.prev);
         if self.floats.get(i) { MetricValue::Float(f64::from_bits(prev)) } else { MetricValue::Int(prev as i64) }
     }
+}
+
+/// The series count of a state [`Reader::state_into`] wrote, and its entries in order: (started, float, codec),
+/// the codec the default for a series not started.
+fn state_entries(state: &[u8]) -> (usize, impl Iterator<Item = (bool, bool, Codec)> + '_) {
+    let mut pos = 0;
+    let n = varint::get(state, &mut pos) as usize;
+    let entries = (0..n).map(move |_| {
+        let flags = state[pos];
+        pos += 1;
+        let (started, float) = (flags & 1 != 0, flags & 2 != 0);
+        if !started {
+            return (false, float, Codec::default());
+        }
+        let prev = if float {
+            let mut b = [0; 8];
+            b.copy_from_slice(&state[pos..pos + 8]);
+            pos += 8;
+            u64::from_le_bytes(b)
+        } else {
+            unzigzag(varint::get(state, &mut pos)) as u64
+        };
+        (true, float, Codec { prev, prev_delta: unzigzag(varint::get(state, &mut pos)) })
+    });
+    (n, entries)
 }
 
 impl Block {
@@ -616,33 +627,11 @@ impl Writer {
     /// Series `i`'s newest value, valid when the newest row of the newest block holds it: read from the state
     /// without decoding the others' (a query of one series' latest point asks this).
     pub fn newest_value(&self, i: usize) -> MetricValue {
-        let state = &*self.state;
-        let mut pos = 0;
-        let n = varint::get(state, &mut pos) as usize;
-        for j in 0..n.min(i + 1) {
-            let flags = state[pos];
-            pos += 1;
-            if flags & 1 == 0 {
-                continue;
-            }
-            let float = flags & 2 != 0;
-            if j == i {
-                return if float {
-                    let mut b = [0; 8];
-                    b.copy_from_slice(&state[pos..pos + 8]);
-                    MetricValue::Float(f64::from_le_bytes(b))
-                } else {
-                    MetricValue::Int(unzigzag(varint::get(state, &mut pos)))
-                };
-            }
-            if float {
-                pos += 8;
-            } else {
-                varint::skip(state, &mut pos);
-            }
-            varint::skip(state, &mut pos);
+        match state_entries(&self.state).1.nth(i) {
+            Some((true, true, c)) => MetricValue::Float(f64::from_bits(c.prev)),
+            Some((true, false, c)) => MetricValue::Int(c.prev as i64),
+            _ => MetricValue::Int(0),
         }
-        MetricValue::Int(0)
     }
 
     /// The newest values, decoded once for all the set's series.
