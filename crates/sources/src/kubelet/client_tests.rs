@@ -197,8 +197,8 @@ async fn an_endless_header_block_is_a_bad_head() {
 }
 
 /// Issue 16, finding 4: bodies beyond their first MiB share one budget. Two kubelets stalling in the middle of a
-/// body, each after 3 MiB, hold the whole budget (3 MiB) and no more, while a healthy kubelet (a 57 kB Summary) is scraped as if
-/// nothing happened; when the stalled requests reach their deadline the budget is whole again.
+/// body, each after 3 MiB, hold the whole budget (3 MiB) and no more, while a healthy kubelet (a 57 kB Summary) is
+/// scraped as if nothing happened; when the stalled requests reach their deadline the budget is whole again.
 #[tokio::test]
 async fn big_bodies_share_one_budget_and_small_ones_do_not_wait() {
     let c = KubeletClient::new(ClientConfig {
@@ -361,9 +361,21 @@ async fn a_source_refuses_huge_and_endless_bodies_and_counts_them() {
     }
 }
 
-/// Serves the fixture for every request of every connection (or only the first, then closes it, with
-/// `close_after_one`); returns the URL and the number of connections accepted so far.
-async fn counting_kubelet_closing(close_after_one: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// How a test kubelet treats the requests of one connection.
+#[derive(Clone, Copy)]
+enum Conn {
+    /// Answers each until the client closes.
+    Keeps,
+    /// Answers the first, then closes the connection.
+    ClosesAfterOne,
+    /// Answers the first; reads the second and closes without answering (a close that crossed the request).
+    DropsTheSecond,
+    /// Answers each with this status line and headers, keeping the connection open whatever they say.
+    Head(&'static str),
+}
+
+/// Serves the fixture as `conn` says; returns the URL and the number of connections accepted so far.
+async fn counting_kubelet_with(conn: Conn) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -374,15 +386,21 @@ async fn counting_kubelet_closing(close_after_one: bool) -> (String, std::sync::
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut req = [0u8; 4096];
-                // One small GET per read; answer each until the client closes.
-                while sock.read(&mut req).await.is_ok_and(|n| n > 0) {
+                // One small GET per read.
+                for n in 0.. {
+                    if !sock.read(&mut req).await.is_ok_and(|n| n > 0)
+                        || (n == 1 && matches!(conn, Conn::DropsTheSecond))
+                    {
+                        return;
+                    }
+                    let status = if let Conn::Head(head) = conn { head } else { "HTTP/1.1 200 OK" };
                     let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        "{status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                         FIXTURE.len()
                     );
                     if sock.write_all(head.as_bytes()).await.is_err()
                         || sock.write_all(FIXTURE.as_bytes()).await.is_err()
-                        || close_after_one
+                        || matches!(conn, Conn::ClosesAfterOne)
                     {
                         return;
                     }
@@ -394,7 +412,7 @@ async fn counting_kubelet_closing(close_after_one: bool) -> (String, std::sync::
 }
 
 async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    counting_kubelet_closing(false).await
+    counting_kubelet_with(Conn::Keeps).await
 }
 
 /// A kubelet that restarted (or a proxy that drops idle connections) closed the connection kept from the last
@@ -402,7 +420,7 @@ async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::Atomic
 #[tokio::test]
 async fn a_kept_connection_closed_by_the_kubelet_is_replaced_not_an_error() {
     use std::sync::atomic::Ordering;
-    let (url, accepted) = counting_kubelet_closing(true).await;
+    let (url, accepted) = counting_kubelet_with(Conn::ClosesAfterOne).await;
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
     for round in 0..3 {
         c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
@@ -453,4 +471,53 @@ async fn connections_are_kept_between_scrapes_only_when_asked() {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), want, "keep_alive={keep_alive}");
     }
+}
+
+/// The kubelet closed the kept connection just as the next request reached it: the request is sent again on a
+/// new connection (as Go's client does for an idempotent GET), not counted as a failed scrape.
+#[tokio::test]
+async fn a_request_crossing_the_kubelets_close_is_sent_again_on_a_new_connection() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = counting_kubelet_with(Conn::DropsTheSecond).await;
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    for round in 0..3 {
+        c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    // Rounds 1 and 2 each found the kept connection closed under their request.
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+/// A response that does not allow keeping its connection (`Connection: close`, or HTTP/1.0 without keep-alive)
+/// leaves it unused after, even if the kubelet leaves it open.
+#[tokio::test]
+async fn a_connection_the_response_does_not_allow_is_not_reused() {
+    use std::sync::atomic::Ordering;
+    for (head, want) in [
+        ("HTTP/1.1 200 OK\r\nConnection: keep-alive, close", 3),
+        ("HTTP/1.0 200 OK", 3),
+        ("HTTP/1.1 200 OK\r\nConnection: keep-alive", 1),
+    ] {
+        let (url, accepted) = counting_kubelet_with(Conn::Head(head)).await;
+        let c = KubeletClient::new(ClientConfig::default()).unwrap();
+        for _ in 0..3 {
+            c.summary(&url).await.expect("scrape");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), want, "{head:?}");
+    }
+}
+
+/// A connection idle for longer than the idle timeout (90 s) is closed, not reused.
+#[tokio::test]
+async fn a_connection_idle_past_the_timeout_is_not_reused() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = counting_kubelet().await;
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    c.summary(&url).await.expect("scrape");
+    c.summary(&url).await.expect("scrape");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(91)).await;
+    tokio::time::resume();
+    c.summary(&url).await.expect("scrape");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }

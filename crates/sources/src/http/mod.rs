@@ -8,39 +8,38 @@
 //! The byte limit bounds one target; a [`BodyBudget`] bounds them together, so that a dozen kubelets each sending
 //! a body just under the limit cannot add up to hundreds of MB.
 //!
-//! Requests travel on a [`Transport`]: plain http through hyper's pooled client, https through reqwest (see there).
+//! Requests travel on a [`Transport`]: plain http on hyper's connections ([`plain`]), https through reqwest (see
+//! there).
+
+mod plain;
 
 use heapster_net::{describe_tls, error_chain, tls_failure};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Bytes hyper reads from a plain-http connection at a time, and about all it keeps for one between requests.
+/// Bytes hyper reads from a plain-http connection at a time.
 ///
 /// Left to itself (as under reqwest, which does not expose the setting) hyper grows a connection's read buffer to
-/// the size of the bodies it reads and keeps it while the connection idles: about 190 KB per kubelet between
-/// rounds, which is why plain-http connections used to be closed after every scrape. With 8 KiB (Go's net/http,
-/// which the original Heapster used, reads 4 KiB at a time) a 90 kB Summary takes a dozen reads, and an idle
-/// connection holds its read buffer and hyper's 8 KiB header buffer. At 1,000 nodes kept connections added 0.013
-/// MiB of RSS per node with this size, 0.046 with 16 KiB.
+/// the size of the bodies it reads: about 190 KB per kubelet in flight. With 8 KiB (Go's net/http, which the
+/// original Heapster used, reads 4 KiB at a time) a 90 kB Summary takes a dozen reads.
 pub const PLAIN_READ_BUFFER: usize = 8 << 10;
 
 /// What a source's requests travel on: one connection pool per source, shared by its clones.
 ///
-/// Plain-http targets (kubelets on their read-only port, cAdvisor hosts) go through hyper's pooled client directly,
-/// with a fixed read buffer ([`PLAIN_READ_BUFFER`]), so their connections can be kept between rounds at a small,
-/// fixed cost: connecting and closing was about 7 % of heapster's CPU at 1,000 nodes, more on the kubelets' side.
+/// Plain-http targets (kubelets on their read-only port, cAdvisor hosts) go through hyper's HTTP/1 connections
+/// directly ([`plain`]), whose sockets are kept between rounds at the cost of a socket: connecting and closing was
+/// about 7 % of heapster's CPU at 1,000 nodes, more on the kubelets' side.
 /// https targets go through reqwest, which carries the TLS settings. When an http proxy is configured in the
 /// environment (`http_proxy`, `HTTP_PROXY`, `all_proxy`, `ALL_PROXY`), plain http goes through reqwest too, which
 /// honours it (and `no_proxy`) as the original Heapster's Go client did.
 #[derive(Clone)]
 pub struct Transport {
     reqwest: reqwest::Client,
-    plain: Option<hyper_util::client::legacy::Client<HttpConnector, http_body_util::Empty<Bytes>>>,
+    plain: Option<plain::PlainClient>,
 }
 
 impl Transport {
@@ -50,24 +49,11 @@ impl Transport {
     pub fn new(reqwest: reqwest::Client, connect_timeout: Duration, keep_alive: bool) -> Self {
         let proxied =
             ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"].iter().any(|v| std::env::var_os(v).is_some());
-        let plain = (!proxied).then(|| {
-            let mut connector = HttpConnector::new();
-            connector.set_connect_timeout(Some(connect_timeout));
-            connector.set_nodelay(true);
-            let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
-            builder
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .http1_read_buf_exact_size(PLAIN_READ_BUFFER);
-            if !keep_alive {
-                builder.pool_max_idle_per_host(0);
-            }
-            builder.build(connector)
-        });
+        let plain = (!proxied).then(|| plain::PlainClient::new(connect_timeout, keep_alive));
         Transport { reqwest, plain }
     }
 
-    /// Whether plain-http requests go through hyper's client (no proxy in the environment).
+    /// Whether plain-http requests go through hyper's connections (no proxy in the environment).
     pub fn plain_direct(&self) -> bool {
         self.plain.is_some()
     }
@@ -264,14 +250,14 @@ pub(crate) async fn get(transport: &Transport, req: Get<'_>) -> Result<Body, Fet
 /// A response whose body is still to be read, from either client of a [`Transport`].
 enum Response {
     Reqwest(reqwest::Response),
-    Plain(hyper::Response<hyper::body::Incoming>),
+    Plain(plain::PlainResponse),
 }
 
 impl Response {
     fn status(&self) -> u16 {
         match self {
             Response::Reqwest(r) => r.status().as_u16(),
-            Response::Plain(r) => r.status().as_u16(),
+            Response::Plain(r) => r.head.status().as_u16(),
         }
     }
 
@@ -279,7 +265,7 @@ impl Response {
     fn content_length(&self) -> Option<u64> {
         match self {
             Response::Reqwest(r) => r.content_length(),
-            Response::Plain(r) => hyper::body::Body::size_hint(r.body()).exact(),
+            Response::Plain(r) => hyper::body::Body::size_hint(r.head.body()).exact(),
         }
     }
 
@@ -288,8 +274,11 @@ impl Response {
         match self {
             Response::Reqwest(r) => r.chunk().await.map_err(|e| e.to_string()),
             Response::Plain(r) => loop {
-                match r.body_mut().frame().await {
-                    None => return Ok(None),
+                match r.head.body_mut().frame().await {
+                    None => {
+                        r.ended().await;
+                        return Ok(None);
+                    }
                     Some(Err(e)) => return Err(error_chain(&e)),
                     // Trailers carry no body bytes.
                     Some(Ok(frame)) => match frame.into_data() {
@@ -305,20 +294,11 @@ impl Response {
 /// Sends the request head; the body is read by the caller.
 async fn send(transport: &Transport, req: &Get<'_>) -> Result<Response, FetchError> {
     if let (Some(plain), true) = (&transport.plain, req.url.starts_with("http://")) {
-        let uri: hyper::Uri = req.url.parse().map_err(|e| FetchError::Connect(format!("bad URL {}: {e}", req.url)))?;
-        let mut builder = hyper::Request::get(uri)
-            .header(hyper::header::ACCEPT, "application/json")
-            .header(hyper::header::USER_AGENT, heapster_net::USER_AGENT);
-        if let Some(t) = &req.bearer {
-            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        if req.close {
-            builder = builder.header(hyper::header::CONNECTION, "close");
-        }
-        let request = builder.body(http_body_util::Empty::new()).map_err(|e| FetchError::Connect(e.to_string()))?;
-        return plain.request(request).await.map(Response::Plain).map_err(|e| {
-            if bad_head(&e) { FetchError::BadHead(error_chain(&e)) } else { FetchError::Connect(error_chain(&e)) }
-        });
+        use hyper::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
+        let bearer = req.bearer.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![(ACCEPT, "application/json"), (USER_AGENT, heapster_net::USER_AGENT)];
+        headers.extend(bearer.as_deref().map(|b| (AUTHORIZATION, b)));
+        return plain.get(req.url, &headers, req.close).await.map(Response::Plain);
     }
     let mut builder = transport.reqwest.get(req.url).header("accept", "application/json");
     if let Some(t) = &req.bearer {
