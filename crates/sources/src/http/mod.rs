@@ -238,6 +238,11 @@ fn bad_head(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A request that got no response: the head did not parse, or no connection carried it.
+fn unanswered(e: &(dyn std::error::Error + 'static)) -> FetchError {
+    if bad_head(e) { FetchError::BadHead(error_chain(e)) } else { FetchError::Connect(error_chain(e)) }
+}
+
 /// The body of a successful GET, within the deadline and the byte limit.
 pub(crate) async fn get(transport: &Transport, req: Get<'_>) -> Result<Body, FetchError> {
     let timeout = req.timeout;
@@ -312,10 +317,8 @@ async fn send(transport: &Transport, req: &Get<'_>) -> Result<Response, FetchErr
             FetchError::Timeout(req.timeout)
         } else if let Some(tls) = tls_failure(&e) {
             FetchError::Tls(describe_tls(&tls, req.tls_options.0, req.tls_options.1))
-        } else if bad_head(&e) {
-            FetchError::BadHead(error_chain(&e))
         } else {
-            FetchError::Connect(error_chain(&e))
+            unanswered(&e)
         }
     })
 }

@@ -8,10 +8,10 @@
 //!
 //! What a pool must get right is kept: a socket is reused only after a whole response that allowed it (HTTP/1.1, no
 //! `Connection: close`, nothing read beyond it), not after 90 s idle, and not once the other side has closed it; a
-//! GET that fails on a reused socket before any answer (the kubelet closed it as the request left) is sent again
-//! on a new connection, as Go's client does.
+//! GET that fails on a reused socket (the kubelet closed it as the request left, which the check before reuse
+//! cannot see yet) is sent again on a new connection, as Go's client does for idempotent requests.
 
-use super::{FetchError, PLAIN_READ_BUFFER, bad_head};
+use super::{FetchError, PLAIN_READ_BUFFER, unanswered};
 use heapster_net::error_chain;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -48,7 +48,8 @@ pub(super) struct PlainResponse {
     pub head: hyper::Response<Incoming>,
     /// Told when the whole body has been read, if the connection may be reused; dropped otherwise.
     reuse: Option<oneshot::Sender<()>>,
-    /// Kept until the body has ended: hyper's connection finishes when its sender is gone and no response is due.
+    /// Dropped when the body has ended: hyper's connection task finishes once its sender is gone and no response is
+    /// due, and gives the socket back.
     sender: Option<hyper::client::conn::http1::SendRequest<Empty>>,
     /// The task driving the connection, which puts its socket back in the pool when it finishes.
     conn: Option<tokio::task::JoinHandle<()>>,
@@ -87,9 +88,11 @@ impl PlainClient {
             return Err(FetchError::Connect(format!("bad URL {url}: no host")));
         };
         let target = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        // As the URL writes it (no `:80` added), as Go's client and hyper's pooled one send it.
+        let authority = uri.authority().map_or(host, |a| a.as_str());
         let keep = self.keep_alive && !close;
         let request = || {
-            let mut request = hyper::Request::get(path.as_str()).header(hyper::header::HOST, &target);
+            let mut request = hyper::Request::get(path.as_str()).header(hyper::header::HOST, authority);
             for (name, value) in headers {
                 request = request.header(name, *value);
             }
@@ -99,7 +102,7 @@ impl PlainClient {
             request.body(Empty::new()).map_err(|e| FetchError::Connect(e.to_string()))
         };
         if let Some(socket) = keep.then(|| self.take(&target)).flatten() {
-            // Sent again on a new connection below if the reused one fails before any answer.
+            // Sent again on a new connection below if the reused one fails.
             if let Ok(r) = self.exchange(socket, &target, request()?, keep).await {
                 return Ok(r);
             }
@@ -148,9 +151,7 @@ impl PlainClient {
                 put(&idle, target, parts.io.into_inner());
             }
         });
-        let head = sender.send_request(request).await.map_err(|e| {
-            if bad_head(&e) { FetchError::BadHead(error_chain(&e)) } else { FetchError::Connect(error_chain(&e)) }
-        })?;
+        let head = sender.send_request(request).await.map_err(|e| unanswered(&e))?;
         let reusable = keep && head.version() == hyper::Version::HTTP_11 && !says_close(head.headers());
         Ok(PlainResponse { head, reuse: reusable.then_some(reuse), sender: Some(sender), conn: Some(conn) })
     }
@@ -183,7 +184,9 @@ fn put(idle: &Mutex<Idle>, target: Box<str>, socket: TcpStream) {
     idle.by_target.entry(target).or_default().push((socket, now));
 }
 
-/// Whether an idle socket is still open: the other side has neither closed it nor sent anything unasked.
+/// Whether an idle socket is still open: the other side has neither closed it nor sent anything unasked. Reads
+/// nothing from the kernel until the reactor has seen the socket readable (a close that has just arrived may not
+/// show yet: the retry in [`PlainClient::get`] covers that).
 fn open(socket: &TcpStream) -> bool {
     matches!(socket.try_read(&mut [0; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

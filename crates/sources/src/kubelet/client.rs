@@ -48,8 +48,8 @@ pub struct ClientConfig {
     /// Trust for https kubelets; plain http ignores it.
     pub tls: KubeletTls,
     /// Keep each kubelet's connection open between rounds: a connection made and closed per scrape costs both
-    /// sides, and over https a TLS handshake more. An idle plain-http connection holds a fixed read buffer
-    /// ([`crate::http::PLAIN_READ_BUFFER`]); over https (reqwest) hyper's buffer, grown to the size of a Summary.
+    /// sides, and over https a TLS handshake more. An idle plain-http connection is only its socket
+    /// ([`crate::http::Transport`]); over https (reqwest) it holds hyper's buffer, grown to the size of a Summary.
     pub keep_alive: bool,
     /// How many kubelets may keep their connection (a descriptor each, for good); the rest reconnect each round.
     /// See [`kept_connection_budget`].

@@ -372,25 +372,47 @@ enum Conn {
     DropsTheSecond,
     /// Answers each with this status line and headers, keeping the connection open whatever they say.
     Head(&'static str),
+    /// Answers each, and a moment later sends a few bytes more (after the client has kept the connection).
+    Trails,
 }
 
-/// Serves the fixture as `conn` says; returns the URL and the number of connections accepted so far.
-async fn counting_kubelet_with(conn: Conn) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// Connections accepted and requests read by a test kubelet so far.
+#[derive(Default)]
+struct Counts {
+    accepted: std::sync::atomic::AtomicUsize,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl Counts {
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Serves the fixture as `conn` says; returns the URL and what it counts.
+async fn counting_kubelet_with(conn: Conn) -> (String, std::sync::Arc<Counts>) {
+    use std::sync::atomic::Ordering;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
+    let counts = std::sync::Arc::new(Counts::default());
+    let count = counts.clone();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
+            count.accepted.fetch_add(1, Ordering::SeqCst);
+            let count = count.clone();
             tokio::spawn(async move {
                 let mut req = [0u8; 4096];
                 // One small GET per read.
                 for n in 0.. {
-                    if !sock.read(&mut req).await.is_ok_and(|n| n > 0)
-                        || (n == 1 && matches!(conn, Conn::DropsTheSecond))
-                    {
+                    if !sock.read(&mut req).await.is_ok_and(|n| n > 0) {
+                        return;
+                    }
+                    count.requests.fetch_add(1, Ordering::SeqCst);
+                    if n == 1 && matches!(conn, Conn::DropsTheSecond) {
                         return;
                     }
                     let status = if let Conn::Head(head) = conn { head } else { "HTTP/1.1 200 OK" };
@@ -404,14 +426,18 @@ async fn counting_kubelet_with(conn: Conn) -> (String, std::sync::Arc<std::sync:
                     {
                         return;
                     }
+                    if matches!(conn, Conn::Trails) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let _ = sock.write_all(b"HTTP/1.1 2").await;
+                    }
                 }
             });
         }
     });
-    (format!("http://{addr}/stats/summary"), accepted)
+    (format!("http://{addr}/stats/summary"), counts)
 }
 
-async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn counting_kubelet() -> (String, std::sync::Arc<Counts>) {
     counting_kubelet_with(Conn::Keeps).await
 }
 
@@ -419,22 +445,20 @@ async fn counting_kubelet() -> (String, std::sync::Arc<std::sync::atomic::Atomic
 /// round, without saying so: the next scrape connects afresh instead of failing.
 #[tokio::test]
 async fn a_kept_connection_closed_by_the_kubelet_is_replaced_not_an_error() {
-    use std::sync::atomic::Ordering;
-    let (url, accepted) = counting_kubelet_with(Conn::ClosesAfterOne).await;
+    let (url, counts) = counting_kubelet_with(Conn::ClosesAfterOne).await;
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
     for round in 0..3 {
         c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
         // The close reaches the client between rounds, as it would between two scrapes 15 s apart.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(counts.accepted(), 3);
 }
 
 /// A body far larger than the fixed read buffer arrives whole through a kept connection, twice, on one connection.
 #[tokio::test]
 async fn bodies_larger_than_the_read_buffer_arrive_whole_on_a_kept_connection() {
-    use std::sync::atomic::Ordering;
-    let (url, accepted) = counting_kubelet().await;
+    let (url, counts) = counting_kubelet().await;
     assert!(FIXTURE.len() > 2 * crate::http::PLAIN_READ_BUFFER, "the fixture must span several reads");
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
     assert!(c.plain_direct(), "plain http goes through hyper's client unless a proxy is configured");
@@ -442,34 +466,32 @@ async fn bodies_larger_than_the_read_buffer_arrive_whole_on_a_kept_connection() 
     for _ in 0..2 {
         assert_eq!(c.summary(&url).await.unwrap().pods.len(), want);
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(counts.accepted(), 1);
 }
 
 /// A kubelet beyond the budget of kept connections: each scrape asks for `Connection: close` and connects afresh,
 /// while the client it was made from keeps its connection.
 #[tokio::test]
 async fn a_reconnecting_client_connects_for_each_scrape() {
-    use std::sync::atomic::Ordering;
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
     for (client, want) in [(c.reconnecting(), 3), (c.clone(), 1)] {
-        let (url, accepted) = counting_kubelet().await;
+        let (url, counts) = counting_kubelet().await;
         for _ in 0..3 {
             client.summary(&url).await.expect("scrape");
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), want, "keeps_connection={}", client.keeps_connection());
+        assert_eq!(counts.accepted(), want, "keeps_connection={}", client.keeps_connection());
     }
 }
 
 #[tokio::test]
 async fn connections_are_kept_between_scrapes_only_when_asked() {
-    use std::sync::atomic::Ordering;
     for (keep_alive, want) in [(true, 1), (false, 3)] {
-        let (url, accepted) = counting_kubelet().await;
+        let (url, counts) = counting_kubelet().await;
         let c = KubeletClient::new(ClientConfig { keep_alive, ..ClientConfig::default() }).unwrap();
         for _ in 0..3 {
             c.summary(&url).await.expect("scrape");
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), want, "keep_alive={keep_alive}");
+        assert_eq!(counts.accepted(), want, "keep_alive={keep_alive}");
     }
 }
 
@@ -477,47 +499,61 @@ async fn connections_are_kept_between_scrapes_only_when_asked() {
 /// new connection (as Go's client does for an idempotent GET), not counted as a failed scrape.
 #[tokio::test]
 async fn a_request_crossing_the_kubelets_close_is_sent_again_on_a_new_connection() {
-    use std::sync::atomic::Ordering;
-    let (url, accepted) = counting_kubelet_with(Conn::DropsTheSecond).await;
+    let (url, counts) = counting_kubelet_with(Conn::DropsTheSecond).await;
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    assert!(c.plain_direct(), "plain http goes through hyper's connections unless a proxy is configured");
     for round in 0..3 {
         c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
-    // Rounds 1 and 2 each found the kept connection closed under their request.
-    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    // Rounds 1 and 2 each tried the kept connection, which the kubelet closed under their request, then a new one.
+    assert_eq!((counts.accepted(), counts.requests()), (3, 5));
+}
+
+/// Bytes after a response's body (a kubelet out of step with its client) leave its connection unused after: the
+/// check before reuse finds them, so the next request is not sent on it.
+#[tokio::test]
+async fn a_connection_with_bytes_beyond_the_response_is_not_reused() {
+    let (url, counts) = counting_kubelet_with(Conn::Trails).await;
+    let c = KubeletClient::new(ClientConfig::default()).unwrap();
+    assert!(c.plain_direct());
+    for round in 0..3 {
+        c.summary(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // The trailing bytes reach the client between rounds, as they would between two scrapes 15 s apart.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((counts.accepted(), counts.requests()), (3, 3));
 }
 
 /// A response that does not allow keeping its connection (`Connection: close`, or HTTP/1.0 without keep-alive)
 /// leaves it unused after, even if the kubelet leaves it open.
 #[tokio::test]
 async fn a_connection_the_response_does_not_allow_is_not_reused() {
-    use std::sync::atomic::Ordering;
     for (head, want) in [
         ("HTTP/1.1 200 OK\r\nConnection: keep-alive, close", 3),
         ("HTTP/1.0 200 OK", 3),
         ("HTTP/1.1 200 OK\r\nConnection: keep-alive", 1),
     ] {
-        let (url, accepted) = counting_kubelet_with(Conn::Head(head)).await;
+        let (url, counts) = counting_kubelet_with(Conn::Head(head)).await;
         let c = KubeletClient::new(ClientConfig::default()).unwrap();
+        assert!(c.plain_direct());
         for _ in 0..3 {
             c.summary(&url).await.expect("scrape");
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), want, "{head:?}");
+        assert_eq!(counts.accepted(), want, "{head:?}");
     }
 }
 
 /// A connection idle for longer than the idle timeout (90 s) is closed, not reused.
 #[tokio::test]
 async fn a_connection_idle_past_the_timeout_is_not_reused() {
-    use std::sync::atomic::Ordering;
-    let (url, accepted) = counting_kubelet().await;
+    let (url, counts) = counting_kubelet().await;
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
     c.summary(&url).await.expect("scrape");
     c.summary(&url).await.expect("scrape");
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(counts.accepted(), 1);
     tokio::time::pause();
     tokio::time::advance(Duration::from_secs(91)).await;
     tokio::time::resume();
     c.summary(&url).await.expect("scrape");
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(counts.accepted(), 2);
 }
