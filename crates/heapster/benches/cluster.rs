@@ -14,7 +14,9 @@
 //! The bench raises its open-file limit to four per node (it may raise the hard limit only with CAP_SYS_RESOURCE);
 //! short of that, heapster gets a limit under which the connections it keeps fit beside the simulator's listeners,
 //! and the rest of the kubelets reconnect each round. `HEAPSTER_NOFILE` sets heapster's limit instead (2048: no
-//! kept connections).
+//! kept connections). When the simulator's kubelets (a listener and a connection each) do not fit in one process's
+//! limit at all, helper processes (this bench again, told by `CLUSTER_BENCH_KUBELETS`) serve the rest, each within a
+//! limit of its own, and heapster keeps what its own limit allows; the simulator's CPU is then theirs too.
 
 mod common;
 
@@ -22,8 +24,38 @@ use common::{
     REFERENCE_DECODE_US, calibrate, env, metric, metric_sum, metrics_page, raise_open_files, start_heapster_limited,
     target_dir, usage,
 };
+use heapster_sim::kubelet::Template;
 use heapster_sim::{SimConfig, Simulation};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+
+/// Set in a helper process: the kubelets it serves (`FIRST..END`), with [`HELPER_SIM`].
+const HELPER_KUBELETS: &str = "CLUSTER_BENCH_KUBELETS";
+/// The simulation a helper joins: `<kubelet port>,<epoch in ms>`.
+const HELPER_SIM: &str = "CLUSTER_BENCH_SIM";
+
+/// A helper process's whole work: serve `kubelets` of the simulation `sim` ([`HELPER_SIM`]) until the bench closes
+/// its standard input (or dies).
+async fn serve_kubelets(kubelets: &str, sim: &str) {
+    let range = |s: &str| -> Option<(usize, usize)> {
+        let (a, b) = s.split_once("..")?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let (first, end) = range(kubelets).expect("CLUSTER_BENCH_KUBELETS=FIRST..END");
+    let (port, epoch) = sim.split_once(',').expect("CLUSTER_BENCH_SIM=PORT,EPOCH_MS");
+    let epoch = chrono::DateTime::from_timestamp_millis(epoch.parse().expect("epoch ms")).expect("epoch");
+    raise_open_files(2 * (end - first) as u64 + 1024);
+    let config = SimConfig {
+        nodes: env("NODES", 1000) as usize,
+        pods_per_node: env("PODS", 30) as usize,
+        kubelet_port: port.parse().expect("kubelet port"),
+        kubelets: Some(first..end),
+        ..Default::default()
+    };
+    let _sim = Simulation::start_with(config, Template::builtin(), epoch).await.expect("helper simulator");
+    println!("ready");
+    let _ = tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await;
+}
 
 /// Cumulative counts of `heapster_round_duration_seconds`' buckets: (upper bound, rounds at or under it).
 fn round_buckets(text: &str) -> Vec<(String, f64)> {
@@ -94,6 +126,9 @@ fn expected_sets(sim: &Simulation) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let (Ok(kubelets), Ok(sim)) = (std::env::var(HELPER_KUBELETS), std::env::var(HELPER_SIM)) {
+        return serve_kubelets(&kubelets, &sim).await;
+    }
     heapster_sources::ensure_crypto_provider();
     let nodes = env("NODES", 1000) as usize;
     let pods = env("PODS", 30) as usize;
@@ -111,31 +146,71 @@ async fn main() {
     // the kubelets beyond its budget reconnect each round, as they would in a cluster.
     let want = 4 * nodes as u64 + 8192;
     let have = raise_open_files(want);
+    // Kubelets one process can serve: a listener and a connection each, and room for the rest. Under a limit too
+    // small for a few thousand, helpers would not help: one process tries, and says to raise the limit.
+    let per_process = (have.saturating_sub(2048) / 2) as usize;
+    let local = if per_process < 4096 { nodes } else { nodes.min(per_process) };
     // Half of what the listeners leave goes to kept connections, the other half stays for the connections of the
-    // kubelets beyond the budget, the bench's own and the API server's.
+    // kubelets beyond the budget, the bench's own and the API server's. With helpers, every process serving
+    // kubelets has room for a connection to each of them, and heapster keeps what its own limit allows.
     let room = have.saturating_sub(nodes as u64) / 2;
-    let heapster_nofile = (have < want).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
+    let heapster_nofile =
+        (have < want && local == nodes).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
     // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
     let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
-    let sim = Simulation::start(SimConfig { nodes, pods_per_node: pods, ..Default::default() })
+    let epoch = chrono::Utc::now();
+    let config = SimConfig { nodes, pods_per_node: pods, kubelets: Some(0..local), ..Default::default() };
+    let sim = Simulation::start_with(config, Template::builtin(), epoch)
         .await
         .expect("simulator (raise ulimit -n: a listener and a connection per node)");
+    let mut helpers = Vec::new();
+    for first in (local..nodes).step_by(per_process) {
+        let end = (first + per_process).min(nodes);
+        let mut helper = tokio::process::Command::new(std::env::current_exe().expect("the bench's own path"))
+            .env(HELPER_KUBELETS, format!("{first}..{end}"))
+            .env(HELPER_SIM, format!("{},{}", sim.nodes[0].addr.port(), epoch.timestamp_millis()))
+            .env("NODES", nodes.to_string())
+            .env("PODS", pods.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("a helper simulator process");
+        let mut line = String::new();
+        let mut stdout = tokio::io::BufReader::new(helper.stdout.take().expect("piped"));
+        let _ = stdout.read_line(&mut line).await;
+        assert_eq!(line.trim(), "ready", "the helper simulator for kubelets {first}..{end} did not start");
+        // Whatever else it prints is read and dropped, so that it never writes into a closed pipe.
+        tokio::spawn(async move { tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await });
+        helpers.push(helper);
+    }
+    // The simulator's CPU: this process's and its helpers'.
+    let sim_cpu = || {
+        let helper_cpu: f64 = helpers.iter().filter_map(|h| h.id()).map(|pid| usage(pid).0).sum();
+        usage(std::process::id()).0 + helper_cpu
+    };
     let expected = expected_sets(&sim);
     let (mut child, port) = start_heapster_limited(&sim, resolution, window_rounds, &[], heapster_nofile);
     let pid = child.id();
-    let me = std::process::id();
     let metrics = || metrics_page(port);
     println!(
         "cluster bench: {nodes} nodes x {pods} pods, resolution {resolution}s, store window {window_rounds} rounds"
     );
     let kept = heapster_sources::kubelet::kept_connection_budget(heapster_nofile.unwrap_or(have)).min(nodes);
     println!("  kubelet connections kept by heapster: {kept} of {nodes} (the rest reconnect each round)");
+    if !helpers.is_empty() {
+        println!(
+            "  simulator: kubelets 0..{local} here, the other {} in {} helper processes",
+            nodes - local,
+            helpers.len()
+        );
+    }
     let fill_until = Instant::now() + Duration::from_secs(resolution * window_rounds + 2);
     while Instant::now() < fill_until {
         tokio::time::sleep(Duration::from_secs(resolution)).await;
     }
     let (cpu0, _, _) = usage(pid);
-    let (sim_cpu0, _, _) = usage(me);
+    let sim_cpu0 = sim_cpu();
     let load0 = load_average();
     let ticks0 = cpu_ticks();
     let text0 = metrics().await.unwrap_or_default();
@@ -151,7 +226,7 @@ async fn main() {
         }
     }
     let (cpu1, rss, peak) = usage(pid);
-    let (sim_cpu1, _, _) = usage(me);
+    let sim_cpu1 = sim_cpu();
     let load1 = load_average();
     let ticks1 = cpu_ticks();
     let steal = 100.0 * (ticks1.1 - ticks0.1) as f64 / (ticks1.0 - ticks0.0).max(1) as f64;
@@ -188,6 +263,10 @@ async fn main() {
         .collect();
     let _ = child.kill();
     let _ = child.wait();
+    let sim_processes = 1 + helpers.len();
+    let helpers_alive = helpers.iter_mut().all(|h| h.try_wait().is_ok_and(|exited| exited.is_none()));
+    assert!(helpers_alive, "a helper simulator process died during the run: the simulator's CPU is incomplete");
+    drop(helpers);
     // Again with heapster stopped: a machine whose speed changed during the run shows as two different figures.
     let calibration1 = calibrate();
     let calibration = (calibration0 + calibration1) / 2.0;
@@ -217,7 +296,11 @@ async fn main() {
     let by_stage: Vec<String> = stages.iter().map(|(stage, ms)| format!("{stage} {ms:.3}")).collect();
     println!("  heapster CPU by stage (CPU-ms per node per round): {}", by_stage.join(", "));
     println!(
-        "  simulator (this process) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round"
+        "  simulator ({}) CPU: {sim_mcpu:.1} mCPU in all, {sim_cpu_ms_per_node_round:.3} CPU-ms per node per round",
+        match sim_processes - 1 {
+            0 => "this process".to_owned(),
+            n => format!("this process and {n} helpers"),
+        }
     );
     println!("  load average: {load0:?} at the start, {load1:?} at the end; steal {steal:.1} % of the CPU time");
     println!(
@@ -257,6 +340,7 @@ async fn main() {
         "round_mean_s": round_mean,
         "simulator_cpu_ms_per_node_per_round": sim_cpu_ms_per_node_round,
         "simulator_mcpu": sim_mcpu,
+        "simulator_processes": sim_processes,
         "load_average_start": load0,
         "load_average_end": load1,
         "steal_percent": steal,

@@ -62,6 +62,10 @@ pub struct SimConfig {
     /// Every pod carries a label `build` with a value of its own (a build id, as CI pipelines stamp on pods), so
     /// that heapster's `labels` label has one value per pod: the high-cardinality label of a governor's tests.
     pub pod_build_ids: bool,
+    /// Serve only these nodes' kubelets (the API server still lists every node): the others are served by other
+    /// processes started with the same `kubelet_port` and epoch, so that a simulation larger than one process's
+    /// open-file limit (a listener and a connection per kubelet) can be spread over several. `None`: all.
+    pub kubelets: Option<std::ops::Range<usize>>,
 }
 
 impl Default for SimConfig {
@@ -79,6 +83,7 @@ impl Default for SimConfig {
             unlisted_pods: 0,
             event_bookmark_interval: Duration::from_secs(1),
             pod_build_ids: false,
+            kubelets: None,
         }
     }
 }
@@ -100,9 +105,11 @@ pub struct Simulation {
     pub api_https: bool,
     view: Arc<apiserver::ClusterView>,
     events: Arc<events::EventStore>,
-    /// Stops node `i`'s kubelet when set.
+    /// Stops node `i`'s kubelet when set (`i` counted from the first node served here, as in `node_states`).
     kubelet_stops: Vec<watch::Sender<bool>>,
     node_states: Vec<Arc<NodeState>>,
+    /// The first node whose kubelet this process serves ([`SimConfig::kubelets`]).
+    first_served: usize,
     /// Permissions, APIServices and clock skew that tests set ([`setup`]).
     setup: Arc<setup::Setup>,
 }
@@ -137,7 +144,7 @@ impl Simulation {
     /// Node `i`'s kubelet keeps accepting connections and reading requests, and never answers `/stats/summary`
     /// again.
     pub fn silence_kubelet(&self, i: usize) {
-        self.node_states[i].silent.store(true, Ordering::Relaxed);
+        self.node_states[self.served(i)].silent.store(true, Ordering::Relaxed);
     }
 
     /// The API server goes down (`true`: nodes, pods, namespaces and `/version` answer 503, open watches end
@@ -170,16 +177,17 @@ impl Simulation {
     /// heard of (renamed copies of its real ones, about 3 kB each), sent chunked without a `Content-Length`, as real
     /// kubelets send theirs. 20,000 make a 60 MB body.
     pub fn add_phantom_pods(&self, i: usize, phantom_pods: usize) {
-        self.node_states[i].phantom_pods.store(phantom_pods, Ordering::Relaxed);
+        self.node_states[self.served(i)].phantom_pods.store(phantom_pods, Ordering::Relaxed);
     }
 
     /// Node `i`'s kubelet stops: it no longer accepts connections and closes idle ones (a request in flight is
     /// still answered). The API server keeps listing the node as Ready, as it does for a while after a node dies.
     pub fn stop_kubelet(&self, i: usize) {
-        let _ = self.kubelet_stops[i].send(true);
+        let _ = self.kubelet_stops[self.served(i)].send(true);
     }
 
-    /// How many times each node's Summary was asked for in `[from_ms, to_ms)` (ms since the epoch), by node index.
+    /// How many times each node's Summary was asked for in `[from_ms, to_ms)` (ms since the epoch), by node index
+    /// (from the first node served here).
     pub fn scrapes_between(&self, from_ms: i64, to_ms: i64) -> Vec<usize> {
         let count = |s: &NodeState| {
             s.scrapes.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| (from_ms..to_ms).contains(*t)).count()
@@ -190,16 +198,31 @@ impl Simulation {
     /// How many connections node `i`'s Summaries were asked on so far (distinct client addresses): as many as
     /// scrapes when the client reconnects each time, one when it keeps its connection.
     pub fn connections_used(&self, i: usize) -> usize {
-        self.node_states[i].peers.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.node_states[self.served(i)].peers.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Node `i` vanishes: its kubelet stops and the API server deletes it and its pods (DELETED events on the node
     /// and pod watches within a second; lists leave them out).
     pub fn delete_node(&self, i: usize) {
-        self.stop_kubelet(i);
+        if self.serves(i) {
+            self.stop_kubelet(i);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         self.view.deleted.write().unwrap_or_else(|p| p.into_inner()).insert(i, now);
         self.view.changed();
+    }
+}
+
+impl Simulation {
+    /// Whether node `i`'s kubelet is served by this process.
+    fn serves(&self, i: usize) -> bool {
+        (self.first_served..self.first_served + self.node_states.len()).contains(&i)
+    }
+
+    /// Where node `i`'s kubelet is among those served here.
+    fn served(&self, i: usize) -> usize {
+        assert!(self.serves(i), "node {i}'s kubelet is not served by this process");
+        i - self.first_served
     }
 }
 
@@ -264,12 +287,14 @@ impl Simulation {
         let mut nodes = Vec::with_capacity(config.nodes);
         let mut kubelet_stops = Vec::with_capacity(config.nodes);
         let mut node_states = Vec::with_capacity(config.nodes);
+        let served = config.kubelets.clone().unwrap_or(0..config.nodes);
+        if config.kubelets.is_some() && (served.is_empty() || served.end > config.nodes) {
+            return Err(std::io::Error::other(format!("kubelets {served:?} are not among {} nodes", config.nodes)));
+        }
+        if port == 0 && served.start > 0 {
+            return Err(std::io::Error::other("kubelets served apart (SimConfig::kubelets) need a fixed kubelet_port"));
+        }
         for i in 0..config.nodes {
-            let listener = tokio::net::TcpListener::bind(SocketAddr::new(node_ip(i), port)).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("simulated node {i} on {}:{port}: {e}", node_ip(i)))
-            })?;
-            let addr = listener.local_addr()?;
-            port = addr.port();
             let spec = NodeSpec {
                 name: format!("sim-node-{i}"),
                 index: i,
@@ -277,6 +302,16 @@ impl Simulation {
                 epoch,
                 churn: config.churn,
             };
+            if !served.contains(&i) {
+                // Listed by the API server, served by another process.
+                nodes.push(SimNode { spec, addr: SocketAddr::new(node_ip(i), port) });
+                continue;
+            }
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(node_ip(i), port)).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("simulated node {i} on {}:{port}: {e}", node_ip(i)))
+            })?;
+            let addr = listener.local_addr()?;
+            port = addr.port();
             let state = Arc::new(NodeState {
                 spec: spec.clone(),
                 template: template.clone(),
@@ -332,6 +367,7 @@ impl Simulation {
             events,
             kubelet_stops,
             node_states,
+            first_served: served.start,
             setup,
         })
     }

@@ -74,6 +74,7 @@ async fn main() {
         unlisted_pods: 0,
         event_bookmark_interval: Duration::from_secs(a.event_bookmark_seconds.max(1)),
         pod_build_ids: a.pod_build_ids,
+        kubelets: None,
     };
     let sim = match Simulation::start(config).await {
         Ok(s) => s,

@@ -414,3 +414,30 @@ async fn an_idle_pod_watch_builds_no_pods_until_something_changes() {
     };
     assert_eq!(modified.metadata.labels.unwrap().get("tier").map(String::as_str), Some("web"));
 }
+
+/// A simulation spread over two processes (here two in one): each serves its share of the kubelets on the same
+/// port, and the API server of either lists every node at the address its kubelet answers on.
+#[tokio::test]
+async fn kubelets_can_be_served_apart_from_the_api_server() {
+    let epoch = Utc::now() - chrono::Duration::seconds(600);
+    let config =
+        |kubelets, kubelet_port| SimConfig { nodes: 4, pods_per_node: 5, kubelets, kubelet_port, ..Default::default() };
+    let here = Simulation::start_with(config(Some(0..2), 0), Template::builtin(), epoch).await.unwrap();
+    let port = here.nodes[0].addr.port();
+    let refused = Simulation::start_with(config(Some(2..4), 0), Template::builtin(), epoch).await.err();
+    assert!(refused.is_some_and(|e| e.to_string().contains("fixed kubelet_port")), "the port must be given");
+    let apart = Simulation::start_with(config(Some(2..4), port), Template::builtin(), epoch).await.unwrap();
+
+    let client = kube::Client::try_from(kube::Config::new(here.api_url().parse().unwrap())).unwrap();
+    let nodes = kube::Api::<k8s_openapi::api::core::v1::Node>::all(client).list(&Default::default()).await.unwrap();
+    assert_eq!(nodes.items.len(), 4, "the API server lists the nodes served elsewhere too");
+    let kubelet = KubeletClient::new(ClientConfig::default()).unwrap();
+    for (i, node) in here.nodes.iter().enumerate() {
+        assert_eq!(node.addr, SocketAddr::new(node_ip(i), port));
+        let summary = kubelet.summary(&format!("http://{}/stats/summary", node.addr)).await.unwrap();
+        assert_eq!(summary.node.node_name, format!("sim-node-{i}"), "answered by the process serving it");
+        assert_eq!(summary.pods.len(), 5);
+    }
+    assert_eq!(apart.connections_used(3), 1, "node 3 is served by the second simulation");
+    assert_eq!(here.connections_used(1), 1);
+}
