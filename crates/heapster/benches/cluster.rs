@@ -4,9 +4,9 @@
 //! `cargo bench -p heapster --bench cluster` with `NODES` (default 1000), `PODS` (30), `RESOLUTION_S` (15),
 //! `ROUNDS` (8) and `WINDOW_ROUNDS` (60: the store keeps this many rounds, as 15 minutes at 15 s does). The store
 //! is filled first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. heapster is the release binary, measured
-//! from /proc. The simulator runs in this process, on two threads, and its CPU is this process's (the bench's own
-//! work, a /metrics read per round, is small beside it): reported apart, since on one machine the two share the
-//! cores. The figures are printed and written as JSON to `BENCH_JSON` (default
+//! from /proc. The simulator runs in this process (and in helper processes beyond its open-file limit, see below),
+//! on two threads each, and its CPU is theirs (the bench's own work, a /metrics read per round, is small beside
+//! it): reported apart, since on one machine the two share the cores. The figures are printed and written as JSON to `BENCH_JSON` (default
 //! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared. Runs on machines of different speeds
 //! compare through the calibration: the decode of the simulator's Summary, timed before heapster starts and after it
 //! stops (`common::calibrate`), by which heapster's CPU is scaled to the reference machine's.
@@ -45,16 +45,16 @@ async fn serve_kubelets(kubelets: &str, sim: &str) {
     let (port, epoch) = sim.split_once(',').expect("CLUSTER_BENCH_SIM=PORT,EPOCH_MS");
     let epoch = chrono::DateTime::from_timestamp_millis(epoch.parse().expect("epoch ms")).expect("epoch");
     raise_open_files(2 * (end - first) as u64 + 1024);
-    let config = SimConfig {
-        nodes: env("NODES", 1000) as usize,
-        pods_per_node: env("PODS", 30) as usize,
-        kubelet_port: port.parse().expect("kubelet port"),
-        kubelets: Some(first..end),
-        ..Default::default()
-    };
+    let config = sim_config(env("NODES", 1000) as usize, env("PODS", 30) as usize, first..end);
+    let config = SimConfig { kubelet_port: port.parse().expect("kubelet port"), ..config };
     let _sim = Simulation::start_with(config, Template::builtin(), epoch).await.expect("helper simulator");
     println!("ready");
     let _ = tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await;
+}
+
+/// The simulation the bench and its helpers serve together, each the `kubelets` of its share.
+fn sim_config(nodes: usize, pods: usize, kubelets: std::ops::Range<usize>) -> SimConfig {
+    SimConfig { nodes, pods_per_node: pods, kubelets: Some(kubelets), ..Default::default() }
 }
 
 /// Cumulative counts of `heapster_round_duration_seconds`' buckets: (upper bound, rounds at or under it).
@@ -146,25 +146,26 @@ async fn main() {
     // the kubelets beyond its budget reconnect each round, as they would in a cluster.
     let want = 4 * nodes as u64 + 8192;
     let have = raise_open_files(want);
-    // Kubelets one process can serve: a listener and a connection each, and room for the rest. Under a limit too
-    // small for a few thousand, helpers would not help: one process tries, and says to raise the limit.
+    // Kubelets one process can serve: a listener and a connection each, and room for the rest. Under a limit that
+    // small (below 10,240) helpers are not started, since they would be many: one process serves every kubelet.
     let per_process = (have.saturating_sub(2048) / 2) as usize;
-    let local = if per_process < 4096 { nodes } else { nodes.min(per_process) };
-    // Half of what the listeners leave goes to kept connections, the other half stays for the connections of the
-    // kubelets beyond the budget, the bench's own and the API server's. With helpers, every process serving
-    // kubelets has room for a connection to each of them, and heapster keeps what its own limit allows.
+    let one_process = per_process < 4096 && nodes > per_process;
+    let local = if one_process { nodes } else { nodes.min(per_process) };
+    // Every process serving kubelets has room for a connection to each of them, and heapster keeps what its own
+    // limit allows; but one process short of room gives half of what its listeners leave to kept connections and
+    // keeps the other half for the connections of the kubelets beyond the budget, the bench's own and the API
+    // server's.
     let room = have.saturating_sub(nodes as u64) / 2;
-    let heapster_nofile =
-        (have < want && local == nodes).then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
+    let heapster_nofile = one_process.then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
     // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
     let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
-    let epoch = chrono::Utc::now();
-    let config = SimConfig { nodes, pods_per_node: pods, kubelets: Some(0..local), ..Default::default() };
-    let sim = Simulation::start_with(config, Template::builtin(), epoch)
+    // In whole milliseconds, as the helpers are told it.
+    let epoch = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("now");
+    let sim = Simulation::start_with(sim_config(nodes, pods, 0..local), Template::builtin(), epoch)
         .await
         .expect("simulator (raise ulimit -n: a listener and a connection per node)");
     let mut helpers = Vec::new();
-    for first in (local..nodes).step_by(per_process) {
+    for first in (local..nodes).step_by(per_process.max(1)) {
         let end = (first + per_process).min(nodes);
         let mut helper = tokio::process::Command::new(std::env::current_exe().expect("the bench's own path"))
             .env(HELPER_KUBELETS, format!("{first}..{end}"))

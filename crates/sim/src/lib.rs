@@ -63,8 +63,9 @@ pub struct SimConfig {
     /// that heapster's `labels` label has one value per pod: the high-cardinality label of a governor's tests.
     pub pod_build_ids: bool,
     /// Serve only these nodes' kubelets (the API server still lists every node): the others are served by other
-    /// processes started with the same `kubelet_port` and epoch, so that a simulation larger than one process's
-    /// open-file limit (a listener and a connection per kubelet) can be spread over several. `None`: all.
+    /// processes started with the same configuration (`kubelet_port` set), template and epoch, so that a simulation
+    /// larger than one process's open-file limit (a listener and a connection per kubelet) can be spread over
+    /// several. The methods that act on one node's kubelet panic for a node served elsewhere. `None`: all.
     pub kubelets: Option<std::ops::Range<usize>>,
 }
 
@@ -186,8 +187,8 @@ impl Simulation {
         let _ = self.kubelet_stops[self.served(i)].send(true);
     }
 
-    /// How many times each node's Summary was asked for in `[from_ms, to_ms)` (ms since the epoch), by node index
-    /// (from the first node served here).
+    /// How many times each node's Summary was asked for in `[from_ms, to_ms)` (ms since the epoch): element `k`
+    /// is node `first + k`, where `first` is the first node served here ([`SimConfig::kubelets`]).
     pub fn scrapes_between(&self, from_ms: i64, to_ms: i64) -> Vec<usize> {
         let count = |s: &NodeState| {
             s.scrapes.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| (from_ms..to_ms).contains(*t)).count()
@@ -202,8 +203,10 @@ impl Simulation {
     }
 
     /// Node `i` vanishes: its kubelet stops and the API server deletes it and its pods (DELETED events on the node
-    /// and pod watches within a second; lists leave them out).
+    /// and pod watches within a second; lists leave them out). A node served by another process is deleted from the
+    /// API server only: that process stops its kubelet.
     pub fn delete_node(&self, i: usize) {
+        assert!(i < self.nodes.len(), "no node {i}");
         if self.serves(i) {
             self.stop_kubelet(i);
         }

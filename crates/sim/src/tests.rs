@@ -440,4 +440,12 @@ async fn kubelets_can_be_served_apart_from_the_api_server() {
     }
     assert_eq!(apart.connections_used(3), 1, "node 3 is served by the second simulation");
     assert_eq!(here.connections_used(1), 1);
+    assert_eq!(apart.scrapes_between(0, i64::MAX), [1, 1], "nodes 2 and 3, counted from the first served");
+    // Deleted from the API server here; its kubelet, served apart, still answers until that process stops it.
+    here.delete_node(3);
+    assert!(kubelet.summary(&format!("http://{}/stats/summary", here.nodes[3].addr)).await.is_ok());
+    for (bad, kubelets) in [("beyond the nodes", 3..5), ("empty", 2..2)] {
+        let e = Simulation::start_with(config(Some(kubelets), port), Template::builtin(), epoch).await.err();
+        assert!(e.is_some_and(|e| e.to_string().contains("are not among 4 nodes")), "{bad}");
+    }
 }

@@ -35,7 +35,7 @@ impl CadvisorClient {
         crate::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(crate::http::IDLE_TIMEOUT)
             .build()
             .map_err(|e| format!("cadvisor client: {e}"))?;
         let http = Transport::new(http, config.timeout, config.keep_alive);

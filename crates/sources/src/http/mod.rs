@@ -28,6 +28,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// original Heapster used, reads 4 KiB at a time) a 90 kB Summary takes a dozen reads.
 pub const PLAIN_READ_BUFFER: usize = 8 << 10;
 
+/// How long a kept connection may idle before it is closed rather than reused (Go's client: 90 s).
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// What a source's requests travel on: one connection pool per source, shared by its clones.
 ///
 /// Plain-http targets (kubelets on their read-only port, cAdvisor hosts) go through hyper's HTTP/1 connections

@@ -11,7 +11,7 @@
 //! GET that fails on a reused socket (the kubelet closed it as the request left, which the check before reuse
 //! cannot see yet) is sent again on a new connection, as Go's client does for idempotent requests.
 
-use super::{FetchError, PLAIN_READ_BUFFER, unanswered};
+use super::{FetchError, IDLE_TIMEOUT, PLAIN_READ_BUFFER, unanswered};
 use heapster_net::error_chain;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -21,10 +21,6 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-
-/// How long a socket may idle before it is closed rather than reused (hyper's pool and Go's client: 90 s).
-/// Measured on tokio's clock, which tests can move.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Empty = http_body_util::Empty<Bytes>;
 
@@ -88,11 +84,14 @@ impl PlainClient {
             return Err(FetchError::Connect(format!("bad URL {url}: no host")));
         };
         let target = format!("{host}:{}", uri.port_u16().unwrap_or(80));
-        // As the URL writes it (no `:80` added), as Go's client and hyper's pooled one send it.
-        let authority = uri.authority().map_or(host, |a| a.as_str());
+        // The port only if the URL gives one, as Go's client and hyper's pooled one send it; never user info.
+        let authority = match uri.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
         let keep = self.keep_alive && !close;
         let request = || {
-            let mut request = hyper::Request::get(path.as_str()).header(hyper::header::HOST, authority);
+            let mut request = hyper::Request::get(path.as_str()).header(hyper::header::HOST, &authority);
             for (name, value) in headers {
                 request = request.header(name, *value);
             }
@@ -161,6 +160,7 @@ impl PlainClient {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let sockets = idle.by_target.get_mut(target)?;
         while let Some((socket, since)) = sockets.pop() {
+            // tokio's clock, which tests can move.
             if since.elapsed() < IDLE_TIMEOUT && open(&socket) {
                 return Some(socket);
             }

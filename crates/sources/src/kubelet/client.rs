@@ -135,7 +135,7 @@ impl KubeletClient {
     pub fn new(config: ClientConfig) -> Result<Self, String> {
         crate::ensure_crypto_provider();
         let mut builder =
-            reqwest::Client::builder().connect_timeout(config.timeout).pool_idle_timeout(Duration::from_secs(90));
+            reqwest::Client::builder().connect_timeout(config.timeout).pool_idle_timeout(crate::http::IDLE_TIMEOUT);
         if !config.keep_alive {
             builder = builder.pool_max_idle_per_host(0);
         }
@@ -240,7 +240,7 @@ impl KubeletClient {
         self.config.max_kept
     }
 
-    /// Whether plain-http kubelets are asked through hyper's client directly (no proxy configured).
+    /// Whether plain-http kubelets are asked on hyper's connections directly (no proxy configured).
     pub fn plain_direct(&self) -> bool {
         self.http.plain_direct()
     }

@@ -461,7 +461,7 @@ async fn bodies_larger_than_the_read_buffer_arrive_whole_on_a_kept_connection() 
     let (url, counts) = counting_kubelet().await;
     assert!(FIXTURE.len() > 2 * crate::http::PLAIN_READ_BUFFER, "the fixture must span several reads");
     let c = KubeletClient::new(ClientConfig::default()).unwrap();
-    assert!(c.plain_direct(), "plain http goes through hyper's client unless a proxy is configured");
+    assert!(c.plain_direct(), "plain http goes through hyper's connections unless a proxy is configured");
     let want = crate::kubelet::decode(FIXTURE.as_bytes()).unwrap().pods.len();
     for _ in 0..2 {
         assert_eq!(c.summary(&url).await.unwrap().pods.len(), want);
