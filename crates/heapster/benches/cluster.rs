@@ -1,15 +1,15 @@
 //! heapster against a simulated cluster: CPU and memory per node, scrape completeness, round time, and what the
 //! simulator itself costs.
 //!
-//! `cargo bench -p heapster --bench cluster` with `NODES` (default 1000), `PODS` (30), `RESOLUTION_S` (15),
-//! `ROUNDS` (8) and `WINDOW_ROUNDS` (60: the store keeps this many rounds, as 15 minutes at 15 s does). The store
-//! is filled first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. heapster is the release binary, measured
-//! from /proc. The simulator runs in this process (and in helper processes beyond its open-file limit, see below),
-//! on two threads each, and its CPU is theirs (the bench's own work, a /metrics read per round, is small beside
-//! it): reported apart, since on one machine the two share the cores. The figures are printed and written as JSON to `BENCH_JSON` (default
-//! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared. Runs on machines of different speeds
-//! compare through the calibration: the decode of the simulator's Summary, timed before heapster starts and after it
-//! stops (`common::calibrate`), by which heapster's CPU is scaled to the reference machine's.
+//! `cargo bench -p heapster --bench cluster` with `NODES` (default 1000), `PODS` (30), `RESOLUTION_S` (15), `ROUNDS`
+//! (8) and `WINDOW_ROUNDS` (60: the store keeps this many rounds, as 15 minutes at 15 s does). The store is filled
+//! first (WINDOW_ROUNDS rounds), then ROUNDS more are measured. heapster is the release binary, measured from /proc.
+//! The simulator runs in this process (and in helper processes beyond its open-file limit, see below), on two threads
+//! each, and its CPU is theirs (the bench's own work, a /metrics read per round, is small beside it): reported apart,
+//! since on one machine the two share the cores. The figures are printed and written as JSON to `BENCH_JSON` (default
+//! `<target>/bench/cluster-<nodes>.json`), so that runs can be compared. Runs on machines of different speeds compare
+//! through the calibration: the decode of the simulator's Summary, timed before heapster starts and after it stops
+//! (`common::calibrate`), by which heapster's CPU is scaled to the reference machine's.
 //!
 //! The bench raises its open-file limit to four per node (it may raise the hard limit only with CAP_SYS_RESOURCE);
 //! short of that, heapster gets a limit under which the connections it keeps fit beside the simulator's listeners,
