@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod metric_map;
 pub mod options;
 pub mod quantity;
+pub mod shared;
 pub mod time;
 pub mod uri;
 pub mod varint;

@@ -31,6 +31,7 @@ mod packed;
 use block::{Chain, Writer};
 use foldhash::HashMap;
 use heapster_model::batch::MetricName;
+use heapster_model::shared::Shared;
 use heapster_model::{DataBatch, LabelValue, LabeledMetric, Labels, MetricSet, MetricSetType, MetricValue, Timestamp};
 use indexmap::IndexSet;
 use packed::PackedLabels;
@@ -106,11 +107,16 @@ struct Inner {
     /// Catalog names stay `&'static str`: the set's name is then the same pointer, equal without a compare.
     names: Interner<MetricName>,
     label_sets: Interner<Labels>,
-    /// Every set's series list and value order, each kept once (see [`Shared`]).
-    series_lists: Shared<(u32, u32)>,
+    /// Every set's series list and value order, each kept once.
+    ///
+    /// Every container set of a cluster has the same series (the same metric names, and the same interned label
+    /// sets for its filesystems) in the same order, and so has every pod set: a list of its own was about 12 of the
+    /// store's 132 bytes per series at 5,000 nodes. Shared, a set holds a pointer; a set whose series change gets
+    /// the shared list of its new series, made once. Lists no set holds any more are dropped at the sweep.
+    series_lists: Shared<[(u32, u32)]>,
     /// The labels each pod's (or node's) sets share, kept once for them all ([`PackedLabels`]).
-    label_parts: Shared<u8>,
-    orders: Shared<u32>,
+    label_parts: Shared<[u8]>,
+    orders: Shared<[u32]>,
     out_of_order: u64,
     /// The newest batch stored whole ([`Store::ingest`]); parts of a newer one may be in ([`Store::ingest_part`]).
     complete: Option<u64>,
@@ -166,43 +172,6 @@ impl<T: std::hash::Hash + Eq> Interner<T> {
     /// Heap bytes: each value's own heap (`heap`), its slot (the value, its hash) and its index in the table.
     fn bytes(&self, heap: impl Fn(&T) -> usize) -> usize {
         self.0.iter().map(|v| heap(v) + std::mem::size_of::<T>() + 16).sum()
-    }
-}
-
-/// Slices that many sets hold alike, each kept once and shared.
-///
-/// Every container set of a cluster has the same series (the same metric names, and the same interned label sets
-/// for its filesystems) in the same order, and so has every pod set: a list of its own was about 12 of the store's
-/// 132 bytes per series at 5,000 nodes. Shared, a set holds a pointer; a set whose series change gets the shared list
-/// of its new series, made once. Lists no set holds any more are dropped at the sweep.
-struct Shared<T>(std::collections::HashSet<Arc<[T]>, foldhash::fast::RandomState>);
-
-impl<T> Default for Shared<T> {
-    fn default() -> Self {
-        Shared(Default::default())
-    }
-}
-
-impl<T: std::hash::Hash + Eq + Copy> Shared<T> {
-    /// The shared slice equal to `v`.
-    fn get(&mut self, v: &[T]) -> Arc<[T]> {
-        if let Some(shared) = self.0.get(v) {
-            return shared.clone();
-        }
-        let shared: Arc<[T]> = Arc::from(v);
-        self.0.insert(shared.clone());
-        shared
-    }
-
-    /// Drops the slices only this table holds.
-    fn sweep(&mut self) {
-        self.0.retain(|v| Arc::strong_count(v) > 1);
-    }
-
-    /// Heap bytes: each slice, its two reference counts, and its slot in the table.
-    fn bytes(&self) -> usize {
-        self.0.capacity() * (std::mem::size_of::<Arc<[T]>>() + 1)
-            + self.0.iter().map(|v| 16 + std::mem::size_of_val::<[T]>(v)).sum::<usize>()
     }
 }
 

@@ -375,5 +375,5 @@ fn sets_with_the_same_series_share_one_list_and_part_when_one_changes() {
     }
     let inner = st.inner.read().unwrap();
     assert!(inner.sets.is_empty());
-    assert_eq!((inner.series_lists.0.len(), inner.orders.0.len()), (0, 0));
+    assert_eq!((inner.series_lists.len(), inner.orders.len()), (0, 0));
 }
