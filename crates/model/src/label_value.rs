@@ -106,6 +106,12 @@ impl From<String> for LabelValue {
     }
 }
 
+impl From<Arc<str>> for LabelValue {
+    fn from(s: Arc<str>) -> Self {
+        LabelValue(s)
+    }
+}
+
 impl From<Cow<'_, str>> for LabelValue {
     fn from(s: Cow<'_, str>) -> Self {
         LabelValue(Arc::from(s))

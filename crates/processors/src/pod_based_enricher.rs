@@ -51,8 +51,15 @@ const RESOURCE_METRICS: [&str; 6] = [
 
 /// A container's requests and limits in [`RESOURCE_METRICS`] order; unset ones are 0.
 fn resources(c: &ContainerMeta) -> [i64; 6] {
-    [c.cpu_limit_millis, c.cpu_request_millis, c.ephemeral_limit, c.ephemeral_request, c.memory_limit, c.memory_request]
-        .map(|v| v.unwrap_or(0))
+    [
+        c.cpu_limit_millis(),
+        c.cpu_request_millis(),
+        c.ephemeral_limit(),
+        c.ephemeral_request(),
+        c.memory_limit(),
+        c.memory_request(),
+    ]
+    .map(|v| v.unwrap_or(0))
 }
 
 /// Labels a created pod or container set copies from its sibling.
@@ -63,14 +70,14 @@ pub struct PodBasedEnricher {
     metadata: Arc<dyn ClusterMetadata>,
     copier: LabelCopier,
     unenriched: Counter,
-    /// The `labels` value of each pod enriched last round, by the address of its metadata (held, so the address
-    /// is not reused): metadata is replaced, not changed, when a pod's labels change, so a pod whose metadata is
-    /// the same object has the same value, and joining its labels again each round was a tenth of this
-    /// processor's work.
+    /// The `labels` value of the pods enriched last round, by the address of their labels (held, so the address
+    /// is not reused): labels are replaced, not changed, and pods with the same labels (a workload's replicas)
+    /// share them, so pods whose labels are the same object have the same value. Joining them again for each pod
+    /// and round was a tenth of this processor's work.
     joined: JoinedCache,
 }
 
-type JoinedCache = foldhash::HashMap<usize, (Arc<PodMeta>, LabelValue)>;
+type JoinedCache = foldhash::HashMap<usize, (Arc<Labels>, LabelValue)>;
 
 impl PodBasedEnricher {
     /// Reads pods from `metadata`; `config` is the `--label_separator`, `--ignore_label`, `--store_label` flags.
@@ -128,7 +135,7 @@ impl PodBasedEnricher {
     fn enrich_pod(&self, set: &mut MetricSet, pod: &PodMeta, joined: &LabelValue, has_uid: bool) {
         self.enrich_common_joined(set, pod, joined, has_uid);
         let mut sums = [0i64; 6];
-        for c in &pod.containers {
+        for c in pod.containers.iter() {
             for (sum, v) in sums.iter_mut().zip(resources(c)) {
                 *sum = sum.saturating_add(v);
             }
@@ -168,7 +175,7 @@ impl PodBasedEnricher {
 /// `type`, namespace and pod name labels of a created set.
 fn identity_labels(kind: MetricSetType, pod: &PodMeta) -> Labels {
     Labels::from([
-        (labels::TYPE, kind.as_str().to_owned()),
+        (labels::TYPE, LabelValue::from(kind.as_str())),
         (labels::NAMESPACE_NAME, pod.namespace.clone()),
         (labels::POD_NAMESPACE, pod.namespace.clone()),
         (labels::POD_NAME, pod.name.clone()),
@@ -189,7 +196,7 @@ fn copy_placement(from: &Labels, to: &mut Labels, pod: &PodMeta) {
 fn set_container_meta(set: &mut MetricSet, c: &ContainerMeta) {
     // All at once: one merge into the set's sorted metrics rather than a search and a shift for each.
     let requests = RESOURCE_METRICS.into_iter().zip(resources(c).map(MetricValue::Int));
-    let restarts = c.restart_count.map(|n| ("restart_count", MetricValue::Int(n)));
+    let restarts = c.restart_count().map(|n| ("restart_count", MetricValue::Int(n)));
     set.metrics.insert_all(requests.chain(restarts));
     if !c.image.is_empty() && !set.labels.contains_key(labels::CONTAINER_BASE_IMAGE) {
         set.labels.insert(labels::CONTAINER_BASE_IMAGE, c.image.clone());
@@ -288,11 +295,11 @@ impl DataProcessor for PodBasedEnricher {
             // mirror pod's `kubernetes.io/config.mirror` annotation), not the mirror pod's, and take its UID here.
             let has_uid = set.labels.get(labels::POD_ID).is_some_and(|uid| *uid == pod.uid);
             let joined = current.joined.get_or_insert_with(|| {
-                let at = Arc::as_ptr(&pod) as usize;
+                let at = Arc::as_ptr(&pod.labels) as usize;
                 let (_, joined) = match this_round.entry(at) {
                     Entry::Occupied(e) => e.into_mut(),
                     Entry::Vacant(e) => e.insert(
-                        last_round.remove(&at).unwrap_or_else(|| (pod.clone(), self.copier.joined(&pod.labels))),
+                        last_round.remove(&at).unwrap_or_else(|| (pod.labels.clone(), self.copier.joined(&pod.labels))),
                     ),
                 };
                 joined.clone()

@@ -2,7 +2,8 @@
 //! heapster uses (names, UIDs, labels, node, requests and limits, restart counts, capacity), not whole objects.
 
 use heapster_model::metadata::{ClusterMetadata, ContainerMeta, NamespaceMeta, NodeMeta, PodMeta};
-use heapster_model::{Labels, quantity};
+use heapster_model::shared::Shared;
+use heapster_model::{LabelValue, Labels, quantity};
 use k8s_openapi::api::core::v1::NodeAddress;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -34,8 +35,12 @@ impl<K: Eq + Hash + Clone, V> Table<K, V> {
 }
 
 /// Follows `api` and keeps `table` equal to what it lists, converting each object with `convert`.
-fn follow<T, K, V>(api: Api<T>, table: Arc<Table<K, V>>, convert: fn(&T) -> Option<(K, V)>, what: &'static str)
-where
+fn follow<T, K, V>(
+    api: Api<T>,
+    table: Arc<Table<K, V>>,
+    mut convert: impl FnMut(&T) -> Option<(K, V)> + Send + 'static,
+    what: &'static str,
+) where
     T: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     T::DynamicType: Default,
     K: Eq + Hash + Clone + Send + Sync + 'static,
@@ -104,9 +109,31 @@ fn with_pod_key<R>(namespace: &str, name: &str, f: impl FnOnce(&str) -> R) -> R 
     })
 }
 
-fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
+/// What pods have alike, kept once for all of them (see [`PodMeta`]): replicas of a workload have the same labels
+/// and containers, and thousands of pods the same namespace, node, image and container names.
+#[derive(Default)]
+struct Alike {
+    strings: Shared<str>,
+    labels: Shared<Labels>,
+    containers: Shared<[ContainerMeta]>,
+}
+
+impl Alike {
+    fn string(&mut self, s: &str) -> LabelValue {
+        self.strings.get(s).into()
+    }
+
+    /// Drops what no pod holds any more, once a table has doubled since (pods replaced, re-listed or deleted).
+    fn sweep_if_grown(&mut self) {
+        self.strings.sweep_if_grown();
+        self.labels.sweep_if_grown();
+        self.containers.sweep_if_grown();
+    }
+}
+
+fn pod_meta(p: &Pod, alike: &mut Alike) -> Option<(String, PodMeta)> {
     let md = &p.metadata;
-    let (ns, name) = (md.namespace.clone()?, md.name.clone()?);
+    let (ns, name) = (md.namespace.as_deref()?, md.name.as_deref()?);
     let spec = p.spec.as_ref()?;
     let statuses = p.status.as_ref().and_then(|s| s.container_statuses.as_ref());
     let containers = spec
@@ -118,28 +145,32 @@ fn pod_meta(p: &Pod) -> Option<(String, PodMeta)> {
             let lim = |n: &str| resources(r, |r| r.limits.as_ref(), n);
             let restarts =
                 statuses.and_then(|s| s.iter().find(|s| s.name == c.name)).map(|s| i64::from(s.restart_count));
-            ContainerMeta {
-                name: c.name.clone(),
-                image: c.image.as_deref().unwrap_or_default().into(),
-                cpu_request_millis: req("cpu").as_deref().and_then(quantity::millicores),
-                cpu_limit_millis: lim("cpu").as_deref().and_then(quantity::millicores),
-                memory_request: req("memory").as_deref().and_then(quantity::bytes),
-                memory_limit: lim("memory").as_deref().and_then(quantity::bytes),
-                ephemeral_request: req("ephemeral-storage").as_deref().and_then(quantity::bytes),
-                ephemeral_limit: lim("ephemeral-storage").as_deref().and_then(quantity::bytes),
-                restart_count: restarts,
-            }
+            ContainerMeta::new(alike.string(&c.name), alike.string(c.image.as_deref().unwrap_or_default()))
+                .cpu(
+                    req("cpu").as_deref().and_then(quantity::millicores),
+                    lim("cpu").as_deref().and_then(quantity::millicores),
+                )
+                .memory(
+                    req("memory").as_deref().and_then(quantity::bytes),
+                    lim("memory").as_deref().and_then(quantity::bytes),
+                )
+                .ephemeral(
+                    req("ephemeral-storage").as_deref().and_then(quantity::bytes),
+                    lim("ephemeral-storage").as_deref().and_then(quantity::bytes),
+                )
+                .restarts(restarts)
         })
-        .collect();
+        .collect::<Vec<_>>();
     let meta = PodMeta {
-        namespace: ns.clone(),
-        name: name.clone(),
+        namespace: alike.string(ns),
+        name: name.into(),
         uid: md.uid.as_deref().unwrap_or_default().into(),
-        labels: kube_labels(md.labels.as_ref()),
-        node_name: spec.node_name.clone().unwrap_or_default(),
-        containers,
+        labels: alike.labels.share(Arc::new(kube_labels(md.labels.as_ref()))),
+        node_name: alike.string(spec.node_name.as_deref().unwrap_or_default()),
+        containers: alike.containers.share(containers.into()),
     };
-    Some((pod_key(&ns, &name), meta))
+    alike.sweep_if_grown();
+    Some((pod_key(ns, name), meta))
 }
 
 /// An object's Kubernetes labels as heapster keeps them.
@@ -158,10 +189,12 @@ pub struct NodeEntry {
     /// Whether its Ready condition is True: others are not scraped (it would only time out).
     pub ready: bool,
     pub addresses: Vec<NodeAddress>,
-    pub annotations: BTreeMap<String, String>,
+    /// The value of the `host_id_annotation=` annotation, when that is given and the node has it. Only that one
+    /// is kept: a node's annotations (its CNI's, CSI drivers', kubeadm's) run to a kilobyte or more.
+    pub host_id: Option<String>,
 }
 
-fn node_entry(n: &Node) -> Option<(String, NodeEntry)> {
+fn node_entry(n: &Node, host_id_annotation: Option<&str>) -> Option<(String, NodeEntry)> {
     let (name, meta) = node_meta(n)?;
     let status = n.status.as_ref();
     let conditions = status.and_then(|s| s.conditions.as_ref());
@@ -169,7 +202,7 @@ fn node_entry(n: &Node) -> Option<(String, NodeEntry)> {
         meta: Arc::new(meta),
         ready: conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
         addresses: status.and_then(|s| s.addresses.clone()).unwrap_or_default(),
-        annotations: n.metadata.annotations.clone().unwrap_or_default(),
+        host_id: host_id_annotation.and_then(|a| n.metadata.annotations.as_ref()?.get(a)).cloned(),
     };
     Some((name, entry))
 }
@@ -205,16 +238,19 @@ pub struct KubeMetadata {
 }
 
 impl KubeMetadata {
-    /// Starts watching pods, namespaces and nodes. Must be called inside a tokio runtime.
-    pub fn start(client: Client) -> Arc<Self> {
+    /// Starts watching pods, namespaces and nodes, keeping of each node's annotations only `host_id_annotation`.
+    /// Must be called inside a tokio runtime.
+    pub fn start(client: Client, host_id_annotation: Option<String>) -> Arc<Self> {
         let md = Arc::new(KubeMetadata {
             pods: Arc::new(Table::new()),
             namespaces: Arc::new(Table::new()),
             nodes: Arc::new(Table::new()),
         });
-        follow(Api::<Pod>::all(client.clone()), md.pods.clone(), pod_meta, "pods");
+        let mut alike = Alike::default();
+        follow(Api::<Pod>::all(client.clone()), md.pods.clone(), move |p| pod_meta(p, &mut alike), "pods");
         follow(Api::<Namespace>::all(client.clone()), md.namespaces.clone(), namespace_meta, "namespaces");
-        follow(Api::<Node>::all(client), md.nodes.clone(), node_entry, "nodes");
+        let node = move |n: &Node| node_entry(n, host_id_annotation.as_deref());
+        follow(Api::<Node>::all(client), md.nodes.clone(), node, "nodes");
         md
     }
 
@@ -264,5 +300,70 @@ impl ClusterMetadata for KubeMetadata {
 
     fn pods_on_node(&self, node: &str) -> Vec<Arc<PodMeta>> {
         self.pods.live.read().unwrap().values().filter(|p| p.node_name == node).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, app: &str, restarts: i32) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "shop", "name": name, "uid": format!("uid-{name}"),
+                         "labels": {"app": app, "pod-template-hash": "7d9f8"}},
+            "spec": {"nodeName": "node-1", "containers": [{
+                "name": "web", "image": "nginx:1.25",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            }]},
+            "status": {"containerStatuses": [{"name": "web", "image": "nginx:1.25", "imageID": "", "ready": true,
+                                               "restartCount": restarts}]},
+        }))
+        .unwrap()
+    }
+
+    /// Replicas of a workload keep one copy of what they have alike; what differs is their own, and what no pod
+    /// holds any more is dropped.
+    #[test]
+    fn pods_share_what_they_have_alike() {
+        let mut alike = Alike::default();
+        let (ka, a) = pod_meta(&pod("web-1", "web", 0), &mut alike).unwrap();
+        let (_, b) = pod_meta(&pod("web-2", "web", 0), &mut alike).unwrap();
+        let (_, c) = pod_meta(&pod("web-3", "web", 2), &mut alike).unwrap();
+        let (_, d) = pod_meta(&pod("db-1", "db", 0), &mut alike).unwrap();
+        assert_eq!(ka, "shop/web-1");
+        assert_eq!(
+            (a.namespace.as_str(), a.name.as_str(), a.uid.as_str(), a.node_name.as_str()),
+            ("shop", "web-1", "uid-web-1", "node-1")
+        );
+        assert_eq!(a.labels.get("app").map(|v| v.as_str()), Some("web"));
+        let web = &a.containers[0];
+        assert_eq!((web.name.as_str(), web.image.as_str()), ("web", "nginx:1.25"));
+        assert_eq!((web.cpu_request_millis(), web.cpu_limit_millis()), (Some(100), None));
+        assert_eq!((web.memory_request(), web.memory_limit()), (Some(64 << 20), Some(256 << 20)));
+        assert_eq!((web.ephemeral_request(), web.restart_count()), (None, Some(0)));
+
+        assert!(Arc::ptr_eq(&a.labels, &b.labels) && Arc::ptr_eq(&a.labels, &c.labels));
+        assert!(!Arc::ptr_eq(&a.labels, &d.labels));
+        assert!(Arc::ptr_eq(&a.containers, &b.containers) && Arc::ptr_eq(&a.containers, &d.containers));
+        assert!(!Arc::ptr_eq(&a.containers, &c.containers), "restarted: a container of its own");
+        assert_eq!(c.containers[0].restart_count(), Some(2));
+        assert!(a.namespace.ptr_eq(&d.namespace) && a.node_name.ptr_eq(&d.node_name));
+        assert!(c.containers[0].image.ptr_eq(&web.image));
+
+        drop((a, b, c));
+        alike.labels.sweep();
+        alike.containers.sweep();
+        assert_eq!((alike.labels.len(), alike.containers.len()), (1, 1), "only db-1's are held");
+    }
+
+    #[test]
+    fn of_a_nodes_annotations_only_the_host_id_one_is_kept() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node-1", "annotations": {"example.com/host-id": "h-42", "flannel.alpha.coreos.com/backend-data": "{}"}},
+        }))
+        .unwrap();
+        assert_eq!(node_entry(&node, Some("example.com/host-id")).unwrap().1.host_id.as_deref(), Some("h-42"));
+        assert_eq!(node_entry(&node, Some("example.com/other")).unwrap().1.host_id, None);
+        assert_eq!(node_entry(&node, None).unwrap().1.host_id, None);
     }
 }

@@ -81,7 +81,7 @@ impl KubernetesProvider {
     /// Checks that the cluster's API server accepts heapster, then starts watching nodes, pods and namespaces.
     pub async fn start(cluster: &Cluster, metrics: SourceMetrics) -> Result<Self, String> {
         probe(&cluster.client, &cluster.server).await?;
-        let metadata = KubeMetadata::start(cluster.client.clone());
+        let metadata = KubeMetadata::start(cluster.client.clone(), cluster.options.host_id_annotation.clone());
         let client = KubeletClient::new(cluster.kubelet.clone())?;
         Ok(KubernetesProvider {
             metadata,
@@ -182,7 +182,7 @@ impl MetricsSourceProvider for KubernetesProvider {
                 );
                 continue;
             };
-            let host_id = self.options.host_id_annotation.as_ref().and_then(|a| node.annotations.get(a)).cloned();
+            let host_id = node.host_id.clone();
             let url = endpoint.url("/stats/summary");
             out.push(Arc::new(KubeletSource {
                 node: name,
