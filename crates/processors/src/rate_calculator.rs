@@ -10,13 +10,16 @@
 //! So a rate is never negative and never spans a restart.
 
 use crate::DataProcessor;
+use foldhash::HashMap;
 use heapster_model::batch::MetricName;
 use heapster_model::catalog::{self, MetricDescriptor};
 use heapster_model::metric_map::cmp_names;
 use heapster_model::{DataBatch, Labels, MetricSet, MetricValue, Timestamp};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Counters of one set from the previous round.
+#[derive(Default)]
 struct Previous {
     create_time: Timestamp,
     scrape_time: Timestamp,
@@ -53,10 +56,16 @@ impl Counter {
 /// Computes the `_rate` twin of every cumulative metric the catalog gives one.
 #[derive(Default)]
 pub struct RateCalculator {
-    /// Last round's sets by key, in key order as the batch was. Each round's sets are matched to these by one
-    /// merge of the two sorted lists, walking both in order, where a hash map lookup per set cost a hash of the
-    /// key and cache misses on a table as large as the cluster; what is not matched (a set gone) is dropped.
-    previous: Vec<(Box<str>, Previous)>,
+    /// Last round's sets in key order as the batch was, each by a 64-bit hash of its key ([`Self::keys`]). A set
+    /// of this round is looked for where the one before it was found, plus one: a source's sets come in the same
+    /// order round after round, so this is right but for sets new or gone, where a map of the previous sets by hash
+    /// (made only then) finds it. What is not matched (a set gone) is dropped.
+    ///
+    /// A hash, not the key: a copy of each set's key was about 4 KiB per node of 30 pods. Two keys of one source
+    /// that hash alike (odds of about 2^-52 for a node's hundred sets, with a seed of this process's) would only
+    /// make a rate out of the other set's counters.
+    previous: Vec<(u64, Previous)>,
+    keys: foldhash::quality::RandomState,
     /// The counters of the set at hand, moved into its [`Previous`] ones afterwards. Those keep their own slice,
     /// sized to the set's counters: nothing is allocated per set and round once every set has been seen, and no
     /// vector carries the slack of growing by doubling (swapping this vector with a set's let every set's grow to
@@ -134,13 +143,18 @@ impl DataProcessor for RateCalculator {
         let pairs = pairs();
         let mut counters = std::mem::take(&mut self.scratch);
         let mut next = Vec::with_capacity(batch.sets.len());
-        let mut previous = std::mem::take(&mut self.previous).into_iter().peekable();
+        let mut previous = std::mem::take(&mut self.previous);
+        let mut by_hash = None;
+        let mut at = 0;
         for (key, set) in batch.sets.iter_mut() {
             counters.clear();
             counters_of(set, pairs, &mut counters);
+            let key = self.keys.hash_one(key.as_str());
             // Sets absent from this round are skipped, so forgotten: if they come back, they start a new segment.
-            match next_matching(&mut previous, key) {
-                Some((key, mut prev)) => {
+            match find(&previous, &mut by_hash, at, key) {
+                Some(i) => {
+                    at = i + 1;
+                    let mut prev = std::mem::take(&mut previous[i].1);
                     if same_segment(&prev, set) {
                         let dt_ms = set.scrape_time - prev.scrape_time;
                         add_rates(set, &prev, &counters, &pairs.all, dt_ms, &mut self.rates);
@@ -157,7 +171,7 @@ impl DataProcessor for RateCalculator {
                 None => {
                     let counters = counters.drain(..).collect();
                     let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters };
-                    next.push((key.as_str().into(), prev));
+                    next.push((key, prev));
                 }
             }
         }
@@ -167,22 +181,14 @@ impl DataProcessor for RateCalculator {
     }
 }
 
-/// Takes the entry of `key` from the sorted `previous`, skipping (dropping) the entries before it. Most sets were
-/// there last round, so equality is asked first: a length compare and one `memcmp`, where asking "less" first cost
-/// a second `memcmp` of the same two keys for every set.
-fn next_matching<V>(
-    previous: &mut std::iter::Peekable<impl Iterator<Item = (Box<str>, V)>>,
-    key: &str,
-) -> Option<(Box<str>, V)> {
-    loop {
-        match previous.peek() {
-            Some((k, _)) if **k == *key => return previous.next(),
-            Some((k, _)) if **k < *key => {
-                previous.next();
-            }
-            _ => return None,
-        }
+/// Where the set hashed `key` is in `previous`: at `at` almost always (see [`RateCalculator::previous`]), else
+/// in `by_hash`, a map of `previous` made at the first set not at its place.
+fn find(previous: &[(u64, Previous)], by_hash: &mut Option<HashMap<u64, usize>>, at: usize, key: u64) -> Option<usize> {
+    if previous.get(at).is_some_and(|(k, _)| *k == key) {
+        return Some(at);
     }
+    let by_hash = by_hash.get_or_insert_with(|| previous.iter().enumerate().map(|(i, (k, _))| (*k, i)).collect());
+    by_hash.get(&key).copied()
 }
 
 fn same_segment(prev: &Previous, set: &MetricSet) -> bool {
@@ -330,26 +336,32 @@ mod tests {
     }
 
     /// Sets come and go between rounds, before, between and after the others in key order: each keeps its own
-    /// history, and one absent for a round starts afresh.
+    /// history (each set's counter grows at its own rate, so a rate made from another set's reading shows), and
+    /// one absent for a round starts afresh.
     #[test]
     fn sets_that_come_and_go_keep_their_own_history() {
         let mut rc = RateCalculator::new();
+        // Set "a" uses 1 core, "b" 2 and so on.
+        let cores = |k: &str| i64::from(k.as_bytes()[0] - b'a' + 1);
         let round = |rc: &mut RateCalculator, t: Timestamp, keys: &[&str]| {
             let mut b = DataBatch { timestamp: t, ..Default::default() };
             for k in keys {
-                b.sets.insert(k.to_string(), set(1, t, t * 1_000_000, 0));
+                b.sets.insert(k.to_string(), set(1, t, t * 1_000_000 * cores(k), 0));
             }
             let out = rc.process(b);
             let rates: Vec<(String, Option<MetricValue>)> =
                 out.sets.iter().map(|(k, s)| (k.clone(), s.get("cpu/usage_rate"))).collect();
             rates
         };
-        let some = Some(MetricValue::Int(1000));
+        let some = |k: &str| (k.to_owned(), Some(MetricValue::Int(1000 * cores(k))));
+        let none = |k: &str| (k.to_owned(), None);
         assert!(round(&mut rc, 1000, &["b", "d"]).iter().all(|(_, r)| r.is_none()));
         let r = round(&mut rc, 2000, &["a", "b", "c", "e"]);
-        assert_eq!(r, [("a".into(), None), ("b".into(), some), ("c".into(), None), ("e".into(), None)]);
+        assert_eq!(r, [none("a"), some("b"), none("c"), none("e")]);
         let r = round(&mut rc, 3000, &["a", "b", "d", "e"]);
-        assert_eq!(r, [("a".into(), some), ("b".into(), some), ("d".into(), None), ("e".into(), some)]);
+        assert_eq!(r, [some("a"), some("b"), none("d"), some("e")]);
+        let r = round(&mut rc, 4000, &["a", "b", "d", "e"]);
+        assert_eq!(r, [some("a"), some("b"), some("d"), some("e")]);
     }
 
     #[test]
