@@ -9,50 +9,126 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::runtime::watcher;
 use kube::{Api, Client};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// An object a [`Table`] finds by the namespace (empty for a cluster's object) and name it holds.
+trait Named {
+    fn namespace(&self) -> &str {
+        ""
+    }
+    fn name(&self) -> &str;
+}
+
+impl Named for PodMeta {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for NamespaceMeta {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for NodeEntry {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+}
+
+/// One kind's objects by namespace and name, read from the objects themselves: a key beside each (a
+/// `namespace/name` string for a pod) was a copy of both, some 60 bytes a pod with its slot.
+struct Objects<V> {
+    table: hashbrown::HashTable<Arc<V>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<V> Default for Objects<V> {
+    fn default() -> Self {
+        Objects { table: hashbrown::HashTable::new(), hasher: Default::default() }
+    }
+}
+
+impl<V: Named> Objects<V> {
+    fn hash(&self, namespace: &str, name: &str) -> u64 {
+        self.hasher.hash_one((namespace, name))
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&Arc<V>> {
+        self.table.find(self.hash(namespace, name), |v| v.name() == name && v.namespace() == namespace)
+    }
+
+    /// Adds `v`, or replaces the object of its name.
+    fn insert(&mut self, v: Arc<V>) {
+        let (namespace, name) = (v.namespace(), v.name());
+        let hash = self.hash(namespace, name);
+        let hasher = |v: &Arc<V>| self.hasher.hash_one((v.namespace(), v.name()));
+        match self.table.entry(hash, |o| o.name() == name && o.namespace() == namespace, hasher) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = v,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let hash = self.hash(namespace, name);
+        if let Ok(e) = self.table.find_entry(hash, |v| v.name() == name && v.namespace() == namespace) {
+            e.remove();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<V>> {
+        self.table.iter()
+    }
+}
+
 /// One kind's objects, as the watcher last saw them.
-struct Table<K, V> {
-    live: RwLock<HashMap<K, Arc<V>>>,
+struct Table<V> {
+    live: RwLock<Objects<V>>,
     /// Whether a whole list has arrived at least once: before that, an object missing from `live` says nothing.
     listed: AtomicBool,
 }
 
-impl<K: Eq + Hash + Clone, V> Table<K, V> {
+impl<V: Named> Table<V> {
     fn new() -> Self {
-        Table { live: RwLock::new(HashMap::new()), listed: AtomicBool::new(false) }
+        Table { live: RwLock::new(Objects::default()), listed: AtomicBool::new(false) }
     }
 
-    fn get<Q: Eq + Hash + ?Sized>(&self, k: &Q) -> Option<Arc<V>>
-    where
-        K: std::borrow::Borrow<Q>,
-    {
-        self.live.read().unwrap().get(k).cloned()
+    fn get(&self, namespace: &str, name: &str) -> Option<Arc<V>> {
+        self.live.read().unwrap().get(namespace, name).cloned()
     }
 }
 
 /// Follows `api` and keeps `table` equal to what it lists, converting each object with `convert`.
-fn follow<T, K, V>(
+fn follow<T, V>(
     api: Api<T>,
-    table: Arc<Table<K, V>>,
-    mut convert: impl FnMut(&T) -> Option<(K, V)> + Send + 'static,
+    table: Arc<Table<V>>,
+    mut convert: impl FnMut(&T) -> Option<V> + Send + 'static,
     what: &'static str,
 ) where
     T: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     T::DynamicType: Default,
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    V: Named + Send + Sync + 'static,
 {
     // A re-list builds a fresh table and swaps it in when complete, so deleted objects do not linger.
-    let mut relist: Option<HashMap<K, Arc<V>>> = None;
+    let mut relist: Option<Objects<V>> = None;
     super::watch::follow(api, what, move |event| match event {
-        watcher::Event::Init => relist = Some(HashMap::new()),
+        watcher::Event::Init => relist = Some(Objects::default()),
         watcher::Event::InitApply(o) => {
-            if let (Some(fresh), Some((k, v))) = (relist.as_mut(), convert(&o)) {
-                fresh.insert(k, Arc::new(v));
+            if let (Some(fresh), Some(v)) = (relist.as_mut(), convert(&o)) {
+                fresh.insert(Arc::new(v));
             }
         }
         watcher::Event::InitDone => {
@@ -62,13 +138,14 @@ fn follow<T, K, V>(
             }
         }
         watcher::Event::Apply(o) => {
-            if let Some((k, v)) = convert(&o) {
-                table.live.write().unwrap().insert(k, Arc::new(v));
+            if let Some(v) = convert(&o) {
+                table.live.write().unwrap().insert(Arc::new(v));
             }
         }
         watcher::Event::Delete(o) => {
-            if let Some((k, _)) = convert(&o) {
-                table.live.write().unwrap().remove(&k);
+            let md = o.meta();
+            if let Some(name) = md.name.as_deref() {
+                table.live.write().unwrap().remove(md.namespace.as_deref().unwrap_or_default(), name);
             }
         }
     });
@@ -80,33 +157,6 @@ fn resources(
     name: &str,
 ) -> Option<String> {
     r.and_then(which).and_then(|m| m.get(name)).map(|q| q.0.clone())
-}
-
-/// A pod's key in its table: `namespace/name` (neither may hold a `/`). One string rather than a pair, so that a
-/// lookup can build it in a reused buffer ([`with_pod_key`]): a `(String, String)` key allocated two strings per
-/// lookup, and every pod is looked up twice a round (the scrape's filter, the enricher).
-fn pod_key(namespace: &str, name: &str) -> String {
-    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
-    push_pod_key(&mut key, namespace, name);
-    key
-}
-
-fn push_pod_key(key: &mut String, namespace: &str, name: &str) {
-    key.push_str(namespace);
-    key.push('/');
-    key.push_str(name);
-}
-
-/// Calls `f` with the key of pod `namespace/name`, built in this thread's buffer.
-fn with_pod_key<R>(namespace: &str, name: &str, f: impl FnOnce(&str) -> R) -> R {
-    thread_local! {
-        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    KEY.with_borrow_mut(|key| {
-        key.clear();
-        push_pod_key(key, namespace, name);
-        f(key)
-    })
 }
 
 /// What pods have alike, kept once for all of them (see [`PodMeta`]): replicas of a workload have the same labels
@@ -131,7 +181,7 @@ impl Alike {
     }
 }
 
-fn pod_meta(p: &Pod, alike: &mut Alike) -> Option<(String, PodMeta)> {
+fn pod_meta(p: &Pod, alike: &mut Alike) -> Option<PodMeta> {
     let md = &p.metadata;
     let (ns, name) = (md.namespace.as_deref()?, md.name.as_deref()?);
     let spec = p.spec.as_ref()?;
@@ -170,7 +220,7 @@ fn pod_meta(p: &Pod, alike: &mut Alike) -> Option<(String, PodMeta)> {
         containers: alike.containers.share(containers.into()),
     };
     alike.sweep_if_grown();
-    Some((pod_key(ns, name), meta))
+    Some(meta)
 }
 
 /// An object's Kubernetes labels as heapster keeps them.
@@ -178,9 +228,9 @@ fn kube_labels(labels: Option<&BTreeMap<String, String>>) -> Labels {
     labels.into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str())).collect()
 }
 
-fn namespace_meta(n: &Namespace) -> Option<(String, NamespaceMeta)> {
+fn namespace_meta(n: &Namespace) -> Option<NamespaceMeta> {
     let name = n.metadata.name.clone()?;
-    Some((name.clone(), NamespaceMeta { name, uid: n.metadata.uid.as_deref().unwrap_or_default().into() }))
+    Some(NamespaceMeta { name, uid: n.metadata.uid.as_deref().unwrap_or_default().into() })
 }
 
 /// A node as the enrichers and the kubelet sources need it, both from one watch.
@@ -194,8 +244,8 @@ pub struct NodeEntry {
     pub host_id: Option<String>,
 }
 
-fn node_entry(n: &Node, host_id_annotation: Option<&str>) -> Option<(String, NodeEntry)> {
-    let (name, meta) = node_meta(n)?;
+fn node_entry(n: &Node, host_id_annotation: Option<&str>) -> Option<NodeEntry> {
+    let meta = node_meta(n)?;
     let status = n.status.as_ref();
     let conditions = status.and_then(|s| s.conditions.as_ref());
     let entry = NodeEntry {
@@ -204,10 +254,10 @@ fn node_entry(n: &Node, host_id_annotation: Option<&str>) -> Option<(String, Nod
         addresses: status.and_then(|s| s.addresses.clone()).unwrap_or_default(),
         host_id: host_id_annotation.and_then(|a| n.metadata.annotations.as_ref()?.get(a)).cloned(),
     };
-    Some((name, entry))
+    Some(entry)
 }
 
-fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
+fn node_meta(n: &Node) -> Option<NodeMeta> {
     let name = n.metadata.name.clone()?;
     let status = n.status.as_ref();
     let get = |m: Option<&BTreeMap<String, Quantity>>, k: &str| m.and_then(|m| m.get(k)).map(|q| q.0.clone());
@@ -216,7 +266,7 @@ fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
     let cpu_cap = get(cap, "cpu").as_deref().and_then(quantity::millicores).unwrap_or(0);
     let mem_cap = get(cap, "memory").as_deref().and_then(quantity::bytes).unwrap_or(0);
     let meta = NodeMeta {
-        name: name.clone(),
+        name,
         cpu_capacity_millis: cpu_cap,
         memory_capacity: mem_cap,
         ephemeral_capacity: get(cap, "ephemeral-storage").as_deref().and_then(quantity::bytes),
@@ -226,15 +276,15 @@ fn node_meta(n: &Node) -> Option<(String, NodeMeta)> {
         schedulable: !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
         labels: kube_labels(n.metadata.labels.as_ref()),
     };
-    Some((name, meta))
+    Some(meta)
 }
 
 /// The cluster as the processors and the kubelet sources see it, kept current by three watches (nodes are
 /// watched once, for both).
 pub struct KubeMetadata {
-    pods: Arc<Table<String, PodMeta>>,
-    namespaces: Arc<Table<String, NamespaceMeta>>,
-    nodes: Arc<Table<String, NodeEntry>>,
+    pods: Arc<Table<PodMeta>>,
+    namespaces: Arc<Table<NamespaceMeta>>,
+    nodes: Arc<Table<NodeEntry>>,
 }
 
 impl KubeMetadata {
@@ -267,7 +317,7 @@ impl KubeMetadata {
         if !self.pods.listed.load(Ordering::Acquire) {
             return None;
         }
-        let pod = with_pod_key(namespace, name, |key| self.pods.get(key));
+        let pod = self.pods.get(namespace, name);
         Some(pod.is_some_and(|p| p.node_name.is_empty() || p.node_name == node))
     }
 
@@ -279,7 +329,7 @@ impl KubeMetadata {
     /// Every node known, by name.
     pub fn nodes(&self) -> Vec<(String, Arc<NodeEntry>)> {
         let nodes = self.nodes.live.read().unwrap();
-        let mut out: Vec<_> = nodes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut out: Vec<_> = nodes.values().map(|v| (v.meta.name.clone(), v.clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -287,15 +337,15 @@ impl KubeMetadata {
 
 impl ClusterMetadata for KubeMetadata {
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<PodMeta>> {
-        with_pod_key(namespace, name, |key| self.pods.get(key))
+        self.pods.get(namespace, name)
     }
 
     fn namespace(&self, name: &str) -> Option<Arc<NamespaceMeta>> {
-        self.namespaces.get(name)
+        self.namespaces.get("", name)
     }
 
     fn node(&self, name: &str) -> Option<Arc<NodeMeta>> {
-        self.nodes.get(name).map(|e| e.meta.clone())
+        self.nodes.get("", name).map(|e| e.meta.clone())
     }
 
     fn pods_on_node(&self, node: &str) -> Vec<Arc<PodMeta>> {
@@ -326,11 +376,10 @@ mod tests {
     #[test]
     fn pods_share_what_they_have_alike() {
         let mut alike = Alike::default();
-        let (ka, a) = pod_meta(&pod("web-1", "web", 0), &mut alike).unwrap();
-        let (_, b) = pod_meta(&pod("web-2", "web", 0), &mut alike).unwrap();
-        let (_, c) = pod_meta(&pod("web-3", "web", 2), &mut alike).unwrap();
-        let (_, d) = pod_meta(&pod("db-1", "db", 0), &mut alike).unwrap();
-        assert_eq!(ka, "shop/web-1");
+        let a = pod_meta(&pod("web-1", "web", 0), &mut alike).unwrap();
+        let b = pod_meta(&pod("web-2", "web", 0), &mut alike).unwrap();
+        let c = pod_meta(&pod("web-3", "web", 2), &mut alike).unwrap();
+        let d = pod_meta(&pod("db-1", "db", 0), &mut alike).unwrap();
         assert_eq!(
             (a.namespace.as_str(), a.name.as_str(), a.uid.as_str(), a.node_name.as_str()),
             ("shop", "web-1", "uid-web-1", "node-1")
@@ -362,8 +411,8 @@ mod tests {
             "metadata": {"name": "node-1", "annotations": {"example.com/host-id": "h-42", "flannel.alpha.coreos.com/backend-data": "{}"}},
         }))
         .unwrap();
-        assert_eq!(node_entry(&node, Some("example.com/host-id")).unwrap().1.host_id.as_deref(), Some("h-42"));
-        assert_eq!(node_entry(&node, Some("example.com/other")).unwrap().1.host_id, None);
-        assert_eq!(node_entry(&node, None).unwrap().1.host_id, None);
+        assert_eq!(node_entry(&node, Some("example.com/host-id")).unwrap().host_id.as_deref(), Some("h-42"));
+        assert_eq!(node_entry(&node, Some("example.com/other")).unwrap().host_id, None);
+        assert_eq!(node_entry(&node, None).unwrap().host_id, None);
     }
 }
