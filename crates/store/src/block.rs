@@ -88,17 +88,24 @@ fn rate_of(n: i64, interval_ms: u64) -> f64 {
 
 /// A block of rows. The encoder's state lives in [`Writer`], shared by the set's blocks, since only the newest
 /// block is ever appended to.
+///
+/// Four words: every set has four or five blocks. A block's first batch is a `u32` (a store numbers its batches
+/// from 0 at its start: 2^32 of them is 136 years of 1 s rounds), and where its newest row begins shares a `u32`
+/// with that row's slot; as a `u64`, a `u32` and a `u8`, the three took a word more, about 2 % of the store.
 #[derive(Debug)]
 pub struct Block {
-    /// Sequence number of the batch in slot 0.
-    pub start: u64,
     rows: Vec<u8>,
-    /// Where the newest row begins, to answer "the latest value" without decoding the block.
-    last_row: u32,
-    /// The newest row's slot: its sequence number is `start + last_slot` ([`Block::last`]). A slot fits in the
-    /// struct's padding where a sequence number took 8 bytes more, about 1 % of the store.
-    last_slot: u8,
+    /// Sequence number of the batch in slot 0.
+    start: u32,
+    /// `newest row's offset << 5 | its slot` ([`Block::last`]), to answer "the latest value" without decoding the
+    /// block. A block is sealed before its rows reach [`MAX_BLOCK_BYTES`], so the offset fits.
+    last: u32,
 }
+
+/// The most bytes of rows a block holds (see [`Block::last`]): far beyond any set's (a row of a thousand series
+/// takes a few kilobytes, and a block holds at most [`SLOTS`] rows). Small in tests, so that their larger rows
+/// fill blocks early too.
+const MAX_BLOCK_BYTES: usize = if cfg!(test) { 1 << 14 } else { 1 << 27 };
 
 /// A row's values: (series index, value), by index.
 type RowValues = Vec<(u32, MetricValue)>;
@@ -210,7 +217,7 @@ fn read_row<'a>(block: &'a Block, pos: &mut usize) -> Row<'a> {
     let presence = take(P);
     let kinds = take(K);
     let interval = if header & D != 0 { varint::get(data, pos) } else { 0 };
-    Row { seq: block.start + u64::from(header & SLOT_MASK), n, presence, kinds, interval }
+    Row { seq: block.start() + u64::from(header & SLOT_MASK), n, presence, kinds, interval }
 }
 
 /// Decoder state for whole rows or one series of them, carried from block to block.
@@ -412,12 +419,18 @@ fn state_entries(state: &[u8]) -> (usize, impl Iterator<Item = (bool, bool, Code
 
 impl Block {
     fn new(start: u64) -> Self {
-        Block { start, rows: Vec::new(), last_row: 0, last_slot: 0 }
+        debug_assert!(start <= u64::from(u32::MAX), "batch {start}: a store numbers at most 2^32 batches");
+        Block { rows: Vec::new(), start: start as u32, last: 0 }
     }
 
     /// Sequence number of the newest row.
     pub fn last(&self) -> u64 {
-        self.start + u64::from(self.last_slot)
+        self.start() + u64::from(self.last & u32::from(SLOT_MASK))
+    }
+
+    /// Sequence number of the batch in slot 0.
+    pub fn start(&self) -> u64 {
+        u64::from(self.start)
     }
 
     /// Heap bytes held, plus the struct itself.
@@ -519,7 +532,7 @@ impl Block {
 
     /// Whether series `i` has a value in the newest row.
     pub fn in_last_row(&self, i: usize) -> bool {
-        let mut pos = self.last_row as usize;
+        let mut pos = (self.last >> 5) as usize;
         read_row(self, &mut pos).present(i)
     }
 }
@@ -588,7 +601,7 @@ impl Chain {
             if b.last() < seq {
                 b.decode(&mut r, |_, _, _| {});
             } else {
-                if b.start <= seq {
+                if b.start() <= seq {
                     b.decode_row(&mut r, seq, f);
                 }
                 return;
@@ -668,7 +681,10 @@ impl Writer {
                 // The values kept were the row's rates over its interval; new ones not so are coded as floats.
                 return self.append(chain, seq, n, &merged, if was > 0 { was } else { interval });
             }
-            Some(b) if seq > b.last() && self.boundary(seq) == self.boundary(b.start) => {}
+            Some(b)
+                if seq > b.last()
+                    && self.boundary(seq) == self.boundary(b.start())
+                    && b.rows.len() < MAX_BLOCK_BYTES => {}
             last => {
                 if let Some(b) = last {
                     b.seal();
@@ -696,17 +712,17 @@ impl Writer {
             }
             ROW.with_borrow_mut(|out| {
                 out.clear();
-                coder.encode_row_into(out, (seq - block.start) as u8, n, values, interval);
+                coder.encode_row_into(out, (seq - block.start()) as u8, n, values, interval);
                 // The block grows by the row, or by a quarter of itself when that is more. The newest block of
                 // every set is open for up to SLOTS batches; grown by doubling it held up to twice its bytes, and
                 // open blocks were at times a quarter of the store. Encoded apart first, so that the room is what
                 // the row takes, not the most a row could.
+                let slot = (seq - block.start()) as u32;
                 let rows = &mut block.rows;
                 if rows.capacity() - rows.len() < out.len() {
                     rows.reserve_exact(out.len().max(rows.len() / 4));
                 }
-                block.last_row = rows.len() as u32;
-                block.last_slot = (seq - block.start) as u8;
+                block.last = (rows.len() as u32) << 5 | slot;
                 rows.extend_from_slice(out);
                 // The state back, in place while it fits ([`Reader::resume_state`] reads its series, not the bytes
                 // after them). Its length changes with its values' lengths, by a byte now and then: reallocated at
@@ -749,7 +765,7 @@ impl Writer {
         let mut state = Vec::new();
         start.state_into(&mut state);
         self.state = state.into_boxed_slice();
-        let mut out = Block::new(block.start);
+        let mut out = Block::new(block.start());
         for (seq, n, interval, vals) in rows {
             self.encode_row(&mut out, seq, n, &vals, interval);
         }
@@ -882,7 +898,7 @@ mod tests {
         }
         let blocks = chain.blocks();
         // Rows before the oldest block kept were dropped with their blocks.
-        let kept = blocks.first().map_or(rows.len(), |b| b.start as usize);
+        let kept = blocks.first().map_or(rows.len(), |b| b.start() as usize);
         let dropped: Vec<Vec<Option<MetricValue>>> = vec![Vec::new(); kept];
         let rows: Vec<Vec<Option<MetricValue>>> = dropped.into_iter().chain(rows[kept..].iter().cloned()).collect();
         let width = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -926,7 +942,7 @@ mod tests {
             let mut newest = None;
             b.presence(&mut r, |seq, _| newest = Some(seq));
             assert_eq!(Some(b.last()), newest, "block {k}");
-            assert!(k == 0 || blocks[k - 1].last() < b.start, "block {k} starts before the previous one ends");
+            assert!(k == 0 || blocks[k - 1].last() < b.start(), "block {k} starts before the previous one ends");
         }
         let mut present = Vec::new();
         chain.presence(|seq, i| present.push((seq, i)));
@@ -986,11 +1002,28 @@ mod tests {
         assert!(data(&rates) * 2 < data(&floats), "{} bytes as rates, {} as floats", data(&rates), data(&floats));
     }
 
-    /// A block's header is charged to every set for each of its four or five blocks: the newest row's slot lives
-    /// in the padding, not in a sequence number of its own.
+    /// A block's header is charged to every set for each of its four or five blocks.
     #[test]
-    fn a_block_header_is_five_words() {
-        assert_eq!(std::mem::size_of::<Block>(), 40);
+    fn a_block_header_is_four_words() {
+        assert_eq!(std::mem::size_of::<Block>(), 32);
+    }
+
+    /// A block that reaches [`MAX_BLOCK_BYTES`] is sealed and the set goes on in a block starting at the next batch,
+    /// between two boundaries.
+    #[test]
+    fn a_full_block_is_followed_by_one_of_its_own() {
+        let rows: Vec<Vec<Option<MetricValue>>> = (0..40u64)
+            .map(|seq| (0..600u64).map(|i| Some(Int((seq * 7919 + i * 104_729) as i64 % 1_000_003))).collect())
+            .collect();
+        round_trip(&rows);
+        let (mut w, mut chain) = (Writer::default(), Chain::default());
+        for (seq, row) in rows.iter().enumerate() {
+            let values: Vec<(u32, MetricValue)> = row.iter().enumerate().map(|(i, v)| (i as u32, v.unwrap())).collect();
+            w.append(&mut chain, seq as u64, row.len(), &values, 0);
+        }
+        assert!(chain.blocks.len() > 40 / SLOTS as usize + 1, "{} blocks", chain.blocks.len());
+        assert!(chain.blocks.iter().any(|b| b.start() % SLOTS != 0), "a block starts between boundaries");
+        assert!(chain.blocks.iter().all(|b| b.rows.len() < MAX_BLOCK_BYTES + 600 * 8));
     }
 
     #[test]
@@ -1067,7 +1100,7 @@ mod tests {
             chain.drop_before(seq.saturating_sub(60));
             w.append(&mut chain, seq, 1, &[(0, value(seq))], 0);
         }
-        let kept_from = chain.blocks[0].start;
+        let kept_from = chain.blocks[0].start();
         assert!(chain.blocks.len() >= 4, "{} blocks", chain.blocks.len());
         let (mut w, mut fresh) = (Writer::default(), Chain::default());
         for seq in kept_from..200 {
