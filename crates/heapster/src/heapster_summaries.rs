@@ -37,19 +37,56 @@ pub struct Summary {
     name: &'static str,
     help: &'static str,
     label: &'static str,
-    windows: Arc<Mutex<BTreeMap<String, Window>>>,
+    windows: Arc<Mutex<Windows>>,
+    /// Set for a summary that serves another's windows ([`Summary::view`]): only those whose label value starts
+    /// with it, under the value without it.
+    prefix: Option<&'static str>,
 }
+
+/// A summary's windows by label value.
+#[derive(Debug)]
+struct Windows {
+    /// What [`Window::times`] count from.
+    start: Instant,
+    by_value: BTreeMap<String, Window>,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows { start: Instant::now(), by_value: BTreeMap::new() }
+    }
+}
+
+impl Windows {
+    /// Tenths of a second since `start` (saturating after 13 years): two windows a node (scrapes and Summary
+    /// requests) of `(Instant, f64)` pairs held 2 KiB per node at 15 s rounds.
+    fn tick(&self, at: Instant) -> u32 {
+        u32::try_from(at.duration_since(self.start).as_millis() / 100).unwrap_or(u32::MAX)
+    }
+}
+
+/// [`MAX_AGE`] in [`Windows::tick`]s.
+const MAX_AGE_TICKS: u32 = (MAX_AGE.as_millis() / 100) as u32;
 
 #[derive(Debug, Default)]
 struct Window {
-    recent: VecDeque<(Instant, f64)>,
+    /// When each recent observation was made ([`Windows::tick`]), oldest first, beside its value in `values`.
+    times: VecDeque<u32>,
+    values: VecDeque<f64>,
     sum: f64,
     count: u64,
 }
 
 impl Summary {
     fn new(name: &'static str, help: &'static str, label: &'static str) -> Self {
-        Summary { name, help, label, windows: Default::default() }
+        Summary { name, help, label, windows: Default::default(), prefix: None }
+    }
+
+    /// A summary of this one's observations for label values starting with `prefix`, served under the values
+    /// without it and `label`: Heapster's Summary API request durations are its kubelet sources' scrape
+    /// durations, and kept twice they were a window more per node.
+    fn view(&self, name: &'static str, help: &'static str, label: &'static str, prefix: &'static str) -> Self {
+        Summary { name, help, label, windows: self.windows.clone(), prefix: Some(prefix) }
     }
 
     /// Records one duration for `label_value`, in milliseconds as Heapster did.
@@ -59,18 +96,20 @@ impl Summary {
 
     /// Records one value, in the summary's own unit.
     pub fn observe_value(&self, label_value: &str, ms: f64) {
-        let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let now = windows.tick(Instant::now());
         // A label value seen before (every node, every round) is found without copying it first to ask.
-        let w = match windows.get_mut(label_value) {
+        let w = match windows.by_value.get_mut(label_value) {
             Some(w) => w,
-            None => windows.entry(label_value.to_owned()).or_default(),
+            None => windows.by_value.entry(label_value.to_owned()).or_default(),
         };
         w.sum += ms;
         w.count += 1;
-        w.recent.push_back((now, ms));
-        while w.recent.len() > MAX_SAMPLES || w.recent.front().is_some_and(|(t, _)| now - *t > MAX_AGE) {
-            w.recent.pop_front();
+        w.times.push_back(now);
+        w.values.push_back(ms);
+        while w.times.len() > MAX_SAMPLES || w.times.front().is_some_and(|t| now.saturating_sub(*t) > MAX_AGE_TICKS) {
+            w.times.pop_front();
+            w.values.pop_front();
         }
     }
 }
@@ -86,13 +125,21 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 impl Collector for Summary {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let now = Instant::now();
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rows = Vec::with_capacity(windows.len());
-        for (value, w) in windows.iter() {
-            let mut recent: Vec<f64> = w.recent.iter().filter(|(t, _)| now - *t <= MAX_AGE).map(|(_, v)| *v).collect();
+        let now = windows.tick(Instant::now());
+        let mut rows = Vec::with_capacity(windows.by_value.len());
+        for (value, w) in windows.by_value.iter() {
+            let value = match self.prefix {
+                Some(prefix) => match value.strip_prefix(prefix) {
+                    Some(rest) => rest,
+                    None => continue,
+                },
+                None => value.as_str(),
+            };
+            let recent = w.times.iter().zip(&w.values).filter(|(t, _)| now.saturating_sub(**t) <= MAX_AGE_TICKS);
+            let mut recent: Vec<f64> = recent.map(|(_, v)| *v).collect();
             recent.sort_by(f64::total_cmp);
-            rows.push((value.clone(), recent, w.sum, w.count));
+            rows.push((value.to_owned(), recent, w.sum, w.count));
         }
         drop(windows);
         let mut family = encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
@@ -225,12 +272,12 @@ pub async fn instrument(
 
 impl HeapsterSummaries {
     pub fn register(registry: &mut Registry) -> Self {
+        let scraper = Summary::new(
+            "heapster_scraper_duration_milliseconds",
+            "Time spent scraping sources in milliseconds.",
+            "source",
+        );
         let m = HeapsterSummaries {
-            scraper: Summary::new(
-                "heapster_scraper_duration_milliseconds",
-                "Time spent scraping sources in milliseconds.",
-                "source",
-            ),
             scraper_last: LastTime::default(),
             processor: Summary::new(
                 "heapster_processor_duration_milliseconds",
@@ -243,11 +290,13 @@ impl HeapsterSummaries {
                 "exporter",
             ),
             exporter_last: LastTime::default(),
-            kubelet_summary: Summary::new(
+            kubelet_summary: scraper.view(
                 "heapster_kubelet_summary_request_duration_milliseconds",
                 "The Kubelet summary request latencies in milliseconds.",
                 "node",
+                "kubelet:",
             ),
+            scraper,
             http: HttpMetrics {
                 requests: Family::default(),
                 duration: Summary::new(
@@ -280,13 +329,10 @@ impl HeapsterSummaries {
     }
 
     /// One source scraped: Heapster's scraper summary and time; a kubelet (`kubelet:NODE`) also counts as one
-    /// Summary API request of that node.
+    /// Summary API request of that node (the kubelet summary serves the scraper's windows).
     pub fn scraped(&self, source: &str, took: Duration) {
         self.scraper.observe(source, took);
         self.scraper_last.get_or_create(&vec![("source", source.to_owned())]).set(unix_now());
-        if let Some(node) = source.strip_prefix("kubelet:") {
-            self.kubelet_summary.observe(node, took);
-        }
     }
 
     /// One export to a sink, whatever its outcome, as Heapster timed it.
@@ -307,6 +353,7 @@ mod tests {
         for ms in 1..=100 {
             m.scraped("kubelet:node-1", Duration::from_millis(ms));
         }
+        m.scraped("cadvisor:host-1", Duration::from_millis(7));
         m.processor.observe("rate_calculator", Duration::from_micros(2500));
         m.exported("influxdb:http://h:8086/?db=k8s", Duration::from_millis(40));
         let mut text = String::new();
@@ -323,6 +370,9 @@ mod tests {
         assert_eq!(sample(&format!("{s}_count{{source=\"kubelet:node-1\"}}")), 100.0);
         let k = "heapster_kubelet_summary_request_duration_milliseconds";
         assert_eq!(sample(&format!("{k}_count{{node=\"node-1\"}}")), 100.0);
+        assert_eq!(sample(&format!("{k}{{node=\"node-1\",quantile=\"0.9\"}}")), 90.0);
+        assert_eq!(sample(&format!("{s}_count{{source=\"cadvisor:host-1\"}}")), 1.0);
+        assert!(!text.lines().any(|l| l.starts_with(k) && l.contains("host-1")), "only kubelets' requests: {text}");
         let p = "heapster_processor_duration_milliseconds";
         assert_eq!(sample(&format!("{p}{{processor=\"rate_calculator\",quantile=\"0.5\"}}")), 2.5);
         let e = "heapster_exporter_duration_milliseconds";
@@ -373,5 +423,28 @@ mod tests {
         assert_eq!(quantile(&[7.0], 0.99), 7.0);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.9), 4.0);
+    }
+
+    /// Quantiles describe the last ten minutes; `_sum` and `_count` everything.
+    #[test]
+    fn observations_older_than_ten_minutes_leave_the_quantiles() {
+        let summary = Summary::new("s", "h", "node");
+        {
+            let mut windows = summary.windows.lock().unwrap();
+            windows.start = Instant::now().checked_sub(Duration::from_secs(700)).expect("a clock 700 s old");
+            let w = windows.by_value.entry("n1".into()).or_default();
+            // One observation at the start, 700 s ago, and one 200 s ago.
+            w.times.extend([0, 5000]);
+            w.values.extend([100.0, 3.0]);
+            (w.sum, w.count) = (103.0, 2);
+        }
+        summary.observe_value("n1", 1.0);
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(summary));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("s{node=\"n1\",quantile=\"0.99\"} 3.0"), "{text}");
+        assert!(text.contains("s{node=\"n1\",quantile=\"0.5\"} 1.0"), "{text}");
+        assert!(text.contains("s_sum{node=\"n1\"} 104.0") && text.contains("s_count{node=\"n1\"} 3"), "{text}");
     }
 }
