@@ -26,26 +26,28 @@ struct Previous {
     counters: Box<[Counter]>,
 }
 
-/// One counter reading: which of [`Pairs::all`] it is, the labels of a labelled counter (shared with the set's
-/// metric), and its value. A set has a dozen at most, so a slice scanned in order beats a map.
+/// One counter reading: which of [`Pairs::all`] it is, which labels a labelled counter has (a hash of them, odd;
+/// 0 for none), and its value. A set has a dozen at most, so a slice scanned in order beats a map.
 ///
-/// The value is kept as its bits and kind, not as a [`MetricValue`], whose tag would pad the reading to 32 bytes:
-/// the calculator keeps every set's counters between rounds, about 20 KiB per node of 30 pods before.
+/// Two words: the calculator keeps every set's counters between rounds. The value is kept as its bits and kind,
+/// not as a [`MetricValue`], whose tag would pad the reading to 32 bytes, and the labels as a hash, not as the
+/// metric's shared labels, which took a word and kept the batch's labels alive between rounds. Two label sets of
+/// one counter of one set that hash alike (2^-31 odds) would only make a rate out of the other's reading.
 struct Counter {
-    labels: Option<Arc<Labels>>,
     bits: u64,
+    labels: u32,
     pair: u16,
     float: bool,
 }
 
 impl Counter {
-    fn new(pair: usize, labels: Option<Arc<Labels>>, value: MetricValue) -> Self {
+    fn new(pair: usize, labels: u32, value: MetricValue) -> Self {
         let (bits, float) = match value {
             MetricValue::Int(v) => (v as u64, false),
             MetricValue::Float(v) => (v.to_bits(), true),
         };
         // The catalog has a few dozen rate metrics (`pairs` checks that they fit).
-        Counter { labels, bits, pair: pair as u16, float }
+        Counter { bits, labels, pair: pair as u16, float }
     }
 
     fn value(&self) -> MetricValue {
@@ -70,7 +72,7 @@ pub struct RateCalculator {
     /// sized to the set's counters: nothing is allocated per set and round once every set has been seen, and no
     /// vector carries the slack of growing by doubling (swapping this vector with a set's let every set's grow to
     /// the largest: the calculator's state was 28.5 KiB per node of 30 pods).
-    scratch: Vec<Counter>,
+    scratch: Vec<(Counter, Option<Arc<Labels>>)>,
     /// The set at hand's unlabelled rates, added to it together: one merge into its sorted metrics, and its
     /// vector grown once, rather than a search and a shift per rate.
     rates: Vec<(MetricName, MetricValue)>,
@@ -148,7 +150,7 @@ impl DataProcessor for RateCalculator {
         let mut at = 0;
         for (key, set) in batch.sets.iter_mut() {
             counters.clear();
-            counters_of(set, pairs, &mut counters);
+            counters_of(set, pairs, &self.keys, &mut counters);
             let key = self.keys.hash_one(key.as_str());
             // Sets absent from this round are skipped, so forgotten: if they come back, they start a new segment.
             match find(&previous, &mut by_hash, at, key) {
@@ -162,14 +164,14 @@ impl DataProcessor for RateCalculator {
                     (prev.create_time, prev.scrape_time) = (set.create_time, set.scrape_time);
                     // Each set keeps its own slice, exactly as long as its counters (see `scratch`).
                     if prev.counters.len() == counters.len() {
-                        prev.counters.iter_mut().zip(counters.drain(..)).for_each(|(kept, c)| *kept = c);
+                        prev.counters.iter_mut().zip(counters.drain(..)).for_each(|(kept, (c, _))| *kept = c);
                     } else {
-                        prev.counters = counters.drain(..).collect();
+                        prev.counters = counters.drain(..).map(|(c, _)| c).collect();
                     }
                     next.push((key, prev));
                 }
                 None => {
-                    let counters = counters.drain(..).collect();
+                    let counters = counters.drain(..).map(|(c, _)| c).collect();
                     let prev = Previous { create_time: set.create_time, scrape_time: set.scrape_time, counters };
                     next.push((key, prev));
                 }
@@ -198,7 +200,12 @@ fn same_segment(prev: &Previous, set: &MetricSet) -> bool {
 /// Appends `set`'s counters to `out`: its unlabelled metrics that have a rate, by name, then its labelled ones, in
 /// order. (Labelled counters of a catalog metric that is not labelled, and the reverse, never get a rate; they
 /// are left out.)
-fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
+fn counters_of(
+    set: &MetricSet,
+    pairs: &Pairs,
+    hasher: &foldhash::quality::RandomState,
+    out: &mut Vec<(Counter, Option<Arc<Labels>>)>,
+) {
     let mut wanted = pairs.sorted.iter().peekable();
     for (name, &value) in &set.metrics {
         while let Some(&&(counter, pair)) = wanted.peek() {
@@ -207,7 +214,7 @@ fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
                     wanted.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    out.push(Counter::new(pair, None, value));
+                    out.push((Counter::new(pair, 0, value), None));
                     wanted.next();
                     break;
                 }
@@ -220,7 +227,8 @@ fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
     }
     for m in &set.labeled_metrics {
         if let Some(&(_, pair)) = pairs.labeled.iter().find(|(c, _)| *c == m.name) {
-            out.push(Counter::new(pair, Some(m.labels.clone()), m.value));
+            let labels = hasher.hash_one(&*m.labels) as u32 | 1;
+            out.push((Counter::new(pair, labels, m.value), Some(m.labels.clone())));
         }
     }
 }
@@ -228,19 +236,19 @@ fn counters_of(set: &MetricSet, pairs: &Pairs, out: &mut Vec<Counter>) {
 fn add_rates(
     set: &mut MetricSet,
     prev: &Previous,
-    counters: &[Counter],
+    counters: &[(Counter, Option<Arc<Labels>>)],
     pairs: &[(&'static str, &'static MetricDescriptor)],
     dt_ms: i64,
     rates: &mut Vec<(MetricName, MetricValue)>,
 ) {
     rates.clear();
-    for cur in counters {
+    for (cur, labels) in counters {
         let Some(before) = prev.counters.iter().find(|p| p.pair == cur.pair && p.labels == cur.labels) else {
             continue;
         };
         let (name, desc) = pairs[usize::from(cur.pair)];
         let Some(r) = rate(name, before.value(), cur.value(), dt_ms) else { continue };
-        match (&cur.labels, desc.labeled) {
+        match (labels, desc.labeled) {
             (Some(labels), true) => set.add_labeled(desc.name, labels.clone(), r),
             (None, false) => rates.push((MetricName::Borrowed(desc.name), r)),
             _ => {}
@@ -254,13 +262,13 @@ mod tests {
     use super::*;
     use heapster_model::labels::RESOURCE_ID;
 
-    /// Every set's counters are kept between rounds: a reading is three words, not the four a `MetricValue`'s tag
-    /// padded it to, and gives its value back with its kind.
+    /// Every set's counters are kept between rounds: a reading is two words, not the four a `MetricValue`'s tag
+    /// and the labels' pointer made it, and gives its value back with its kind.
     #[test]
-    fn a_kept_reading_is_three_words_and_keeps_its_value() {
-        assert_eq!(std::mem::size_of::<Counter>(), 24);
+    fn a_kept_reading_is_two_words_and_keeps_its_value() {
+        assert_eq!(std::mem::size_of::<Counter>(), 16);
         for v in [MetricValue::Int(-1), MetricValue::Int(i64::MAX), MetricValue::Float(-0.0), MetricValue::Float(0.5)] {
-            let kept = Counter::new(3, None, v).value();
+            let kept = Counter::new(3, 0, v).value();
             assert!(
                 matches!((kept, v), (MetricValue::Int(a), MetricValue::Int(b)) if a == b)
                     || matches!((kept, v), (MetricValue::Float(a), MetricValue::Float(b)) if a.to_bits() == b.to_bits())
