@@ -96,6 +96,7 @@ impl Summary {
 
     /// Records one value, in the summary's own unit.
     pub fn observe_value(&self, label_value: &str, ms: f64) {
+        debug_assert!(self.prefix.is_none(), "{}: a view of another summary's windows is not observed", self.name);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let now = windows.tick(Instant::now());
         // A label value seen before (every node, every round) is found without copying it first to ask.

@@ -120,8 +120,8 @@ impl ContainerMeta {
 /// A pod as the API server knows it.
 ///
 /// Kept for every pod of the cluster (150,000 at 5,000 nodes), so what replicas of one workload have alike (their
-/// labels, containers, namespace and node) is shared between them rather than copied into each (see
-/// [`crate::shared::Shared`]): about 650 bytes a pod when each had its own.
+/// labels, containers, namespace and node) can be shared between them rather than copied into each, as Kubernetes
+/// discovery does (see [`crate::shared::Shared`]): about 650 bytes a pod when each had its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodMeta {
     pub namespace: LabelValue,

@@ -52,8 +52,9 @@ impl<T: ?Sized + Hash + Eq> Shared<T> {
         self.kept = self.values.len();
     }
 
-    /// [`Shared::sweep`] once the table has doubled since the last one: holders that come and go one at a time
-    /// (pods from a watch) leave the table at most twice what they hold, at a sweep's cost per value added.
+    /// [`Shared::sweep`] once the table holds twice what the last sweep kept (plus 64): values that come and go
+    /// one at a time (pods from a watch) leave the table at most about twice what is held when values were last
+    /// added, at a sweep's cost per value added.
     pub fn sweep_if_grown(&mut self) {
         if self.values.len() >= 2 * self.kept + 64 {
             self.sweep();

@@ -64,7 +64,7 @@ pub struct RateCalculator {
     /// (made only then) finds it. What is not matched (a set gone) is dropped.
     ///
     /// A hash, not the key: a copy of each set's key was about 4 KiB per node of 30 pods. Two keys of one source
-    /// that hash alike (odds of about 2^-52 for a node's hundred sets, with a seed of this process's) would only
+    /// that hash alike (odds of about 2^-52 for a node's hundred sets, with a seed of the calculator's own) would only
     /// make a rate out of the other set's counters.
     previous: Vec<(u64, Previous)>,
     keys: foldhash::quality::RandomState,

@@ -49,14 +49,15 @@ thread_local! {
 ///
 /// A set holds its window plus, on average, half a block: blocks are dropped whole once their newest row is out of
 /// the window. With 64 that half block was half again the window (60 batches at 15 minutes); 16 costs a few more
-/// blocks per set (a 40-byte header each) and a keyframe move every 16 batches. When every block still restarted
+/// blocks per set (a 32-byte header each) and a keyframe move every 16 batches. When every block still restarted
 /// its series' coding, 16 left 18 % fewer bytes than 64 in the store benchmark (12 % fewer than 32).
 pub const SLOTS: u64 = 16;
 
 const D: u8 = 1 << 5;
 const P: u8 = 1 << 6;
 const K: u8 = 1 << 7;
-const SLOT_MASK: u8 = 0x1f;
+const SLOT_BITS: u32 = 5;
+const SLOT_MASK: u8 = (1 << SLOT_BITS) - 1;
 const _: () = assert!(SLOTS <= SLOT_MASK as u64 + 1);
 
 /// The count `n` with `n * 1000 / interval_ms == value` bit for bit (the rate calculator's formula), coded against
@@ -97,15 +98,17 @@ pub struct Block {
     rows: Vec<u8>,
     /// Sequence number of the batch in slot 0.
     start: u32,
-    /// `newest row's offset << 5 | its slot` ([`Block::last`]), to answer "the latest value" without decoding the
-    /// block. A block is sealed before its rows reach [`MAX_BLOCK_BYTES`], so the offset fits.
+    /// `newest row's offset << SLOT_BITS | its slot` ([`Block::last`]), to answer "the latest value" without
+    /// decoding the block. No row starts at [`MAX_BLOCK_BYTES`] or beyond (the block is sealed first), so the
+    /// offset fits.
     last: u32,
 }
 
-/// The most bytes of rows a block holds (see [`Block::last`]): far beyond any set's (a row of a thousand series
-/// takes a few kilobytes, and a block holds at most [`SLOTS`] rows). Small in tests, so that their larger rows
-/// fill blocks early too.
+/// A block takes no row once its rows reach this many bytes (see [`Block::last`]): far beyond any set's (a row of
+/// a thousand series takes a few kilobytes, and a block holds at most [`SLOTS`] rows). Small in tests, so that
+/// their larger rows fill blocks early too.
 const MAX_BLOCK_BYTES: usize = if cfg!(test) { 1 << 14 } else { 1 << 27 };
+const _: () = assert!(MAX_BLOCK_BYTES <= 1 << (32 - SLOT_BITS));
 
 /// A row's values: (series index, value), by index.
 type RowValues = Vec<(u32, MetricValue)>;
@@ -532,7 +535,7 @@ impl Block {
 
     /// Whether series `i` has a value in the newest row.
     pub fn in_last_row(&self, i: usize) -> bool {
-        let mut pos = (self.last >> 5) as usize;
+        let mut pos = (self.last >> SLOT_BITS) as usize;
         read_row(self, &mut pos).present(i)
     }
 }
@@ -722,7 +725,7 @@ impl Writer {
                 if rows.capacity() - rows.len() < out.len() {
                     rows.reserve_exact(out.len().max(rows.len() / 4));
                 }
-                block.last = (rows.len() as u32) << 5 | slot;
+                block.last = (rows.len() as u32) << SLOT_BITS | slot;
                 rows.extend_from_slice(out);
                 // The state back, in place while it fits ([`Reader::resume_state`] reads its series, not the bytes
                 // after them). Its length changes with its values' lengths, by a byte now and then: reallocated at
@@ -1012,9 +1015,10 @@ mod tests {
     /// between two boundaries.
     #[test]
     fn a_full_block_is_followed_by_one_of_its_own() {
-        let rows: Vec<Vec<Option<MetricValue>>> = (0..40u64)
-            .map(|seq| (0..600u64).map(|i| Some(Int((seq * 7919 + i * 104_729) as i64 % 1_000_003))).collect())
-            .collect();
+        // Values that change at random, a few bytes each: a row of 600 is about 1.5 KiB.
+        let noise = |seq: u64, i: u64| ((seq * 600 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 44) as i64;
+        let rows: Vec<Vec<Option<MetricValue>>> =
+            (0..40u64).map(|seq| (0..600u64).map(|i| Some(Int(noise(seq, i)))).collect()).collect();
         round_trip(&rows);
         let (mut w, mut chain) = (Writer::default(), Chain::default());
         for (seq, row) in rows.iter().enumerate() {

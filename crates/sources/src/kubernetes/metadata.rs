@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// An object a [`Table`] finds by the namespace (empty for a cluster's object) and name it holds.
+/// An object [`Objects`] finds by the namespace (empty for a cluster's object) and name it holds.
 trait Named {
     fn namespace(&self) -> &str {
         ""
@@ -62,7 +62,7 @@ impl<V: Named> Objects<V> {
     }
 
     fn get(&self, namespace: &str, name: &str) -> Option<&Arc<V>> {
-        self.table.find(self.hash(namespace, name), |v| v.name() == name && v.namespace() == namespace)
+        self.table.find(self.hash(namespace, name), named(namespace, name))
     }
 
     /// Adds `v`, or replaces the object of its name.
@@ -70,7 +70,7 @@ impl<V: Named> Objects<V> {
         let (namespace, name) = (v.namespace(), v.name());
         let hash = self.hash(namespace, name);
         let hasher = |v: &Arc<V>| self.hasher.hash_one((v.namespace(), v.name()));
-        match self.table.entry(hash, |o| o.name() == name && o.namespace() == namespace, hasher) {
+        match self.table.entry(hash, named(namespace, name), hasher) {
             hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = v,
             hashbrown::hash_table::Entry::Vacant(e) => {
                 e.insert(v);
@@ -80,7 +80,7 @@ impl<V: Named> Objects<V> {
 
     fn remove(&mut self, namespace: &str, name: &str) {
         let hash = self.hash(namespace, name);
-        if let Ok(e) = self.table.find_entry(hash, |v| v.name() == name && v.namespace() == namespace) {
+        if let Ok(e) = self.table.find_entry(hash, named(namespace, name)) {
             e.remove();
         }
     }
@@ -92,6 +92,11 @@ impl<V: Named> Objects<V> {
     fn values(&self) -> impl Iterator<Item = &Arc<V>> {
         self.table.iter()
     }
+}
+
+/// Whether an object is the one of that namespace and name.
+fn named<'a, V: Named>(namespace: &'a str, name: &'a str) -> impl Fn(&Arc<V>) -> bool + 'a {
+    move |v| v.name() == name && v.namespace() == namespace
 }
 
 /// One kind's objects, as the watcher last saw them.
@@ -173,11 +178,12 @@ impl Alike {
         self.strings.get(s).into()
     }
 
-    /// Drops what no pod holds any more, once a table has doubled since (pods replaced, re-listed or deleted).
+    /// Drops what no pod holds any more (pods replaced, re-listed or deleted), once a table has doubled since its
+    /// last sweep. Strings last: some are held only by labels or containers swept just before.
     fn sweep_if_grown(&mut self) {
-        self.strings.sweep_if_grown();
         self.labels.sweep_if_grown();
         self.containers.sweep_if_grown();
+        self.strings.sweep_if_grown();
     }
 }
 
