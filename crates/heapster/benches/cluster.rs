@@ -140,8 +140,8 @@ async fn main() {
         .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
     let started = Instant::now();
     let calibration0 = calibrate();
-    // The simulator holds a listener and a connection per node; heapster keeps a connection per node within half
-    // its limit (less 1,024). Where this process cannot get that many descriptors (the hard limit is raised only
+    // The simulator holds a listener and a connection per node; heapster keeps a connection per node within what
+    // its server's share leaves of its limit, less 1,024. Where this process cannot get that many descriptors (the hard limit is raised only
     // with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in the simulator's:
     // the kubelets beyond its budget reconnect each round, as they would in a cluster.
     let want = 4 * nodes as u64 + 8192;
@@ -156,7 +156,8 @@ async fn main() {
     // keeps the other half for the connections of the kubelets beyond the budget, the bench's own and the API
     // server's.
     let room = have.saturating_sub(nodes as u64) / 2;
-    let heapster_nofile = one_process.then(|| have.min(2 * (room + heapster_sources::kubelet::KEPT_RESERVE as u64)));
+    let kept_fits = |nofile: &u64| heapster_sources::kubelet::kept_connection_budget(*nofile) as u64 <= room;
+    let heapster_nofile = one_process.then(|| (1024..=have).rev().find(kept_fits).unwrap_or(1024));
     // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
     let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
     // In whole milliseconds, as the helpers are told it.

@@ -27,6 +27,17 @@ pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder().user_agent(USER_AGENT).timeout(timeout).connect_timeout(timeout)
 }
 
+/// The open-file limit's share that heapster's server takes for client connections unless `--max_connections`
+/// says otherwise: half the limit, at most [`SERVER_CONNECTIONS_MAX`]. The kubelet sources keep their connections
+/// within what it leaves, so the two are derived in one place and neither side can starve the other.
+pub fn server_connection_share(open_files: u64) -> usize {
+    usize::try_from(open_files / 2).unwrap_or(usize::MAX).clamp(1, SERVER_CONNECTIONS_MAX)
+}
+
+/// The cap of [`server_connection_share`]: more would hold memory (request buffers, TLS state) for little gain,
+/// and on a large cluster the descriptors are worth more as kept kubelet connections.
+pub const SERVER_CONNECTIONS_MAX: usize = 4096;
+
 /// An error and its causes on one line: reqwest's own message is only "error sending request", the reason
 /// (refused, reset, certificate) is in the chain. A cause whose text is already shown is not repeated.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

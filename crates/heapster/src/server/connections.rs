@@ -2,8 +2,8 @@
 //! nothing, or a byte at a time, must not take the file descriptors scraping needs, nor memory, before
 //! authentication ever sees them.
 //!
-//! Two caps: one over all connections, derived from the open-file limit so that half of it stays for scraping,
-//! sinks and the API server's watches; one per client address, so that one client cannot fill the first. At the
+//! Two caps: one over all connections, derived from the open-file limit so that at least half of it stays for
+//! scraping, sinks and the API server's watches; one per client address, so that one client cannot fill the first. At the
 //! overall cap a new connection closes the oldest one with no request in flight (as nginx reuses idle keep-alive
 //! connections when it runs out), so that a probe or `kubectl top` still gets in while many clients hold
 //! connections open; only when every connection is answering a request is the new one refused.
@@ -19,9 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// The overall cap when derived: more would hold memory (request buffers, TLS state) for little gain.
-const MAX_DERIVED: usize = 4096;
-
 /// How many connections may be held, overall and per client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -31,10 +28,10 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     /// `--max_connections` and `--max_connections_per_client`, 0 meaning derived from `open_files` (the soft
-    /// RLIMIT_NOFILE): half of it, at most [`MAX_DERIVED`]; per client a quarter of the total.
+    /// RLIMIT_NOFILE, see [`heapster_net::server_connection_share`]); per client a quarter of the total.
     pub fn new(total: usize, per_client: usize, open_files: u64) -> ConnectionLimits {
         let total = match total {
-            0 => usize::try_from(open_files / 2).unwrap_or(usize::MAX).clamp(1, MAX_DERIVED),
+            0 => heapster_net::server_connection_share(open_files),
             n => n,
         };
         let per_client = match per_client {

@@ -71,11 +71,12 @@ impl Default for ClientConfig {
     }
 }
 
-/// Descriptors kept for the kubelets' connections: half the open-file limit (`open_files`, the soft
-/// RLIMIT_NOFILE), less [`KEPT_RESERVE`]. heapster's server takes at most the other half for its clients
-/// (`--max_connections`), so that neither side can starve the other.
+/// Descriptors kept for the kubelets' connections: the open-file limit (`open_files`, the soft RLIMIT_NOFILE) less
+/// the server's share for its clients ([`heapster_net::server_connection_share`]: half, at most 4,096) and
+/// [`KEPT_RESERVE`]. Under a limit of 20,000 that keeps 14,880 connections, where half the limit kept 8,976.
 pub fn kept_connection_budget(open_files: u64) -> usize {
-    usize::try_from(open_files / 2).unwrap_or(usize::MAX).saturating_sub(KEPT_RESERVE)
+    let all = usize::try_from(open_files).unwrap_or(usize::MAX);
+    all.saturating_sub(heapster_net::server_connection_share(open_files)).saturating_sub(KEPT_RESERVE)
 }
 
 /// Descriptors left beside the kept connections: the connections of kubelets beyond the budget while they are

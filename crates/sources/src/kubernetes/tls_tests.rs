@@ -321,12 +321,14 @@ async fn kubelet_options_from_the_source_uri() {
 use crate::self_metrics::KubeletCauseLabels;
 
 #[tokio::test]
-async fn kubelets_keep_their_connections_within_half_the_open_file_limit() {
+async fn kubelets_keep_their_connections_within_what_the_server_leaves_of_the_open_file_limit() {
     let o = options("kubernetes.summary_api:http://127.0.0.1:1?inClusterConfig=false");
     let conn = o.connection().await.unwrap();
     assert!(conn.kubelet.keep_alive);
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap();
     assert_eq!(conn.kubelet.max_kept, crate::kubelet::kept_connection_budget(soft));
-    assert_eq!(crate::kubelet::kept_connection_budget(20_000), 10_000 - crate::kubelet::KEPT_RESERVE);
+    // The server's share is half the limit up to 4,096 descriptors; the kubelets get the rest less the reserve.
+    assert_eq!(crate::kubelet::kept_connection_budget(4096), 2048 - crate::kubelet::KEPT_RESERVE);
+    assert_eq!(crate::kubelet::kept_connection_budget(20_000), 20_000 - 4096 - crate::kubelet::KEPT_RESERVE);
     assert_eq!(crate::kubelet::kept_connection_budget(1024), 0, "a limit of 1,024 leaves nothing to keep");
 }
