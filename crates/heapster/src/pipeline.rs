@@ -224,13 +224,35 @@ pub fn now_ms() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Timestamp).unwrap_or(0)
 }
 
-/// How long until the next multiple of `resolution` in wall-clock time, so that batches of every heapster (and
-/// every restart) land on the same timestamps.
-fn until_next_tick(resolution: Duration) -> (Duration, Timestamp) {
+/// The tick the round after the one stamped `last` runs at, and how long until then: the next multiple of
+/// `resolution` in wall-clock time, so that batches of every heapster (and every restart) land on the same
+/// timestamps; or at once the one just after `last` if it passed less than half a resolution ago. A round whose
+/// serial end (gathering its sets, starting its processors) ran past its tick then starts late by as much, rather
+/// than a whole resolution later with a tick lost: Heapster's rounds ran from a ticker, each in its own goroutine,
+/// and lost none.
+fn next_tick(resolution: Duration, last: Option<Timestamp>) -> (Duration, Timestamp) {
+    next_tick_at(now_ms(), resolution, last)
+}
+
+/// [`next_tick`] at the wall-clock time `now`.
+fn next_tick_at(now: Timestamp, resolution: Duration, last: Option<Timestamp>) -> (Duration, Timestamp) {
     let res = resolution.as_millis().max(1) as i64;
-    let now = now_ms();
     let next = (now / res + 1) * res;
-    (Duration::from_millis((next - now) as u64), next)
+    match last {
+        Some(last) if next - last > res && now - (last + res) < res / 2 => (Duration::ZERO, last + res),
+        _ => (Duration::from_millis((next - now) as u64), next),
+    }
+}
+
+/// When a round's scrapes must be done, after its tick: the next tick less a tenth of the resolution, at most
+/// 750 ms, for gathering its sets and starting its processors before that tick. Sources end their requests a
+/// twentieth of the resolution earlier, at most 250 ms, so that a slow target is counted under its own cause.
+///
+/// Up to a 7.5 s resolution that is 90 % and 85 % of the resolution; at 15 s, 14.25 s and 14 s (13.5 s and
+/// 12.75 s before): at 15,000 nodes on two cores the scrapes need nearly all of the round.
+fn round_deadlines(resolution: Duration) -> (Duration, Duration) {
+    let round = resolution.saturating_sub((resolution / 10).min(Duration::from_millis(750)));
+    (round, round.saturating_sub((resolution / 20).min(Duration::from_millis(250))))
 }
 
 impl Pipeline {
@@ -271,8 +293,9 @@ impl Pipeline {
         let mut processing: Option<Processing> = None;
         // Sets the last round's sources gave: the next round's are collected into a vector of that size.
         let mut last_sets = 0;
+        let mut last_tick = None;
         loop {
-            let (wait, next) = until_next_tick(self.resolution);
+            let (wait, next) = next_tick(self.resolution, last_tick);
             let event = tokio::select! {
                 _ = tokio::time::sleep(wait) => Event::Tick(next),
                 done = async { (&mut processing.as_mut().expect("guarded").task).await }, if processing.is_some() => {
@@ -287,14 +310,19 @@ impl Pipeline {
                     self.export(round, done).await;
                 }
                 Event::Tick(timestamp) => {
+                    last_tick = Some(timestamp);
                     let started = Instant::now();
+                    let late = Duration::from_millis(u64::try_from(now_ms() - timestamp).unwrap_or(0));
+                    let ticked = tokio::time::Instant::now() - late;
                     let previous = async {
                         let mut round = processing.take()?;
                         let done = (&mut round.task).await;
                         Some((round, done))
                     };
-                    let ((batch, nodes, streamed), previous) =
-                        tokio::join!(self.scrape(timestamp, &per_source, &mut last_sets, stream.as_ref()), previous);
+                    let ((batch, nodes, streamed), previous) = tokio::join!(
+                        self.scrape(timestamp, ticked, &per_source, &mut last_sets, stream.as_ref()),
+                        previous
+                    );
                     if let Some((round, done)) = previous {
                         self.export(round, done).await;
                     }
@@ -380,15 +408,17 @@ impl Pipeline {
     }
 
     /// Scrapes every source concurrently, at most `max_concurrent` at once, each after its jitter. A source that
-    /// fails or misses the deadline (90% of the resolution, from the start of the round) costs only its own sets.
-    /// Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's sets
-    /// go through its instances of the per-source processors in its own task, after its deadline.
+    /// fails or misses the deadline ([`round_deadlines`]) costs only its own sets. The deadlines count from
+    /// `ticked`, when the round's tick was due, so that a round started late (see [`next_tick`]) does not end late
+    /// too. Returns the batch and how many sources (nodes, for a kubernetes source) gave their sets. Each source's
+    /// sets go through its instances of the per-source processors in its own task, after its deadline.
     /// `gathered` sizes the vector every source's sets are gathered in (the last round's count, before the
     /// nodes' namespace sums were added up) and is set to this round's. With `stream_to`, the sets it takes go
     /// from each source's task to its store instead (see [`Pipeline::run`]).
     async fn scrape(
         &self,
         timestamp: Timestamp,
+        ticked: tokio::time::Instant,
         per_source: &Arc<PerSource>,
         gathered: &mut usize,
         stream_to: Option<&StreamTo>,
@@ -400,9 +430,8 @@ impl Pipeline {
             // come first and this round's rest would be dropped as out of order.
             store.ingest_part(Arc::new(DataBatch { timestamp, ..Default::default() }));
         }
-        let round_deadline = tokio::time::Instant::now() + self.resolution.mul_f64(0.9);
-        // Sources end their requests a little earlier, so that a slow target is counted under its own cause.
-        let scrape_deadline = round_deadline - self.resolution.mul_f64(0.05);
+        let (deadline, requests_end) = round_deadlines(self.resolution);
+        let (round_deadline, scrape_deadline) = (ticked + deadline, ticked + requests_end);
         let permits = Arc::new(tokio::sync::Semaphore::new(self.max_concurrent.max(1)));
         let resolution = self.resolution;
         let mut tasks = tokio::task::JoinSet::new();
@@ -448,7 +477,6 @@ impl Pipeline {
                 .costed(&heapster_cost::SCRAPE_STAGE),
             );
         }
-        let deadline = self.resolution.mul_f64(0.9);
         // Every source's sets in one vector, made into the batch's map once at the end (`PerSource::gather`):
         // inserting them one by one into a map of the whole cluster's sets cost a search and its string compares
         // per set. The vector is made at the last round's size (and a little more):
@@ -485,7 +513,8 @@ impl Pipeline {
                 Err(_) => {
                     self.metrics.scrape_errors.get_or_create(&labels).inc();
                     tracing::warn!(
-                        "scrape of {name} did not finish within {deadline:?} of the round start: skipped this round"
+                        "scrape of {name} did not finish by the round's deadline ({deadline:?} after its tick): \
+                         skipped this round"
                     );
                 }
             }
@@ -609,7 +638,7 @@ mod tests {
         );
         let mut rates = Vec::new();
         for round in 1..=5 {
-            let (batch, _, _) = p.scrape(round * 10_000, &per_source, &mut 0, None).await;
+            let (batch, _, _) = p.scrape(round * 10_000, tokio::time::Instant::now(), &per_source, &mut 0, None).await;
             let rate = |node: &str| {
                 batch.sets.get(&heapster_model::keys::node_key(node)).map(|s| s.get("cpu/usage_rate").is_some())
             };
@@ -655,7 +684,8 @@ mod tests {
         let (per_source, _) = heapster_processors::per_source::split(vec![Box::new(PanicsOnB)]);
         let store = test_store(Duration::from_secs(1));
         let p = test_pipeline(Arc::new(StaticProvider(sources)), Vec::new(), store, Duration::from_secs(1), 4);
-        let (batch, scraped, _) = p.scrape(10_000, &Arc::new(per_source), &mut 0, None).await;
+        let (batch, scraped, _) =
+            p.scrape(10_000, tokio::time::Instant::now(), &Arc::new(per_source), &mut 0, None).await;
         assert_eq!(batch.sets.keys().collect::<Vec<_>>(), ["node:a", "node:c"]);
         assert_eq!(scraped, 2);
         let errors = |n: &str| p.metrics.scrape_errors.get_or_create(&SourceLabels { source: n.into() }).get();
@@ -758,7 +788,7 @@ mod tests {
             Duration::from_secs(2),
             4,
         );
-        let (batch, scraped, _) = p.scrape(1000, &no_per_source(), &mut 0, None).await;
+        let (batch, scraped, _) = p.scrape(1000, tokio::time::Instant::now(), &no_per_source(), &mut 0, None).await;
         assert_eq!(batch.sets.len(), 40, "every source scraped");
         assert_eq!(scraped, 40);
         assert!(peak.load(Ordering::SeqCst) <= 4, "peak {}", peak.load(Ordering::SeqCst));
@@ -795,10 +825,12 @@ mod tests {
             8,
         );
         // Generous: without the round deadline this would wait for the 1 h client timeout.
-        let (batch, scraped, _) =
-            tokio::time::timeout(Duration::from_secs(30), p.scrape(1000, &no_per_source(), &mut 0, None))
-                .await
-                .expect("the round ends");
+        let (batch, scraped, _) = tokio::time::timeout(
+            Duration::from_secs(30),
+            p.scrape(1000, tokio::time::Instant::now(), &no_per_source(), &mut 0, None),
+        )
+        .await
+        .expect("the round ends");
         assert_eq!(scraped, 3, "the silent node is not counted as scraped");
         for node in ["sim-node-0", "sim-node-1", "sim-node-3"] {
             assert!(batch.sets.contains_key(&format!("node:{node}")), "{node} missing");
@@ -995,8 +1027,36 @@ mod tests {
 
     #[test]
     fn ticks_are_aligned_to_the_resolution() {
-        let (wait, next) = until_next_tick(Duration::from_secs(15));
+        let (wait, next) = next_tick(Duration::from_secs(15), None);
         assert_eq!(next % 15_000, 0);
         assert!(wait <= Duration::from_secs(15));
+    }
+
+    /// A round that ran past the next tick by less than half a resolution is followed at once by that tick's
+    /// round, not by the one after it: no tick is lost. Further behind, the next grid point is taken.
+    #[test]
+    fn a_tick_passed_a_moment_ago_runs_at_once() {
+        let res = Duration::from_secs(10);
+        let ms = Duration::from_millis;
+        // The round stamped 100 s ran past the tick at 110 s: 1 s late, that tick runs at once.
+        assert_eq!(next_tick_at(111_000, res, Some(100_000)), (Duration::ZERO, 110_000));
+        // 6 s late (more than half a resolution): the tick at 120 s, in 4 s.
+        assert_eq!(next_tick_at(116_000, res, Some(100_000)), (ms(4000), 120_000));
+        // On time (the last round was the tick just passed): the next grid point.
+        assert_eq!(next_tick_at(111_000, res, Some(110_000)), (ms(9000), 120_000));
+        // Long behind (a stall of minutes): the grid point, not a burst of rounds to catch up.
+        assert_eq!(next_tick_at(711_000, res, Some(100_000)), (ms(9000), 720_000));
+        assert_eq!(next_tick_at(111_000, res, None), (ms(9000), 120_000));
+    }
+
+    /// Up to 7.5 s the round's deadline is 90 % of the resolution and requests end at 85 %; beyond, the margins
+    /// stay at 750 and 250 ms.
+    #[test]
+    fn round_deadlines_leave_a_bounded_margin_before_the_next_tick() {
+        let ms = Duration::from_millis;
+        assert_eq!(round_deadlines(ms(1000)), (ms(900), ms(850)));
+        assert_eq!(round_deadlines(ms(5000)), (ms(4500), ms(4250)));
+        assert_eq!(round_deadlines(ms(15_000)), (ms(14_250), ms(14_000)));
+        assert_eq!(round_deadlines(ms(60_000)), (ms(59_250), ms(59_000)));
     }
 }
