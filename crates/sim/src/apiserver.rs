@@ -52,6 +52,13 @@ pub struct ClusterView {
     /// watch re-computes its objects only when this moved, as computing 450,000 pods each second would take more
     /// than the machine's cores.
     pub changes: AtomicU64,
+    /// When [`ClusterView::changes`] last moved, as a resource version (ms since the epoch).
+    pub changed_at: AtomicI64,
+    /// The objects of each watched kind as of a reading of [`ClusterView::changes`], shared by every watch: a
+    /// client's watch ends every five minutes or so and starts again from where its list was, and building
+    /// 450,000 pods at each start (twice: what the client knew, then the first look) took a core of the
+    /// simulator's for some 40 s, the kubelets it serves answering late meanwhile.
+    pub(crate) texts: std::sync::Mutex<HashMap<&'static str, (u64, Texts)>>,
     /// Pod objects built, for the tests that a page or an idle watch builds only what it needs.
     pub(crate) pods_built: AtomicU64,
 }
@@ -378,7 +385,27 @@ impl ClusterView {
 
     /// Called after a test changed nodes or pods, so that watches look again.
     pub fn changed(&self) {
+        self.changed_at.store(Utc::now().timestamp_millis(), Ordering::Release);
         self.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// The objects of `kind` now, built by `objects` only when something changed since they were last built
+    /// (without churn; with it, always).
+    fn texts_now(&self, kind: &'static str, objects: ObjectsFn) -> Texts {
+        if self.churn {
+            return Arc::new(objects(self, None));
+        }
+        // Read before building: a change made meanwhile leaves the texts marked as older, to be built again.
+        let changes = self.changes.load(Ordering::Acquire);
+        let mut texts = self.texts.lock().unwrap_or_else(|p| p.into_inner());
+        match texts.get(kind) {
+            Some((at, built)) if *at == changes => built.clone(),
+            _ => {
+                let built = Arc::new(objects(self, None));
+                texts.insert(kind, (changes, built.clone()));
+                built
+            }
+        }
     }
 
     fn namespaces(&self) -> Vec<Value> {
@@ -445,8 +472,14 @@ fn bookmark(kind: &str) -> Value {
     json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv_now()}})
 }
 
-/// The objects a watch compares each second (by name or uid); `None`: the kind never changes.
-type Objects = Option<fn(&ClusterView, Option<i64>) -> BTreeMap<String, String>>;
+/// The objects a watch compares each second (by name or uid), as of a resource version or now.
+type ObjectsFn = fn(&ClusterView, Option<i64>) -> BTreeMap<String, String>;
+
+/// What [`ObjectsFn`] built, shared.
+type Texts = Arc<BTreeMap<String, String>>;
+
+/// [`ObjectsFn`], or `None`: the kind never changes.
+type Objects = Option<ObjectsFn>;
 
 /// A watch: a BOOKMARK first, then, each second, ADDED, MODIFIED and DELETED events for what `objects` added,
 /// changed or lost since, until `timeoutSeconds` (or the server goes [`ClusterView::down`]). A resource version
@@ -468,7 +501,13 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
             return;
         }
         let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
-        let mut known = objects.map(|f| f(&view, since)).unwrap_or_default();
+        // Without churn, what the client knew is what there is now unless a change came after its list.
+        let unchanged = |rv: i64| !view.churn && rv >= view.changed_at.load(Ordering::Acquire);
+        let mut known = match objects {
+            Some(f) if since.is_some_and(unchanged) => view.texts_now(kind, f),
+            Some(f) => Arc::new(f(&view, since)),
+            None => Arc::default(),
+        };
         // Unknown at first: what changed between `since` and now is reported at the first look.
         let mut seen = None;
         while tokio::time::Instant::now() < until {
@@ -489,13 +528,16 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                 continue;
             }
             seen = Some(view.changes.load(Ordering::Acquire));
-            let now = objects(&view, None);
-            for (uid, pod) in &known {
+            let now = view.texts_now(kind, objects);
+            if Arc::ptr_eq(&now, &known) {
+                continue;
+            }
+            for (uid, pod) in known.iter() {
                 if !now.contains_key(uid) && tx.send(Ok(event_of_text("DELETED", pod))).await.is_err() {
                     return;
                 }
             }
-            for (uid, pod) in &now {
+            for (uid, pod) in now.iter() {
                 let change = match known.get(uid) {
                     None => "ADDED",
                     Some(before) if before != pod => "MODIFIED",

@@ -350,6 +350,8 @@ impl Simulation {
             churn: config.churn.is_some(),
             pod_build_ids: config.pod_build_ids,
             changes: Default::default(),
+            changed_at: Default::default(),
+            texts: Default::default(),
             pods_built: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
