@@ -502,10 +502,17 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
         }
         let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
         // Without churn, what the client knew is what there is now unless a change came after its list.
-        let unchanged = |rv: i64| !view.churn && rv >= view.changed_at.load(Ordering::Acquire);
+        let unchanged = since.is_some_and(|rv| !view.churn && rv >= view.changed_at.load(Ordering::Acquire));
         let mut known = match objects {
-            Some(f) if since.is_some_and(unchanged) => view.texts_now(kind, f),
-            Some(f) => Arc::new(f(&view, since)),
+            Some(f) => {
+                let view = view.clone();
+                let built =
+                    off_runtime(move || if unchanged { view.texts_now(kind, f) } else { Arc::new(f(&view, since)) });
+                match built.await {
+                    Some(built) => built,
+                    None => return,
+                }
+            }
             None => Arc::default(),
         };
         // Unknown at first: what changed between `since` and now is reported at the first look.
@@ -528,7 +535,10 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
                 continue;
             }
             seen = Some(view.changes.load(Ordering::Acquire));
-            let now = view.texts_now(kind, objects);
+            let look = view.clone();
+            let Some(now) = off_runtime(move || look.texts_now(kind, objects)).await else {
+                return;
+            };
             if Arc::ptr_eq(&now, &known) {
                 continue;
             }
@@ -552,6 +562,12 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
     });
     let stream = tokio_stream_from(rx);
     ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response()
+}
+
+/// Runs `build` on a blocking thread: 450,000 pods take seconds to build, and on a runtime worker they held up
+/// the kubelets that worker serves. `None` if it panicked (the panic's message went to stderr).
+async fn off_runtime<T: Send + 'static>(build: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(build).await.ok()
 }
 
 /// An mpsc receiver as a stream of body chunks.
