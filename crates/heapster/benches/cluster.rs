@@ -140,10 +140,10 @@ async fn main() {
         .unwrap_or_else(|_| target_dir().join(format!("bench/cluster-{nodes}.json")));
     let started = Instant::now();
     let calibration0 = calibrate();
-    // The simulator holds a listener and a connection per node; heapster keeps a connection per node within what
-    // its server's share leaves of its limit, less 1,024. Where this process cannot get that many descriptors (the hard limit is raised only
-    // with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in the simulator's:
-    // the kubelets beyond its budget reconnect each round, as they would in a cluster.
+    // The simulator holds a listener and a connection per node; heapster keeps a connection per node within what its
+    // server's share leaves of its limit, less 1,024. Where this process cannot get that many descriptors (the hard
+    // limit is raised only with CAP_SYS_RESOURCE), heapster gets a lower limit so that the connections it keeps fit in
+    // the simulator's: the kubelets beyond its budget reconnect each round, as they would in a cluster.
     let want = 4 * nodes as u64 + 8192;
     let have = raise_open_files(want);
     // Kubelets one process can serve: a listener and a connection each, and room for the rest. Under a limit that
@@ -157,7 +157,7 @@ async fn main() {
     // server's.
     let room = have.saturating_sub(nodes as u64) / 2;
     let kept_fits = |nofile: &u64| heapster_sources::kubelet::kept_connection_budget(*nofile) as u64 <= room;
-    let heapster_nofile = one_process.then(|| (1024..=have).rev().find(kept_fits).unwrap_or(1024));
+    let heapster_nofile = one_process.then(|| (1024..=have).rev().find(kept_fits).unwrap_or(have.min(1024)));
     // HEAPSTER_NOFILE sets it instead (2048: no kept connections), to compare.
     let heapster_nofile = std::env::var("HEAPSTER_NOFILE").ok().and_then(|v| v.parse().ok()).or(heapster_nofile);
     // In whole milliseconds, as the helpers are told it.

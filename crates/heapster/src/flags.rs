@@ -236,7 +236,8 @@ pub struct Flags {
     pub http_header_timeout: Duration,
 
     /// Client connections held at once; beyond it a new one closes the oldest with no request in flight, or is
-    /// refused. 0: half the open-file limit (RLIMIT_NOFILE), at most 4096; kept kubelet connections use the rest.
+    /// refused. 0: half the open-file limit (RLIMIT_NOFILE), at most 4096; kept kubelet connections use the rest,
+    /// less 1,024, whatever is set here: a larger value wants a larger open-file limit.
     #[arg(
         long = "max_connections",
         value_name = "N",

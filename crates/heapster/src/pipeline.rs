@@ -240,6 +240,8 @@ fn next_tick_at(now: Timestamp, resolution: Duration, last: Option<Timestamp>) -
     let next = (now / res + 1) * res;
     match last {
         Some(last) if next - last > res && now - (last + res) < res / 2 => (Duration::ZERO, last + res),
+        // The wall clock stepped back: never the same timestamp twice, nor an older one.
+        Some(last) if next <= last => (Duration::from_millis((last + res - now) as u64), last + res),
         _ => (Duration::from_millis((next - now) as u64), next),
     }
 }
@@ -248,8 +250,8 @@ fn next_tick_at(now: Timestamp, resolution: Duration, last: Option<Timestamp>) -
 /// 750 ms, for gathering its sets and starting its processors before that tick. Sources end their requests a
 /// twentieth of the resolution earlier, at most 250 ms, so that a slow target is counted under its own cause.
 ///
-/// Up to a 7.5 s resolution that is 90 % and 85 % of the resolution; at 15 s, 14.25 s and 14 s (13.5 s and
-/// 12.75 s before): at 15,000 nodes on two cores the scrapes need nearly all of the round.
+/// Up to a 5 s resolution that is 90 % and 85 % of the resolution (the round's 90 % up to 7.5 s); at 15 s, 14.25 s
+/// and 14 s (13.5 s and 12.75 s before): at 15,000 nodes on two cores the scrapes need nearly all of the round.
 fn round_deadlines(resolution: Duration) -> (Duration, Duration) {
     let round = resolution.saturating_sub((resolution / 10).min(Duration::from_millis(750)));
     (round, round.saturating_sub((resolution / 20).min(Duration::from_millis(250))))
@@ -312,8 +314,12 @@ impl Pipeline {
                 Event::Tick(timestamp) => {
                     last_tick = Some(timestamp);
                     let started = Instant::now();
-                    let late = Duration::from_millis(u64::try_from(now_ms() - timestamp).unwrap_or(0));
-                    let ticked = tokio::time::Instant::now() - late;
+                    // At most half a resolution (see `next_tick`), unless the process was paused or the clock
+                    // stepped: then the round gets half of its time rather than none.
+                    let late = Duration::from_millis(u64::try_from(now_ms() - timestamp).unwrap_or(0))
+                        .min(self.resolution / 2);
+                    let now = tokio::time::Instant::now();
+                    let ticked = now.checked_sub(late).unwrap_or(now);
                     let previous = async {
                         let mut round = processing.take()?;
                         let done = (&mut round.task).await;
@@ -1047,10 +1053,12 @@ mod tests {
         // Long behind (a stall of minutes): the grid point, not a burst of rounds to catch up.
         assert_eq!(next_tick_at(711_000, res, Some(100_000)), (ms(9000), 720_000));
         assert_eq!(next_tick_at(111_000, res, None), (ms(9000), 120_000));
+        // The clock stepped back half a second after the round stamped 110 s: the tick after it, not 110 s again.
+        assert_eq!(next_tick_at(109_500, res, Some(110_000)), (ms(10_500), 120_000));
     }
 
-    /// Up to 7.5 s the round's deadline is 90 % of the resolution and requests end at 85 %; beyond, the margins
-    /// stay at 750 and 250 ms.
+    /// Up to 5 s the round's deadline is 90 % of the resolution and requests end at 85 %; beyond, the margins
+    /// reach 750 and 250 ms and stay there.
     #[test]
     fn round_deadlines_leave_a_bounded_margin_before_the_next_tick() {
         let ms = Duration::from_millis;

@@ -392,20 +392,33 @@ impl ClusterView {
     /// The objects of `kind` now, built by `objects` only when something changed since they were last built
     /// (without churn; with it, always).
     fn texts_now(&self, kind: &'static str, objects: ObjectsFn) -> Texts {
-        if self.churn {
-            return Arc::new(objects(self, None));
+        if !self.churn
+            && let Some(texts) = self.texts_at(kind, objects, self.changes.load(Ordering::Acquire))
+        {
+            return texts;
         }
-        // Read before building: a change made meanwhile leaves the texts marked as older, to be built again.
-        let changes = self.changes.load(Ordering::Acquire);
+        Arc::new(objects(self, None))
+    }
+
+    /// The objects of `kind` as they were at the change count `at`, shared by every watch, or `None` if something
+    /// changed since (the caller then builds its own).
+    fn texts_at(&self, kind: &'static str, objects: ObjectsFn, at: u64) -> Option<Texts> {
         let mut texts = self.texts.lock().unwrap_or_else(|p| p.into_inner());
-        match texts.get(kind) {
-            Some((at, built)) if *at == changes => built.clone(),
-            _ => {
-                let built = Arc::new(objects(self, None));
-                texts.insert(kind, (changes, built.clone()));
-                built
-            }
+        if let Some((built_at, built)) = texts.get(kind)
+            && *built_at == at
+        {
+            return Some(built.clone());
         }
+        if self.changes.load(Ordering::Acquire) != at {
+            return None;
+        }
+        let built = Arc::new(objects(self, None));
+        // A change made while building may be in what was built, or not.
+        if self.changes.load(Ordering::Acquire) != at {
+            return None;
+        }
+        texts.insert(kind, (at, built.clone()));
+        Some(built)
     }
 
     fn namespaces(&self) -> Vec<Value> {
@@ -501,13 +514,16 @@ fn watch(params: &HashMap<String, String>, kind: &'static str, view: Arc<Cluster
             return;
         }
         let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
-        // Without churn, what the client knew is what there is now unless a change came after its list.
-        let unchanged = since.is_some_and(|rv| !view.churn && rv >= view.changed_at.load(Ordering::Acquire));
+        // Without churn, what the client knew is what there was at the change count `at` if the last change came
+        // before its list. The count is read first: `changed` stores the time before it counts the change.
+        let at = view.changes.load(Ordering::Acquire);
+        let unchanged = since.is_some_and(|rv| !view.churn && rv > view.changed_at.load(Ordering::Acquire));
         let mut known = match objects {
             Some(f) => {
                 let view = view.clone();
-                let built =
-                    off_runtime(move || if unchanged { view.texts_now(kind, f) } else { Arc::new(f(&view, since)) });
+                let built = off_runtime(move || {
+                    unchanged.then(|| view.texts_at(kind, f, at)).flatten().unwrap_or_else(|| Arc::new(f(&view, since)))
+                });
                 match built.await {
                     Some(built) => built,
                     None => return,

@@ -416,6 +416,35 @@ async fn an_idle_pod_watch_builds_no_pods_until_something_changes() {
     assert_eq!(modified.metadata.labels.unwrap().get("tier").map(String::as_str), Some("web"));
 }
 
+/// A node deleted between a client's list and its watch is reported by the watch (its pods DELETED), though
+/// watches share what they built while nothing changes: what the client knew is what there was at its list.
+#[tokio::test]
+async fn a_watch_reports_a_change_made_between_the_list_and_the_watch() {
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+
+    let sim = Simulation::start(SimConfig { nodes: 3, pods_per_node: 2, ..Default::default() }).await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.api_url().parse().unwrap())).unwrap();
+    let pods = Api::<Pod>::all(client);
+    // A first watch builds the shared texts, with every pod.
+    let rv = pods.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let _first = pods.watch(&WatchParams::default().timeout(60), &rv).await.unwrap();
+    let rv = pods.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    sim.delete_node(1);
+    let mut events = pods.watch(&WatchParams::default().timeout(60), &rv).await.unwrap().boxed();
+    let mut deleted = Vec::new();
+    while deleted.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Deleted(p)))) => deleted.push(p.spec.unwrap().node_name.unwrap()),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("{other:?} after {deleted:?}"),
+        }
+    }
+    assert_eq!(deleted, ["sim-node-1", "sim-node-1"]);
+}
+
 /// A simulation spread over two processes (here two in one): each serves its share of the kubelets on the same
 /// port, and the API server of either lists every node at the address its kubelet answers on.
 #[tokio::test]

@@ -34,10 +34,10 @@ pub fn usage(pid: u32) -> (f64, u64, u64) {
     (ticks / 100.0, kb("VmRSS:") * 1024, kb("VmHWM:") * 1024)
 }
 
-/// Raises this process's open-file limit (soft and, when allowed, hard) to at least `want`, for it and the heapster
-/// it starts: the simulator holds a listener and a connection per node, heapster a kept connection per node within
-/// what its server leaves of its limit. Returns the limit reached, saying so when it is less (the hard limit is raised only with
-/// CAP_SYS_RESOURCE).
+/// Raises this process's open-file limit (soft and, when allowed, hard) to at least `want`, for it and the heapster it
+/// starts: the simulator holds a listener and a connection per node, heapster a kept connection per node within what
+/// its server leaves of its limit. Returns the limit reached, saying so when it is less (the hard limit is raised only
+/// with CAP_SYS_RESOURCE).
 pub fn raise_open_files(want: u64) -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let now = getrlimit(Resource::Nofile);
@@ -90,7 +90,8 @@ pub fn start_heapster_with(sim: &Simulation, resolution: u64, window_rounds: u64
 }
 
 /// As [`start_heapster_with`], with an open-file limit of `nofile` (soft and hard) for heapster: it keeps kubelet
-/// connections within what its server leaves of its limit, and the simulator in this process needs room for their other ends.
+/// connections within what its server leaves of its limit, and the simulator in this process needs room for their other
+/// ends.
 pub fn start_heapster_limited(
     sim: &Simulation,
     resolution: u64,

@@ -2,11 +2,11 @@
 //! nothing, or a byte at a time, must not take the file descriptors scraping needs, nor memory, before
 //! authentication ever sees them.
 //!
-//! Two caps: one over all connections, derived from the open-file limit so that at least half of it stays for
-//! scraping, sinks and the API server's watches; one per client address, so that one client cannot fill the first. At the
-//! overall cap a new connection closes the oldest one with no request in flight (as nginx reuses idle keep-alive
-//! connections when it runs out), so that a probe or `kubectl top` still gets in while many clients hold
-//! connections open; only when every connection is answering a request is the new one refused.
+//! Two caps: one over all connections, derived from the open-file limit so that at least half of it stays for scraping,
+//! sinks and the API server's watches; one per client address, so that one client cannot fill the first. At the overall
+//! cap a new connection closes the oldest one with no request in flight (as nginx reuses idle keep-alive connections
+//! when it runs out), so that a probe or `kubectl top` still gets in while many clients hold connections open; only
+//! when every connection is answering a request is the new one refused.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
